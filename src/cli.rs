@@ -1,0 +1,129 @@
+//! What the user typed: clap definitions only. `settings` turns these into one checked `Settings`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Removes abandoned anonymous accounts from an application's SQL database, safely and in batches.
+#[derive(Debug, Parser)]
+#[command(name = "anonsweep", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the SQL that `run` executes, without connecting to a database.
+    Sql(SqlArgs),
+    /// Dry run: connect, change nothing, show counts, a sample and the SQL.
+    Plan(PlanArgs),
+    /// Delete eligible anonymous users in short batch transactions.
+    Run(RunArgs),
+    /// Create a demo database with a synthetic population, plan and run the cleanup on it.
+    Demo(DemoArgs),
+}
+
+/// Options every command shares: where the schema and rule come from.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Schema preset: default, better-auth.
+    #[arg(long, env = "ANONSWEEP_PRESET", value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Config file (default: ./anonsweep.toml when it exists).
+    #[arg(long, env = "ANONSWEEP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Days without activity after which an anonymous user is abandoned (whole number, 1..=36500; default 30).
+    #[arg(long, env = "ANONSWEEP_RETENTION_DAYS", value_name = "DAYS", allow_hyphen_values = true)]
+    pub retention_days: Option<String>,
+    /// Fix the clock: the cutoff is AS_OF minus the retention (RFC 3339 or YYYY-MM-DD, UTC; default now).
+    #[arg(long, env = "ANONSWEEP_AS_OF", value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Timestamp storage: auto, timestamptz, timestamp, iso-text, epoch-ms, epoch-s.
+    #[arg(long, env = "ANONSWEEP_TIMESTAMP_FORMAT", value_name = "FORMAT")]
+    pub timestamp_format: Option<String>,
+    /// Output format of the summary: text or json.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    pub format: String,
+}
+
+/// Options of commands that connect.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Database: postgres://user:pass@host/db, sqlite://path or a plain SQLite file path.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Dialect to render: sqlite or postgres (default: from --database-url, else sqlite).
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<String>,
+    /// Write the SQL to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Also write a standalone SQL script (one transaction, literal cutoff) a DBA can run.
+    #[arg(long, value_name = "FILE")]
+    pub sql_out: Option<PathBuf>,
+    /// How many eligible ids to show.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub sample: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Do not delete: the same as `anonsweep plan`.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: write the standalone SQL script to FILE.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub sql_out: Option<PathBuf>,
+    /// Users per batch transaction (1..=100000; default 1000).
+    #[arg(long, env = "ANONSWEEP_BATCH_SIZE", value_name = "N", allow_hyphen_values = true)]
+    pub batch_size: Option<String>,
+    /// Give up waiting for a row lock after this many milliseconds (PostgreSQL lock_timeout, SQLite busy timeout; default 5000).
+    #[arg(long, env = "ANONSWEEP_LOCK_TIMEOUT_MS", value_name = "MS")]
+    pub lock_timeout_ms: Option<String>,
+    /// Stop after this many users failed to delete (default 100).
+    #[arg(long, env = "ANONSWEEP_MAX_FAILURES", value_name = "N")]
+    pub max_failures: Option<String>,
+    /// Append one JSON line per deleted user to FILE.
+    #[arg(long, env = "ANONSWEEP_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many users to generate.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub users: u64,
+    /// Fill this empty database instead of a fresh SQLite file (./anonsweep-demo.db).
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Only create and fill the database; do not plan or run.
+    #[arg(long)]
+    pub fill_only: bool,
+    /// Users per batch transaction for the demo run.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub batch_size: u64,
+    /// Output format of the summary: text or json.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    pub format: String,
+}

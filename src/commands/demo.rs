@@ -1,0 +1,124 @@
+//! `anonsweep demo`: a whole cleanup on a synthetic population, in one command.
+
+use std::path::PathBuf;
+
+use crate::cli::DemoArgs;
+use crate::conn::{Conn, Values};
+use crate::dburl::DbUrl;
+use crate::demo;
+use crate::error::{exit, usage};
+use crate::report;
+use crate::runner::{self, RunOptions};
+use crate::settings::{Inputs, OutputFormat, Origin};
+use crate::stats;
+
+const DEFAULT_FILE: &str = "anonsweep-demo.db";
+
+fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
+    match url {
+        DbUrl::Sqlite { path } => {
+            if path.exists() {
+                let mut c = Conn::connect(url)?;
+                let marked = c
+                    .texts("SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name = ?1", &[demo::MARKER])?
+                    .into_iter()
+                    .next()
+                    .is_some();
+                drop(c);
+                if !marked {
+                    return Err(usage(format!(
+                        "{} exists and was not made by `anonsweep demo`: pass another --database-url path",
+                        path.display()
+                    )));
+                }
+                std::fs::remove_file(path)?;
+                for ext in ["-wal", "-shm", "-journal"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(ext);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+            }
+            Conn::create_sqlite(path)
+        }
+        DbUrl::Postgres { .. } => {
+            let mut c = Conn::connect(url)?;
+            for t in ["users", "sessions", "accounts", demo::MARKER] {
+                let found = c.texts("SELECT CAST(to_regclass($1) AS TEXT) AS t", &[t])?;
+                if found.into_iter().flatten().next().is_some() {
+                    return Err(usage(format!(
+                        "the database already has a table {t}: the demo fills only an empty database (create one with `createdb`)"
+                    )));
+                }
+            }
+            Ok(c)
+        }
+    }
+}
+
+pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
+    if args.users == 0 || args.users > 50_000_000 {
+        return Err(usage("--users must be between 1 and 50000000"));
+    }
+    let raw = args.database_url.clone().unwrap_or_else(|| DEFAULT_FILE.to_string());
+    let url = DbUrl::parse(&raw)?;
+    let now = chrono::Utc::now();
+    let mut conn = open_target(&url)?;
+    crate::info!("creating {} demo users in {url}", args.users);
+    let started = std::time::Instant::now();
+    let pop = demo::fill(&mut conn, args.users, now)?;
+    crate::info!(
+        "filled {} users ({} anonymous), {} sessions, {} accounts in {:.1}s",
+        pop.users,
+        pop.anonymous,
+        pop.sessions,
+        pop.accounts,
+        started.elapsed().as_secs_f64()
+    );
+    drop(conn);
+    if args.fill_only {
+        return Ok(exit::OK);
+    }
+
+    let inputs = Inputs {
+        database_url: Some((raw.clone(), Origin::Flag("--database-url"))),
+        batch_size: Some((args.batch_size.to_string(), Origin::Flag("--batch-size"))),
+        as_of: Some((now.to_rfc3339(), Origin::Default)),
+        format: Some(args.format.clone()),
+        needs_database: true,
+        ..Inputs::default()
+    };
+    let settings = super::resolve(&inputs)?;
+    let mut p = super::prepare(settings)?;
+    let s = &p.settings;
+    let values = Values { cutoff: s.cutoff, limit: s.batch_size as i64 };
+    let t0 = std::time::Instant::now();
+    let before = stats::collect(&mut p.conn, &p.plan, values, 5)?;
+    let plan_secs = t0.elapsed().as_secs_f64();
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let opts = RunOptions {
+        batch_size: s.batch_size,
+        lock_timeout_ms: s.lock_timeout_ms,
+        max_failures: s.max_failures,
+        run_id: run_id.clone(),
+    };
+    let t1 = std::time::Instant::now();
+    let outcome = runner::run(&mut p.conn, &p.plan, s.cutoff, &opts, None)?;
+    let run_secs = t1.elapsed().as_secs_f64();
+    match s.format {
+        OutputFormat::Text => {
+            println!("== 1. plan: what would be deleted (nothing changed yet)\n");
+            print!("{}", report::plan_text(s, &before, &p.notes, plan_secs));
+            println!("\n== 2. the SQL each batch runs (see `anonsweep sql`)\n");
+            println!("{}", p.plan.overview(s));
+            println!("== 3. run: the summary\n");
+            print!("{}", report::run_text(s, &before, &outcome, &run_id, run_secs));
+            println!(
+                "\nThe demo database is {url}. Try: anonsweep plan --database-url {raw}"
+            );
+        }
+        OutputFormat::Json => {
+            println!("{}", report::run_json(s, &before, &outcome, &run_id, run_secs));
+        }
+    }
+    Ok(if outcome.failed.is_empty() && !outcome.aborted { exit::OK } else { exit::PARTIAL })
+}

@@ -1,0 +1,107 @@
+//! The thin command layer: turn what the user typed into `Settings`, call the library, print.
+//! One module per command, each exposing `run_*_command`.
+
+pub mod demo;
+pub mod plan;
+pub mod run;
+pub mod sql;
+
+use std::ffi::OsString;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command, DbArgs, RuleArgs};
+use crate::config_file;
+use crate::conn::Conn;
+use crate::error::{exit, exit_code_for, one_line};
+use crate::introspect;
+use crate::plan::Plan;
+use crate::settings::{Given, Inputs, Origin, Settings};
+
+/// Runs the program with `args`; returns the process exit code.
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    crate::logger::init_from_env();
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            crate::warn!("ignoring .env: {e}");
+        }
+    }
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let Some((_, sub)) = matches.subcommand() else {
+        return exit::USAGE;
+    };
+    let result = match &cli.command {
+        Command::Sql(a) => sql::run_sql_command(a, sub),
+        Command::Plan(a) => plan::run_plan_command(a, sub),
+        Command::Run(a) => run::run_run_command(a, sub),
+        Command::Demo(a) => demo::run_demo_command(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("anonsweep: error: {}", one_line(&e));
+            exit_code_for(&e)
+        }
+    }
+}
+
+/// A value with its origin: command line or environment, as clap saw it.
+pub(crate) fn given(value: &Option<String>, m: &ArgMatches, id: &str, flag: &'static str, env: &'static str) -> Given {
+    let v = value.clone()?;
+    let origin = match m.value_source(id) {
+        Some(ValueSource::EnvVariable) => Origin::Env(env),
+        _ => Origin::Flag(flag),
+    };
+    Some((v, origin))
+}
+
+/// The inputs shared by every command.
+pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) -> Inputs {
+    Inputs {
+        database_url: db.and_then(|d| given(&d.database_url, m, "database_url", "--database-url", "DATABASE_URL")),
+        preset: given(&rule.preset, m, "preset", "--preset", "ANONSWEEP_PRESET"),
+        config: rule.config.clone(),
+        retention_days: given(&rule.retention_days, m, "retention_days", "--retention-days", "ANONSWEEP_RETENTION_DAYS"),
+        as_of: given(&rule.as_of, m, "as_of", "--as-of", "ANONSWEEP_AS_OF"),
+        timestamp_format: given(&rule.timestamp_format, m, "timestamp_format", "--timestamp-format", "ANONSWEEP_TIMESTAMP_FORMAT"),
+        format: Some(rule.format.clone()),
+        ..Inputs::default()
+    }
+}
+
+/// Loads the config file and resolves the settings.
+pub(crate) fn resolve(inputs: &Inputs) -> anyhow::Result<Settings> {
+    let loaded = config_file::load(inputs.config.as_deref())?;
+    Settings::resolve(inputs, loaded.as_ref())
+}
+
+/// A connected, inspected database and the plan for it.
+pub(crate) struct Prepared {
+    pub settings: Settings,
+    pub conn: Conn,
+    pub plan: Plan,
+    pub notes: Vec<String>,
+}
+
+/// Connects, checks the schema and renders the plan. Changes nothing.
+pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
+    let db = settings.database.clone().expect("commands that prepare require a database");
+    let mut conn = Conn::connect(&db)?;
+    let (formats, notes) = introspect::inspect(&mut conn, &settings)?;
+    let plan = Plan::build(&settings, formats);
+    Ok(Prepared { settings, conn, plan, notes })
+}

@@ -1,0 +1,76 @@
+//! `anonsweep run`: apply the plan in batches and print the summary.
+
+use std::time::Instant;
+
+use clap::ArgMatches;
+
+use crate::audit::AuditLog;
+use crate::cli::RunArgs;
+use crate::conn::Values;
+use crate::error::exit;
+use crate::report;
+use crate::runner::{self, RunOptions};
+use crate::settings::OutputFormat;
+use crate::stats;
+
+pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
+    let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
+    inputs.needs_database = true;
+    inputs.batch_size = super::given(&args.batch_size, m, "batch_size", "--batch-size", "ANONSWEEP_BATCH_SIZE");
+    inputs.lock_timeout_ms =
+        super::given(&args.lock_timeout_ms, m, "lock_timeout_ms", "--lock-timeout-ms", "ANONSWEEP_LOCK_TIMEOUT_MS");
+    inputs.max_failures = super::given(&args.max_failures, m, "max_failures", "--max-failures", "ANONSWEEP_MAX_FAILURES");
+    if args.dry_run {
+        return super::plan::dry_run(inputs, args.sql_out.as_deref(), 10);
+    }
+    let started = Instant::now();
+    let settings = super::resolve(&inputs)?;
+    let mut audit = match &args.audit_log {
+        Some(path) => Some(AuditLog::open(path)?),
+        None => None,
+    };
+    let mut p = super::prepare(settings)?;
+    let s = &p.settings;
+    let values = Values { cutoff: s.cutoff, limit: s.batch_size as i64 };
+    let before = stats::collect(&mut p.conn, &p.plan, values, 0)?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    crate::info!(
+        "run {run_id}: {} eligible of {} anonymous users, cutoff {}, batches of {}",
+        before.eligible,
+        before.total_anonymous,
+        crate::plan::fmt_time(s.cutoff),
+        s.batch_size
+    );
+    for n in &p.notes {
+        crate::info!("note: {n}");
+    }
+    let opts = RunOptions {
+        batch_size: s.batch_size,
+        lock_timeout_ms: s.lock_timeout_ms,
+        max_failures: s.max_failures,
+        run_id: run_id.clone(),
+    };
+    let outcome = runner::run(&mut p.conn, &p.plan, s.cutoff, &opts, audit.as_mut())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    match s.format {
+        OutputFormat::Text => print!("{}", report::run_text(s, &before, &outcome, &run_id, elapsed)),
+        OutputFormat::Json => println!("{}", report::run_json(s, &before, &outcome, &run_id, elapsed)),
+    }
+    let code = if outcome.aborted {
+        let why = outcome.stopped.clone().unwrap_or_default();
+        eprintln!(
+            "anonsweep: error: the run stopped after deleting {} users in committed batches: {why}",
+            outcome.deleted_users
+        );
+        if outcome.deleted_users > 0 {
+            exit::ABORTED
+        } else {
+            exit::ERROR
+        }
+    } else if !outcome.failed.is_empty() {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    };
+    Ok(code)
+}

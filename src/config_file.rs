@@ -1,0 +1,91 @@
+//! The `anonsweep.toml` file: every key optional, unknown keys rejected.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::error::usage;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub preset: Option<String>,
+    pub database_url: Option<String>,
+    pub retention_days: Option<toml::Value>,
+    pub batch_size: Option<toml::Value>,
+    pub timestamp_format: Option<String>,
+    pub lock_timeout_ms: Option<toml::Value>,
+    pub max_failures: Option<toml::Value>,
+    pub users: Option<UsersSection>,
+    pub sessions: Option<SessionsSection>,
+    pub accounts: Option<AccountsSection>,
+}
+
+/// `[users]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersSection {
+    pub table: Option<String>,
+    pub id: Option<String>,
+    pub is_anonymous: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// `[sessions]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSection {
+    pub table: Option<String>,
+    pub user_id: Option<String>,
+    pub activity: Option<Vec<String>>,
+}
+
+/// `[accounts]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsSection {
+    pub enabled: Option<bool>,
+    pub table: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// A loaded config file and where it came from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub file: ConfigFile,
+}
+
+/// Loads `path`, or `./anonsweep.toml` when no path is given and that file exists.
+pub fn load(explicit: Option<&Path>) -> anyhow::Result<Option<Loaded>> {
+    let path = match explicit {
+        Some(p) => {
+            if !p.exists() {
+                return Err(usage(format!(
+                    "config file {} does not exist: fix the --config / ANONSWEEP_CONFIG path",
+                    p.display()
+                )));
+            }
+            p.to_path_buf()
+        }
+        None => {
+            let p = PathBuf::from("anonsweep.toml");
+            if !p.exists() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let msg = e.message().replace('\n', " ");
+        usage(format!(
+            "config file {}: {msg}: fix the file (see README, \"Config file\")",
+            path.display()
+        ))
+    })?;
+    Ok(Some(Loaded { path, file }))
+}

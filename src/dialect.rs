@@ -1,0 +1,237 @@
+//! What differs between SQL dialects: placeholders, literals, temp tables, row locks, time comparisons.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A database backend anonsweep can render SQL for and run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Backend> {
+        match value.to_ascii_lowercase().as_str() {
+            "sqlite" | "sqlite3" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" | "pg" => Some(Backend::Postgres),
+            _ => None,
+        }
+    }
+
+    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+    /// Prefix that makes a name refer to the connection's temporary schema only.
+    pub fn temp_schema(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "temp.",
+            Backend::Postgres => "pg_temp.",
+        }
+    }
+
+    /// Row-lock clause for the candidate users (SQLite locks the whole database instead).
+    pub fn lock_clause(self, alias: &str) -> String {
+        match self {
+            Backend::Sqlite => String::new(),
+            Backend::Postgres => format!("FOR UPDATE OF {alias}"),
+        }
+    }
+
+    /// Whether rows can be locked individually (`SELECT ... FOR UPDATE`).
+    pub fn has_row_locks(self) -> bool {
+        matches!(self, Backend::Postgres)
+    }
+
+    /// Converts any id to text for reporting.
+    pub fn id_as_text(self, expr: &str) -> String {
+        format!("CAST({expr} AS TEXT)")
+    }
+
+    /// How a script opens its single transaction.
+    pub fn begin(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "BEGIN IMMEDIATE;",
+            Backend::Postgres => "BEGIN;",
+        }
+    }
+}
+
+/// How a timestamp column stores its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeKind {
+    /// PostgreSQL `timestamp with time zone`.
+    Timestamptz,
+    /// PostgreSQL `timestamp without time zone`, values assumed to be UTC.
+    Timestamp,
+    /// ISO-8601 text (`2026-10-12T12:47:36.065Z`), compared after normalising.
+    IsoText,
+    /// Integer milliseconds since the Unix epoch (Drizzle's `timestamp_ms`).
+    EpochMs,
+    /// Integer seconds since the Unix epoch.
+    EpochS,
+}
+
+impl TimeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeKind::Timestamptz => "timestamptz",
+            TimeKind::Timestamp => "timestamp (UTC assumed)",
+            TimeKind::IsoText => "iso-text",
+            TimeKind::EpochMs => "epoch-ms",
+            TimeKind::EpochS => "epoch-s",
+        }
+    }
+
+    /// The column expression the comparison is made on.
+    pub fn column_expr(self, backend: Backend, col: &str) -> String {
+        match (backend, self) {
+            (Backend::Sqlite, TimeKind::IsoText | TimeKind::Timestamptz | TimeKind::Timestamp) => {
+                format!("strftime('%Y-%m-%dT%H:%M:%fZ', {col})")
+            }
+            (Backend::Postgres, TimeKind::IsoText) => format!("CAST({col} AS TIMESTAMPTZ)"),
+            _ => col.to_string(),
+        }
+    }
+
+    /// The cutoff as a SQL literal, for the DBA script.
+    pub fn literal(self, backend: Backend, cutoff: DateTime<Utc>) -> String {
+        match (backend, self) {
+            (Backend::Postgres, TimeKind::Timestamptz | TimeKind::IsoText) => {
+                format!("TIMESTAMPTZ '{}'", cutoff.format("%Y-%m-%d %H:%M:%S+00"))
+            }
+            (Backend::Postgres, TimeKind::Timestamp) => {
+                format!("TIMESTAMP '{}'", cutoff.format("%Y-%m-%d %H:%M:%S"))
+            }
+            (_, TimeKind::EpochMs) => cutoff.timestamp_millis().to_string(),
+            (_, TimeKind::EpochS) => cutoff.timestamp().to_string(),
+            (Backend::Sqlite, _) => format!("'{}'", iso_text(cutoff)),
+        }
+    }
+
+    /// The kind of value bound for this column's cutoff.
+    pub fn bind_value(self, backend: Backend, cutoff: DateTime<Utc>) -> BindValue {
+        match (backend, self) {
+            (Backend::Postgres, TimeKind::Timestamptz | TimeKind::IsoText) => {
+                BindValue::Timestamptz(cutoff)
+            }
+            (Backend::Postgres, TimeKind::Timestamp) => BindValue::Timestamp(cutoff.naive_utc()),
+            (_, TimeKind::EpochMs) => BindValue::Int(cutoff.timestamp_millis()),
+            (_, TimeKind::EpochS) => BindValue::Int(cutoff.timestamp()),
+            (Backend::Sqlite, _) => BindValue::Text(iso_text(cutoff)),
+        }
+    }
+}
+
+/// The canonical text form SQLite comparisons use: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn iso_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A value bound to a statement parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BindValue {
+    Timestamptz(DateTime<Utc>),
+    Timestamp(chrono::NaiveDateTime),
+    Text(String),
+    Int(i64),
+}
+
+/// What a statement parameter stands for; resolved to a value when the statement runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// The cutoff, in the storage format of one kind of column.
+    Cutoff(TimeKind),
+    /// The batch size.
+    Limit,
+}
+
+/// Hands out placeholders (or literals, for the DBA script) while a statement is rendered.
+pub struct Binder {
+    backend: Backend,
+    literal_cutoff: Option<DateTime<Utc>>,
+    params: Vec<Param>,
+}
+
+impl Binder {
+    /// Placeholders (`$1`, `?1`) that `run` binds.
+    pub fn placeholders(backend: Backend) -> Binder {
+        Binder { backend, literal_cutoff: None, params: Vec::new() }
+    }
+
+    /// Literals, for a standalone script.
+    pub fn literals(backend: Backend, cutoff: DateTime<Utc>) -> Binder {
+        Binder { backend, literal_cutoff: Some(cutoff), params: Vec::new() }
+    }
+
+    pub fn is_literal(&self) -> bool {
+        self.literal_cutoff.is_some()
+    }
+
+    fn placeholder(&mut self, p: Param) -> String {
+        let idx = match self.params.iter().position(|q| *q == p) {
+            Some(i) => i + 1,
+            None => {
+                self.params.push(p);
+                self.params.len()
+            }
+        };
+        match self.backend {
+            Backend::Postgres => format!("${idx}"),
+            Backend::Sqlite => format!("?{idx}"),
+        }
+    }
+
+    /// The cutoff for a column of `kind`.
+    pub fn cutoff(&mut self, kind: TimeKind) -> String {
+        match self.literal_cutoff {
+            Some(c) => kind.literal(self.backend, c),
+            None => self.placeholder(Param::Cutoff(kind)),
+        }
+    }
+
+    /// The batch size placeholder.
+    pub fn limit(&mut self) -> String {
+        self.placeholder(Param::Limit)
+    }
+
+    /// The parameters handed out so far, in placeholder order.
+    pub fn take(&mut self) -> Vec<Param> {
+        std::mem::take(&mut self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn placeholders_are_reused_per_param() {
+        let mut b = Binder::placeholders(Backend::Postgres);
+        assert_eq!(b.cutoff(TimeKind::Timestamptz), "$1");
+        assert_eq!(b.cutoff(TimeKind::EpochMs), "$2");
+        assert_eq!(b.cutoff(TimeKind::Timestamptz), "$1");
+        assert_eq!(b.limit(), "$3");
+        assert_eq!(b.take().len(), 3);
+    }
+
+    #[test]
+    fn literals_are_exact() {
+        let c = Utc.with_ymd_and_hms(2026, 10, 27, 13, 0, 0).unwrap();
+        assert_eq!(TimeKind::IsoText.literal(Backend::Sqlite, c), "'2026-10-27T13:00:00.000Z'");
+        assert_eq!(TimeKind::EpochMs.literal(Backend::Sqlite, c), "1793106000000");
+        assert_eq!(
+            TimeKind::Timestamp.literal(Backend::Postgres, c),
+            "TIMESTAMP '2026-10-27 13:00:00'"
+        );
+    }
+}

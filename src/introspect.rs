@@ -1,0 +1,190 @@
+//! Reads the live schema before anything runs: tables and columns exist, and how timestamps
+//! and the anonymous flag are stored (detected unless `timestamp_format` fixes it).
+
+use anyhow::anyhow;
+
+use crate::conn::Conn;
+use crate::dialect::{Backend, TimeKind};
+use crate::ident::{quote, TableName};
+use crate::plan::Formats;
+use crate::settings::{Schema, Settings, TimestampFormat};
+
+/// The columns of one table: (name, declared type).
+struct Columns {
+    table: TableName,
+    cols: Vec<(String, String)>,
+}
+
+impl Columns {
+    fn ty(&self, col: &str, setting: &str) -> anyhow::Result<String> {
+        match self.cols.iter().find(|(n, _)| n == col) {
+            Some((_, t)) => Ok(t.to_ascii_lowercase()),
+            None => {
+                let list: Vec<&str> = self.cols.iter().take(15).map(|(n, _)| n.as_str()).collect();
+                Err(anyhow!(
+                    "column {col:?} not found in table {} (it has: {}): set {setting} in anonsweep.toml or choose the right --preset",
+                    self.table,
+                    list.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+fn columns(conn: &mut Conn, table: &TableName, setting: &str) -> anyhow::Result<Columns> {
+    let rows = match conn.backend() {
+        Backend::Postgres => {
+            let quoted = table.quoted(Backend::Postgres);
+            let found = conn.texts("SELECT CAST(to_regclass($1) AS TEXT) AS t", &[&quoted])?;
+            if found.first().cloned().flatten().is_none() {
+                return Err(missing_table(table, setting));
+            }
+            conn.texts(
+                "SELECT a.attname || '|' || format_type(a.atttypid, a.atttypmod) AS t \
+                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+                 ORDER BY a.attnum",
+                &[&quoted],
+            )?
+        }
+        Backend::Sqlite => {
+            let schema = table.schema.clone().unwrap_or_else(|| "main".into());
+            conn.texts(
+                "SELECT name || '|' || type AS t FROM pragma_table_info(?1, ?2) ORDER BY cid",
+                &[&table.name, &schema],
+            )?
+        }
+    };
+    if rows.is_empty() {
+        return Err(missing_table(table, setting));
+    }
+    let cols = rows
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.split_once('|').map(|(a, b)| (a.to_string(), b.to_string())))
+        .collect();
+    Ok(Columns { table: table.clone(), cols })
+}
+
+fn missing_table(table: &TableName, setting: &str) -> anyhow::Error {
+    anyhow!("table {table} not found in the database: set {setting} in anonsweep.toml or choose the right --preset")
+}
+
+fn pg_time_kind(conn: &mut Conn, table: &TableName, col: &str, ty: &str) -> anyhow::Result<TimeKind> {
+    if ty.starts_with("timestamp") && ty.contains("with time zone") && !ty.contains("without") {
+        return Ok(TimeKind::Timestamptz);
+    }
+    if ty.starts_with("timestamp") || ty == "date" {
+        return Ok(TimeKind::Timestamp);
+    }
+    if ty == "text" || ty.starts_with("character varying") || ty.starts_with("varchar") {
+        return Ok(TimeKind::IsoText);
+    }
+    if ty == "bigint" || ty == "integer" || ty == "numeric" {
+        return epoch_unit(conn, table, col);
+    }
+    Err(anyhow!(
+        "column {table}.{col} has type {ty}, which anonsweep cannot compare as a time: use a timestamp, text or integer epoch column"
+    ))
+}
+
+fn epoch_unit(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result<TimeKind> {
+    let b = conn.backend();
+    let sql = format!("SELECT CAST(MAX({}) AS TEXT) AS t FROM {}", quote(b, col), table.quoted(b));
+    let max = conn.text(&sql)?.and_then(|m| m.parse::<f64>().ok()).unwrap_or(0.0);
+    // 1e11 seconds is the year 5138; 1e11 milliseconds is 1973.
+    Ok(if max >= 1e11 { TimeKind::EpochMs } else { TimeKind::EpochS })
+}
+
+fn sqlite_time_kind(conn: &mut Conn, table: &TableName, col: &str, declared: &str) -> anyhow::Result<TimeKind> {
+    let q = quote(Backend::Sqlite, col);
+    let t = table.quoted(Backend::Sqlite);
+    let kinds: Vec<String> = conn
+        .texts(&format!("SELECT DISTINCT typeof({q}) AS t FROM {t}"), &[])?
+        .into_iter()
+        .flatten()
+        .filter(|k| k != "null")
+        .collect();
+    match kinds.as_slice() {
+        [] => Ok(if declared.contains("int") { TimeKind::EpochMs } else { TimeKind::IsoText }),
+        [k] if k == "integer" => epoch_unit(conn, table, col),
+        [k] if k == "text" => {
+            let bad = conn
+                .texts(
+                    &format!(
+                        "SELECT CAST(COUNT(*) AS TEXT) AS t FROM {t} WHERE {q} IS NOT NULL AND \
+                         ({q} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' OR strftime('%s', {q}) IS NULL)"
+                    ),
+                    &[],
+                )?
+                .into_iter()
+                .flatten()
+                .next()
+                .unwrap_or_default();
+            if bad != "0" {
+                return Err(anyhow!(
+                    "{bad} values in {table}.{col} are text but not ISO-8601 timestamps: fix those rows, or set timestamp_format if the column holds something else"
+                ));
+            }
+            Ok(TimeKind::IsoText)
+        }
+        other => Err(anyhow!(
+            "{table}.{col} mixes value types ({}): anonsweep cannot compare them safely; convert the column to one format (ISO-8601 text or epoch integers)",
+            other.join(", ")
+        )),
+    }
+}
+
+/// Checks the schema and returns how each compared column stores its values.
+pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats, Vec<String>)> {
+    let s: &Schema = &settings.schema;
+    let backend = conn.backend();
+    let users = columns(conn, &s.users, "users.table")?;
+    users.ty(&s.users_id, "users.id")?;
+    let anon_ty = users.ty(&s.users_is_anonymous, "users.is_anonymous")?;
+    let created_ty = users.ty(&s.users_created_at, "users.created_at")?;
+    let sessions = columns(conn, &s.sessions, "sessions.table")?;
+    sessions.ty(&s.sessions_user_id, "sessions.user_id")?;
+    let mut activity_ty = Vec::new();
+    for c in &s.sessions_activity {
+        activity_ty.push(sessions.ty(c, "sessions.activity")?);
+    }
+    if let Some((t, c)) = &s.accounts {
+        columns(conn, t, "accounts.table")?.ty(c, "accounts.user_id")?;
+    }
+
+    let mut notes = Vec::new();
+    let anonymous_is_int = match backend {
+        Backend::Postgres => match anon_ty.as_str() {
+            "boolean" => false,
+            "smallint" | "integer" | "bigint" => true,
+            other => {
+                return Err(anyhow!(
+                    "column {}.{} has type {other}: expected boolean (or an integer 0/1)",
+                    s.users,
+                    s.users_is_anonymous
+                ))
+            }
+        },
+        Backend::Sqlite => false,
+    };
+
+    let mut kind_of = |conn: &mut Conn, table: &TableName, col: &str, ty: &str| -> anyhow::Result<TimeKind> {
+        let k = match settings.timestamp_format {
+            TimestampFormat::Fixed(k) => k,
+            TimestampFormat::Auto => match backend {
+                Backend::Postgres => pg_time_kind(conn, table, col, ty),
+                Backend::Sqlite => sqlite_time_kind(conn, table, col, ty),
+            }?,
+        };
+        if k == TimeKind::Timestamp {
+            notes.push(format!("{table}.{col} is timestamp without time zone: values assumed UTC"));
+        }
+        Ok(k)
+    };
+    let created_at = kind_of(conn, &s.users, &s.users_created_at, &created_ty)?;
+    let mut activity = Vec::new();
+    for (c, ty) in s.sessions_activity.iter().zip(&activity_ty) {
+        activity.push(kind_of(conn, &s.sessions, c, ty)?);
+    }
+    Ok((Formats { created_at, activity, anonymous_is_int, assumed: false }, notes))
+}

@@ -1,0 +1,25 @@
+//! anonsweep: removes abandoned anonymous accounts from an application's SQL database.
+//!
+//! The library renders a [`plan::Plan`] from askama templates for the configured schema,
+//! shows it (`plan`), writes it as a standalone script, and executes it in batches (`run`).
+
+pub mod audit;
+pub mod cli;
+pub mod commands;
+pub mod config_file;
+pub mod conn;
+pub mod dburl;
+pub mod demo;
+pub mod dialect;
+pub mod error;
+pub mod ident;
+pub mod introspect;
+#[macro_use]
+pub mod logger;
+pub mod plan;
+pub mod preset;
+pub mod render;
+pub mod report;
+pub mod runner;
+pub mod settings;
+pub mod stats;

@@ -1,0 +1,396 @@
+//! The `Plan`: every statement `plan` shows and `run` executes, rendered once from the templates.
+
+use chrono::{DateTime, Utc};
+
+use crate::dialect::{Backend, Binder, Param, TimeKind};
+use crate::ident::quote;
+use crate::render::{self, render, TimeCmp};
+use crate::settings::{Schema, Settings, TimestampFormat};
+
+/// How each compared column stores its values (detected, configured or assumed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Formats {
+    pub created_at: TimeKind,
+    pub activity: Vec<TimeKind>,
+    /// `is_anonymous` is an integer column (0/1) rather than a boolean.
+    pub anonymous_is_int: bool,
+    /// True when nothing was read from a database.
+    pub assumed: bool,
+}
+
+impl Formats {
+    /// What `sql` renders without a connection: the configured format, else the backend's usual one.
+    pub fn assumed(backend: Backend, tf: TimestampFormat, activity_columns: usize) -> Formats {
+        let kind = match tf {
+            TimestampFormat::Fixed(k) => k,
+            TimestampFormat::Auto => match backend {
+                Backend::Sqlite => TimeKind::IsoText,
+                Backend::Postgres => TimeKind::Timestamptz,
+            },
+        };
+        Formats {
+            created_at: kind,
+            activity: vec![kind; activity_columns],
+            anonymous_is_int: false,
+            assumed: true,
+        }
+    }
+}
+
+/// One SQL statement and the parameters it binds, in placeholder order.
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// A table rows are deleted from, with its label for summaries.
+#[derive(Clone, Debug)]
+pub struct Labeled {
+    pub table: String,
+    pub stmt: Stmt,
+}
+
+/// Everything `plan` shows and `run` executes.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub backend: Backend,
+    pub preset: String,
+    pub formats: Formats,
+    pub count_anonymous: Stmt,
+    pub count_eligible: Stmt,
+    pub count_rows: Vec<Labeled>,
+    pub sample: Stmt,
+    pub setup: Vec<Stmt>,
+    pub clear: Stmt,
+    pub pick_first: Stmt,
+    pub pick_next: Stmt,
+    /// Like the picks, without row locks: moves the cursor past a user that cannot be deleted.
+    pub skip_first: Stmt,
+    pub skip_next: Stmt,
+    pub advance: Vec<Stmt>,
+    pub lock_children: Vec<Stmt>,
+    pub recheck: Stmt,
+    pub batch_users: Stmt,
+    pub count_per_user: Vec<Labeled>,
+    pub deletes: Vec<Labeled>,
+    pub teardown: Vec<Stmt>,
+}
+
+/// Quoted names shared by every template.
+struct Names {
+    backend: Backend,
+    users: String,
+    user_id: String,
+    is_anonymous: String,
+    created_at: String,
+    sessions: String,
+    session_user: String,
+    activity: Vec<String>,
+    /// Tables deleted before users: (label, quoted table, quoted user column), sessions first.
+    children: Vec<(String, String, String)>,
+    temp: &'static str,
+}
+
+impl Names {
+    fn new(backend: Backend, s: &Schema) -> Names {
+        let q = |c: &str| quote(backend, c);
+        let mut children = vec![(s.sessions.to_string(), s.sessions.quoted(backend), q(&s.sessions_user_id))];
+        if let Some((t, c)) = &s.accounts {
+            children.push((t.to_string(), t.quoted(backend), q(c)));
+        }
+        Names {
+            backend,
+            users: s.users.quoted(backend),
+            user_id: q(&s.users_id),
+            is_anonymous: q(&s.users_is_anonymous),
+            created_at: q(&s.users_created_at),
+            sessions: s.sessions.quoted(backend),
+            session_user: q(&s.sessions_user_id),
+            activity: s.sessions_activity.iter().map(|c| q(c)).collect(),
+            children,
+            temp: backend.temp_schema(),
+        }
+    }
+
+    fn anonymous(&self, f: &Formats) -> String {
+        let col = format!("u.{}", self.is_anonymous);
+        match (self.backend, f.anonymous_is_int) {
+            (Backend::Postgres, false) => format!("{col} IS TRUE"),
+            (Backend::Postgres, true) => format!("{col} = 1"),
+            (Backend::Sqlite, _) => format!("{col} IN (1, 'true')"),
+        }
+    }
+
+    fn eligible(&self, f: &Formats, b: &mut Binder) -> String {
+        let created_cutoff = b.cutoff(f.created_at);
+        let activity: Vec<TimeCmp> = self
+            .activity
+            .iter()
+            .zip(&f.activity)
+            .map(|(c, k)| TimeCmp {
+                expr: k.column_expr(self.backend, &format!("s.{c}")),
+                cutoff: b.cutoff(*k),
+            })
+            .collect();
+        render(&render::Eligible {
+            anonymous: &self.anonymous(f),
+            created_expr: &f.created_at.column_expr(self.backend, &format!("u.{}", self.created_at)),
+            created_cutoff: &created_cutoff,
+            sessions: &self.sessions,
+            session_user: &self.session_user,
+            user_id: &self.user_id,
+            activity: &activity,
+        })
+    }
+
+    fn stmt(&self, b: &mut Binder, f: impl FnOnce(&mut Binder) -> String) -> Stmt {
+        let sql = f(b);
+        Stmt { sql, params: b.take() }
+    }
+
+    fn pick(&self, f: &Formats, b: &mut Binder, after_cursor: bool, limited: bool, lock: bool) -> Stmt {
+        self.stmt(b, |b| {
+            let eligible = self.eligible(f, b);
+            let limit = if limited { b.limit() } else { String::new() };
+            render(&render::Pick {
+                temp: self.temp,
+                user_id: &self.user_id,
+                users: &self.users,
+                eligible: &eligible,
+                after_cursor,
+                limit: &limit,
+                lock: &if lock { self.backend.lock_clause("u") } else { String::new() },
+            })
+        })
+    }
+
+    fn recheck(&self, f: &Formats, b: &mut Binder) -> Stmt {
+        self.stmt(b, |b| {
+            let eligible = self.eligible(f, b);
+            render(&render::Recheck { temp: self.temp, users: &self.users, user_id: &self.user_id, eligible: &eligible })
+        })
+    }
+
+    fn setup(&self) -> Vec<Stmt> {
+        [("anonsweep_batch", "id"), ("anonsweep_cursor", "last_id")]
+            .iter()
+            .map(|(t, c)| plain(render(&render::CreateTemp { temp_table: t, temp_column: c, user_id: &self.user_id, users: &self.users })))
+            .collect()
+    }
+
+    fn teardown(&self) -> Vec<Stmt> {
+        ["anonsweep_batch", "anonsweep_cursor"]
+            .iter()
+            .map(|t| plain(format!("DROP TABLE {}{t}", self.temp)))
+            .collect()
+    }
+
+    fn lock_children(&self) -> Vec<Stmt> {
+        if !self.backend.has_row_locks() {
+            return Vec::new();
+        }
+        // Sessions only: their activity is what the rule reads.
+        self.children
+            .iter()
+            .take(1)
+            .map(|(_, t, c)| plain(render(&render::LockChildren { table: t, user_column: c, temp: self.temp, lock: &self.backend.lock_clause("x") })))
+            .collect()
+    }
+
+    fn deletes(&self) -> Vec<Labeled> {
+        let mut out: Vec<Labeled> = self
+            .children
+            .iter()
+            .map(|(label, t, c)| Labeled {
+                table: label.clone(),
+                stmt: plain(render(&render::DeleteRows { table: t, user_column: c, temp: self.temp })),
+            })
+            .collect();
+        out.push(Labeled {
+            table: "users".into(),
+            stmt: plain(render(&render::DeleteRows { table: &self.users, user_column: &self.user_id, temp: self.temp })),
+        });
+        out
+    }
+}
+
+fn plain(sql: String) -> Stmt {
+    Stmt { sql, params: Vec::new() }
+}
+
+impl Plan {
+    /// Renders every statement for `settings` with the given storage formats.
+    pub fn build(settings: &Settings, formats: Formats) -> Plan {
+        let backend = settings.backend;
+        let n = Names::new(backend, &settings.schema);
+        let f = &formats;
+        let mut b = Binder::placeholders(backend);
+        let id_text = backend.id_as_text(&format!("u.{}", n.user_id));
+
+        let count_anonymous = n.stmt(&mut b, |_| render(&render::CountAnonymous { users: &n.users, anonymous: &n.anonymous(f) }));
+        let count_eligible = n.stmt(&mut b, |b| {
+            let e = n.eligible(f, b);
+            render(&render::CountEligible { users: &n.users, eligible: &e })
+        });
+        let count_rows = n
+            .children
+            .iter()
+            .map(|(label, t, c)| Labeled {
+                table: label.clone(),
+                stmt: n.stmt(&mut b, |b| {
+                    let e = n.eligible(f, b);
+                    render(&render::CountRows { table: t, user_column: c, user_id: &n.user_id, users: &n.users, eligible: &e })
+                }),
+            })
+            .collect();
+        let sample = n.stmt(&mut b, |b| {
+            let e = n.eligible(f, b);
+            let limit = b.limit();
+            render(&render::Sample { id_text: &id_text, users: &n.users, eligible: &e, user_id: &n.user_id, limit: &limit })
+        });
+        let batch_users = plain(render(&render::BatchUsers {
+            id_text: &id_text,
+            created_text: &backend.id_as_text(&format!("u.{}", n.created_at)),
+            users: &n.users,
+            user_id: &n.user_id,
+            temp: n.temp,
+        }));
+        let count_per_user = n
+            .children
+            .iter()
+            .map(|(label, t, c)| Labeled {
+                table: label.clone(),
+                stmt: plain(render(&render::CountPerUser {
+                    id_text: &backend.id_as_text(&format!("x.{c}")),
+                    table: t,
+                    user_column: c,
+                    temp: n.temp,
+                })),
+            })
+            .collect();
+        let temp = n.temp;
+        Plan {
+            backend,
+            preset: settings.preset.clone(),
+            count_anonymous,
+            count_eligible,
+            count_rows,
+            sample,
+            setup: n.setup(),
+            clear: plain(format!("DELETE FROM {temp}anonsweep_batch")),
+            pick_first: n.pick(f, &mut b, false, true, true),
+            pick_next: n.pick(f, &mut b, true, true, true),
+            skip_first: n.pick(f, &mut b, false, true, false),
+            skip_next: n.pick(f, &mut b, true, true, false),
+            advance: vec![
+                plain(format!("DELETE FROM {temp}anonsweep_cursor")),
+                plain(format!(
+                    "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT MAX(b.id) FROM {temp}anonsweep_batch AS b"
+                )),
+            ],
+            lock_children: n.lock_children(),
+            recheck: n.recheck(f, &mut b),
+            batch_users,
+            count_per_user,
+            deletes: n.deletes(),
+            teardown: n.teardown(),
+            formats,
+        }
+    }
+
+    fn format_lines(&self, settings: &Settings) -> Vec<String> {
+        let s = &settings.schema;
+        let mut out = vec![format!("{}.{}: {}", s.users, s.users_created_at, self.formats.created_at.name())];
+        for (c, k) in s.sessions_activity.iter().zip(&self.formats.activity) {
+            out.push(format!("{}.{c}: {}", s.sessions, k.name()));
+        }
+        out
+    }
+
+    /// The annotated listing `anonsweep sql` prints and `plan` shows.
+    pub fn overview(&self, settings: &Settings) -> String {
+        let params = self
+            .pick_next
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let ph = match self.backend {
+                    Backend::Postgres => format!("${}", i + 1),
+                    Backend::Sqlite => format!("?{}", i + 1),
+                };
+                match p {
+                    Param::Cutoff(k) => format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name()),
+                    Param::Limit => format!("{ph} = batch size"),
+                }
+            })
+            .collect();
+        fn strs(v: &[Stmt]) -> Vec<&str> {
+            v.iter().map(|s| s.sql.as_str()).collect()
+        }
+        let deletes: Vec<&str> = self.deletes.iter().map(|d| d.stmt.sql.as_str()).collect();
+        let text = render(&render::Overview {
+            preset: &self.preset,
+            backend: self.backend.name(),
+            params,
+            assumed: self.formats.assumed,
+            formats: self.format_lines(settings),
+            count_eligible: &self.count_eligible.sql,
+            setup: strs(&self.setup),
+            begin: self.backend.begin(),
+            clear: &self.clear.sql,
+            pick: &self.pick_next.sql,
+            advance: strs(&self.advance),
+            lock_children: strs(&self.lock_children),
+            recheck: &self.recheck.sql,
+            batch_users: &self.batch_users.sql,
+            deletes,
+            teardown: strs(&self.teardown),
+        });
+        format!("{text}\n")
+    }
+
+    /// A standalone script with the cutoff as a literal: deletes, in one transaction,
+    /// exactly the users `run` deletes at this cutoff.
+    pub fn script(&self, settings: &Settings, eligible: Option<u64>) -> String {
+        let backend = self.backend;
+        let n = Names::new(backend, &settings.schema);
+        let mut b = Binder::literals(backend, settings.cutoff);
+        let pick = n.pick(&self.formats, &mut b, false, false, true);
+        let recheck = n.recheck(&self.formats, &mut b);
+        let meta: Vec<&str> = match backend {
+            Backend::Postgres => vec!["\\set ON_ERROR_STOP on"],
+            Backend::Sqlite => vec![".bail on", "PRAGMA foreign_keys = ON;"],
+        };
+        let strs = |v: &[Stmt]| v.iter().map(|s| s.sql.clone()).collect::<Vec<_>>();
+        let setup = strs(&self.setup);
+        let teardown = strs(&self.teardown);
+        let lock = strs(&self.lock_children);
+        let deletes: Vec<String> = self.deletes.iter().map(|d| d.stmt.sql.clone()).collect();
+        let text = render(&render::Script {
+            meta,
+            version: env!("CARGO_PKG_VERSION"),
+            as_of: fmt_time(settings.as_of),
+            retention_days: settings.retention_days,
+            cutoff: fmt_time(settings.cutoff),
+            preset: &settings.preset,
+            backend: backend.name(),
+            database: settings.database.as_ref().map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+            eligible: eligible.map(|e| e.to_string()).unwrap_or_else(|| "unknown".into()),
+            begin: backend.begin(),
+            setup: setup.iter().map(String::as_str).collect(),
+            pick: &pick.sql,
+            lock_children: lock.iter().map(String::as_str).collect(),
+            recheck: &recheck.sql,
+            deletes: deletes.iter().map(String::as_str).collect(),
+            teardown: teardown.iter().map(String::as_str).collect(),
+        });
+        crate::error::redact(&format!("{text}\n"))
+    }
+}
+
+/// `2026-10-27T13:00:00Z`
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}

@@ -1,0 +1,168 @@
+//! The askama templates under `templates/`, one struct each. SQL is never HTML-escaped.
+
+use askama::Template;
+
+/// A compared timestamp column and the cutoff it is compared with.
+pub struct TimeCmp {
+    pub expr: String,
+    pub cutoff: String,
+}
+
+#[derive(Template)]
+#[template(path = "rule/eligible.sql", escape = "none")]
+pub struct Eligible<'a> {
+    pub anonymous: &'a str,
+    pub created_expr: &'a str,
+    pub created_cutoff: &'a str,
+    pub sessions: &'a str,
+    pub session_user: &'a str,
+    pub user_id: &'a str,
+    pub activity: &'a [TimeCmp],
+}
+
+#[derive(Template)]
+#[template(path = "batch/create_temp.sql", escape = "none")]
+pub struct CreateTemp<'a> {
+    pub temp_table: &'a str,
+    pub temp_column: &'a str,
+    pub user_id: &'a str,
+    pub users: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/pick.sql", escape = "none")]
+pub struct Pick<'a> {
+    pub temp: &'a str,
+    pub user_id: &'a str,
+    pub users: &'a str,
+    pub eligible: &'a str,
+    pub after_cursor: bool,
+    pub limit: &'a str,
+    pub lock: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/lock_children.sql", escape = "none")]
+pub struct LockChildren<'a> {
+    pub table: &'a str,
+    pub user_column: &'a str,
+    pub temp: &'a str,
+    pub lock: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/recheck.sql", escape = "none")]
+pub struct Recheck<'a> {
+    pub temp: &'a str,
+    pub users: &'a str,
+    pub user_id: &'a str,
+    pub eligible: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/batch_users.sql", escape = "none")]
+pub struct BatchUsers<'a> {
+    pub id_text: &'a str,
+    pub created_text: &'a str,
+    pub users: &'a str,
+    pub user_id: &'a str,
+    pub temp: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/count_per_user.sql", escape = "none")]
+pub struct CountPerUser<'a> {
+    pub id_text: &'a str,
+    pub table: &'a str,
+    pub user_column: &'a str,
+    pub temp: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/delete_rows.sql", escape = "none")]
+pub struct DeleteRows<'a> {
+    pub table: &'a str,
+    pub user_column: &'a str,
+    pub temp: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "stats/count_anonymous.sql", escape = "none")]
+pub struct CountAnonymous<'a> {
+    pub users: &'a str,
+    pub anonymous: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "stats/count_eligible.sql", escape = "none")]
+pub struct CountEligible<'a> {
+    pub users: &'a str,
+    pub eligible: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "stats/count_rows.sql", escape = "none")]
+pub struct CountRows<'a> {
+    pub table: &'a str,
+    pub user_column: &'a str,
+    pub user_id: &'a str,
+    pub users: &'a str,
+    pub eligible: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "stats/sample.sql", escape = "none")]
+pub struct Sample<'a> {
+    pub id_text: &'a str,
+    pub users: &'a str,
+    pub eligible: &'a str,
+    pub user_id: &'a str,
+    pub limit: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "overview.sql", escape = "none")]
+pub struct Overview<'a> {
+    pub preset: &'a str,
+    pub backend: &'a str,
+    pub params: Vec<String>,
+    pub assumed: bool,
+    pub formats: Vec<String>,
+    pub count_eligible: &'a str,
+    pub setup: Vec<&'a str>,
+    pub begin: &'a str,
+    pub clear: &'a str,
+    pub pick: &'a str,
+    pub advance: Vec<&'a str>,
+    pub lock_children: Vec<&'a str>,
+    pub recheck: &'a str,
+    pub batch_users: &'a str,
+    pub deletes: Vec<&'a str>,
+    pub teardown: Vec<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "script.sql", escape = "none")]
+pub struct Script<'a> {
+    pub meta: Vec<&'a str>,
+    pub version: &'a str,
+    pub as_of: String,
+    pub retention_days: u32,
+    pub cutoff: String,
+    pub preset: &'a str,
+    pub backend: &'a str,
+    pub database: String,
+    pub eligible: String,
+    pub begin: &'a str,
+    pub setup: Vec<&'a str>,
+    pub pick: &'a str,
+    pub lock_children: Vec<&'a str>,
+    pub recheck: &'a str,
+    pub deletes: Vec<&'a str>,
+    pub teardown: Vec<&'a str>,
+}
+
+/// Renders a template; the templates are compiled in, so failure is a bug.
+pub fn render(t: &impl Template) -> String {
+    t.render().expect("SQL template renders").trim_end().to_string()
+}

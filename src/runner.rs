@@ -1,0 +1,249 @@
+//! `run`: keyset batches over the users' primary key, each one short transaction that locks,
+//! re-checks and deletes; failing batches are split until the failing users are isolated.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::audit::{AuditLog, Entry};
+use crate::conn::{BatchUser, Conn, Values};
+use crate::dialect::Backend;
+use crate::plan::Plan;
+
+/// Options of one run.
+pub struct RunOptions {
+    pub batch_size: u64,
+    pub lock_timeout_ms: u64,
+    pub max_failures: u64,
+    pub run_id: String,
+}
+
+/// A user that could not be deleted, with the database's own message.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failed {
+    pub user_id: String,
+    pub error: String,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunOutcome {
+    pub deleted_users: u64,
+    /// Rows deleted from each table, in delete order (users last).
+    pub deleted_rows: Vec<(String, u64)>,
+    /// Picked, but no longer eligible when re-checked inside the transaction (kept).
+    pub kept_changed: u64,
+    pub failed: Vec<Failed>,
+    pub batches: u64,
+    pub retries: u64,
+    pub max_batch_ms: f64,
+    pub p99_batch_ms: f64,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// True when an error (not a per-user failure) stopped the run.
+    pub aborted: bool,
+}
+
+enum Batch {
+    Empty,
+    Done {
+        picked: u64,
+        kept: u64,
+        users: Vec<BatchUser>,
+        per_user: Vec<(String, HashMap<String, u64>)>,
+        counts: Vec<u64>,
+    },
+}
+
+fn one_batch(
+    conn: &mut Conn,
+    plan: &Plan,
+    v: Values,
+    first: bool,
+    opts: &RunOptions,
+    want_per_user: bool,
+) -> Result<Batch, diesel::result::Error> {
+    conn.transaction(|c| {
+        if c.backend() == Backend::Postgres {
+            c.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", opts.lock_timeout_ms))?;
+        }
+        c.execute(&plan.clear, v)?;
+        let pick = if first { &plan.pick_first } else { &plan.pick_next };
+        let picked = c.execute(pick, v)? as u64;
+        if picked == 0 {
+            return Ok(Batch::Empty);
+        }
+        for s in &plan.advance {
+            c.execute(s, v)?;
+        }
+        for s in &plan.lock_children {
+            c.count(s, v)?;
+        }
+        let kept = c.execute(&plan.recheck, v)? as u64;
+        let users = c.users(&plan.batch_users, v)?;
+        let mut per_user = Vec::new();
+        if want_per_user {
+            for l in &plan.count_per_user {
+                per_user.push((l.table.clone(), c.id_counts(&l.stmt, v)?.into_iter().collect()));
+            }
+        }
+        let mut counts = Vec::new();
+        for d in &plan.deletes {
+            counts.push(c.execute(&d.stmt, v)? as u64);
+        }
+        Ok(Batch::Done { picked, kept, users, per_user, counts })
+    })
+}
+
+/// Moves the cursor past the next eligible user without deleting it; returns its id.
+fn skip_one(conn: &mut Conn, plan: &Plan, v: Values, first: bool) -> Result<Option<String>, diesel::result::Error> {
+    conn.transaction(|c| {
+        c.execute(&plan.clear, v)?;
+        let pick = if first { &plan.skip_first } else { &plan.skip_next };
+        if c.execute(pick, Values { limit: 1, ..v })? == 0 {
+            return Ok(None);
+        }
+        for s in &plan.advance {
+            c.execute(s, v)?;
+        }
+        Ok(c.users(&plan.batch_users, v)?.into_iter().next().map(|u| u.id))
+    })
+}
+
+fn message(e: &diesel::result::Error) -> String {
+    crate::error::redact(e.to_string().trim()).replace('\n', " ")
+}
+
+/// Applies the plan. Returns what was done; an error that stops the run is recorded in the
+/// outcome (`aborted`), since earlier batches have committed.
+pub fn run(
+    conn: &mut Conn,
+    plan: &Plan,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    opts: &RunOptions,
+    mut audit: Option<&mut AuditLog>,
+) -> anyhow::Result<RunOutcome> {
+    let mut out = RunOutcome {
+        deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
+        ..Default::default()
+    };
+    if conn.backend() == Backend::Sqlite {
+        conn.batch_execute(&format!("PRAGMA busy_timeout = {}", opts.lock_timeout_ms))?;
+    }
+    for s in &plan.setup {
+        conn.execute(s, Values { cutoff, limit: 0 })?;
+    }
+    let mut size = opts.batch_size;
+    let mut first = true;
+    let mut retried = false;
+    let mut durations: Vec<f64> = Vec::new();
+    let mut last_progress = Instant::now();
+    let mut last_error = String::new();
+    loop {
+        let v = Values { cutoff, limit: size as i64 };
+        let started = Instant::now();
+        let result = one_batch(conn, plan, v, first, opts, audit.is_some());
+        let elapsed = started.elapsed();
+        match result {
+            Ok(Batch::Empty) => break,
+            Ok(Batch::Done { picked, kept, users, per_user, counts }) => {
+                durations.push(elapsed.as_secs_f64() * 1000.0);
+                first = false;
+                retried = false;
+                out.batches += 1;
+                out.kept_changed += kept;
+                for (slot, n) in out.deleted_rows.iter_mut().zip(&counts) {
+                    slot.1 += n;
+                }
+                let deleted_users = counts.last().copied().unwrap_or(0);
+                out.deleted_users += deleted_users;
+                debug!("batch {}: picked {picked}, kept {kept} (changed), deleted {deleted_users} users in {:.1} ms", out.batches, elapsed.as_secs_f64() * 1000.0);
+                if kept > 0 {
+                    info!("{kept} picked users became active or registered before their batch locked them: kept");
+                }
+                if let Some(log) = audit.as_deref_mut() {
+                    write_audit(log, &opts.run_id, &users, &per_user)?;
+                }
+                if size < opts.batch_size {
+                    size = (size * 2).min(opts.batch_size);
+                }
+                if last_progress.elapsed() > Duration::from_secs(2) {
+                    info!("progress: {} users deleted in {} batches", out.deleted_users, out.batches);
+                    last_progress = Instant::now();
+                }
+            }
+            Err(e) => {
+                last_error = message(&e);
+                out.retries += 1;
+                if size > 1 {
+                    debug!("batch of {size} failed ({last_error}); splitting");
+                    size = (size / 2).max(1);
+                    continue;
+                }
+                if !retried {
+                    retried = true;
+                    continue;
+                }
+                retried = false;
+                match skip_one(conn, plan, v, first) {
+                    Ok(Some(id)) => {
+                        first = false;
+                        warn!("user {id} could not be deleted: {last_error}");
+                        out.failed.push(Failed { user_id: id, error: last_error.clone() });
+                        if out.failed.len() as u64 >= opts.max_failures {
+                            out.stopped = Some(format!(
+                                "stopped after {} failed users (--max-failures); last error: {last_error}",
+                                out.failed.len()
+                            ));
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e2) => {
+                        out.stopped = Some(format!("{last_error}; then: {}", message(&e2)));
+                        out.aborted = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if !out.aborted {
+        for s in &plan.teardown {
+            let _ = conn.execute(s, Values { cutoff, limit: 0 });
+        }
+    }
+    let _ = last_error;
+    durations.sort_by(|a, b| a.total_cmp(b));
+    out.max_batch_ms = durations.last().copied().unwrap_or(0.0);
+    if !durations.is_empty() {
+        let idx = ((durations.len() as f64) * 0.99).ceil() as usize;
+        out.p99_batch_ms = durations[idx.clamp(1, durations.len()) - 1];
+    }
+    Ok(out)
+}
+
+fn write_audit(
+    log: &mut AuditLog,
+    run_id: &str,
+    users: &[BatchUser],
+    per_user: &[(String, HashMap<String, u64>)],
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    for u in users {
+        let mut rows = BTreeMap::new();
+        for (table, counts) in per_user {
+            rows.insert(table.as_str(), counts.get(&u.id).copied().unwrap_or(0));
+        }
+        rows.insert("users", 1);
+        log.write(&Entry {
+            run_id,
+            user_id: &u.id,
+            created_at: u.created_at.as_deref(),
+            rows,
+            deleted_at: &now,
+        })?;
+    }
+    log.sync()
+}

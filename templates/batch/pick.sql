@@ -1,0 +1,14 @@
+INSERT INTO {{ temp }}anonsweep_batch (id)
+SELECT u.{{ user_id }}
+FROM {{ users }} AS u
+WHERE {{ eligible }}
+{%- if after_cursor %}
+  AND u.{{ user_id }} > (SELECT c.last_id FROM {{ temp }}anonsweep_cursor AS c)
+{%- endif %}
+ORDER BY u.{{ user_id }}
+{%- if !limit.is_empty() %}
+LIMIT {{ limit }}
+{%- endif %}
+{%- if !lock.is_empty() %}
+{{ lock }}
+{%- endif %}

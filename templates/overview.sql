@@ -1,0 +1,48 @@
+-- anonsweep: the SQL `anonsweep run` executes for preset "{{ preset }}" on {{ backend }}.
+-- Parameters:
+{%- for p in params %}
+--   {{ p }}
+{%- endfor %}
+-- Timestamp storage{% if assumed %} (assumed; `anonsweep plan` detects it from the database){% endif %}:
+{%- for f in formats %}
+--   {{ f }}
+{%- endfor %}
+
+-- 1. Eligibility: anonymous, created before the cutoff, no session activity at or after it.
+{{ count_eligible }};
+
+-- 2. Once per run, on the run's own connection: temporary tables for the batch and the keyset cursor.
+{%- for s in setup %}
+{{ s }};
+{%- endfor %}
+
+-- 3. Each batch is one transaction:
+{{ begin }}
+-- 3a. empty the batch table
+{{ clear }};
+-- 3b. pick and lock the next users (the first batch omits the cursor condition)
+{{ pick }};
+-- 3c. move the keyset cursor past this batch
+{%- for s in advance %}
+{{ s }};
+{%- endfor %}
+{%- if !lock_children.is_empty() %}
+-- 3d. lock the sessions of the picked users, so activity cannot change under us
+{%- for s in lock_children %}
+{{ s }};
+{%- endfor %}
+{%- endif %}
+-- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
+{{ recheck }};
+-- 3f. read the batch for the summary and audit log
+{{ batch_users }};
+-- 3g. delete in foreign-key order
+{%- for s in deletes %}
+{{ s }};
+{%- endfor %}
+COMMIT;
+
+-- 4. After the last batch.
+{%- for s in teardown %}
+{{ s }};
+{%- endfor %}

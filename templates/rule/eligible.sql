@@ -1,0 +1,7 @@
+{{ anonymous }}
+  AND {{ created_expr }} < {{ created_cutoff }}
+  AND NOT EXISTS (
+    SELECT 1 FROM {{ sessions }} AS s
+    WHERE s.{{ session_user }} = u.{{ user_id }}
+      AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{{ a.expr }} >= {{ a.cutoff }}{% endfor %})
+  )

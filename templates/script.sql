@@ -1,0 +1,28 @@
+{%- for m in meta %}
+{{ m }}
+{%- endfor %}
+-- anonsweep {{ version }}: standalone cleanup script
+-- as-of:      {{ as_of }}
+-- retention:  {{ retention_days }} days
+-- cutoff:     {{ cutoff }}
+-- preset:     {{ preset }}
+-- backend:    {{ backend }}
+-- database:   {{ database }}
+-- eligible at planning time: {{ eligible }} users
+-- Deletes, in one transaction, exactly the users `anonsweep run` deletes at this cutoff.
+{{ begin }}
+{%- for s in setup %}
+{{ s }};
+{%- endfor %}
+{{ pick }};
+{%- for s in lock_children %}
+{{ s }};
+{%- endfor %}
+{{ recheck }};
+{%- for s in deletes %}
+{{ s }};
+{%- endfor %}
+{%- for s in teardown %}
+{{ s }};
+{%- endfor %}
+COMMIT;

@@ -1,0 +1,2 @@
+SELECT COUNT(*) AS n FROM {{ users }} AS u
+WHERE {{ eligible }}
