@@ -80,6 +80,7 @@ pub struct Plan {
 /// Quoted names shared by every template.
 struct Names {
     backend: Backend,
+    users_label: String,
     users: String,
     user_id: String,
     is_anonymous: String,
@@ -101,6 +102,7 @@ impl Names {
         }
         Names {
             backend,
+            users_label: s.users.to_string(),
             users: s.users.quoted(backend),
             user_id: q(&s.users_id),
             is_anonymous: q(&s.users_is_anonymous),
@@ -167,7 +169,7 @@ impl Names {
 
     fn recheck(&self, f: &Formats, b: &mut Binder) -> Stmt {
         self.stmt(b, |b| {
-            let eligible = self.eligible(f, b);
+            let eligible = indent(&self.eligible(f, b), "  ");
             render(&render::Recheck { temp: self.temp, users: &self.users, user_id: &self.user_id, eligible: &eligible })
         })
     }
@@ -208,11 +210,16 @@ impl Names {
             })
             .collect();
         out.push(Labeled {
-            table: "users".into(),
+            table: self.users_label.clone(),
             stmt: plain(render(&render::DeleteRows { table: &self.users, user_column: &self.user_id, temp: self.temp })),
         });
         out
     }
+}
+
+/// Indents every line but the first, for a predicate embedded one level deeper.
+fn indent(text: &str, by: &str) -> String {
+    text.replace('\n', &format!("\n{by}"))
 }
 
 fn plain(sql: String) -> Stmt {
@@ -239,7 +246,7 @@ impl Plan {
             .map(|(label, t, c)| Labeled {
                 table: label.clone(),
                 stmt: n.stmt(&mut b, |b| {
-                    let e = n.eligible(f, b);
+                    let e = indent(&n.eligible(f, b), "  ");
                     render(&render::CountRows { table: t, user_column: c, user_id: &n.user_id, users: &n.users, eligible: &e })
                 }),
             })
@@ -286,7 +293,7 @@ impl Plan {
             advance: vec![
                 plain(format!("DELETE FROM {temp}anonsweep_cursor")),
                 plain(format!(
-                    "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT MAX(b.id) FROM {temp}anonsweep_batch AS b"
+                    "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT b.id FROM {temp}anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1"
                 )),
             ],
             lock_children: n.lock_children(),
@@ -364,8 +371,9 @@ impl Plan {
             Backend::Sqlite => vec![".bail on", "PRAGMA foreign_keys = ON;"],
         };
         let strs = |v: &[Stmt]| v.iter().map(|s| s.sql.clone()).collect::<Vec<_>>();
-        let setup = strs(&self.setup);
-        let teardown = strs(&self.teardown);
+        // The script needs the batch table only (no cursor: it takes every eligible user at once).
+        let setup: Vec<String> = strs(&self.setup).into_iter().take(1).collect();
+        let teardown: Vec<String> = strs(&self.teardown).into_iter().take(1).collect();
         let lock = strs(&self.lock_children);
         let deletes: Vec<String> = self.deletes.iter().map(|d| d.stmt.sql.clone()).collect();
         let text = render(&render::Script {

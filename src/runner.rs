@@ -163,7 +163,8 @@ pub fn run(
                     info!("{kept} picked users became active or registered before their batch locked them: kept");
                 }
                 if let Some(log) = audit.as_deref_mut() {
-                    write_audit(log, &opts.run_id, &users, &per_user)?;
+                    let label = plan.deletes.last().map(|d| d.table.as_str()).unwrap_or("users");
+                    write_audit(log, &opts.run_id, label, &users, &per_user)?;
                 }
                 if size < opts.batch_size {
                     size = (size * 2).min(opts.batch_size);
@@ -227,6 +228,7 @@ pub fn run(
 fn write_audit(
     log: &mut AuditLog,
     run_id: &str,
+    users_label: &str,
     users: &[BatchUser],
     per_user: &[(String, HashMap<String, u64>)],
 ) -> anyhow::Result<()> {
@@ -236,7 +238,7 @@ fn write_audit(
         for (table, counts) in per_user {
             rows.insert(table.as_str(), counts.get(&u.id).copied().unwrap_or(0));
         }
-        rows.insert("users", 1);
+        rows.insert(users_label, 1);
         log.write(&Entry {
             run_id,
             user_id: &u.id,

@@ -1,0 +1,242 @@
+//! Test support: the real binary, and throwaway databases (a SQLite file in a temp dir, or a
+//! uniquely named PostgreSQL database) that are dropped when the test ends.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anonsweep::conn::Conn;
+use anonsweep::dburl::DbUrl;
+
+/// The PostgreSQL server tests use (`ANONSWEEP_TEST_PG_URL`, default the local trust-auth server).
+pub fn pg_server() -> String {
+    std::env::var("ANONSWEEP_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Output of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `anonsweep ARGS` in `dir` with a clean environment (no DATABASE_URL or ANONSWEEP_* leaks in).
+pub fn anonsweep_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anonsweep"));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k == "DATABASE_URL" || k.starts_with("ANONSWEEP_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run anonsweep").into()
+}
+
+/// A scratch directory for config files, scripts and SQLite databases.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// A throwaway database.
+pub enum TestDb {
+    Sqlite { dir: tempfile::TempDir, path: PathBuf },
+    Pg { name: String },
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = scratch();
+        let path = dir.path().join("app.db");
+        std::fs::File::create(&path).unwrap();
+        TestDb::Sqlite { dir, path }
+    }
+
+    pub fn pg() -> TestDb {
+        let name = unique("anonsweep_t");
+        let mut admin = Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap())
+            .expect("PostgreSQL is reachable (set ANONSWEEP_TEST_PG_URL)");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        TestDb::Pg { name }
+    }
+
+    /// Both backends, for tests that must hold on each.
+    pub fn each() -> Vec<TestDb> {
+        vec![TestDb::sqlite(), TestDb::pg()]
+    }
+
+    pub fn is_pg(&self) -> bool {
+        matches!(self, TestDb::Pg { .. })
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            TestDb::Pg { name } => format!("{}/{name}", pg_server()),
+        }
+    }
+
+    /// A directory to run the binary in.
+    pub fn dir(&self) -> PathBuf {
+        match self {
+            TestDb::Sqlite { dir, .. } => dir.path().to_path_buf(),
+            TestDb::Pg { .. } => std::env::temp_dir(),
+        }
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::connect(&DbUrl::parse(&self.url()).unwrap()).expect("connect to test database")
+    }
+
+    pub fn exec(&self, sql: &str) {
+        self.conn().batch_execute(sql).unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    }
+
+    /// Rows of one text column; the query must name it `t`.
+    pub fn strings(&self, sql: &str) -> Vec<String> {
+        self.conn().texts(sql, &[]).unwrap_or_else(|e| panic!("{e}\n{sql}")).into_iter().map(|v| v.unwrap_or_default()).collect()
+    }
+
+    pub fn count(&self, table: &str) -> u64 {
+        self.strings(&format!("SELECT CAST(COUNT(*) AS TEXT) AS t FROM {table}"))[0].parse().unwrap()
+    }
+
+    /// Sorted ids of a table, as text.
+    pub fn ids(&self, table: &str, col: &str) -> Vec<String> {
+        let mut v = self.strings(&format!("SELECT CAST({col} AS TEXT) AS t FROM {table}"));
+        v.sort();
+        v
+    }
+
+    /// Runs the binary with `--database-url` for this database appended.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let url = self.url();
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--database-url");
+        all.push(&url);
+        anonsweep_in(&self.dir(), &all, env)
+    }
+
+    /// A fingerprint of every row of every table: equal fingerprints mean equal data.
+    pub fn fingerprint(&self, tables: &[&str]) -> Vec<String> {
+        tables
+            .iter()
+            .map(|t| {
+                let rows = match self {
+                    TestDb::Pg { .. } => self.strings(&format!("SELECT CAST(x AS TEXT) AS t FROM {t} AS x")),
+                    TestDb::Sqlite { .. } => {
+                        let cols = self.strings(&format!("SELECT name AS t FROM pragma_table_info('{}')", t.trim_matches('"')));
+                        let expr = cols.iter().map(|c| format!("quote(\"{c}\")")).collect::<Vec<_>>().join(" || '|' || ");
+                        self.strings(&format!("SELECT {expr} AS t FROM {t}"))
+                    }
+                };
+                let mut rows = rows;
+                rows.sort();
+                format!("{t}: {} rows: {}", rows.len(), rows.join(";"))
+            })
+            .collect()
+    }
+
+    /// Runs a SQL script with the backend's own command-line client.
+    pub fn run_script(&self, script: &Path) -> Run {
+        let mut cmd = match self {
+            TestDb::Pg { .. } => {
+                let mut c = Command::new("psql");
+                c.arg("-X").arg("-q").arg("-d").arg(self.url()).arg("-f").arg(script);
+                c
+            }
+            TestDb::Sqlite { path, .. } => {
+                let mut c = Command::new("sqlite3");
+                c.arg(path).stdin(std::fs::File::open(script).unwrap());
+                c
+            }
+        };
+        cmd.output().expect("the psql / sqlite3 client is installed").into()
+    }
+
+    /// A copy of this database (a new file, or a new database from this one as template).
+    pub fn copy(&self) -> TestDb {
+        match self {
+            TestDb::Sqlite { path, .. } => {
+                let dir = scratch();
+                let p2 = dir.path().join("copy.db");
+                std::fs::copy(path, &p2).unwrap();
+                TestDb::Sqlite { dir, path: p2 }
+            }
+            TestDb::Pg { name } => {
+                let copy = unique("anonsweep_t");
+                let mut admin = Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap()).unwrap();
+                admin.batch_execute(&format!("CREATE DATABASE {copy} TEMPLATE {name}")).unwrap();
+                TestDb::Pg { name: copy }
+            }
+        }
+    }
+
+    /// Timestamp literal for this backend's native storage.
+    pub fn ts(&self, t: &str) -> String {
+        match self {
+            TestDb::Pg { .. } => format!("TIMESTAMPTZ '{t}'"),
+            TestDb::Sqlite { .. } => format!("'{t}'"),
+        }
+    }
+
+    pub fn bool(&self, b: bool) -> &'static str {
+        match (self, b) {
+            (TestDb::Pg { .. }, true) => "TRUE",
+            (TestDb::Pg { .. }, false) => "FALSE",
+            (TestDb::Sqlite { .. }, true) => "1",
+            (TestDb::Sqlite { .. }, false) => "0",
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Pg { name } = self {
+            if let Ok(mut admin) = Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap()) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// The seed schema (`default` preset) with foreign keys; `ts` is the timestamp column type.
+pub fn default_schema(db: &TestDb, ts: &str, id: &str, cascade: bool) -> String {
+    let bool_t = if db.is_pg() { "BOOLEAN" } else { "INTEGER" };
+    let on_delete = if cascade { " ON DELETE CASCADE" } else { "" };
+    format!(
+        "CREATE TABLE users (id {id} PRIMARY KEY, is_anonymous {bool_t}, created_at {ts});
+         CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id} NOT NULL REFERENCES users (id){on_delete}, created_at {ts}, updated_at {ts});
+         CREATE INDEX sessions_user_idx ON sessions (user_id);
+         CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id} NOT NULL REFERENCES users (id){on_delete}, provider TEXT);"
+    )
+}
