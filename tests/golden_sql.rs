@@ -1,0 +1,54 @@
+//! Golden SQL per backend × preset: `sql/<preset>.<backend>.sql` is exactly what `anonsweep sql`
+//! renders. Regenerate with `ANONSWEEP_BLESS=1 cargo test --test golden_sql` and review the diff.
+
+mod support;
+
+use std::path::PathBuf;
+
+const PRESETS: [&str; 2] = ["default", "better-auth"];
+const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
+
+#[test]
+fn sql_dir_matches_the_renderer() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bless = std::env::var("ANONSWEEP_BLESS").is_ok();
+    let mut mismatches = Vec::new();
+    for preset in PRESETS {
+        for backend in BACKENDS {
+            let r = support::anonsweep_in(&root, &["sql", "--preset", preset, "--backend", backend], &[]);
+            assert_eq!(r.code, 0, "{}", r.all());
+            let path = root.join("sql").join(format!("{preset}.{backend}.sql"));
+            if bless {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &r.stdout).unwrap();
+                continue;
+            }
+            let golden = std::fs::read_to_string(&path).unwrap_or_default();
+            if golden != r.stdout {
+                mismatches.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "rendered SQL differs from {mismatches:?}; rerun with ANONSWEEP_BLESS=1 and review");
+}
+
+#[test]
+fn sql_out_writes_the_same_text() {
+    let dir = support::scratch();
+    let out = dir.path().join("x.sql");
+    let r = support::anonsweep_in(dir.path(), &["sql", "--backend", "postgres", "--out", out.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.is_empty());
+    let golden = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sql/default.postgres.sql")).unwrap();
+    assert_eq!(std::fs::read_to_string(out).unwrap(), golden);
+}
+
+#[test]
+fn camel_case_identifiers_are_quoted_for_postgres() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let r = support::anonsweep_in(&root, &["sql", "--preset", "better-auth", "--backend", "postgres"], &[]);
+    assert!(r.stdout.contains(r#"u."isAnonymous" IS TRUE"#), "{}", r.stdout);
+    assert!(r.stdout.contains(r#"FROM "user" AS u"#));
+    assert!(r.stdout.contains(r#"s."userId" = u."id""#));
+    assert!(!r.stdout.contains(" isAnonymous"), "unquoted camelCase would be folded to lower case");
+}
