@@ -1,0 +1,186 @@
+//! Bad input: a clear one-line error naming the problem and the fix, the documented exit code,
+//! and an untouched database. A password in the URL never appears in any output.
+
+mod support;
+
+use support::{Run, TestDb};
+
+const AS_OF: &str = "2026-11-26T00:00:00Z";
+const TABLES: [&str; 3] = ["users", "sessions", "accounts"];
+
+fn populated() -> TestDb {
+    let db = TestDb::sqlite();
+    db.exec(&support::default_schema(&db, "TEXT", "TEXT", false));
+    db.exec(
+        "INSERT INTO users VALUES ('u1', 1, '2026-01-01T00:00:00.000Z'), ('u2', 0, '2026-01-01T00:00:00.000Z');
+         INSERT INTO sessions VALUES ('s1', 'u1', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');",
+    );
+    db
+}
+
+/// Exactly one line on stderr, the expected code, and the line names the problem.
+fn assert_error(r: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(r.code, code, "exit code\n{}", r.all());
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got:\n{}", r.stderr);
+    assert!(lines[0].starts_with("anonsweep: error: "), "{}", lines[0]);
+    for n in needles {
+        assert!(lines[0].contains(n), "{n:?} missing from: {}", lines[0]);
+    }
+    assert!(r.stdout.is_empty(), "nothing on stdout: {}", r.stdout);
+}
+
+#[test]
+fn bad_values_are_usage_errors_and_delete_nothing() {
+    let db = populated();
+    let before = db.fingerprint(&TABLES);
+    let cases: Vec<(Vec<&str>, &[&str])> = vec![
+        (vec!["run", "--retention-days", "0"], &["retention days", "\"0\"", "--retention-days 30"]),
+        (vec!["run", "--retention-days", "-5"], &["retention days", "\"-5\""]),
+        (vec!["run", "--retention-days", "999999"], &["retention days", "36500"]),
+        (vec!["run", "--retention-days", "1.5"], &["retention days"]),
+        (vec!["run", "--preset", "nope"], &["unknown preset \"nope\"", "default, better-auth"]),
+        (vec!["run", "--as-of", "yesterday"], &["as-of", "RFC 3339"]),
+        (vec!["run", "--batch-size", "0"], &["batch size"]),
+        (vec!["run", "--timestamp-format", "weird"], &["timestamp format", "iso-text"]),
+        (vec!["plan", "--format", "xml"], &["output format"]),
+    ];
+    for (args, needles) in cases {
+        let mut a = args.clone();
+        a.extend(["--as-of", AS_OF].iter().filter(|_| !args.contains(&"--as-of")));
+        let r = db.run(&a);
+        assert_error(&r, 2, needles);
+        assert_eq!(db.fingerprint(&TABLES), before, "{args:?} changed the database");
+    }
+}
+
+#[test]
+fn env_values_are_checked_the_same_way() {
+    let db = populated();
+    let r = db.run_env(&["run"], &[("ANONSWEEP_RETENTION_DAYS", "0")]);
+    assert_error(&r, 2, &["retention days", "env ANONSWEEP_RETENTION_DAYS"]);
+    assert_eq!(db.count("users"), 2);
+}
+
+#[test]
+fn malformed_and_unknown_urls() {
+    let dir = support::scratch();
+    for (url, needle) in [
+        ("postgres://u:pw@[::1", "malformed database URL"),
+        ("mysqlx://root@localhost/db", "unknown database URL scheme"),
+        ("postgres:oops", "malformed database URL"),
+        ("", "empty"),
+    ] {
+        let r = support::anonsweep_in(dir.path(), &["plan", "--database-url", url], &[]);
+        assert_error(&r, 2, &[needle, "postgres://"]);
+    }
+    let r = support::anonsweep_in(dir.path(), &["plan"], &[]);
+    assert_error(&r, 2, &["no database given", "--database-url"]);
+}
+
+#[test]
+fn missing_sqlite_file_is_not_created() {
+    let dir = support::scratch();
+    let path = dir.path().join("nope.db");
+    let r = support::anonsweep_in(dir.path(), &["run", "--database-url", path.to_str().unwrap()], &[]);
+    assert_error(&r, 2, &["does not exist"]);
+    assert!(!path.exists());
+}
+
+#[test]
+fn unreachable_server_hides_the_password() {
+    let dir = support::scratch();
+    let r = support::anonsweep_in(
+        dir.path(),
+        &["run", "--database-url", "postgres://postgres:Hunter2Secret@127.0.0.1:1/app"],
+        &[],
+    );
+    assert_error(&r, 1, &["cannot connect", "postgres://postgres:***@127.0.0.1:1/app"]);
+    assert!(!r.all().contains("Hunter2Secret"));
+}
+
+#[test]
+fn missing_table_and_column_are_named() {
+    for db in TestDb::each() {
+        let ts = if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" };
+        db.exec(&format!("CREATE TABLE users (id TEXT PRIMARY KEY, is_anonymous BOOLEAN, created_at {ts})"));
+        let r = db.run(&["run", "--as-of", AS_OF]);
+        assert_error(&r, 1, &["table sessions not found", "sessions.table"]);
+
+        db.exec(&format!(
+            "CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT, created_at {ts}, last_seen {ts});
+             CREATE TABLE accounts (id TEXT PRIMARY KEY, user_id TEXT);
+             INSERT INTO users VALUES ('u1', TRUE, '2026-01-01T00:00:00Z');"
+        ));
+        let r = db.run(&["run", "--as-of", AS_OF]);
+        assert_error(&r, 1, &["column \"updated_at\" not found in table sessions", "sessions.activity"]);
+        assert_eq!(db.count("users"), 1, "nothing deleted");
+    }
+}
+
+#[test]
+fn config_file_errors() {
+    let db = populated();
+    let cases = [
+        ("[users]\ntable = 'us\"ers'\n", vec!["invalid identifier", "users.table"]),
+        ("[users]\nis_anonymous = 'is anonymous'\n", vec!["invalid identifier", "users.is_anonymous"]),
+        ("[sessions]\nactivity = []\n", vec!["sessions.activity is empty"]),
+        ("retention = 30\n", vec!["unknown field `retention`", "anonsweep.toml"]),
+        ("retention_days = 0\n", vec!["retention days", "anonsweep.toml"]),
+        ("preset = 'supabase-x'\n", vec!["unknown preset"]),
+    ];
+    for (toml, needles) in cases {
+        std::fs::write(db.dir().join("anonsweep.toml"), toml).unwrap();
+        let r = db.run(&["run", "--as-of", AS_OF]);
+        assert_error(&r, 2, &needles);
+        assert_eq!(db.count("users"), 2, "{toml}: nothing deleted");
+    }
+    let r = db.run(&["run", "--config", "/nonexistent/anonsweep.toml"]);
+    assert_error(&r, 2, &["does not exist"]);
+}
+
+#[test]
+fn clap_usage_errors_exit_2() {
+    let dir = support::scratch();
+    let r = support::anonsweep_in(dir.path(), &["run", "--no-such-flag"], &[]);
+    assert_eq!(r.code, 2);
+    let r = support::anonsweep_in(dir.path(), &["frobnicate"], &[]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn password_never_appears_in_any_output() {
+    let db = TestDb::pg();
+    db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
+    db.exec("INSERT INTO users VALUES ('u1', TRUE, '2026-01-01T00:00:00Z'), ('u2', FALSE, '2026-01-01T00:00:00Z')");
+    let TestDb::Pg { name } = &db else { unreachable!() };
+    // Trust auth ignores the password, so the commands succeed with it in the URL.
+    let secret = "Pa55w0rd_Zebra";
+    let url = format!("{}/{name}", support::pg_server()).replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    let dir = support::scratch();
+    let script = dir.path().join("s.sql");
+    let audit = dir.path().join("audit.jsonl");
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["plan", "--as-of", AS_OF, "--sql-out", script.to_str().unwrap()],
+        vec!["plan", "--as-of", AS_OF, "--format", "json"],
+        vec!["run", "--as-of", AS_OF, "--audit-log", audit.to_str().unwrap(), "--format", "json"],
+        vec!["run", "--as-of", AS_OF],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--database-url", &url]);
+        let r = support::anonsweep_in(dir.path(), &a, &[("ANONSWEEP_LOG", "debug")]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        outputs.push(r.all());
+    }
+    // Through the environment too.
+    let r = support::anonsweep_in(dir.path(), &["plan", "--as-of", AS_OF], &[("DATABASE_URL", &url)]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    outputs.push(r.all());
+    outputs.push(std::fs::read_to_string(&script).unwrap());
+    outputs.push(std::fs::read_to_string(&audit).unwrap());
+    for o in &outputs {
+        assert!(!o.contains(secret), "password leaked in:\n{o}");
+    }
+    assert_eq!(db.ids("users", "id"), vec!["u2"], "the run itself worked");
+}
