@@ -29,8 +29,15 @@ impl AuditLog {
             .create(true)
             .append(true)
             .open(path)
-            .with_context(|| format!("cannot open audit log {}: check the --audit-log path", path.display()))?;
-        Ok(AuditLog { out: BufWriter::new(f) })
+            .with_context(|| {
+                format!(
+                    "cannot open audit log {}: check the --audit-log path",
+                    path.display()
+                )
+            })?;
+        Ok(AuditLog {
+            out: BufWriter::new(f),
+        })
     }
 
     pub fn write(&mut self, e: &Entry) -> anyhow::Result<()> {

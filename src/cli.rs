@@ -34,7 +34,12 @@ pub struct RuleArgs {
     #[arg(long, env = "ANONSWEEP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Days without activity after which an anonymous user is abandoned (whole number, 1..=36500; default 30).
-    #[arg(long, env = "ANONSWEEP_RETENTION_DAYS", value_name = "DAYS", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "ANONSWEEP_RETENTION_DAYS",
+        value_name = "DAYS",
+        allow_hyphen_values = true
+    )]
     pub retention_days: Option<String>,
     /// Fix the clock: the cutoff is AS_OF minus the retention (RFC 3339 or YYYY-MM-DD, UTC; default now).
     #[arg(long, env = "ANONSWEEP_AS_OF", value_name = "TIME")]
@@ -96,7 +101,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", requires = "dry_run")]
     pub sql_out: Option<PathBuf>,
     /// Users per batch transaction (1..=100000; default 1000).
-    #[arg(long, env = "ANONSWEEP_BATCH_SIZE", value_name = "N", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "ANONSWEEP_BATCH_SIZE",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     pub batch_size: Option<String>,
     /// Give up waiting for a row lock after this many milliseconds (PostgreSQL lock_timeout, SQLite busy timeout; default 5000).
     #[arg(long, env = "ANONSWEEP_LOCK_TIMEOUT_MS", value_name = "MS")]

@@ -192,13 +192,22 @@ impl Conn {
     /// Runs a statement selecting `id` and `n`.
     pub fn id_counts(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<(String, u64)>> {
         let rows: Vec<IdCountRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;
-        Ok(rows.into_iter().map(|r| (r.id, r.n.max(0) as u64)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, r.n.max(0) as u64))
+            .collect())
     }
 
     /// Runs a statement selecting `id` and `created_at` as text.
     pub fn users(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<BatchUser>> {
         let rows: Vec<UserRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;
-        Ok(rows.into_iter().map(|r| BatchUser { id: r.id, created_at: r.created_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| BatchUser {
+                id: r.id,
+                created_at: r.created_at,
+            })
+            .collect())
     }
 
     /// Runs a query returning one nullable text column named `t`.

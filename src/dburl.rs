@@ -68,7 +68,9 @@ impl DbUrl {
                 "an in-memory SQLite database holds nothing to clean up: give the path of the database file",
             ));
         }
-        Ok(DbUrl::Sqlite { path: PathBuf::from(path) })
+        Ok(DbUrl::Sqlite {
+            path: PathBuf::from(path),
+        })
     }
 
     fn postgres(raw: &str) -> anyhow::Result<DbUrl> {
@@ -93,17 +95,27 @@ impl DbUrl {
         if shown.password().is_some() {
             let _ = shown.set_password(Some("***"));
         }
-        if parsed.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password")) {
+        if parsed
+            .query_pairs()
+            .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+        {
             let pairs: Vec<(String, String)> = parsed
                 .query_pairs()
                 .map(|(k, v)| {
-                    let v = if k.eq_ignore_ascii_case("password") { "***".into() } else { v.into_owned() };
+                    let v = if k.eq_ignore_ascii_case("password") {
+                        "***".into()
+                    } else {
+                        v.into_owned()
+                    };
                     (k.into_owned(), v)
                 })
                 .collect();
             shown.query_pairs_mut().clear().extend_pairs(pairs);
         }
-        Ok(DbUrl::Postgres { url: raw.to_string(), shown: shown.to_string() })
+        Ok(DbUrl::Postgres {
+            url: raw.to_string(),
+            shown: shown.to_string(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -126,7 +138,9 @@ fn looks_like_scheme(raw: &str) -> bool {
     // `postgres:foo` or `http:x`: a scheme-like prefix without `//` is a typo, not a file name.
     match raw.split_once(':') {
         Some((s, _)) => {
-            s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') && !s.contains('/')
+            s.len() > 1
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+')
+                && !s.contains('/')
         }
         None => false,
     }
@@ -179,8 +193,14 @@ mod tests {
 
     #[test]
     fn sqlite_forms() {
-        assert_eq!(DbUrl::parse("sqlite://a/b.db").unwrap().connect_string(), "a/b.db");
-        assert_eq!(DbUrl::parse("sqlite:///tmp/b.db").unwrap().connect_string(), "/tmp/b.db");
+        assert_eq!(
+            DbUrl::parse("sqlite://a/b.db").unwrap().connect_string(),
+            "a/b.db"
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite:///tmp/b.db").unwrap().connect_string(),
+            "/tmp/b.db"
+        );
         assert_eq!(DbUrl::parse("./x.db").unwrap().connect_string(), "./x.db");
         assert!(DbUrl::parse("mysql://root@localhost/x").is_err());
         assert!(DbUrl::parse("foo://x").is_err());

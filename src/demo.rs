@@ -106,13 +106,20 @@ pub fn fill(conn: &mut Conn, n: u64, now: DateTime<Utc>) -> anyhow::Result<Popul
     let backend = conn.backend();
     conn.batch_execute(&schema_sql(backend))?;
     let now_s = now.timestamp();
-    conn.batch_execute(&format!("INSERT INTO {MARKER} VALUES ({})", ts(backend, now_s)))?;
+    conn.batch_execute(&format!(
+        "INSERT INTO {MARKER} VALUES ({})",
+        ts(backend, now_s)
+    ))?;
     let (t, f) = match backend {
         Backend::Postgres => ("TRUE", "FALSE"),
         Backend::Sqlite => ("1", "0"),
     };
     let mut rng = Rng(0x5EED_2026);
-    let mut b = Buffers { users: Vec::new(), sessions: Vec::new(), accounts: Vec::new() };
+    let mut b = Buffers {
+        users: Vec::new(),
+        sessions: Vec::new(),
+        accounts: Vec::new(),
+    };
     let mut pop = Population::default();
     let day = 86_400i64;
     conn.transaction(|c| -> anyhow::Result<()> {
@@ -154,7 +161,10 @@ pub fn fill(conn: &mut Conn, n: u64, now: DateTime<Utc>) -> anyhow::Result<Popul
             }
             if !anonymous || rng.chance(10) {
                 let provider = if anonymous { "anonymous" } else { "credential" };
-                b.accounts.push(format!("('acc_{i:09}','{id}','{provider}',{})", ts(backend, created)));
+                b.accounts.push(format!(
+                    "('acc_{i:09}','{id}','{provider}',{})",
+                    ts(backend, created)
+                ));
                 pop.accounts += 1;
             }
             flush(c, "users", &mut b.users, false)?;

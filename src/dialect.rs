@@ -164,12 +164,20 @@ pub struct Binder {
 impl Binder {
     /// Placeholders (`$1`, `?1`) that `run` binds.
     pub fn placeholders(backend: Backend) -> Binder {
-        Binder { backend, literal_cutoff: None, params: Vec::new() }
+        Binder {
+            backend,
+            literal_cutoff: None,
+            params: Vec::new(),
+        }
     }
 
     /// Literals, for a standalone script.
     pub fn literals(backend: Backend, cutoff: DateTime<Utc>) -> Binder {
-        Binder { backend, literal_cutoff: Some(cutoff), params: Vec::new() }
+        Binder {
+            backend,
+            literal_cutoff: Some(cutoff),
+            params: Vec::new(),
+        }
     }
 
     pub fn is_literal(&self) -> bool {
@@ -227,8 +235,14 @@ mod tests {
     #[test]
     fn literals_are_exact() {
         let c = Utc.with_ymd_and_hms(2026, 10, 27, 13, 0, 0).unwrap();
-        assert_eq!(TimeKind::IsoText.literal(Backend::Sqlite, c), "'2026-10-27T13:00:00.000Z'");
-        assert_eq!(TimeKind::EpochMs.literal(Backend::Sqlite, c), "1793106000000");
+        assert_eq!(
+            TimeKind::IsoText.literal(Backend::Sqlite, c),
+            "'2026-10-27T13:00:00.000Z'"
+        );
+        assert_eq!(
+            TimeKind::EpochMs.literal(Backend::Sqlite, c),
+            "1793106000000"
+        );
         assert_eq!(
             TimeKind::Timestamp.literal(Backend::Postgres, c),
             "TIMESTAMP '2026-10-27 13:00:00'"

@@ -68,6 +68,10 @@ pub fn redact(text: &str) -> String {
 /// One line for an error chain: `outer: inner: root`, secrets removed, newlines folded.
 pub fn one_line(err: &anyhow::Error) -> String {
     let text = format!("{err:#}");
-    let folded: Vec<&str> = text.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect();
+    let folded: Vec<&str> = text
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     redact(&folded.join(" "))
 }

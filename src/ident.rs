@@ -41,12 +41,18 @@ pub fn table(value: &str, setting: &str) -> anyhow::Result<TableName> {
     match parts.as_slice() {
         [name] => {
             check_part(name, setting, value)?;
-            Ok(TableName { schema: None, name: name.to_string() })
+            Ok(TableName {
+                schema: None,
+                name: name.to_string(),
+            })
         }
         [schema, name] => {
             check_part(schema, setting, value)?;
             check_part(name, setting, value)?;
-            Ok(TableName { schema: Some(schema.to_string()), name: name.to_string() })
+            Ok(TableName {
+                schema: Some(schema.to_string()),
+                name: name.to_string(),
+            })
         }
         _ => Err(usage(format!(
             "invalid table name {value:?} for {setting}: use `table` or `schema.table`"

@@ -60,16 +60,27 @@ fn columns(conn: &mut Conn, table: &TableName, setting: &str) -> anyhow::Result<
     let cols = rows
         .into_iter()
         .flatten()
-        .filter_map(|r| r.split_once('|').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|r| {
+            r.split_once('|')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
-    Ok(Columns { table: table.clone(), cols })
+    Ok(Columns {
+        table: table.clone(),
+        cols,
+    })
 }
 
 fn missing_table(table: &TableName, setting: &str) -> anyhow::Error {
     anyhow!("table {table} not found in the database: set {setting} in anonsweep.toml or choose the right --preset")
 }
 
-fn pg_time_kind(conn: &mut Conn, table: &TableName, col: &str, ty: &str) -> anyhow::Result<TimeKind> {
+fn pg_time_kind(
+    conn: &mut Conn,
+    table: &TableName,
+    col: &str,
+    ty: &str,
+) -> anyhow::Result<TimeKind> {
     if ty.starts_with("timestamp") && ty.contains("with time zone") && !ty.contains("without") {
         return Ok(TimeKind::Timestamptz);
     }
@@ -89,13 +100,29 @@ fn pg_time_kind(conn: &mut Conn, table: &TableName, col: &str, ty: &str) -> anyh
 
 fn epoch_unit(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result<TimeKind> {
     let b = conn.backend();
-    let sql = format!("SELECT CAST(MAX({}) AS TEXT) AS t FROM {}", quote(b, col), table.quoted(b));
-    let max = conn.text(&sql)?.and_then(|m| m.parse::<f64>().ok()).unwrap_or(0.0);
+    let sql = format!(
+        "SELECT CAST(MAX({}) AS TEXT) AS t FROM {}",
+        quote(b, col),
+        table.quoted(b)
+    );
+    let max = conn
+        .text(&sql)?
+        .and_then(|m| m.parse::<f64>().ok())
+        .unwrap_or(0.0);
     // 1e11 seconds is the year 5138; 1e11 milliseconds is 1973.
-    Ok(if max >= 1e11 { TimeKind::EpochMs } else { TimeKind::EpochS })
+    Ok(if max >= 1e11 {
+        TimeKind::EpochMs
+    } else {
+        TimeKind::EpochS
+    })
 }
 
-fn sqlite_time_kind(conn: &mut Conn, table: &TableName, col: &str, declared: &str) -> anyhow::Result<TimeKind> {
+fn sqlite_time_kind(
+    conn: &mut Conn,
+    table: &TableName,
+    col: &str,
+    declared: &str,
+) -> anyhow::Result<TimeKind> {
     let q = quote(Backend::Sqlite, col);
     let t = table.quoted(Backend::Sqlite);
     let kinds: Vec<String> = conn
@@ -168,23 +195,34 @@ pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats,
         Backend::Sqlite => false,
     };
 
-    let mut kind_of = |conn: &mut Conn, table: &TableName, col: &str, ty: &str| -> anyhow::Result<TimeKind> {
-        let k = match settings.timestamp_format {
-            TimestampFormat::Fixed(k) => k,
-            TimestampFormat::Auto => match backend {
-                Backend::Postgres => pg_time_kind(conn, table, col, ty),
-                Backend::Sqlite => sqlite_time_kind(conn, table, col, ty),
-            }?,
+    let mut kind_of =
+        |conn: &mut Conn, table: &TableName, col: &str, ty: &str| -> anyhow::Result<TimeKind> {
+            let k = match settings.timestamp_format {
+                TimestampFormat::Fixed(k) => k,
+                TimestampFormat::Auto => match backend {
+                    Backend::Postgres => pg_time_kind(conn, table, col, ty),
+                    Backend::Sqlite => sqlite_time_kind(conn, table, col, ty),
+                }?,
+            };
+            if k == TimeKind::Timestamp {
+                notes.push(format!(
+                    "{table}.{col} is timestamp without time zone: values assumed UTC"
+                ));
+            }
+            Ok(k)
         };
-        if k == TimeKind::Timestamp {
-            notes.push(format!("{table}.{col} is timestamp without time zone: values assumed UTC"));
-        }
-        Ok(k)
-    };
     let created_at = kind_of(conn, &s.users, &s.users_created_at, &created_ty)?;
     let mut activity = Vec::new();
     for (c, ty) in s.sessions_activity.iter().zip(&activity_ty) {
         activity.push(kind_of(conn, &s.sessions, c, ty)?);
     }
-    Ok((Formats { created_at, activity, anonymous_is_int, assumed: false }, notes))
+    Ok((
+        Formats {
+            created_at,
+            activity,
+            anonymous_is_int,
+            assumed: false,
+        },
+        notes,
+    ))
 }

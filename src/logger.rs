@@ -42,7 +42,9 @@ pub fn init_from_env() {
         other => {
             log(
                 Level::Warn,
-                &format!("ANONSWEEP_LOG={other:?} is not a level (error, warn, info, debug); using info"),
+                &format!(
+                    "ANONSWEEP_LOG={other:?} is not a level (error, warn, info, debug); using info"
+                ),
             );
             Level::Info
         }

@@ -96,7 +96,11 @@ struct Names {
 impl Names {
     fn new(backend: Backend, s: &Schema) -> Names {
         let q = |c: &str| quote(backend, c);
-        let mut children = vec![(s.sessions.to_string(), s.sessions.quoted(backend), q(&s.sessions_user_id))];
+        let mut children = vec![(
+            s.sessions.to_string(),
+            s.sessions.quoted(backend),
+            q(&s.sessions_user_id),
+        )];
         if let Some((t, c)) = &s.accounts {
             children.push((t.to_string(), t.quoted(backend), q(c)));
         }
@@ -137,7 +141,9 @@ impl Names {
             .collect();
         render(&render::Eligible {
             anonymous: &self.anonymous(f),
-            created_expr: &f.created_at.column_expr(self.backend, &format!("u.{}", self.created_at)),
+            created_expr: &f
+                .created_at
+                .column_expr(self.backend, &format!("u.{}", self.created_at)),
             created_cutoff: &created_cutoff,
             sessions: &self.sessions,
             session_user: &self.session_user,
@@ -148,10 +154,20 @@ impl Names {
 
     fn stmt(&self, b: &mut Binder, f: impl FnOnce(&mut Binder) -> String) -> Stmt {
         let sql = f(b);
-        Stmt { sql, params: b.take() }
+        Stmt {
+            sql,
+            params: b.take(),
+        }
     }
 
-    fn pick(&self, f: &Formats, b: &mut Binder, after_cursor: bool, limited: bool, lock: bool) -> Stmt {
+    fn pick(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        after_cursor: bool,
+        limited: bool,
+        lock: bool,
+    ) -> Stmt {
         self.stmt(b, |b| {
             let eligible = self.eligible(f, b);
             let limit = if limited { b.limit() } else { String::new() };
@@ -162,7 +178,11 @@ impl Names {
                 eligible: &eligible,
                 after_cursor,
                 limit: &limit,
-                lock: &if lock { self.backend.lock_clause("u") } else { String::new() },
+                lock: &if lock {
+                    self.backend.lock_clause("u")
+                } else {
+                    String::new()
+                },
             })
         })
     }
@@ -170,14 +190,26 @@ impl Names {
     fn recheck(&self, f: &Formats, b: &mut Binder) -> Stmt {
         self.stmt(b, |b| {
             let eligible = indent(&self.eligible(f, b), "  ");
-            render(&render::Recheck { temp: self.temp, users: &self.users, user_id: &self.user_id, eligible: &eligible })
+            render(&render::Recheck {
+                temp: self.temp,
+                users: &self.users,
+                user_id: &self.user_id,
+                eligible: &eligible,
+            })
         })
     }
 
     fn setup(&self) -> Vec<Stmt> {
         [("anonsweep_batch", "id"), ("anonsweep_cursor", "last_id")]
             .iter()
-            .map(|(t, c)| plain(render(&render::CreateTemp { temp_table: t, temp_column: c, user_id: &self.user_id, users: &self.users })))
+            .map(|(t, c)| {
+                plain(render(&render::CreateTemp {
+                    temp_table: t,
+                    temp_column: c,
+                    user_id: &self.user_id,
+                    users: &self.users,
+                }))
+            })
             .collect()
     }
 
@@ -196,7 +228,14 @@ impl Names {
         self.children
             .iter()
             .take(1)
-            .map(|(_, t, c)| plain(render(&render::LockChildren { table: t, user_column: c, temp: self.temp, lock: &self.backend.lock_clause("x") })))
+            .map(|(_, t, c)| {
+                plain(render(&render::LockChildren {
+                    table: t,
+                    user_column: c,
+                    temp: self.temp,
+                    lock: &self.backend.lock_clause("x"),
+                }))
+            })
             .collect()
     }
 
@@ -206,12 +245,20 @@ impl Names {
             .iter()
             .map(|(label, t, c)| Labeled {
                 table: label.clone(),
-                stmt: plain(render(&render::DeleteRows { table: t, user_column: c, temp: self.temp })),
+                stmt: plain(render(&render::DeleteRows {
+                    table: t,
+                    user_column: c,
+                    temp: self.temp,
+                })),
             })
             .collect();
         out.push(Labeled {
             table: self.users_label.clone(),
-            stmt: plain(render(&render::DeleteRows { table: &self.users, user_column: &self.user_id, temp: self.temp })),
+            stmt: plain(render(&render::DeleteRows {
+                table: &self.users,
+                user_column: &self.user_id,
+                temp: self.temp,
+            })),
         });
         out
     }
@@ -223,7 +270,10 @@ fn indent(text: &str, by: &str) -> String {
 }
 
 fn plain(sql: String) -> Stmt {
-    Stmt { sql, params: Vec::new() }
+    Stmt {
+        sql,
+        params: Vec::new(),
+    }
 }
 
 impl Plan {
@@ -235,10 +285,18 @@ impl Plan {
         let mut b = Binder::placeholders(backend);
         let id_text = backend.id_as_text(&format!("u.{}", n.user_id));
 
-        let count_anonymous = n.stmt(&mut b, |_| render(&render::CountAnonymous { users: &n.users, anonymous: &n.anonymous(f) }));
+        let count_anonymous = n.stmt(&mut b, |_| {
+            render(&render::CountAnonymous {
+                users: &n.users,
+                anonymous: &n.anonymous(f),
+            })
+        });
         let count_eligible = n.stmt(&mut b, |b| {
             let e = n.eligible(f, b);
-            render(&render::CountEligible { users: &n.users, eligible: &e })
+            render(&render::CountEligible {
+                users: &n.users,
+                eligible: &e,
+            })
         });
         let count_rows = n
             .children
@@ -247,14 +305,26 @@ impl Plan {
                 table: label.clone(),
                 stmt: n.stmt(&mut b, |b| {
                     let e = indent(&n.eligible(f, b), "  ");
-                    render(&render::CountRows { table: t, user_column: c, user_id: &n.user_id, users: &n.users, eligible: &e })
+                    render(&render::CountRows {
+                        table: t,
+                        user_column: c,
+                        user_id: &n.user_id,
+                        users: &n.users,
+                        eligible: &e,
+                    })
                 }),
             })
             .collect();
         let sample = n.stmt(&mut b, |b| {
             let e = n.eligible(f, b);
             let limit = b.limit();
-            render(&render::Sample { id_text: &id_text, users: &n.users, eligible: &e, user_id: &n.user_id, limit: &limit })
+            render(&render::Sample {
+                id_text: &id_text,
+                users: &n.users,
+                eligible: &e,
+                user_id: &n.user_id,
+                limit: &limit,
+            })
         });
         let batch_users = plain(render(&render::BatchUsers {
             id_text: &id_text,
@@ -308,7 +378,12 @@ impl Plan {
 
     fn format_lines(&self, settings: &Settings) -> Vec<String> {
         let s = &settings.schema;
-        let mut out = vec![format!("{}.{}: {}", s.users, s.users_created_at, self.formats.created_at.name())];
+        let mut out = vec![format!(
+            "{}.{}: {}",
+            s.users,
+            s.users_created_at,
+            self.formats.created_at.name()
+        )];
         for (c, k) in s.sessions_activity.iter().zip(&self.formats.activity) {
             out.push(format!("{}.{c}: {}", s.sessions, k.name()));
         }
@@ -328,7 +403,9 @@ impl Plan {
                     Backend::Sqlite => format!("?{}", i + 1),
                 };
                 match p {
-                    Param::Cutoff(k) => format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name()),
+                    Param::Cutoff(k) => {
+                        format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name())
+                    }
                     Param::Limit => format!("{ph} = batch size"),
                 }
             })
@@ -384,8 +461,14 @@ impl Plan {
             cutoff: fmt_time(settings.cutoff),
             preset: &settings.preset,
             backend: backend.name(),
-            database: settings.database.as_ref().map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
-            eligible: eligible.map(|e| e.to_string()).unwrap_or_else(|| "unknown".into()),
+            database: settings
+                .database
+                .as_ref()
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            eligible: eligible
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "unknown".into()),
             begin: backend.begin(),
             setup: setup.iter().map(String::as_str).collect(),
             pick: &pick.sql,

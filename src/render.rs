@@ -164,5 +164,8 @@ pub struct Script<'a> {
 
 /// Renders a template; the templates are compiled in, so failure is a bug.
 pub fn render(t: &impl Template) -> String {
-    t.render().expect("SQL template renders").trim_end().to_string()
+    t.render()
+        .expect("SQL template renders")
+        .trim_end()
+        .to_string()
 }

@@ -10,17 +10,36 @@ use crate::settings::Settings;
 use crate::stats::PlanStats;
 
 fn header(s: &Settings, command: &str, out: &mut String) {
-    let db = s.database.as_ref().map(|d| d.to_string()).unwrap_or_default();
-    let _ = writeln!(out, "anonsweep {command}: {} ({}), preset {}", db, s.backend.name(), s.preset);
+    let db = s
+        .database
+        .as_ref()
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "anonsweep {command}: {} ({}), preset {}",
+        db,
+        s.backend.name(),
+        s.preset
+    );
     let _ = writeln!(out, "  as-of                {}", fmt_time(s.as_of));
-    let _ = writeln!(out, "  cutoff               {} (retention {} days)", fmt_time(s.cutoff), s.retention_days);
+    let _ = writeln!(
+        out,
+        "  cutoff               {} (retention {} days)",
+        fmt_time(s.cutoff),
+        s.retention_days
+    );
 }
 
 /// Text summary of a dry run.
 pub fn plan_text(s: &Settings, stats: &PlanStats, notes: &[String], elapsed: f64) -> String {
     let mut out = String::new();
     header(s, "plan (dry run, nothing changed)", &mut out);
-    let _ = writeln!(out, "  database clock       {}", stats.server_clock.as_deref().unwrap_or("unknown"));
+    let _ = writeln!(
+        out,
+        "  database clock       {}",
+        stats.server_clock.as_deref().unwrap_or("unknown")
+    );
     let _ = writeln!(out, "  anonymous users      {}", stats.total_anonymous);
     let _ = writeln!(out, "  eligible             {}", stats.eligible);
     let _ = writeln!(out, "  would delete rows:");
@@ -38,7 +57,13 @@ pub fn plan_text(s: &Settings, stats: &PlanStats, notes: &[String], elapsed: f64
 }
 
 /// JSON summary of a dry run.
-pub fn plan_json(s: &Settings, stats: &PlanStats, notes: &[String], sql: &str, elapsed: f64) -> serde_json::Value {
+pub fn plan_json(
+    s: &Settings,
+    stats: &PlanStats,
+    notes: &[String],
+    sql: &str,
+    elapsed: f64,
+) -> serde_json::Value {
     json!({
         "command": "plan",
         "backend": s.backend.name(),
@@ -59,7 +84,13 @@ pub fn plan_json(s: &Settings, stats: &PlanStats, notes: &[String], sql: &str, e
 }
 
 /// Text summary of a run.
-pub fn run_text(s: &Settings, before: &PlanStats, o: &RunOutcome, run_id: &str, elapsed: f64) -> String {
+pub fn run_text(
+    s: &Settings,
+    before: &PlanStats,
+    o: &RunOutcome,
+    run_id: &str,
+    elapsed: f64,
+) -> String {
     let mut out = String::new();
     header(s, "run", &mut out);
     let _ = writeln!(out, "  run id               {run_id}");
@@ -75,7 +106,11 @@ pub fn run_text(s: &Settings, before: &PlanStats, o: &RunOutcome, run_id: &str, 
     for f in &o.failed {
         let _ = writeln!(out, "    user {}: {}", f.user_id, f.error);
     }
-    let _ = writeln!(out, "  batches              {} (longest {:.1} ms, p99 {:.1} ms)", o.batches, o.max_batch_ms, o.p99_batch_ms);
+    let _ = writeln!(
+        out,
+        "  batches              {} (longest {:.1} ms, p99 {:.1} ms)",
+        o.batches, o.max_batch_ms, o.p99_batch_ms
+    );
     if let Some(stop) = &o.stopped {
         let _ = writeln!(out, "  stopped early        {stop}");
     }
@@ -84,7 +119,13 @@ pub fn run_text(s: &Settings, before: &PlanStats, o: &RunOutcome, run_id: &str, 
 }
 
 /// JSON summary of a run.
-pub fn run_json(s: &Settings, before: &PlanStats, o: &RunOutcome, run_id: &str, elapsed: f64) -> serde_json::Value {
+pub fn run_json(
+    s: &Settings,
+    before: &PlanStats,
+    o: &RunOutcome,
+    run_id: &str,
+    elapsed: f64,
+) -> serde_json::Value {
     json!({
         "command": "run",
         "run_id": run_id,

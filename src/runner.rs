@@ -66,10 +66,17 @@ fn one_batch(
 ) -> Result<Batch, diesel::result::Error> {
     conn.transaction(|c| {
         if c.backend() == Backend::Postgres {
-            c.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", opts.lock_timeout_ms))?;
+            c.batch_execute(&format!(
+                "SET LOCAL lock_timeout = '{}ms'",
+                opts.lock_timeout_ms
+            ))?;
         }
         c.execute(&plan.clear, v)?;
-        let pick = if first { &plan.pick_first } else { &plan.pick_next };
+        let pick = if first {
+            &plan.pick_first
+        } else {
+            &plan.pick_next
+        };
         let picked = c.execute(pick, v)? as u64;
         if picked == 0 {
             return Ok(Batch::Empty);
@@ -85,29 +92,50 @@ fn one_batch(
         let mut per_user = Vec::new();
         if want_per_user {
             for l in &plan.count_per_user {
-                per_user.push((l.table.clone(), c.id_counts(&l.stmt, v)?.into_iter().collect()));
+                per_user.push((
+                    l.table.clone(),
+                    c.id_counts(&l.stmt, v)?.into_iter().collect(),
+                ));
             }
         }
         let mut counts = Vec::new();
         for d in &plan.deletes {
             counts.push(c.execute(&d.stmt, v)? as u64);
         }
-        Ok(Batch::Done { picked, kept, users, per_user, counts })
+        Ok(Batch::Done {
+            picked,
+            kept,
+            users,
+            per_user,
+            counts,
+        })
     })
 }
 
 /// Moves the cursor past the next eligible user without deleting it; returns its id.
-fn skip_one(conn: &mut Conn, plan: &Plan, v: Values, first: bool) -> Result<Option<String>, diesel::result::Error> {
+fn skip_one(
+    conn: &mut Conn,
+    plan: &Plan,
+    v: Values,
+    first: bool,
+) -> Result<Option<String>, diesel::result::Error> {
     conn.transaction(|c| {
         c.execute(&plan.clear, v)?;
-        let pick = if first { &plan.skip_first } else { &plan.skip_next };
+        let pick = if first {
+            &plan.skip_first
+        } else {
+            &plan.skip_next
+        };
         if c.execute(pick, Values { limit: 1, ..v })? == 0 {
             return Ok(None);
         }
         for s in &plan.advance {
             c.execute(s, v)?;
         }
-        Ok(c.users(&plan.batch_users, v)?.into_iter().next().map(|u| u.id))
+        Ok(c.users(&plan.batch_users, v)?
+            .into_iter()
+            .next()
+            .map(|u| u.id))
     })
 }
 
@@ -141,13 +169,22 @@ pub fn run(
     let mut last_progress = Instant::now();
     let mut last_error = String::new();
     loop {
-        let v = Values { cutoff, limit: size as i64 };
+        let v = Values {
+            cutoff,
+            limit: size as i64,
+        };
         let started = Instant::now();
         let result = one_batch(conn, plan, v, first, opts, audit.is_some());
         let elapsed = started.elapsed();
         match result {
             Ok(Batch::Empty) => break,
-            Ok(Batch::Done { picked, kept, users, per_user, counts }) => {
+            Ok(Batch::Done {
+                picked,
+                kept,
+                users,
+                per_user,
+                counts,
+            }) => {
                 durations.push(elapsed.as_secs_f64() * 1000.0);
                 first = false;
                 retried = false;
@@ -163,14 +200,21 @@ pub fn run(
                     info!("{kept} picked users became active or registered before their batch locked them: kept");
                 }
                 if let Some(log) = audit.as_deref_mut() {
-                    let label = plan.deletes.last().map(|d| d.table.as_str()).unwrap_or("users");
+                    let label = plan
+                        .deletes
+                        .last()
+                        .map(|d| d.table.as_str())
+                        .unwrap_or("users");
                     write_audit(log, &opts.run_id, label, &users, &per_user)?;
                 }
                 if size < opts.batch_size {
                     size = (size * 2).min(opts.batch_size);
                 }
                 if last_progress.elapsed() > Duration::from_secs(2) {
-                    info!("progress: {} users deleted in {} batches", out.deleted_users, out.batches);
+                    info!(
+                        "progress: {} users deleted in {} batches",
+                        out.deleted_users, out.batches
+                    );
                     last_progress = Instant::now();
                 }
             }
@@ -191,7 +235,10 @@ pub fn run(
                     Ok(Some(id)) => {
                         first = false;
                         warn!("user {id} could not be deleted: {last_error}");
-                        out.failed.push(Failed { user_id: id, error: last_error.clone() });
+                        out.failed.push(Failed {
+                            user_id: id,
+                            error: last_error.clone(),
+                        });
                         if out.failed.len() as u64 >= opts.max_failures {
                             out.stopped = Some(format!(
                                 "stopped after {} failed users (--max-failures); last error: {last_error}",
@@ -232,7 +279,9 @@ fn write_audit(
     users: &[BatchUser],
     per_user: &[(String, HashMap<String, u64>)],
 ) -> anyhow::Result<()> {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
     for u in users {
         let mut rows = BTreeMap::new();
         for (table, counts) in per_user {

@@ -146,7 +146,11 @@ impl Resolver<'_> {
     }
 
     fn note(&mut self, name: &'static str, value: &str, origin: &Origin) {
-        self.effective.push(Effective { name, value: value.to_string(), origin: origin.to_string() });
+        self.effective.push(Effective {
+            name,
+            value: value.to_string(),
+            origin: origin.to_string(),
+        });
     }
 }
 
@@ -157,7 +161,14 @@ fn toml_scalar(v: &Option<toml::Value>) -> Option<String> {
     })
 }
 
-fn whole_number(value: &str, origin: &Origin, what: &str, min: u64, max: u64, example: &str) -> anyhow::Result<u64> {
+fn whole_number(
+    value: &str,
+    origin: &Origin,
+    what: &str,
+    min: u64,
+    max: u64,
+    example: &str,
+) -> anyhow::Result<u64> {
     match value.trim().parse::<i128>() {
         Ok(n) if n >= min as i128 && n <= max as i128 => Ok(n as u64),
         _ => Err(usage(format!(
@@ -172,7 +183,12 @@ pub fn parse_as_of(value: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Some(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(v, fmt) {
             return Some(t.and_utc());
         }
@@ -217,17 +233,42 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
     let a_table = accounts.and_then(|a| a.table.clone());
     let a_user = accounts.and_then(|a| a.user_id.clone());
 
-    let (v, _) = r.pick("users.table", &None, users_table, (base.users_table, p.clone()));
+    let (v, _) = r.pick(
+        "users.table",
+        &None,
+        users_table,
+        (base.users_table, p.clone()),
+    );
     let users = ident::table(&v, "users.table")?;
     let (v, _) = r.pick("users.id", &None, users_id, (base.users_id, p.clone()));
     let users_id = ident::column(&v, "users.id")?;
-    let (v, _) = r.pick("users.is_anonymous", &None, users_anon, (base.users_is_anonymous, p.clone()));
+    let (v, _) = r.pick(
+        "users.is_anonymous",
+        &None,
+        users_anon,
+        (base.users_is_anonymous, p.clone()),
+    );
     let users_is_anonymous = ident::column(&v, "users.is_anonymous")?;
-    let (v, _) = r.pick("users.created_at", &None, users_created, (base.users_created_at, p.clone()));
+    let (v, _) = r.pick(
+        "users.created_at",
+        &None,
+        users_created,
+        (base.users_created_at, p.clone()),
+    );
     let users_created_at = ident::column(&v, "users.created_at")?;
-    let (v, _) = r.pick("sessions.table", &None, s_table, (base.sessions_table, p.clone()));
+    let (v, _) = r.pick(
+        "sessions.table",
+        &None,
+        s_table,
+        (base.sessions_table, p.clone()),
+    );
     let sessions = ident::table(&v, "sessions.table")?;
-    let (v, _) = r.pick("sessions.user_id", &None, s_user, (base.sessions_user_id, p.clone()));
+    let (v, _) = r.pick(
+        "sessions.user_id",
+        &None,
+        s_user,
+        (base.sessions_user_id, p.clone()),
+    );
     let sessions_user_id = ident::column(&v, "sessions.user_id")?;
     let (activity, origin) = match s_activity {
         Some(a) => (a, r.file_origin()),
@@ -245,9 +286,19 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
         .collect::<anyhow::Result<Vec<_>>>()?;
     let enabled = a_enabled.unwrap_or(base.accounts_enabled);
     let accounts = if enabled {
-        let (v, _) = r.pick("accounts.table", &None, a_table, (base.accounts_table, p.clone()));
+        let (v, _) = r.pick(
+            "accounts.table",
+            &None,
+            a_table,
+            (base.accounts_table, p.clone()),
+        );
         let t = ident::table(&v, "accounts.table")?;
-        let (v, _) = r.pick("accounts.user_id", &None, a_user, (base.accounts_user_id, p.clone()));
+        let (v, _) = r.pick(
+            "accounts.user_id",
+            &None,
+            a_user,
+            (base.accounts_user_id, p.clone()),
+        );
         Some((t, ident::column(&v, "accounts.user_id")?))
     } else {
         r.note("accounts", "disabled", &r.file_origin());
@@ -268,12 +319,16 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
 impl Settings {
     /// Resolves and checks every setting. All errors are usage errors (exit code 2).
     pub fn resolve(inputs: &Inputs, loaded: Option<&Loaded>) -> anyhow::Result<Settings> {
-        let mut r = Resolver { file: loaded, effective: Vec::new() };
+        let mut r = Resolver {
+            file: loaded,
+            effective: Vec::new(),
+        };
         let file = loaded.map(|l| &l.file);
 
         // Database.
         let url_given = inputs.database_url.clone().or_else(|| {
-            file.and_then(|f| f.database_url.clone()).map(|u| (u, r.file_origin()))
+            file.and_then(|f| f.database_url.clone())
+                .map(|u| (u, r.file_origin()))
         });
         let database = match &url_given {
             Some((u, o)) => {
@@ -291,7 +346,9 @@ impl Settings {
         let backend = match (&inputs.backend, &database) {
             (Some((b, o)), db) => {
                 let b2 = Backend::parse(b).ok_or_else(|| {
-                    usage(format!("unknown backend {b:?} (from {o}): use sqlite or postgres"))
+                    usage(format!(
+                        "unknown backend {b:?} (from {o}): use sqlite or postgres"
+                    ))
                 })?;
                 if let Some(db) = db {
                     if db.backend() != b2 {
@@ -306,7 +363,11 @@ impl Settings {
                 b2
             }
             (None, Some(db)) => {
-                r.note("backend", db.backend().name(), &Origin::Flag("--database-url"));
+                r.note(
+                    "backend",
+                    db.backend().name(),
+                    &Origin::Flag("--database-url"),
+                );
                 db.backend()
             }
             (None, None) => {
@@ -337,7 +398,14 @@ impl Settings {
             file.and_then(|f| toml_scalar(&f.retention_days)),
             ("30".into(), Origin::Default),
         );
-        let retention_days = whole_number(&v, &o, "retention days", 1, MAX_RETENTION_DAYS as u64, "--retention-days 30")? as u32;
+        let retention_days = whole_number(
+            &v,
+            &o,
+            "retention days",
+            1,
+            MAX_RETENTION_DAYS as u64,
+            "--retention-days 30",
+        )? as u32;
 
         let (as_of, as_of_origin) = match &inputs.as_of {
             Some((v, o)) => {
@@ -383,19 +451,37 @@ impl Settings {
             file.and_then(|f| toml_scalar(&f.lock_timeout_ms)),
             ("5000".into(), Origin::Default),
         );
-        let lock_timeout_ms = whole_number(&v, &o, "lock timeout (ms)", 1, 3_600_000, "--lock-timeout-ms 5000")?;
+        let lock_timeout_ms = whole_number(
+            &v,
+            &o,
+            "lock timeout (ms)",
+            1,
+            3_600_000,
+            "--lock-timeout-ms 5000",
+        )?;
         let (v, o) = r.pick(
             "max_failures",
             &inputs.max_failures,
             file.and_then(|f| toml_scalar(&f.max_failures)),
             ("100".into(), Origin::Default),
         );
-        let max_failures = whole_number(&v, &o, "max failures", 1, u32::MAX as u64, "--max-failures 100")?;
+        let max_failures = whole_number(
+            &v,
+            &o,
+            "max failures",
+            1,
+            u32::MAX as u64,
+            "--max-failures 100",
+        )?;
 
         let format = match inputs.format.as_deref().unwrap_or("text") {
             "text" => OutputFormat::Text,
             "json" => OutputFormat::Json,
-            other => return Err(usage(format!("unknown output format {other:?}: use --format text or --format json"))),
+            other => {
+                return Err(usage(format!(
+                    "unknown output format {other:?}: use --format text or --format json"
+                )))
+            }
         };
 
         Ok(Settings {

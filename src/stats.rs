@@ -18,7 +18,12 @@ pub struct PlanStats {
 }
 
 /// Reads the plan's counts without changing anything.
-pub fn collect(conn: &mut Conn, plan: &Plan, values: Values, sample: usize) -> anyhow::Result<PlanStats> {
+pub fn collect(
+    conn: &mut Conn,
+    plan: &Plan,
+    values: Values,
+    sample: usize,
+) -> anyhow::Result<PlanStats> {
     let begin = match conn.backend() {
         Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         Backend::Sqlite => "PRAGMA query_only = ON; BEGIN",
@@ -44,9 +49,21 @@ fn read(conn: &mut Conn, plan: &Plan, values: Values, sample: usize) -> anyhow::
         rows.push((users.table.clone(), eligible));
     }
     let sample = if sample > 0 {
-        conn.ids(&plan.sample, Values { limit: sample as i64, ..values })?
+        conn.ids(
+            &plan.sample,
+            Values {
+                limit: sample as i64,
+                ..values
+            },
+        )?
     } else {
         Vec::new()
     };
-    Ok(PlanStats { server_clock, total_anonymous, eligible, rows, sample })
+    Ok(PlanStats {
+        server_clock,
+        total_anonymous,
+        eligible,
+        rows,
+        sample,
+    })
 }

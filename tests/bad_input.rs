@@ -35,22 +35,45 @@ fn bad_values_are_usage_errors_and_delete_nothing() {
     let db = populated();
     let before = db.fingerprint(&TABLES);
     let cases: Vec<(Vec<&str>, &[&str])> = vec![
-        (vec!["run", "--retention-days", "0"], &["retention days", "\"0\"", "--retention-days 30"]),
-        (vec!["run", "--retention-days", "-5"], &["retention days", "\"-5\""]),
-        (vec!["run", "--retention-days", "999999"], &["retention days", "36500"]),
+        (
+            vec!["run", "--retention-days", "0"],
+            &["retention days", "\"0\"", "--retention-days 30"],
+        ),
+        (
+            vec!["run", "--retention-days", "-5"],
+            &["retention days", "\"-5\""],
+        ),
+        (
+            vec!["run", "--retention-days", "999999"],
+            &["retention days", "36500"],
+        ),
         (vec!["run", "--retention-days", "1.5"], &["retention days"]),
-        (vec!["run", "--preset", "nope"], &["unknown preset \"nope\"", "default, better-auth"]),
+        (
+            vec!["run", "--preset", "nope"],
+            &["unknown preset \"nope\"", "default, better-auth"],
+        ),
         (vec!["run", "--as-of", "yesterday"], &["as-of", "RFC 3339"]),
         (vec!["run", "--batch-size", "0"], &["batch size"]),
-        (vec!["run", "--timestamp-format", "weird"], &["timestamp format", "iso-text"]),
+        (
+            vec!["run", "--timestamp-format", "weird"],
+            &["timestamp format", "iso-text"],
+        ),
         (vec!["plan", "--format", "xml"], &["output format"]),
     ];
     for (args, needles) in cases {
         let mut a = args.clone();
-        a.extend(["--as-of", AS_OF].iter().filter(|_| !args.contains(&"--as-of")));
+        a.extend(
+            ["--as-of", AS_OF]
+                .iter()
+                .filter(|_| !args.contains(&"--as-of")),
+        );
         let r = db.run(&a);
         assert_error(&r, 2, needles);
-        assert_eq!(db.fingerprint(&TABLES), before, "{args:?} changed the database");
+        assert_eq!(
+            db.fingerprint(&TABLES),
+            before,
+            "{args:?} changed the database"
+        );
     }
 }
 
@@ -82,7 +105,11 @@ fn malformed_and_unknown_urls() {
 fn missing_sqlite_file_is_not_created() {
     let dir = support::scratch();
     let path = dir.path().join("nope.db");
-    let r = support::anonsweep_in(dir.path(), &["run", "--database-url", path.to_str().unwrap()], &[]);
+    let r = support::anonsweep_in(
+        dir.path(),
+        &["run", "--database-url", path.to_str().unwrap()],
+        &[],
+    );
     assert_error(&r, 2, &["does not exist"]);
     assert!(!path.exists());
 }
@@ -92,10 +119,18 @@ fn unreachable_server_hides_the_password() {
     let dir = support::scratch();
     let r = support::anonsweep_in(
         dir.path(),
-        &["run", "--database-url", "postgres://postgres:Hunter2Secret@127.0.0.1:1/app"],
+        &[
+            "run",
+            "--database-url",
+            "postgres://postgres:Hunter2Secret@127.0.0.1:1/app",
+        ],
         &[],
     );
-    assert_error(&r, 1, &["cannot connect", "postgres://postgres:***@127.0.0.1:1/app"]);
+    assert_error(
+        &r,
+        1,
+        &["cannot connect", "postgres://postgres:***@127.0.0.1:1/app"],
+    );
     assert!(!r.all().contains("Hunter2Secret"));
 }
 
@@ -103,7 +138,9 @@ fn unreachable_server_hides_the_password() {
 fn missing_table_and_column_are_named() {
     for db in TestDb::each() {
         let ts = if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" };
-        db.exec(&format!("CREATE TABLE users (id TEXT PRIMARY KEY, is_anonymous BOOLEAN, created_at {ts})"));
+        db.exec(&format!(
+            "CREATE TABLE users (id TEXT PRIMARY KEY, is_anonymous BOOLEAN, created_at {ts})"
+        ));
         let r = db.run(&["run", "--as-of", AS_OF]);
         assert_error(&r, 1, &["table sessions not found", "sessions.table"]);
 
@@ -113,7 +150,14 @@ fn missing_table_and_column_are_named() {
              INSERT INTO users VALUES ('u1', TRUE, '2026-01-01T00:00:00Z');"
         ));
         let r = db.run(&["run", "--as-of", AS_OF]);
-        assert_error(&r, 1, &["column \"updated_at\" not found in table sessions", "sessions.activity"]);
+        assert_error(
+            &r,
+            1,
+            &[
+                "column \"updated_at\" not found in table sessions",
+                "sessions.activity",
+            ],
+        );
         assert_eq!(db.count("users"), 1, "nothing deleted");
     }
 }
@@ -122,11 +166,26 @@ fn missing_table_and_column_are_named() {
 fn config_file_errors() {
     let db = populated();
     let cases = [
-        ("[users]\ntable = 'us\"ers'\n", vec!["invalid identifier", "users.table"]),
-        ("[users]\nis_anonymous = 'is anonymous'\n", vec!["invalid identifier", "users.is_anonymous"]),
-        ("[sessions]\nactivity = []\n", vec!["sessions.activity is empty"]),
-        ("retention = 30\n", vec!["unknown field `retention`", "anonsweep.toml"]),
-        ("retention_days = 0\n", vec!["retention days", "anonsweep.toml"]),
+        (
+            "[users]\ntable = 'us\"ers'\n",
+            vec!["invalid identifier", "users.table"],
+        ),
+        (
+            "[users]\nis_anonymous = 'is anonymous'\n",
+            vec!["invalid identifier", "users.is_anonymous"],
+        ),
+        (
+            "[sessions]\nactivity = []\n",
+            vec!["sessions.activity is empty"],
+        ),
+        (
+            "retention = 30\n",
+            vec!["unknown field `retention`", "anonsweep.toml"],
+        ),
+        (
+            "retention_days = 0\n",
+            vec!["retention days", "anonsweep.toml"],
+        ),
         ("preset = 'supabase-x'\n", vec!["unknown preset"]),
     ];
     for (toml, needles) in cases {
@@ -153,18 +212,38 @@ fn password_never_appears_in_any_output() {
     let db = TestDb::pg();
     db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
     db.exec("INSERT INTO users VALUES ('u1', TRUE, '2026-01-01T00:00:00Z'), ('u2', FALSE, '2026-01-01T00:00:00Z')");
-    let TestDb::Pg { name } = &db else { unreachable!() };
+    let TestDb::Pg { name } = &db else {
+        unreachable!()
+    };
     // Trust auth ignores the password, so the commands succeed with it in the URL.
     let secret = "Pa55w0rd_Zebra";
-    let url = format!("{}/{name}", support::pg_server()).replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    let url = format!("{}/{name}", support::pg_server()).replacen(
+        "postgres@",
+        &format!("postgres:{secret}@"),
+        1,
+    );
     let dir = support::scratch();
     let script = dir.path().join("s.sql");
     let audit = dir.path().join("audit.jsonl");
     let mut outputs = Vec::new();
     for args in [
-        vec!["plan", "--as-of", AS_OF, "--sql-out", script.to_str().unwrap()],
+        vec![
+            "plan",
+            "--as-of",
+            AS_OF,
+            "--sql-out",
+            script.to_str().unwrap(),
+        ],
         vec!["plan", "--as-of", AS_OF, "--format", "json"],
-        vec!["run", "--as-of", AS_OF, "--audit-log", audit.to_str().unwrap(), "--format", "json"],
+        vec![
+            "run",
+            "--as-of",
+            AS_OF,
+            "--audit-log",
+            audit.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
         vec!["run", "--as-of", AS_OF],
     ] {
         let mut a = args.clone();
@@ -174,7 +253,11 @@ fn password_never_appears_in_any_output() {
         outputs.push(r.all());
     }
     // Through the environment too.
-    let r = support::anonsweep_in(dir.path(), &["plan", "--as-of", AS_OF], &[("DATABASE_URL", &url)]);
+    let r = support::anonsweep_in(
+        dir.path(),
+        &["plan", "--as-of", AS_OF],
+        &[("DATABASE_URL", &url)],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     outputs.push(r.all());
     outputs.push(std::fs::read_to_string(&script).unwrap());

@@ -8,27 +8,119 @@ use support::TestDb;
 const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff = 2026-10-27T00:00:00Z with 30 days
 
 /// (user, anonymous flag, created_at, sessions [(created_at, updated_at)], has account)
-type Row = (&'static str, Option<bool>, Option<&'static str>, &'static [(&'static str, Option<&'static str>)], bool);
+type Row = (
+    &'static str,
+    Option<bool>,
+    Option<&'static str>,
+    &'static [(&'static str, Option<&'static str>)],
+    bool,
+);
 
 const ROWS: &[Row] = &[
-    ("u01_old_no_sessions", Some(true), Some("2026-09-01 00:00:00"), &[], false),
-    ("u02_created_at_cutoff", Some(true), Some("2026-10-27 00:00:00"), &[], false),
-    ("u03_created_just_before", Some(true), Some("2026-10-26 23:59:59"), &[], false),
-    ("u04_session_at_cutoff", Some(true), Some("2026-09-01 00:00:00"), &[("2026-09-02 00:00:00", Some("2026-10-27 00:00:00"))], false),
-    ("u05_session_just_before", Some(true), Some("2026-09-01 00:00:00"), &[("2026-09-02 00:00:00", Some("2026-10-26 23:59:59"))], false),
-    ("u06_null_anonymous", None, Some("2026-01-01 00:00:00"), &[], false),
-    ("u07_recent_session", Some(true), Some("2026-08-01 00:00:00"), &[("2026-08-01 00:00:00", Some("2026-11-20 10:00:00"))], false),
-    ("u08_registered_old", Some(false), Some("2025-01-01 00:00:00"), &[], true),
-    ("u09_only_old_sessions", Some(true), Some("2026-07-01 00:00:00"), &[("2026-07-02 00:00:00", Some("2026-07-03 00:00:00")), ("2026-08-01 00:00:00", Some("2026-08-01 01:00:00"))], false),
-    ("u10_with_account", Some(true), Some("2026-08-01 00:00:00"), &[], true),
-    ("u11_created_recently", Some(true), Some("2026-11-20 00:00:00"), &[], false),
-    ("u12_recent_session_null_update", Some(true), Some("2026-09-01 00:00:00"), &[("2026-11-01 00:00:00", None)], false),
-    ("u13_registered_old_session", Some(false), Some("2025-06-01 00:00:00"), &[("2025-06-01 00:00:00", Some("2025-06-02 00:00:00"))], true),
+    (
+        "u01_old_no_sessions",
+        Some(true),
+        Some("2026-09-01 00:00:00"),
+        &[],
+        false,
+    ),
+    (
+        "u02_created_at_cutoff",
+        Some(true),
+        Some("2026-10-27 00:00:00"),
+        &[],
+        false,
+    ),
+    (
+        "u03_created_just_before",
+        Some(true),
+        Some("2026-10-26 23:59:59"),
+        &[],
+        false,
+    ),
+    (
+        "u04_session_at_cutoff",
+        Some(true),
+        Some("2026-09-01 00:00:00"),
+        &[("2026-09-02 00:00:00", Some("2026-10-27 00:00:00"))],
+        false,
+    ),
+    (
+        "u05_session_just_before",
+        Some(true),
+        Some("2026-09-01 00:00:00"),
+        &[("2026-09-02 00:00:00", Some("2026-10-26 23:59:59"))],
+        false,
+    ),
+    (
+        "u06_null_anonymous",
+        None,
+        Some("2026-01-01 00:00:00"),
+        &[],
+        false,
+    ),
+    (
+        "u07_recent_session",
+        Some(true),
+        Some("2026-08-01 00:00:00"),
+        &[("2026-08-01 00:00:00", Some("2026-11-20 10:00:00"))],
+        false,
+    ),
+    (
+        "u08_registered_old",
+        Some(false),
+        Some("2025-01-01 00:00:00"),
+        &[],
+        true,
+    ),
+    (
+        "u09_only_old_sessions",
+        Some(true),
+        Some("2026-07-01 00:00:00"),
+        &[
+            ("2026-07-02 00:00:00", Some("2026-07-03 00:00:00")),
+            ("2026-08-01 00:00:00", Some("2026-08-01 01:00:00")),
+        ],
+        false,
+    ),
+    (
+        "u10_with_account",
+        Some(true),
+        Some("2026-08-01 00:00:00"),
+        &[],
+        true,
+    ),
+    (
+        "u11_created_recently",
+        Some(true),
+        Some("2026-11-20 00:00:00"),
+        &[],
+        false,
+    ),
+    (
+        "u12_recent_session_null_update",
+        Some(true),
+        Some("2026-09-01 00:00:00"),
+        &[("2026-11-01 00:00:00", None)],
+        false,
+    ),
+    (
+        "u13_registered_old_session",
+        Some(false),
+        Some("2025-06-01 00:00:00"),
+        &[("2025-06-01 00:00:00", Some("2025-06-02 00:00:00"))],
+        true,
+    ),
     ("u14_created_null", Some(true), None, &[], false),
 ];
 
-const DELETED: &[&str] =
-    &["u01_old_no_sessions", "u03_created_just_before", "u05_session_just_before", "u09_only_old_sessions", "u10_with_account"];
+const DELETED: &[&str] = &[
+    "u01_old_no_sessions",
+    "u03_created_just_before",
+    "u05_session_just_before",
+    "u09_only_old_sessions",
+    "u10_with_account",
+];
 
 /// How one storage variant writes ids, booleans and timestamps.
 struct Variant {
@@ -51,7 +143,10 @@ fn uuid_id(i: usize, _: &str) -> String {
     format!("'00000000-0000-4000-8000-{:012}'", i + 1)
 }
 fn epoch(t: &str) -> i64 {
-    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp()
+    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S")
+        .unwrap()
+        .and_utc()
+        .timestamp()
 }
 fn iso_z(t: &str) -> String {
     format!("'{}.000Z'", t.replace(' ', "T"))
@@ -79,13 +174,25 @@ fn pg_naive(t: &str) -> String {
     format!("TIMESTAMP '{t}'")
 }
 fn sqlite_bool(b: bool) -> &'static str {
-    if b { "1" } else { "0" }
+    if b {
+        "1"
+    } else {
+        "0"
+    }
 }
 fn sqlite_bool_text(b: bool) -> &'static str {
-    if b { "'true'" } else { "0" }
+    if b {
+        "'true'"
+    } else {
+        "0"
+    }
 }
 fn pg_bool(b: bool) -> &'static str {
-    if b { "TRUE" } else { "FALSE" }
+    if b {
+        "TRUE"
+    } else {
+        "FALSE"
+    }
 }
 
 fn setup(db: &TestDb, v: &Variant, tables: (&str, &str, &str), cols: [&str; 6]) {
@@ -103,16 +210,25 @@ fn setup(db: &TestDb, v: &Variant, tables: (&str, &str, &str), cols: [&str; 6]) 
     for (i, (name, flag, created_at, sess, account)) in ROWS.iter().enumerate() {
         let id = (v.id)(i, name);
         let flag = flag.map(|f| (v.bool_lit)(f)).unwrap_or("NULL");
-        let c = created_at.map(|t| (v.ts)(t)).unwrap_or_else(|| "NULL".into());
+        let c = created_at
+            .map(|t| (v.ts)(t))
+            .unwrap_or_else(|| "NULL".into());
         sql += &format!("INSERT INTO {users} VALUES ({id}, {flag}, {c});\n");
         for (sc, su) in sess.iter() {
             sid += 1;
             let su = su.map(|t| (v.ts)(t)).unwrap_or_else(|| "NULL".into());
-            sql += &format!("INSERT INTO {sessions} VALUES ({}, {id}, {}, {su});\n", (v.id)(sid, &format!("s{sid}")), (v.ts)(sc));
+            sql += &format!(
+                "INSERT INTO {sessions} VALUES ({}, {id}, {}, {su});\n",
+                (v.id)(sid, &format!("s{sid}")),
+                (v.ts)(sc)
+            );
         }
         if *account {
             sid += 1;
-            sql += &format!("INSERT INTO {accounts} VALUES ({}, {id});\n", (v.id)(sid, &format!("a{sid}")));
+            sql += &format!(
+                "INSERT INTO {accounts} VALUES ({}, {id});\n",
+                (v.id)(sid, &format!("a{sid}"))
+            );
         }
     }
     db.exec(&sql);
@@ -130,28 +246,73 @@ fn expected_kept(v: &Variant) -> Vec<String> {
 }
 
 fn expected_sessions_left() -> usize {
-    ROWS.iter().filter(|r| !DELETED.contains(&r.0)).map(|r| r.3.len()).sum()
+    ROWS.iter()
+        .filter(|r| !DELETED.contains(&r.0))
+        .map(|r| r.3.len())
+        .sum()
 }
 
 fn check_variant(db: TestDb, v: &Variant) {
-    setup(db_ref(&db), v, ("users", "sessions", "accounts"), ["is_anonymous", "created_at", "user_id", "created_at", "updated_at", "id"]);
+    setup(
+        db_ref(&db),
+        v,
+        ("users", "sessions", "accounts"),
+        [
+            "is_anonymous",
+            "created_at",
+            "user_id",
+            "created_at",
+            "updated_at",
+            "id",
+        ],
+    );
     let plan = db.run(&["plan", "--as-of", AS_OF, "--format", "json"]);
     assert_eq!(plan.code, 0, "{}: plan failed: {}", v.name, plan.all());
     let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    assert_eq!(json["eligible"], DELETED.len(), "{}: {}", v.name, plan.stdout);
+    assert_eq!(
+        json["eligible"],
+        DELETED.len(),
+        "{}: {}",
+        v.name,
+        plan.stdout
+    );
     assert_eq!(json["total_anonymous"], 11, "{}", v.name);
 
     let run = db.run(&["run", "--as-of", AS_OF, "--batch-size", "2"]);
     assert_eq!(run.code, 0, "{}: run failed: {}", v.name, run.all());
-    assert!(run.stdout.contains("deleted users        5"), "{}: {}", v.name, run.stdout);
-    assert_eq!(db.ids("users", "id"), expected_kept(v), "{}: wrong users remain", v.name);
-    assert_eq!(db.count("sessions") as usize, expected_sessions_left(), "{}", v.name);
-    assert_eq!(db.count("accounts"), 2, "{}: only the registered users' accounts remain", v.name);
+    assert!(
+        run.stdout.contains("deleted users        5"),
+        "{}: {}",
+        v.name,
+        run.stdout
+    );
+    assert_eq!(
+        db.ids("users", "id"),
+        expected_kept(v),
+        "{}: wrong users remain",
+        v.name
+    );
+    assert_eq!(
+        db.count("sessions") as usize,
+        expected_sessions_left(),
+        "{}",
+        v.name
+    );
+    assert_eq!(
+        db.count("accounts"),
+        2,
+        "{}: only the registered users' accounts remain",
+        v.name
+    );
 
     // A second run finds nothing more.
     let again = db.run(&["run", "--as-of", AS_OF]);
     assert_eq!(again.code, 0);
-    assert!(again.stdout.contains("deleted users        0"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("deleted users        0"),
+        "{}",
+        again.stdout
+    );
 }
 
 fn db_ref(db: &TestDb) -> &TestDb {
@@ -160,31 +321,71 @@ fn db_ref(db: &TestDb) -> &TestDb {
 
 #[test]
 fn sqlite_iso_text_better_auth_style() {
-    let v = Variant { name: "sqlite iso-text", id_type: "TEXT", ts_type: "TEXT", bool_type: "INTEGER", id: text_id, ts: iso_z, bool_lit: sqlite_bool };
+    let v = Variant {
+        name: "sqlite iso-text",
+        id_type: "TEXT",
+        ts_type: "TEXT",
+        bool_type: "INTEGER",
+        id: text_id,
+        ts: iso_z,
+        bool_lit: sqlite_bool,
+    };
     check_variant(TestDb::sqlite(), &v);
 }
 
 #[test]
 fn sqlite_iso_text_mixed_writers_and_text_booleans() {
-    let v = Variant { name: "sqlite iso mixed", id_type: "TEXT", ts_type: "DATETIME", bool_type: "BOOLEAN", id: text_id, ts: iso_mixed, bool_lit: sqlite_bool_text };
+    let v = Variant {
+        name: "sqlite iso mixed",
+        id_type: "TEXT",
+        ts_type: "DATETIME",
+        bool_type: "BOOLEAN",
+        id: text_id,
+        ts: iso_mixed,
+        bool_lit: sqlite_bool_text,
+    };
     check_variant(TestDb::sqlite(), &v);
 }
 
 #[test]
 fn sqlite_epoch_milliseconds_integer_ids() {
-    let v = Variant { name: "sqlite epoch-ms", id_type: "INTEGER", ts_type: "INTEGER", bool_type: "INTEGER", id: int_id, ts: ms, bool_lit: sqlite_bool };
+    let v = Variant {
+        name: "sqlite epoch-ms",
+        id_type: "INTEGER",
+        ts_type: "INTEGER",
+        bool_type: "INTEGER",
+        id: int_id,
+        ts: ms,
+        bool_lit: sqlite_bool,
+    };
     check_variant(TestDb::sqlite(), &v);
 }
 
 #[test]
 fn sqlite_epoch_seconds() {
-    let v = Variant { name: "sqlite epoch-s", id_type: "TEXT", ts_type: "INTEGER", bool_type: "INTEGER", id: text_id, ts: secs, bool_lit: sqlite_bool };
+    let v = Variant {
+        name: "sqlite epoch-s",
+        id_type: "TEXT",
+        ts_type: "INTEGER",
+        bool_type: "INTEGER",
+        id: text_id,
+        ts: secs,
+        bool_lit: sqlite_bool,
+    };
     check_variant(TestDb::sqlite(), &v);
 }
 
 #[test]
 fn postgres_timestamptz_text_ids() {
-    let v = Variant { name: "pg timestamptz", id_type: "TEXT", ts_type: "TIMESTAMPTZ", bool_type: "BOOLEAN", id: text_id, ts: pg_tz, bool_lit: pg_bool };
+    let v = Variant {
+        name: "pg timestamptz",
+        id_type: "TEXT",
+        ts_type: "TIMESTAMPTZ",
+        bool_type: "BOOLEAN",
+        id: text_id,
+        ts: pg_tz,
+        bool_lit: pg_bool,
+    };
     check_variant(TestDb::pg(), &v);
 }
 
@@ -193,15 +394,33 @@ fn postgres_timestamp_without_time_zone_integer_ids_non_utc_server() {
     let db = TestDb::pg();
     // The server's zone must not matter: values are UTC and anonsweep compares in UTC.
     if let TestDb::Pg { name } = &db {
-        db.exec(&format!("ALTER DATABASE {name} SET timezone = 'America/New_York'"));
+        db.exec(&format!(
+            "ALTER DATABASE {name} SET timezone = 'America/New_York'"
+        ));
     }
-    let v = Variant { name: "pg timestamp", id_type: "BIGINT", ts_type: "TIMESTAMP(3)", bool_type: "BOOLEAN", id: int_id, ts: pg_naive, bool_lit: pg_bool };
+    let v = Variant {
+        name: "pg timestamp",
+        id_type: "BIGINT",
+        ts_type: "TIMESTAMP(3)",
+        bool_type: "BOOLEAN",
+        id: int_id,
+        ts: pg_naive,
+        bool_lit: pg_bool,
+    };
     check_variant(db, &v);
 }
 
 #[test]
 fn postgres_uuid_ids_epoch_ms() {
-    let v = Variant { name: "pg uuid epoch-ms", id_type: "UUID", ts_type: "BIGINT", bool_type: "BOOLEAN", id: uuid_id, ts: ms, bool_lit: pg_bool };
+    let v = Variant {
+        name: "pg uuid epoch-ms",
+        id_type: "UUID",
+        ts_type: "BIGINT",
+        bool_type: "BOOLEAN",
+        id: uuid_id,
+        ts: ms,
+        bool_lit: pg_bool,
+    };
     check_variant(TestDb::pg(), &v);
 }
 
@@ -209,15 +428,48 @@ fn postgres_uuid_ids_epoch_ms() {
 fn better_auth_preset_camel_case_on_both_backends() {
     for db in TestDb::each() {
         let v = if db.is_pg() {
-            Variant { name: "better-auth pg", id_type: "TEXT", ts_type: "TIMESTAMPTZ", bool_type: "BOOLEAN", id: text_id, ts: pg_tz, bool_lit: pg_bool }
+            Variant {
+                name: "better-auth pg",
+                id_type: "TEXT",
+                ts_type: "TIMESTAMPTZ",
+                bool_type: "BOOLEAN",
+                id: text_id,
+                ts: pg_tz,
+                bool_lit: pg_bool,
+            }
         } else {
-            Variant { name: "better-auth sqlite", id_type: "TEXT", ts_type: "DATE", bool_type: "INTEGER", id: text_id, ts: iso_z, bool_lit: sqlite_bool }
+            Variant {
+                name: "better-auth sqlite",
+                id_type: "TEXT",
+                ts_type: "DATE",
+                bool_type: "INTEGER",
+                id: text_id,
+                ts: iso_z,
+                bool_lit: sqlite_bool,
+            }
         };
-        setup(&db, &v, ("\"user\"", "\"session\"", "\"account\""), ["\"isAnonymous\"", "\"createdAt\"", "\"userId\"", "\"createdAt\"", "\"updatedAt\"", "id"]);
+        setup(
+            &db,
+            &v,
+            ("\"user\"", "\"session\"", "\"account\""),
+            [
+                "\"isAnonymous\"",
+                "\"createdAt\"",
+                "\"userId\"",
+                "\"createdAt\"",
+                "\"updatedAt\"",
+                "id",
+            ],
+        );
         let run = db.run(&["run", "--preset", "better-auth", "--as-of", AS_OF]);
         assert_eq!(run.code, 0, "{}: {}", v.name, run.all());
         assert_eq!(db.ids("\"user\"", "id"), expected_kept(&v), "{}", v.name);
-        assert_eq!(db.count("\"session\"") as usize, expected_sessions_left(), "{}", v.name);
+        assert_eq!(
+            db.count("\"session\"") as usize,
+            expected_sessions_left(),
+            "{}",
+            v.name
+        );
         assert_eq!(db.count("\"account\""), 2, "{}", v.name);
     }
 }
@@ -226,8 +478,21 @@ fn better_auth_preset_camel_case_on_both_backends() {
 fn config_file_schema_qualified_tables_on_postgres() {
     let db = TestDb::pg();
     db.exec("CREATE SCHEMA auth");
-    let v = Variant { name: "auth schema", id_type: "TEXT", ts_type: "TIMESTAMPTZ", bool_type: "BOOLEAN", id: text_id, ts: pg_tz, bool_lit: pg_bool };
-    setup(&db, &v, ("auth.members", "auth.logins", "auth.identities"), ["guest", "joined", "member", "started", "seen", "id"]);
+    let v = Variant {
+        name: "auth schema",
+        id_type: "TEXT",
+        ts_type: "TIMESTAMPTZ",
+        bool_type: "BOOLEAN",
+        id: text_id,
+        ts: pg_tz,
+        bool_lit: pg_bool,
+    };
+    setup(
+        &db,
+        &v,
+        ("auth.members", "auth.logins", "auth.identities"),
+        ["guest", "joined", "member", "started", "seen", "id"],
+    );
     let dir = support::scratch();
     std::fs::write(
         dir.path().join("anonsweep.toml"),
@@ -248,7 +513,11 @@ user_id = "member"
     )
     .unwrap();
     let url = db.url();
-    let run = support::anonsweep_in(dir.path(), &["run", "--as-of", AS_OF, "--database-url", &url], &[]);
+    let run = support::anonsweep_in(
+        dir.path(),
+        &["run", "--as-of", AS_OF, "--database-url", &url],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(db.ids("auth.members", "id"), expected_kept(&v));
     assert_eq!(db.count("auth.logins") as usize, expected_sessions_left());

@@ -8,7 +8,11 @@ use support::TestDb;
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 
 fn schema_for(db: &TestDb) -> &'static str {
-    if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" }
+    if db.is_pg() {
+        "TIMESTAMPTZ"
+    } else {
+        "TEXT"
+    }
 }
 
 /// Ten anonymous users created long ago (all eligible), two registered, a session and an account each.
@@ -17,12 +21,24 @@ fn setup(db: &TestDb, cascade: bool) {
     let ddl = support::default_schema(db, schema_for(db), "TEXT", cascade);
     db.exec(&ddl);
     let (t, f) = (db.bool(true), db.bool(false));
-    let ts = |d: &str| if db.is_pg() { format!("'{d}T00:00:00Z'") } else { format!("'{d}T00:00:00.000Z'") };
+    let ts = |d: &str| {
+        if db.is_pg() {
+            format!("'{d}T00:00:00Z'")
+        } else {
+            format!("'{d}T00:00:00.000Z'")
+        }
+    };
     let mut sql = String::new();
     for i in 0..12 {
         let anon = if i < 10 { t } else { f };
-        sql += &format!("INSERT INTO users VALUES ('u{i:02}', {anon}, {});\n", ts("2026-01-01"));
-        sql += &format!("INSERT INTO sessions VALUES ('s{i:02}', 'u{i:02}', {0}, {0});\n", ts("2026-01-02"));
+        sql += &format!(
+            "INSERT INTO users VALUES ('u{i:02}', {anon}, {});\n",
+            ts("2026-01-01")
+        );
+        sql += &format!(
+            "INSERT INTO sessions VALUES ('s{i:02}', 'u{i:02}', {0}, {0});\n",
+            ts("2026-01-02")
+        );
         sql += &format!("INSERT INTO accounts VALUES ('a{i:02}', 'u{i:02}', 'anonymous');\n");
     }
     db.exec(&sql);
@@ -60,13 +76,29 @@ fn unknown_referencing_table_isolates_failing_users_and_deletes_the_rest() {
             "CREATE TABLE favorites (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id));
              INSERT INTO favorites VALUES ('f1', 'u03'), ('f2', 'u07');",
         );
-        let r = db.run(&["run", "--as-of", AS_OF, "--batch-size", "4", "--format", "json"]);
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--batch-size",
+            "4",
+            "--format",
+            "json",
+        ]);
         assert_eq!(r.code, 3, "some users failed: exit 3\n{}", r.all());
         let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-        let failed: Vec<&str> = json["failed"].as_array().unwrap().iter().map(|f| f["user_id"].as_str().unwrap()).collect();
+        let failed: Vec<&str> = json["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["user_id"].as_str().unwrap())
+            .collect();
         assert_eq!(failed, vec!["u03", "u07"]);
         let msg = json["failed"][0]["error"].as_str().unwrap().to_lowercase();
-        assert!(msg.contains("foreign key"), "the database's own message is reported: {msg}");
+        assert!(
+            msg.contains("foreign key"),
+            "the database's own message is reported: {msg}"
+        );
         assert_eq!(json["deleted_users"], 8);
         // The failing users are untouched: their sessions and accounts were rolled back with them.
         assert_eq!(db.ids("users", "id"), vec!["u03", "u07", "u10", "u11"]);
@@ -84,7 +116,15 @@ fn max_failures_stops_the_run_early() {
         "CREATE TABLE favorites (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id));
          INSERT INTO favorites VALUES ('f1', 'u01'), ('f2', 'u02'), ('f3', 'u03');",
     );
-    let r = db.run(&["run", "--as-of", AS_OF, "--batch-size", "1", "--max-failures", "2"]);
+    let r = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--batch-size",
+        "1",
+        "--max-failures",
+        "2",
+    ]);
     assert_eq!(r.code, 3, "{}", r.all());
     assert!(r.stdout.contains("stopped early"), "{}", r.stdout);
     // u00 was deleted before the failures; u01 and u02 failed; the run stopped before u03..u09.

@@ -15,7 +15,11 @@ fn sql_dir_matches_the_renderer() {
     let mut mismatches = Vec::new();
     for preset in PRESETS {
         for backend in BACKENDS {
-            let r = support::anonsweep_in(&root, &["sql", "--preset", preset, "--backend", backend], &[]);
+            let r = support::anonsweep_in(
+                &root,
+                &["sql", "--preset", preset, "--backend", backend],
+                &[],
+            );
             assert_eq!(r.code, 0, "{}", r.all());
             let path = root.join("sql").join(format!("{preset}.{backend}.sql"));
             if bless {
@@ -29,26 +33,53 @@ fn sql_dir_matches_the_renderer() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "rendered SQL differs from {mismatches:?}; rerun with ANONSWEEP_BLESS=1 and review");
+    assert!(
+        mismatches.is_empty(),
+        "rendered SQL differs from {mismatches:?}; rerun with ANONSWEEP_BLESS=1 and review"
+    );
 }
 
 #[test]
 fn sql_out_writes_the_same_text() {
     let dir = support::scratch();
     let out = dir.path().join("x.sql");
-    let r = support::anonsweep_in(dir.path(), &["sql", "--backend", "postgres", "--out", out.to_str().unwrap()], &[]);
+    let r = support::anonsweep_in(
+        dir.path(),
+        &[
+            "sql",
+            "--backend",
+            "postgres",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.is_empty());
-    let golden = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sql/default.postgres.sql")).unwrap();
+    let golden = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sql/default.postgres.sql"),
+    )
+    .unwrap();
     assert_eq!(std::fs::read_to_string(out).unwrap(), golden);
 }
 
 #[test]
 fn camel_case_identifiers_are_quoted_for_postgres() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let r = support::anonsweep_in(&root, &["sql", "--preset", "better-auth", "--backend", "postgres"], &[]);
-    assert!(r.stdout.contains(r#"u."isAnonymous" IS TRUE"#), "{}", r.stdout);
+    let r = support::anonsweep_in(
+        &root,
+        &["sql", "--preset", "better-auth", "--backend", "postgres"],
+        &[],
+    );
+    assert!(
+        r.stdout.contains(r#"u."isAnonymous" IS TRUE"#),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains(r#"FROM "user" AS u"#));
     assert!(r.stdout.contains(r#"s."userId" = u."id""#));
-    assert!(!r.stdout.contains(" isAnonymous"), "unquoted camelCase would be folded to lower case");
+    assert!(
+        !r.stdout.contains(" isAnonymous"),
+        "unquoted camelCase would be folded to lower case"
+    );
 }

@@ -10,7 +10,18 @@ const TABLES: [&str; 3] = ["users", "sessions", "accounts"];
 /// A demo population (realistic spread over 120 days) in a fresh database; returns the as-of.
 fn populate(db: &TestDb, users: &str) -> String {
     let url = db.url();
-    let r = support::anonsweep_in(&db.dir(), &["demo", "--fill-only", "--users", users, "--database-url", &url], &[]);
+    let r = support::anonsweep_in(
+        &db.dir(),
+        &[
+            "demo",
+            "--fill-only",
+            "--users",
+            users,
+            "--database-url",
+            &url,
+        ],
+        &[],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     let marker = db.strings("SELECT CAST(created_at AS TEXT) AS t FROM anonsweep_demo")[0].clone();
     chrono::DateTime::parse_from_rfc3339(&marker.replace(' ', "T").replace("+00", "+00:00"))
@@ -39,9 +50,19 @@ fn script_matches_run(pg: bool) {
 
     let dir = support::scratch();
     let script = dir.path().join("cleanup.sql");
-    let plan = a.run(&["plan", "--as-of", &as_of, "--sql-out", script.to_str().unwrap()]);
+    let plan = a.run(&[
+        "plan",
+        "--as-of",
+        &as_of,
+        "--sql-out",
+        script.to_str().unwrap(),
+    ]);
     assert_eq!(plan.code, 0, "{}", plan.all());
-    assert_eq!(a.fingerprint(&TABLES), before, "plan --sql-out changed the database");
+    assert_eq!(
+        a.fingerprint(&TABLES),
+        before,
+        "plan --sql-out changed the database"
+    );
 
     let applied = a.run_script(&script);
     assert_eq!(applied.code, 0, "script failed: {}", applied.all());
@@ -51,7 +72,10 @@ fn script_matches_run(pg: bool) {
 
     let after_a = a.fingerprint(&TABLES);
     assert_eq!(after_a, b.fingerprint(&TABLES), "script and run disagree");
-    assert_ne!(after_a, before, "nothing was deleted: the test data has no eligible users");
+    assert_ne!(
+        after_a, before,
+        "nothing was deleted: the test data has no eligible users"
+    );
     assert!(a.count("users") < 4000 && a.count("users") > 1000);
 }
 
@@ -69,22 +93,38 @@ fn postgres_script_and_run_agree() {
 fn plan_and_dry_run_change_nothing_sqlite_bytes() {
     let db = fresh(false);
     let as_of = populate(&db, "2000");
-    let TestDb::Sqlite { path, .. } = &db else { unreachable!() };
+    let TestDb::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
     let bytes = std::fs::read(path).unwrap();
     let dir = support::scratch();
     let out = dir.path().join("s.sql");
     for args in [
         vec!["plan", "--as-of", &as_of],
-        vec!["plan", "--as-of", &as_of, "--format", "json", "--sql-out", out.to_str().unwrap()],
+        vec![
+            "plan",
+            "--as-of",
+            &as_of,
+            "--format",
+            "json",
+            "--sql-out",
+            out.to_str().unwrap(),
+        ],
         vec!["run", "--dry-run", "--as-of", &as_of],
     ] {
         let r = db.run(&args);
         assert_eq!(r.code, 0, "{args:?}: {}", r.all());
-        assert!(std::fs::read(path).unwrap() == bytes, "{args:?} changed the database file");
+        assert!(
+            std::fs::read(path).unwrap() == bytes,
+            "{args:?} changed the database file"
+        );
     }
     let plan = db.run(&["plan", "--as-of", &as_of, "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    assert!(json["eligible"].as_u64().unwrap() > 0, "the dry run must have had something to delete");
+    assert!(
+        json["eligible"].as_u64().unwrap() > 0,
+        "the dry run must have had something to delete"
+    );
 }
 
 #[test]
@@ -92,10 +132,17 @@ fn plan_and_dry_run_change_nothing_postgres() {
     let db = fresh(true);
     let as_of = populate(&db, "2000");
     let before = db.fingerprint(&TABLES);
-    for args in [vec!["plan", "--as-of", &as_of], vec!["run", "--dry-run", "--as-of", &as_of, "--format", "json"]] {
+    for args in [
+        vec!["plan", "--as-of", &as_of],
+        vec!["run", "--dry-run", "--as-of", &as_of, "--format", "json"],
+    ] {
         let r = db.run(&args);
         assert_eq!(r.code, 0, "{args:?}: {}", r.all());
-        assert_eq!(db.fingerprint(&TABLES), before, "{args:?} changed the database");
+        assert_eq!(
+            db.fingerprint(&TABLES),
+            before,
+            "{args:?} changed the database"
+        );
     }
 }
 
@@ -105,20 +152,46 @@ fn script_header_names_the_run_and_no_credentials() {
     db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
     let dir = support::scratch();
     let script = dir.path().join("c.sql");
-    let TestDb::Pg { name } = &db else { unreachable!() };
-    let url = format!("{}/{name}", support::pg_server()).replace("postgres@", "postgres:Sw0rdfish_77@");
+    let TestDb::Pg { name } = &db else {
+        unreachable!()
+    };
+    let url =
+        format!("{}/{name}", support::pg_server()).replace("postgres@", "postgres:Sw0rdfish_77@");
     let r = support::anonsweep_in(
         dir.path(),
-        &["plan", "--as-of", "2026-11-26T00:00:00Z", "--retention-days", "45", "--sql-out", script.to_str().unwrap(), "--database-url", &url],
+        &[
+            "plan",
+            "--as-of",
+            "2026-11-26T00:00:00Z",
+            "--retention-days",
+            "45",
+            "--sql-out",
+            script.to_str().unwrap(),
+            "--database-url",
+            &url,
+        ],
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
     let text = std::fs::read_to_string(&script).unwrap();
-    for needle in ["as-of:      2026-11-26T00:00:00Z", "retention:  45 days", "cutoff:     2026-10-12T00:00:00Z", "preset:     default", "backend:    postgres", "anonsweep 0."] {
+    for needle in [
+        "as-of:      2026-11-26T00:00:00Z",
+        "retention:  45 days",
+        "cutoff:     2026-10-12T00:00:00Z",
+        "preset:     default",
+        "backend:    postgres",
+        "anonsweep 0.",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    assert!(text.contains("TIMESTAMPTZ '2026-10-12 00:00:00+00'"), "the cutoff is a literal");
-    assert!(!text.contains("Sw0rdfish_77") && !r.all().contains("Sw0rdfish_77"), "password leaked");
+    assert!(
+        text.contains("TIMESTAMPTZ '2026-10-12 00:00:00+00'"),
+        "the cutoff is a literal"
+    );
+    assert!(
+        !text.contains("Sw0rdfish_77") && !r.all().contains("Sw0rdfish_77"),
+        "password leaked"
+    );
     assert_eq!(text.matches("BEGIN;").count(), 1);
     assert!(text.trim_end().ends_with("COMMIT;"));
 }

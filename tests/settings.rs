@@ -29,7 +29,12 @@ fn plan_json(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> serde_json::Va
 }
 
 fn setting<'a>(json: &'a serde_json::Value, name: &str) -> (&'a str, &'a str) {
-    let s = json["settings"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
+    let s = json["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap();
     (s["value"].as_str().unwrap(), s["origin"].as_str().unwrap())
 }
 
@@ -40,11 +45,17 @@ fn retention_precedence_flag_env_file_default() {
     let env = [("ANONSWEEP_RETENTION_DAYS", "20")];
 
     let j = plan_json(&db, &["--retention-days", "40"], &env);
-    assert_eq!(setting(&j, "retention_days"), ("40", "flag --retention-days"));
+    assert_eq!(
+        setting(&j, "retention_days"),
+        ("40", "flag --retention-days")
+    );
     assert_eq!(j["eligible"], 1, "only d45 is older than 40 days");
 
     let j = plan_json(&db, &[], &env);
-    assert_eq!(setting(&j, "retention_days"), ("20", "env ANONSWEEP_RETENTION_DAYS"));
+    assert_eq!(
+        setting(&j, "retention_days"),
+        ("20", "env ANONSWEEP_RETENTION_DAYS")
+    );
     assert_eq!(j["eligible"], 2);
 
     let j = plan_json(&db, &[], &[]);
@@ -67,26 +78,50 @@ fn retention_precedence_flag_env_file_default() {
 #[test]
 fn preset_precedence_and_table_overrides() {
     let db = aged_users();
-    std::fs::write(db.dir().join("anonsweep.toml"), "preset = 'better-auth'\n[users]\ntable = 'users'\n").unwrap();
+    std::fs::write(
+        db.dir().join("anonsweep.toml"),
+        "preset = 'better-auth'\n[users]\ntable = 'users'\n",
+    )
+    .unwrap();
     // The file's preset would look for "session"; the flag wins and the file's override still applies.
     let j = plan_json(&db, &["--preset", "default"], &[]);
     assert_eq!(setting(&j, "preset"), ("default", "flag --preset"));
     assert_eq!(setting(&j, "users.table").0, "users");
     assert!(setting(&j, "users.table").1.starts_with("file "));
-    assert_eq!(setting(&j, "sessions.table"), ("sessions", "preset default"));
+    assert_eq!(
+        setting(&j, "sessions.table"),
+        ("sessions", "preset default")
+    );
     let r = db.run_env(&["plan", "--as-of", AS_OF], &[]);
-    assert_eq!(r.code, 1, "better-auth's column names do not exist here: {}", r.all());
+    assert_eq!(
+        r.code,
+        1,
+        "better-auth's column names do not exist here: {}",
+        r.all()
+    );
     assert!(r.stderr.contains("isAnonymous"), "{}", r.stderr);
-    let r = db.run_env(&["plan", "--as-of", AS_OF], &[("ANONSWEEP_PRESET", "default")]);
+    let r = db.run_env(
+        &["plan", "--as-of", AS_OF],
+        &[("ANONSWEEP_PRESET", "default")],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
 }
 
 #[test]
 fn dotenv_supplies_database_url() {
     let db = aged_users();
-    let TestDb::Sqlite { path, .. } = &db else { unreachable!() };
+    let TestDb::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
     let dir = support::scratch();
-    std::fs::write(dir.path().join(".env"), format!("DATABASE_URL=sqlite://{}\nANONSWEEP_RETENTION_DAYS=20\n", path.display())).unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "DATABASE_URL=sqlite://{}\nANONSWEEP_RETENTION_DAYS=20\n",
+            path.display()
+        ),
+    )
+    .unwrap();
     let r = support::anonsweep_in(dir.path(), &["run", "--as-of", AS_OF], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);
@@ -95,25 +130,53 @@ fn dotenv_supplies_database_url() {
 #[test]
 fn dry_run_changes_nothing_and_run_json_and_audit_log_match_the_database() {
     let db = aged_users();
-    let dry = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--retention-days", "20"]);
+    let dry = db.run(&[
+        "run",
+        "--dry-run",
+        "--as-of",
+        AS_OF,
+        "--retention-days",
+        "20",
+    ]);
     assert_eq!(dry.code, 0, "{}", dry.all());
     assert!(dry.stdout.contains("dry run, nothing changed"));
     assert_eq!(db.count("users"), 4);
 
     let audit = db.dir().join("audit.jsonl");
-    let r = db.run(&["run", "--as-of", AS_OF, "--retention-days", "20", "--format", "json", "--audit-log", audit.to_str().unwrap(), "--batch-size", "1"]);
+    let r = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--retention-days",
+        "20",
+        "--format",
+        "json",
+        "--audit-log",
+        audit.to_str().unwrap(),
+        "--batch-size",
+        "1",
+    ]);
     assert_eq!(r.code, 0, "{}", r.all());
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(j["deleted_users"], 2);
     assert_eq!(j["total_anonymous"], 4);
     assert_eq!(j["eligible"], 2);
     assert_eq!(j["batches"], 2);
-    assert_eq!(j["deleted_rows"][1], serde_json::json!({"table": "accounts", "rows": 1}));
+    assert_eq!(
+        j["deleted_rows"][1],
+        serde_json::json!({"table": "accounts", "rows": 1})
+    );
     assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);
 
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let mut ids: Vec<&str> = lines.iter().map(|l| l["user_id"].as_str().unwrap()).collect();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["user_id"].as_str().unwrap())
+        .collect();
     ids.sort();
     assert_eq!(ids, vec!["d25", "d45"]);
     let d45 = lines.iter().find(|l| l["user_id"] == "d45").unwrap();
@@ -125,7 +188,13 @@ fn dry_run_changes_nothing_and_run_json_and_audit_log_match_the_database() {
 
     // Appends, never truncates.
     db.exec("INSERT INTO users VALUES ('d99', 1, '2025-01-01T00:00:00.000Z')");
-    let r = db.run(&["run", "--as-of", AS_OF, "--audit-log", audit.to_str().unwrap()]);
+    let r = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0);
     assert_eq!(std::fs::read_to_string(&audit).unwrap().lines().count(), 3);
 }
@@ -137,7 +206,10 @@ fn logs_go_to_stderr_with_timestamps_and_data_to_stdout() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("anonsweep run:"), "{}", r.stdout);
     let first = r.stderr.lines().next().unwrap();
-    assert!(first.starts_with("2026-") || first.starts_with("20"), "{first}");
+    assert!(
+        first.starts_with("2026-") || first.starts_with("20"),
+        "{first}"
+    );
     assert!(r.stderr.contains("DEBUG batch 1"), "{}", r.stderr);
     let quiet = db.run_env(&["plan", "--as-of", AS_OF], &[("ANONSWEEP_LOG", "error")]);
     assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);

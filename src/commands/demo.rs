@@ -9,7 +9,7 @@ use crate::demo;
 use crate::error::{exit, usage};
 use crate::report;
 use crate::runner::{self, RunOptions};
-use crate::settings::{Inputs, OutputFormat, Origin};
+use crate::settings::{Inputs, Origin, OutputFormat};
 use crate::stats;
 
 const DEFAULT_FILE: &str = "anonsweep-demo.db";
@@ -20,7 +20,10 @@ fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
             if path.exists() {
                 let mut c = Conn::connect(url)?;
                 let marked = c
-                    .texts("SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name = ?1", &[demo::MARKER])?
+                    .texts(
+                        "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                        &[demo::MARKER],
+                    )?
                     .into_iter()
                     .next()
                     .is_some();
@@ -59,7 +62,10 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
     if args.users == 0 || args.users > 50_000_000 {
         return Err(usage("--users must be between 1 and 50000000"));
     }
-    let raw = args.database_url.clone().unwrap_or_else(|| DEFAULT_FILE.to_string());
+    let raw = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_FILE.to_string());
     let url = DbUrl::parse(&raw)?;
     let now = chrono::Utc::now();
     let mut conn = open_target(&url)?;
@@ -90,7 +96,10 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
     let settings = super::resolve(&inputs)?;
     let mut p = super::prepare(settings)?;
     let s = &p.settings;
-    let values = Values { cutoff: s.cutoff, limit: s.batch_size as i64 };
+    let values = Values {
+        cutoff: s.cutoff,
+        limit: s.batch_size as i64,
+    };
     let t0 = std::time::Instant::now();
     let before = stats::collect(&mut p.conn, &p.plan, values, 5)?;
     let plan_secs = t0.elapsed().as_secs_f64();
@@ -111,14 +120,22 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
             println!("\n== 2. the SQL each batch runs (see `anonsweep sql`)\n");
             println!("{}", p.plan.overview(s));
             println!("== 3. run: the summary\n");
-            print!("{}", report::run_text(s, &before, &outcome, &run_id, run_secs));
-            println!(
-                "\nThe demo database is {url}. Try: anonsweep plan --database-url {raw}"
+            print!(
+                "{}",
+                report::run_text(s, &before, &outcome, &run_id, run_secs)
             );
+            println!("\nThe demo database is {url}. Try: anonsweep plan --database-url {raw}");
         }
         OutputFormat::Json => {
-            println!("{}", report::run_json(s, &before, &outcome, &run_id, run_secs));
+            println!(
+                "{}",
+                report::run_json(s, &before, &outcome, &run_id, run_secs)
+            );
         }
     }
-    Ok(if outcome.failed.is_empty() && !outcome.aborted { exit::OK } else { exit::PARTIAL })
+    Ok(if outcome.failed.is_empty() && !outcome.aborted {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
 }

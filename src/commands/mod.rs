@@ -60,7 +60,13 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
 }
 
 /// A value with its origin: command line or environment, as clap saw it.
-pub(crate) fn given(value: &Option<String>, m: &ArgMatches, id: &str, flag: &'static str, env: &'static str) -> Given {
+pub(crate) fn given(
+    value: &Option<String>,
+    m: &ArgMatches,
+    id: &str,
+    flag: &'static str,
+    env: &'static str,
+) -> Given {
     let v = value.clone()?;
     let origin = match m.value_source(id) {
         Some(ValueSource::EnvVariable) => Origin::Env(env),
@@ -72,12 +78,32 @@ pub(crate) fn given(value: &Option<String>, m: &ArgMatches, id: &str, flag: &'st
 /// The inputs shared by every command.
 pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) -> Inputs {
     Inputs {
-        database_url: db.and_then(|d| given(&d.database_url, m, "database_url", "--database-url", "DATABASE_URL")),
+        database_url: db.and_then(|d| {
+            given(
+                &d.database_url,
+                m,
+                "database_url",
+                "--database-url",
+                "DATABASE_URL",
+            )
+        }),
         preset: given(&rule.preset, m, "preset", "--preset", "ANONSWEEP_PRESET"),
         config: rule.config.clone(),
-        retention_days: given(&rule.retention_days, m, "retention_days", "--retention-days", "ANONSWEEP_RETENTION_DAYS"),
+        retention_days: given(
+            &rule.retention_days,
+            m,
+            "retention_days",
+            "--retention-days",
+            "ANONSWEEP_RETENTION_DAYS",
+        ),
         as_of: given(&rule.as_of, m, "as_of", "--as-of", "ANONSWEEP_AS_OF"),
-        timestamp_format: given(&rule.timestamp_format, m, "timestamp_format", "--timestamp-format", "ANONSWEEP_TIMESTAMP_FORMAT"),
+        timestamp_format: given(
+            &rule.timestamp_format,
+            m,
+            "timestamp_format",
+            "--timestamp-format",
+            "ANONSWEEP_TIMESTAMP_FORMAT",
+        ),
         format: Some(rule.format.clone()),
         ..Inputs::default()
     }
@@ -99,9 +125,17 @@ pub(crate) struct Prepared {
 
 /// Connects, checks the schema and renders the plan. Changes nothing.
 pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
-    let db = settings.database.clone().expect("commands that prepare require a database");
+    let db = settings
+        .database
+        .clone()
+        .expect("commands that prepare require a database");
     let mut conn = Conn::connect(&db)?;
     let (formats, notes) = introspect::inspect(&mut conn, &settings)?;
     let plan = Plan::build(&settings, formats);
-    Ok(Prepared { settings, conn, plan, notes })
+    Ok(Prepared {
+        settings,
+        conn,
+        plan,
+        notes,
+    })
 }

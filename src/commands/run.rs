@@ -16,10 +16,27 @@ use crate::stats;
 pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
-    inputs.batch_size = super::given(&args.batch_size, m, "batch_size", "--batch-size", "ANONSWEEP_BATCH_SIZE");
-    inputs.lock_timeout_ms =
-        super::given(&args.lock_timeout_ms, m, "lock_timeout_ms", "--lock-timeout-ms", "ANONSWEEP_LOCK_TIMEOUT_MS");
-    inputs.max_failures = super::given(&args.max_failures, m, "max_failures", "--max-failures", "ANONSWEEP_MAX_FAILURES");
+    inputs.batch_size = super::given(
+        &args.batch_size,
+        m,
+        "batch_size",
+        "--batch-size",
+        "ANONSWEEP_BATCH_SIZE",
+    );
+    inputs.lock_timeout_ms = super::given(
+        &args.lock_timeout_ms,
+        m,
+        "lock_timeout_ms",
+        "--lock-timeout-ms",
+        "ANONSWEEP_LOCK_TIMEOUT_MS",
+    );
+    inputs.max_failures = super::given(
+        &args.max_failures,
+        m,
+        "max_failures",
+        "--max-failures",
+        "ANONSWEEP_MAX_FAILURES",
+    );
     if args.dry_run {
         return super::plan::dry_run(inputs, args.sql_out.as_deref(), 10);
     }
@@ -31,7 +48,10 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     };
     let mut p = super::prepare(settings)?;
     let s = &p.settings;
-    let values = Values { cutoff: s.cutoff, limit: s.batch_size as i64 };
+    let values = Values {
+        cutoff: s.cutoff,
+        limit: s.batch_size as i64,
+    };
     let before = stats::collect(&mut p.conn, &p.plan, values, 0)?;
     let run_id = uuid::Uuid::new_v4().to_string();
     crate::info!(
@@ -53,8 +73,14 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let outcome = runner::run(&mut p.conn, &p.plan, s.cutoff, &opts, audit.as_mut())?;
     let elapsed = started.elapsed().as_secs_f64();
     match s.format {
-        OutputFormat::Text => print!("{}", report::run_text(s, &before, &outcome, &run_id, elapsed)),
-        OutputFormat::Json => println!("{}", report::run_json(s, &before, &outcome, &run_id, elapsed)),
+        OutputFormat::Text => print!(
+            "{}",
+            report::run_text(s, &before, &outcome, &run_id, elapsed)
+        ),
+        OutputFormat::Json => println!(
+            "{}",
+            report::run_json(s, &before, &outcome, &run_id, elapsed)
+        ),
     }
     let code = if outcome.aborted {
         let why = outcome.stopped.clone().unwrap_or_default();

@@ -8,15 +8,28 @@ use crate::plan::{Formats, Plan};
 
 pub fn run_sql_command(args: &SqlArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
-    inputs.backend = args.backend.clone().map(|b| (b, crate::settings::Origin::Flag("--backend")));
+    inputs.backend = args
+        .backend
+        .clone()
+        .map(|b| (b, crate::settings::Origin::Flag("--backend")));
     let settings = super::resolve(&inputs)?;
-    let formats = Formats::assumed(settings.backend, settings.timestamp_format, settings.schema.sessions_activity.len());
+    let formats = Formats::assumed(
+        settings.backend,
+        settings.timestamp_format,
+        settings.schema.sessions_activity.len(),
+    );
     let plan = Plan::build(&settings, formats);
     let text = plan.overview(&settings);
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            crate::info!("wrote {} SQL for preset {} to {}", settings.backend.name(), settings.preset, path.display());
+            std::fs::write(path, &text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            crate::info!(
+                "wrote {} SQL for preset {} to {}",
+                settings.backend.name(),
+                settings.preset,
+                path.display()
+            );
         }
         None => print!("{text}"),
     }

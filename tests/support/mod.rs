@@ -11,13 +11,21 @@ use anonsweep::dburl::DbUrl;
 
 /// The PostgreSQL server tests use (`ANONSWEEP_TEST_PG_URL`, default the local trust-auth server).
 pub fn pg_server() -> String {
-    std::env::var("ANONSWEEP_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("ANONSWEEP_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Output of one run of the binary.
@@ -65,8 +73,13 @@ pub fn scratch() -> tempfile::TempDir {
 
 /// A throwaway database.
 pub enum TestDb {
-    Sqlite { dir: tempfile::TempDir, path: PathBuf },
-    Pg { name: String },
+    Sqlite {
+        dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Pg {
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -81,7 +94,9 @@ impl TestDb {
         let name = unique("anonsweep_t");
         let mut admin = Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap())
             .expect("PostgreSQL is reachable (set ANONSWEEP_TEST_PG_URL)");
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
         TestDb::Pg { name }
     }
 
@@ -114,16 +129,25 @@ impl TestDb {
     }
 
     pub fn exec(&self, sql: &str) {
-        self.conn().batch_execute(sql).unwrap_or_else(|e| panic!("{e}\n{sql}"));
+        self.conn()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"));
     }
 
     /// Rows of one text column; the query must name it `t`.
     pub fn strings(&self, sql: &str) -> Vec<String> {
-        self.conn().texts(sql, &[]).unwrap_or_else(|e| panic!("{e}\n{sql}")).into_iter().map(|v| v.unwrap_or_default()).collect()
+        self.conn()
+            .texts(sql, &[])
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+            .into_iter()
+            .map(|v| v.unwrap_or_default())
+            .collect()
     }
 
     pub fn count(&self, table: &str) -> u64 {
-        self.strings(&format!("SELECT CAST(COUNT(*) AS TEXT) AS t FROM {table}"))[0].parse().unwrap()
+        self.strings(&format!("SELECT CAST(COUNT(*) AS TEXT) AS t FROM {table}"))[0]
+            .parse()
+            .unwrap()
     }
 
     /// Sorted ids of a table, as text.
@@ -152,10 +176,19 @@ impl TestDb {
             .iter()
             .map(|t| {
                 let rows = match self {
-                    TestDb::Pg { .. } => self.strings(&format!("SELECT CAST(x AS TEXT) AS t FROM {t} AS x")),
+                    TestDb::Pg { .. } => {
+                        self.strings(&format!("SELECT CAST(x AS TEXT) AS t FROM {t} AS x"))
+                    }
                     TestDb::Sqlite { .. } => {
-                        let cols = self.strings(&format!("SELECT name AS t FROM pragma_table_info('{}')", t.trim_matches('"')));
-                        let expr = cols.iter().map(|c| format!("quote(\"{c}\")")).collect::<Vec<_>>().join(" || '|' || ");
+                        let cols = self.strings(&format!(
+                            "SELECT name AS t FROM pragma_table_info('{}')",
+                            t.trim_matches('"')
+                        ));
+                        let expr = cols
+                            .iter()
+                            .map(|c| format!("quote(\"{c}\")"))
+                            .collect::<Vec<_>>()
+                            .join(" || '|' || ");
                         self.strings(&format!("SELECT {expr} AS t FROM {t}"))
                     }
                 };
@@ -171,7 +204,12 @@ impl TestDb {
         let mut cmd = match self {
             TestDb::Pg { .. } => {
                 let mut c = Command::new("psql");
-                c.arg("-X").arg("-q").arg("-d").arg(self.url()).arg("-f").arg(script);
+                c.arg("-X")
+                    .arg("-q")
+                    .arg("-d")
+                    .arg(self.url())
+                    .arg("-f")
+                    .arg(script);
                 c
             }
             TestDb::Sqlite { path, .. } => {
@@ -180,7 +218,9 @@ impl TestDb {
                 c
             }
         };
-        cmd.output().expect("the psql / sqlite3 client is installed").into()
+        cmd.output()
+            .expect("the psql / sqlite3 client is installed")
+            .into()
     }
 
     /// A copy of this database (a new file, or a new database from this one as template).
@@ -194,8 +234,12 @@ impl TestDb {
             }
             TestDb::Pg { name } => {
                 let copy = unique("anonsweep_t");
-                let mut admin = Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap()).unwrap();
-                admin.batch_execute(&format!("CREATE DATABASE {copy} TEMPLATE {name}")).unwrap();
+                let mut admin =
+                    Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap())
+                        .unwrap();
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {copy} TEMPLATE {name}"))
+                    .unwrap();
                 TestDb::Pg { name: copy }
             }
         }
@@ -222,8 +266,11 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let TestDb::Pg { name } = self {
-            if let Ok(mut admin) = Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap()) {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            if let Ok(mut admin) =
+                Conn::connect(&DbUrl::parse(&format!("{}/postgres", pg_server())).unwrap())
+            {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
     }
