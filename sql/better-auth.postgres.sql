@@ -9,7 +9,7 @@
 
 -- 1. Eligibility: anonymous, created before the cutoff, no session activity at or after it.
 SELECT COUNT(*) AS n FROM "user" AS u
-WHERE u."isAnonymous" IS TRUE
+WHERE u."isAnonymous"
   AND u."createdAt" < $1
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
@@ -31,7 +31,7 @@ DELETE FROM pg_temp.anonsweep_batch;
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
-WHERE u."isAnonymous" IS TRUE
+WHERE u."isAnonymous"
   AND u."createdAt" < $1
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
@@ -56,7 +56,7 @@ DELETE FROM pg_temp.anonsweep_batch
 WHERE NOT EXISTS (
   SELECT 1 FROM "user" AS u
   WHERE u."id" = anonsweep_batch.id
-    AND u."isAnonymous" IS TRUE
+    AND u."isAnonymous"
     AND u."createdAt" < $1
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s

@@ -9,7 +9,7 @@
 
 -- 1. Eligibility: anonymous, created before the cutoff, no session activity at or after it.
 SELECT COUNT(*) AS n FROM "users" AS u
-WHERE u."is_anonymous" IS TRUE
+WHERE u."is_anonymous"
   AND u."created_at" < $1
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
@@ -31,7 +31,7 @@ DELETE FROM pg_temp.anonsweep_batch;
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
-WHERE u."is_anonymous" IS TRUE
+WHERE u."is_anonymous"
   AND u."created_at" < $1
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
@@ -56,7 +56,7 @@ DELETE FROM pg_temp.anonsweep_batch
 WHERE NOT EXISTS (
   SELECT 1 FROM "users" AS u
   WHERE u."id" = anonsweep_batch.id
-    AND u."is_anonymous" IS TRUE
+    AND u."is_anonymous"
     AND u."created_at" < $1
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s

@@ -122,7 +122,8 @@ impl Names {
     fn anonymous(&self, f: &Formats) -> String {
         let col = format!("u.{}", self.is_anonymous);
         match (self.backend, f.anonymous_is_int) {
-            (Backend::Postgres, false) => format!("{col} IS TRUE"),
+            // Bare boolean: the same predicate as the shipped partial index, so the planner can use it.
+            (Backend::Postgres, false) => col,
             (Backend::Postgres, true) => format!("{col} = 1"),
             (Backend::Sqlite, _) => format!("{col} IN (1, 'true')"),
         }

@@ -72,7 +72,7 @@ fn camel_case_identifiers_are_quoted_for_postgres() {
         &[],
     );
     assert!(
-        r.stdout.contains(r#"u."isAnonymous" IS TRUE"#),
+        r.stdout.contains("WHERE u.\"isAnonymous\"\n"),
         "{}",
         r.stdout
     );
