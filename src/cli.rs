@@ -22,6 +22,49 @@ pub enum Command {
     Run(RunArgs),
     /// Create a demo database with a synthetic population, plan and run the cleanup on it.
     Demo(DemoArgs),
+    /// Index migrations for the eligibility scan: run, revert, status, sql.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: MigrateAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Create the missing indexes (PostgreSQL: CREATE INDEX CONCURRENTLY) and record them.
+    Run(MigrateCommon),
+    /// Drop anonsweep's indexes and unrecord them (the application's own migrations are untouched).
+    Revert(MigrateCommon),
+    /// List each index: applied, present, valid, and any equivalent index the table already has.
+    Status(MigrateCommon),
+    /// Print (or write with --out) exactly what `migrate run` would execute, for a DBA.
+    Sql(MigrateSqlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateCommon {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// PostgreSQL lock_timeout for each index build, in milliseconds (default 5000).
+    #[arg(long, env = "ANONSWEEP_LOCK_TIMEOUT_MS", value_name = "MS")]
+    pub lock_timeout_ms: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateSqlArgs {
+    #[command(flatten)]
+    pub common: MigrateCommon,
+    /// Dialect to render when no database is given: sqlite or postgres.
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<String>,
+    /// Write the SQL to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options every command shares: where the schema and rule come from.
@@ -86,6 +129,9 @@ pub struct PlanArgs {
     /// How many eligible ids to show.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub sample: usize,
+    /// Also print the database's own plan (EXPLAIN) for the eligibility query.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]

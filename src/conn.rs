@@ -60,6 +60,19 @@ struct TextRow {
     t: Option<String>,
 }
 
+#[derive(QueryableByName)]
+struct PgPlanRow {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlanRow {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
 /// A user in the current batch: id and created_at as text.
 #[derive(Clone, Debug)]
 pub struct BatchUser {
@@ -210,6 +223,25 @@ impl Conn {
             .collect())
     }
 
+    /// The database's plan for a statement (`EXPLAIN` / `EXPLAIN QUERY PLAN`), one line each.
+    pub fn explain(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<String>> {
+        let binds = values(self.backend(), &stmt.params, v);
+        match self {
+            Conn::Pg(c) => {
+                let sql = format!("EXPLAIN {}", stmt.sql);
+                let q = bound!(Pg, sql.as_str(), binds);
+                let rows: Vec<PgPlanRow> = q.load(c)?;
+                Ok(rows.into_iter().map(|r| r.line).collect())
+            }
+            Conn::Sqlite(c) => {
+                let sql = format!("EXPLAIN QUERY PLAN {}", stmt.sql);
+                let q = bound!(Sqlite, sql.as_str(), binds);
+                let rows: Vec<SqlitePlanRow> = q.load(c)?;
+                Ok(rows.into_iter().map(|r| r.detail).collect())
+            }
+        }
+    }
+
     /// Runs a query returning one nullable text column named `t`.
     pub fn text(&mut self, sql: &str) -> QueryResult<Option<String>> {
         let row: TextRow = match self {
@@ -271,6 +303,49 @@ impl Conn {
                 let _ = self.batch_execute("ROLLBACK");
                 Err(e)
             }
+        }
+    }
+}
+
+/// Diesel's migration harness, for whichever backend is connected.
+impl Conn {
+    /// Versions recorded in `__diesel_schema_migrations` (creating the table if needed).
+    pub fn applied_versions(&mut self) -> anyhow::Result<Vec<String>> {
+        use diesel_migrations::MigrationHarness;
+        let v = match self {
+            Conn::Pg(c) => c.applied_migrations(),
+            Conn::Sqlite(c) => c.applied_migrations(),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(v.into_iter().map(|v| v.to_string()).collect())
+    }
+
+    /// Runs one migration of `source` (by version) through the harness, recording it.
+    pub fn run_migration(&mut self, source: &crate::indexes::Source, version: &str) -> anyhow::Result<()> {
+        self.with_migration(source, version, false)
+    }
+
+    /// Reverts one migration of `source` (by version) through the harness, unrecording it.
+    pub fn revert_migration(&mut self, source: &crate::indexes::Source, version: &str) -> anyhow::Result<()> {
+        self.with_migration(source, version, true)
+    }
+
+    fn with_migration(&mut self, source: &crate::indexes::Source, version: &str, revert: bool) -> anyhow::Result<()> {
+        use diesel_migrations::MigrationHarness;
+        macro_rules! go {
+            ($c:expr, $db:ty) => {{
+                let all = source.migrations::<$db>().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let m = all
+                    .iter()
+                    .find(|m| m.name().version().to_string() == version)
+                    .ok_or_else(|| anyhow::anyhow!("migration {version} is not known"))?;
+                let r = if revert { $c.revert_migration(&**m) } else { $c.run_migration(&**m) };
+                r.map(|_| ()).map_err(|e| anyhow::anyhow!("migration {}: {e}", m.name()))
+            }};
+        }
+        match self {
+            Conn::Pg(c) => go!(c, Pg),
+            Conn::Sqlite(c) => go!(c, Sqlite),
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod demo;
 pub mod dialect;
 pub mod error;
 pub mod ident;
+pub mod index_state;
+pub mod indexes;
 pub mod introspect;
 #[macro_use]
 pub mod logger;

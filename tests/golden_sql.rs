@@ -83,3 +83,37 @@ fn camel_case_identifiers_are_quoted_for_postgres() {
         "unquoted camelCase would be folded to lower case"
     );
 }
+
+/// `migrations/<backend>/` holds the index migrations rendered for the `default` preset,
+/// embedded in the binary with `embed_migrations!`; they must be byte-identical to the templates.
+#[test]
+fn migrations_dir_matches_the_templates() {
+    use anonsweep::dialect::Backend;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let bless = std::env::var("ANONSWEEP_BLESS").is_ok();
+    let mut problems = Vec::new();
+    for backend in Backend::ALL {
+        let dir = root.join(backend.name());
+        let rendered = anonsweep::commands::migrate::committed(backend);
+        if bless {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        for m in &rendered {
+            let d = dir.join(&m.dir_name);
+            for (file, text) in [("up.sql", &m.up), ("down.sql", &m.down), ("metadata.toml", &m.metadata)] {
+                let path = d.join(file);
+                if bless {
+                    std::fs::create_dir_all(&d).unwrap();
+                    std::fs::write(&path, text).unwrap();
+                } else if std::fs::read_to_string(&path).ok().as_ref() != Some(text) {
+                    problems.push(path.display().to_string());
+                }
+            }
+        }
+        let on_disk = std::fs::read_dir(&dir).map(|r| r.count()).unwrap_or(0);
+        if !bless && on_disk != rendered.len() {
+            problems.push(format!("{} has {on_disk} migrations, expected {}", dir.display(), rendered.len()));
+        }
+    }
+    assert!(problems.is_empty(), "stale migrations {problems:?}; rerun with ANONSWEEP_BLESS=1 (then rebuild) and review");
+}

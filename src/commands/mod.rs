@@ -2,6 +2,7 @@
 //! One module per command, each exposing `run_*_command`.
 
 pub mod demo;
+pub mod migrate;
 pub mod plan;
 pub mod run;
 pub mod sql;
@@ -49,6 +50,10 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Command::Plan(a) => plan::run_plan_command(a, sub),
         Command::Run(a) => run::run_run_command(a, sub),
         Command::Demo(a) => demo::run_demo_command(a),
+        Command::Migrate(a) => match sub.subcommand() {
+            Some((_, inner)) => migrate::run_migrate_command(a, inner),
+            None => return exit::USAGE,
+        },
     };
     match result {
         Ok(code) => code,

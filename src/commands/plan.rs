@@ -15,7 +15,7 @@ use crate::stats;
 pub fn run_plan_command(args: &PlanArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
-    dry_run(inputs, args.sql_out.as_deref(), args.sample)
+    dry_run(inputs, args.sql_out.as_deref(), args.sample, args.explain)
 }
 
 /// The dry run shared by `plan` and `run --dry-run`.
@@ -23,6 +23,7 @@ pub(crate) fn dry_run(
     inputs: Inputs,
     sql_out: Option<&Path>,
     sample: usize,
+    explain: bool,
 ) -> anyhow::Result<i32> {
     let started = Instant::now();
     let settings = super::resolve(&inputs)?;
@@ -32,6 +33,22 @@ pub(crate) fn dry_run(
         limit: p.settings.batch_size as i64,
     };
     let found = stats::collect(&mut p.conn, &p.plan, values, sample)?;
+    let mut notes = p.notes.clone();
+    let idx = super::migrate::inspect_with(&mut p.conn, &p.settings, &p.plan.formats)?;
+    for (w, st) in &idx.wanted {
+        if idx.skipped(w, st) {
+            continue;
+        }
+        if st.exists && !st.valid {
+            notes.push(format!("index {} on {} is INVALID: rebuild it with `anonsweep migrate run`", w.spec.name, w.spec.table));
+        } else if !st.exists {
+            notes.push(format!(
+                "index {} is missing ({}): create it with `anonsweep migrate run`",
+                w.spec.name, w.spec.purpose
+            ));
+        }
+    }
+    let explained = if explain { Some(p.conn.explain(&p.plan.count_eligible, values)?) } else { None };
     let sql = p.plan.overview(&p.settings);
     if let Some(path) = sql_out {
         let script = p.plan.script(&p.settings, Some(found.eligible));
@@ -44,8 +61,14 @@ pub(crate) fn dry_run(
         OutputFormat::Text => {
             print!(
                 "{}",
-                report::plan_text(&p.settings, &found, &p.notes, elapsed)
+                report::plan_text(&p.settings, &found, &notes, elapsed)
             );
+            if let Some(lines) = &explained {
+                println!("\n-- The database's plan for the eligibility query:");
+                for l in lines {
+                    println!("-- {l}");
+                }
+            }
             println!("\n{sql}");
         }
         OutputFormat::Json => {

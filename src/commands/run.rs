@@ -38,7 +38,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         "ANONSWEEP_MAX_FAILURES",
     );
     if args.dry_run {
-        return super::plan::dry_run(inputs, args.sql_out.as_deref(), 10);
+        return super::plan::dry_run(inputs, args.sql_out.as_deref(), 10, false);
     }
     let started = Instant::now();
     let settings = super::resolve(&inputs)?;

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS "anonsweep_users_created_at_anon";

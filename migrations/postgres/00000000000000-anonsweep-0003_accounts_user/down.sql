@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS "anonsweep_accounts_user_id";

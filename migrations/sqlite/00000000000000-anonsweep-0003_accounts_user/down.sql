@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS "anonsweep_accounts_user_id";

@@ -1,0 +1,1 @@
+DROP INDEX {% if concurrently %}CONCURRENTLY {% endif %}IF EXISTS {{ qualified_name }};
