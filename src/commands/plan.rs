@@ -72,10 +72,11 @@ pub(crate) fn dry_run(
             println!("\n{sql}");
         }
         OutputFormat::Json => {
-            println!(
-                "{}",
-                report::plan_json(&p.settings, &found, &p.notes, &sql, elapsed)
-            );
+            let mut j = report::plan_json(&p.settings, &found, &notes, &sql, elapsed);
+            if let Some(lines) = explained {
+                j["explain"] = serde_json::json!(lines);
+            }
+            println!("{j}");
         }
     }
     Ok(exit::OK)

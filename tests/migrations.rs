@@ -1,0 +1,275 @@
+//! The shipped index migrations: run / revert / status / sql on SQLite and PostgreSQL, beside an
+//! application's own diesel migrations, for custom schemas, INVALID leftovers, and the planner.
+
+mod support;
+
+use support::{Run, TestDb};
+
+const OURS: [&str; 2] = ["anonsweep_users_created_at_anon", "anonsweep_sessions_user_id_created_at_updated_at"];
+
+/// The default schema (no index on accounts.user_id) plus an application's own diesel history.
+fn app_db(db: &TestDb) {
+    let ts = if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" };
+    db.exec(&support::default_schema(db, ts, "TEXT", false));
+    db.exec(&format!(
+        "{};
+         INSERT INTO __diesel_schema_migrations (version) VALUES ('00000000000000'), ('20240101000000');
+         CREATE TABLE app_things (id INTEGER PRIMARY KEY);
+         CREATE INDEX app_things_idx ON app_things (id);",
+        diesel::migration::CREATE_MIGRATIONS_TABLE.trim().trim_end_matches(';')
+    ));
+}
+
+fn versions(db: &TestDb) -> Vec<String> {
+    let mut v = db.strings("SELECT CAST(version AS TEXT) AS t FROM __diesel_schema_migrations");
+    v.sort();
+    v
+}
+
+fn index_names(db: &TestDb) -> Vec<String> {
+    let sql = if db.is_pg() {
+        "SELECT CAST(indexname AS TEXT) AS t FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    } else {
+        "SELECT name AS t FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'"
+    };
+    let mut v = db.strings(sql);
+    v.sort();
+    v
+}
+
+fn ok(r: Run) -> Run {
+    assert_eq!(r.code, 0, "{}", r.all());
+    r
+}
+
+#[test]
+fn run_is_idempotent_revert_touches_only_ours_and_run_again_works() {
+    for db in TestDb::each() {
+        app_db(&db);
+        let before = index_names(&db);
+        let r = ok(db.run(&["migrate", "run"]));
+        assert!(r.stdout.contains("created   anonsweep_users_created_at_anon"), "{}", r.stdout);
+        assert!(r.stdout.contains("created   anonsweep_accounts_user_id"), "no index on accounts.user_id yet: {}", r.stdout);
+        let after = index_names(&db);
+        for name in OURS.iter().chain(["anonsweep_accounts_user_id"].iter()) {
+            assert!(after.contains(&name.to_string()), "{name} missing: {after:?}");
+        }
+        let v = versions(&db);
+        assert_eq!(v.len(), 5, "{v:?}");
+        assert!(v.contains(&"00000000000000anonsweep0001".to_string()));
+
+        let again = ok(db.run(&["migrate", "run"]));
+        assert!(!again.stdout.contains("  created "), "second run is a no-op: {}", again.stdout);
+        assert_eq!(index_names(&db), after);
+        assert_eq!(versions(&db), v);
+
+        let rev = ok(db.run(&["migrate", "revert"]));
+        assert!(rev.stdout.contains("dropped"), "{}", rev.stdout);
+        assert_eq!(index_names(&db), before, "only our indexes were dropped");
+        assert_eq!(versions(&db), vec!["00000000000000", "20240101000000"], "the app's migrations stay recorded");
+        assert_eq!(db.count("app_things"), 0);
+
+        ok(db.run(&["migrate", "run"]));
+        assert_eq!(index_names(&db), after);
+    }
+}
+
+#[test]
+fn status_reports_applied_present_and_equivalent() {
+    for db in TestDb::each() {
+        app_db(&db);
+        db.exec("CREATE INDEX accounts_by_user ON accounts (user_id)");
+        let s = ok(db.run(&["migrate", "status", "--format", "json"]));
+        let j: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
+        let rows = j["indexes"].as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r["applied"] == false && r["exists"] == false));
+        assert_eq!(rows[1]["equivalent"], "sessions_user_idx");
+        assert_eq!(rows[2]["equivalent"], "accounts_by_user");
+        assert_eq!(rows[2]["skipped"], true, "an existing index on accounts.user_id covers it");
+
+        let r = ok(db.run(&["migrate", "run"]));
+        assert!(r.stdout.contains("skipped   anonsweep_accounts_user_id"), "{}", r.stdout);
+        assert!(!index_names(&db).contains(&"anonsweep_accounts_user_id".to_string()));
+        let text = ok(db.run(&["migrate", "status"]));
+        assert!(text.stdout.contains("accounts_by_user (covers it: not created)"), "{}", text.stdout);
+        let j: serde_json::Value = serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout).unwrap();
+        assert_eq!(j["indexes"][0]["applied"], true);
+        assert_eq!(j["indexes"][0]["valid"], true);
+    }
+}
+
+#[test]
+fn plan_warns_about_missing_indexes_until_they_exist() {
+    for db in TestDb::each() {
+        app_db(&db);
+        let p = ok(db.run(&["plan"]));
+        assert!(p.stdout.contains("index anonsweep_users_created_at_anon is missing"), "{}", p.stdout);
+        ok(db.run(&["migrate", "run"]));
+        let p = ok(db.run(&["plan"]));
+        assert!(!p.stdout.contains("is missing"), "{}", p.stdout);
+    }
+}
+
+#[test]
+fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
+    for a in TestDb::each() {
+        app_db(&a);
+        let b = a.copy();
+        let dir = support::scratch();
+        let file = dir.path().join("indexes.sql");
+        let url = a.url();
+        ok(support::anonsweep_in(dir.path(), &["migrate", "sql", "--database-url", &url, "--out", file.to_str().unwrap()], &[]));
+        let applied = a.run_script(&file);
+        assert_eq!(applied.code, 0, "{}", applied.all());
+        ok(b.run(&["migrate", "run"]));
+        assert_eq!(index_names(&a), index_names(&b));
+        assert_eq!(versions(&a), versions(&b));
+        let defs = |db: &TestDb| {
+            let sql = if db.is_pg() {
+                "SELECT CAST(indexdef AS TEXT) AS t FROM pg_indexes WHERE indexname LIKE 'anonsweep%'"
+            } else {
+                "SELECT sql AS t FROM sqlite_master WHERE type = 'index' AND name LIKE 'anonsweep%'"
+            };
+            let mut v = db.strings(sql);
+            v.sort();
+            v
+        };
+        assert_eq!(defs(&a), defs(&b));
+        // Afterwards there is nothing left to do.
+        let again = ok(support::anonsweep_in(dir.path(), &["migrate", "sql", "--database-url", &url], &[]));
+        assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    }
+}
+
+#[test]
+fn migrate_sql_without_a_database_renders_every_index() {
+    let dir = support::scratch();
+    let r = ok(support::anonsweep_in(dir.path(), &["migrate", "sql", "--backend", "postgres", "--preset", "better-auth"], &[]));
+    assert!(r.stdout.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"anonsweep_user_createdAt_anon\""), "{}", r.stdout);
+    assert!(r.stdout.contains("ON \"user\" (\"createdAt\")\n  WHERE \"isAnonymous\";"), "{}", r.stdout);
+    assert!(r.stdout.contains("SET lock_timeout = '5000ms';"));
+    assert_eq!(r.stdout.matches("INSERT INTO __diesel_schema_migrations").count(), 3);
+}
+
+#[test]
+fn custom_camel_case_and_schema_qualified_names_on_postgres() {
+    let db = TestDb::pg();
+    db.exec(
+        r#"CREATE SCHEMA auth;
+           CREATE TABLE auth."Member" (id TEXT PRIMARY KEY, "isGuest" BOOLEAN, "joinedAt" TIMESTAMPTZ);
+           CREATE TABLE auth."Login" (id TEXT PRIMARY KEY, "memberId" TEXT REFERENCES auth."Member" (id), "startedAt" TIMESTAMPTZ, "seenAt" TIMESTAMPTZ);"#,
+    );
+    let dir = support::scratch();
+    std::fs::write(
+        dir.path().join("anonsweep.toml"),
+        r#"
+[users]
+table = "auth.Member"
+is_anonymous = "isGuest"
+created_at = "joinedAt"
+[sessions]
+table = "auth.Login"
+user_id = "memberId"
+activity = ["startedAt", "seenAt"]
+[accounts]
+enabled = false
+"#,
+    )
+    .unwrap();
+    let url = db.url();
+    let r = ok(support::anonsweep_in(dir.path(), &["migrate", "run", "--database-url", &url], &[]));
+    assert!(r.stdout.contains("rendered for this schema"), "{}", r.stdout);
+    let defs = db.strings("SELECT CAST(schemaname || '|' || indexdef AS TEXT) AS t FROM pg_indexes WHERE indexname LIKE 'anonsweep%' ORDER BY 1");
+    assert_eq!(defs.len(), 2, "{defs:?}");
+    assert!(defs.iter().any(|d| d.starts_with("auth|") && d.contains(r#"("joinedAt") WHERE "isGuest""#)), "{defs:?}");
+    assert!(defs.iter().any(|d| d.contains(r#"("memberId", "startedAt", "seenAt")"#)), "{defs:?}");
+    let rev = ok(support::anonsweep_in(dir.path(), &["migrate", "revert", "--database-url", &url], &[]));
+    assert!(rev.stdout.contains("dropped"), "{}", rev.stdout);
+    assert!(db.strings("SELECT CAST(indexname AS TEXT) AS t FROM pg_indexes WHERE indexname LIKE 'anonsweep%'").is_empty());
+}
+
+#[test]
+fn invalid_index_from_an_interrupted_concurrent_build_is_reported_and_rebuilt() {
+    let db = TestDb::pg();
+    app_db(&db);
+    db.exec(
+        "INSERT INTO users SELECT 'u' || g, TRUE, TIMESTAMPTZ '2026-01-01 00:00:00+00' FROM generate_series(1, 50) g",
+    );
+    // A concurrent build that fails half-way leaves an INVALID index behind under our name
+    // (here: a UNIQUE build over duplicate values).
+    let failed = db.conn().batch_execute(
+        r#"CREATE UNIQUE INDEX CONCURRENTLY "anonsweep_users_created_at_anon" ON users (created_at) WHERE is_anonymous"#,
+    );
+    assert!(failed.is_err());
+    let j: serde_json::Value = serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout).unwrap();
+    assert_eq!(j["indexes"][0]["exists"], true);
+    assert_eq!(j["indexes"][0]["valid"], false);
+    let plan = ok(db.run(&["plan"]));
+    assert!(plan.stdout.contains("is INVALID"), "{}", plan.stdout);
+    let sql = ok(db.run(&["migrate", "sql"]));
+    assert!(sql.stdout.contains("DROP INDEX CONCURRENTLY IF EXISTS \"anonsweep_users_created_at_anon\";"), "{}", sql.stdout);
+
+    let r = ok(db.run(&["migrate", "run"]));
+    assert!(r.stdout.contains("created   anonsweep_users_created_at_anon"), "{}", r.stdout);
+    let valid = db.strings(
+        "SELECT CAST(i.indisvalid AS TEXT) || '|' || CAST(i.indisunique AS TEXT) AS t FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'anonsweep_users_created_at_anon'",
+    );
+    assert_eq!(valid, vec!["true|false"], "rebuilt as a valid, non-unique index");
+
+    // Recorded as applied but INVALID again (e.g. a REINDEX CONCURRENTLY interrupted): rebuilt too.
+    db.exec("UPDATE pg_index SET indisvalid = FALSE WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
+    let r = ok(db.run(&["migrate", "run"]));
+    assert!(r.stdout.contains("rebuilt   anonsweep_users_created_at_anon"), "{}", r.stdout);
+    let valid = db.strings("SELECT CAST(indisvalid AS TEXT) AS t FROM pg_index WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
+    assert_eq!(valid, vec!["true"]);
+}
+
+#[test]
+fn lock_timeout_stops_a_build_that_would_queue_behind_a_long_transaction() {
+    let db = TestDb::pg();
+    app_db(&db);
+    let mut blocker = db.conn();
+    // A long transaction holding a conflicting lock on the users table.
+    blocker.batch_execute("BEGIN; LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").unwrap();
+    let started = std::time::Instant::now();
+    let r = db.run(&["migrate", "run", "--lock-timeout-ms", "300"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("lock timeout"), "{}", r.stderr);
+    assert!(started.elapsed().as_secs() < 20);
+    blocker.batch_execute("ROLLBACK").unwrap();
+    ok(db.run(&["migrate", "run"]));
+}
+
+#[test]
+fn postgres_eligibility_query_uses_the_users_index_on_200k_users() {
+    let db = TestDb::pg();
+    app_db(&db);
+    // 200,000 users, 5% anonymous, created over 120 days before the as-of.
+    db.exec(
+        "INSERT INTO users
+           SELECT 'u' || lpad(g::text, 7, '0'), (g % 20 = 0),
+                  TIMESTAMPTZ '2026-11-26 00:00:00+00' - (g % 120) * INTERVAL '1 day'
+           FROM generate_series(1, 200000) g;
+         INSERT INTO sessions
+           SELECT 's' || g, 'u' || lpad(g::text, 7, '0'), TIMESTAMPTZ '2026-11-20 00:00:00+00', NULL
+           FROM generate_series(1, 200000, 7) g;
+         ANALYZE users; ANALYZE sessions;",
+    );
+    ok(db.run(&["migrate", "run"]));
+    let r = ok(db.run(&["plan", "--as-of", "2026-11-26T00:00:00Z", "--explain", "--format", "json"]));
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let explain: Vec<String> = j["explain"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+    assert!(explain.iter().any(|l| l.contains("anonsweep_users_created_at_anon")), "{explain:#?}");
+    assert!(!explain.iter().any(|l| l.contains("Seq Scan on users")), "{explain:#?}");
+}
+
+#[test]
+fn sqlite_eligibility_query_uses_the_expression_index() {
+    let db = TestDb::sqlite();
+    app_db(&db);
+    ok(db.run(&["migrate", "run"]));
+    let r = ok(db.run(&["plan", "--explain"]));
+    assert!(r.stdout.contains("USING INDEX anonsweep_users_created_at_anon"), "{}", r.stdout);
+    assert!(r.stdout.contains("COVERING INDEX anonsweep_sessions_user_id_created_at_updated_at"), "{}", r.stdout);
+}
