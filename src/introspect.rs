@@ -161,12 +161,47 @@ fn sqlite_time_kind(
     }
 }
 
+/// Whether `col` alone is the primary key or has a unique index: deletes go by id, so a
+/// non-unique id could take other rows with it.
+fn id_is_unique(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result<bool> {
+    let rows = match conn.backend() {
+        Backend::Postgres => conn.texts(
+            "SELECT 'yes' AS t FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL AND a.attname = $2",
+            &[&table.quoted(Backend::Postgres), col],
+        )?,
+        Backend::Sqlite => {
+            let schema = table.schema.clone().unwrap_or_else(|| "main".into());
+            let mut rows = conn.texts(
+                "SELECT 'yes' AS t FROM pragma_table_info(?1, ?2) WHERE name = ?3 AND pk = 1 \
+                 AND (SELECT COUNT(*) FROM pragma_table_info(?1, ?2) WHERE pk > 0) = 1",
+                &[&table.name, &schema, col],
+            )?;
+            rows.extend(conn.texts(
+                "SELECT 'yes' AS t FROM pragma_index_list(?1, ?2) AS il WHERE il.\"unique\" = 1 AND il.partial = 0 \
+                 AND (SELECT COUNT(*) FROM pragma_index_info(il.name, ?2)) = 1 \
+                 AND (SELECT name FROM pragma_index_info(il.name, ?2)) = ?3",
+                &[&table.name, &schema, col],
+            )?);
+            rows
+        }
+    };
+    Ok(!rows.is_empty())
+}
+
 /// Checks the schema and returns how each compared column stores its values.
 pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats, Vec<String>)> {
     let s: &Schema = &settings.schema;
     let backend = conn.backend();
     let users = columns(conn, &s.users, "users.table")?;
     users.ty(&s.users_id, "users.id")?;
+    if !id_is_unique(conn, &s.users, &s.users_id)? {
+        return Err(anyhow!(
+            "{}.{} is neither the primary key nor unique: anonsweep deletes users by id, so it must identify one row; set users.id to the table's primary key",
+            s.users,
+            s.users_id
+        ));
+    }
     let anon_ty = users.ty(&s.users_is_anonymous, "users.is_anonymous")?;
     let created_ty = users.ty(&s.users_created_at, "users.created_at")?;
     let sessions = columns(conn, &s.sessions, "sessions.table")?;

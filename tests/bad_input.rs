@@ -267,3 +267,19 @@ fn password_never_appears_in_any_output() {
     }
     assert_eq!(db.ids("users", "id"), vec!["u2"], "the run itself worked");
 }
+
+#[test]
+fn a_users_id_that_is_not_unique_is_refused() {
+    for db in TestDb::each() {
+        let ts = if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" };
+        db.exec(&format!(
+            "CREATE TABLE users (id TEXT, is_anonymous BOOLEAN, created_at {ts});
+             CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT, created_at {ts}, updated_at {ts});
+             CREATE TABLE accounts (id TEXT PRIMARY KEY, user_id TEXT);
+             INSERT INTO users VALUES ('dup', TRUE, '2026-01-01T00:00:00Z'), ('dup', FALSE, '2026-01-01T00:00:00Z');"
+        ));
+        let r = db.run(&["run", "--as-of", AS_OF]);
+        assert_error(&r, 1, &["users.id is neither the primary key nor unique"]);
+        assert_eq!(db.count("users"), 2, "the registered twin must survive");
+    }
+}
