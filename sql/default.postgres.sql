@@ -26,7 +26,7 @@ SELECT u."id" AS last_id FROM "users" AS u LIMIT 0;
 -- 3. Each batch is one transaction:
 BEGIN;
 -- 3a. empty the batch table
-DELETE FROM pg_temp.anonsweep_batch;
+TRUNCATE pg_temp.anonsweep_batch;
 -- 3b. pick and lock the next users (the first batch omits the cursor condition)
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
@@ -43,8 +43,11 @@ ORDER BY u."id"
 LIMIT $2
 FOR UPDATE OF u;
 -- 3c. move the keyset cursor past this batch
-DELETE FROM pg_temp.anonsweep_cursor;
+TRUNCATE pg_temp.anonsweep_cursor;
 INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+-- 3c'. statistics for the freshly filled batch table, so the planner drives the re-check and
+--      the deletes from the batch instead of scanning whole tables
+ANALYZE pg_temp.anonsweep_batch;
 -- 3d. lock the sessions of the picked users, so activity cannot change under us
 SELECT COUNT(*) AS n FROM (
   SELECT 1 FROM "sessions" AS x

@@ -321,26 +321,46 @@ impl Conn {
     }
 
     /// Runs one migration of `source` (by version) through the harness, recording it.
-    pub fn run_migration(&mut self, source: &crate::indexes::Source, version: &str) -> anyhow::Result<()> {
+    pub fn run_migration(
+        &mut self,
+        source: &crate::indexes::Source,
+        version: &str,
+    ) -> anyhow::Result<()> {
         self.with_migration(source, version, false)
     }
 
     /// Reverts one migration of `source` (by version) through the harness, unrecording it.
-    pub fn revert_migration(&mut self, source: &crate::indexes::Source, version: &str) -> anyhow::Result<()> {
+    pub fn revert_migration(
+        &mut self,
+        source: &crate::indexes::Source,
+        version: &str,
+    ) -> anyhow::Result<()> {
         self.with_migration(source, version, true)
     }
 
-    fn with_migration(&mut self, source: &crate::indexes::Source, version: &str, revert: bool) -> anyhow::Result<()> {
+    fn with_migration(
+        &mut self,
+        source: &crate::indexes::Source,
+        version: &str,
+        revert: bool,
+    ) -> anyhow::Result<()> {
         use diesel_migrations::MigrationHarness;
         macro_rules! go {
             ($c:expr, $db:ty) => {{
-                let all = source.migrations::<$db>().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let all = source
+                    .migrations::<$db>()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let m = all
                     .iter()
                     .find(|m| m.name().version().to_string() == version)
                     .ok_or_else(|| anyhow::anyhow!("migration {version} is not known"))?;
-                let r = if revert { $c.revert_migration(&**m) } else { $c.run_migration(&**m) };
-                r.map(|_| ()).map_err(|e| anyhow::anyhow!("migration {}: {e}", m.name()))
+                let r = if revert {
+                    $c.revert_migration(&**m)
+                } else {
+                    $c.run_migration(&**m)
+                };
+                r.map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("migration {}: {e}", m.name()))
             }};
         }
         match self {

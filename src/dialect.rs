@@ -50,6 +50,15 @@ impl Backend {
         matches!(self, Backend::Postgres)
     }
 
+    /// Empties one of our temporary tables. PostgreSQL: `TRUNCATE`, so a table refilled every
+    /// batch never bloats with dead rows (autovacuum does not see temporary tables).
+    pub fn clear_table(self, table: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("DELETE FROM {table}"),
+            Backend::Postgres => format!("TRUNCATE {table}"),
+        }
+    }
+
     /// Converts any id to text for reporting.
     pub fn id_as_text(self, expr: &str) -> String {
         format!("CAST({expr} AS TEXT)")

@@ -41,7 +41,11 @@ pub fn state(conn: &mut Conn, spec: &IndexSpec) -> anyhow::Result<IndexState> {
                  ORDER BY c.relname LIMIT 1",
                 &[&table, &spec.first_column, &spec.name],
             )?);
-            Ok(IndexState { exists: valid.is_some(), valid: valid.as_deref() == Some("true"), equivalent })
+            Ok(IndexState {
+                exists: valid.is_some(),
+                valid: valid.as_deref() == Some("true"),
+                equivalent,
+            })
         }
         Backend::Sqlite => {
             let schema = spec.table.schema.clone().unwrap_or_else(|| "main".into());
@@ -59,7 +63,11 @@ pub fn state(conn: &mut Conn, spec: &IndexSpec) -> anyhow::Result<IndexState> {
                  ORDER BY il.name LIMIT 1",
                 &[&spec.table.name, &schema, &spec.first_column, &spec.name],
             )?);
-            Ok(IndexState { exists, valid: exists, equivalent })
+            Ok(IndexState {
+                exists,
+                valid: exists,
+                equivalent,
+            })
         }
     }
 }

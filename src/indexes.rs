@@ -7,7 +7,9 @@ use std::fmt::{self, Display};
 use askama::Template;
 use diesel::backend::Backend as DieselBackend;
 use diesel::connection::BoxableConnection;
-use diesel::migration::{Migration, MigrationMetadata, MigrationName, MigrationSource, MigrationVersion};
+use diesel::migration::{
+    Migration, MigrationMetadata, MigrationName, MigrationSource, MigrationVersion,
+};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use crate::dialect::{Backend, TimeKind};
@@ -94,7 +96,9 @@ pub struct Script<'a> {
 
 /// FNV-1a, for short stable suffixes of long names.
 fn fnv(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    text.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// `anonsweep_<table>_<cols>`, at most 63 bytes; long names keep a hash of the full name,
@@ -148,7 +152,11 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
         slug: "sessions_user_activity",
         name: index_name(&s.sessions, &session_cols),
         table: s.sessions.clone(),
-        columns: session_cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+        columns: session_cols
+            .iter()
+            .map(|c| q(c))
+            .collect::<Vec<_>>()
+            .join(", "),
         first_column: s.sessions_user_id.clone(),
         predicate: String::new(),
         purpose: format!(
@@ -195,8 +203,13 @@ pub fn render_all(backend: Backend, specs: &[IndexSpec]) -> Vec<IndexMigration> 
                 columns: &spec.columns,
                 predicate: &spec.predicate,
             });
-            let down = render(&Down { concurrently, qualified_name: &qualified_index(backend, spec) });
-            let metadata = render(&Metadata { in_transaction: !concurrently });
+            let down = render(&Down {
+                concurrently,
+                qualified_name: &qualified_index(backend, spec),
+            });
+            let metadata = render(&Metadata {
+                in_transaction: !concurrently,
+            });
             IndexMigration {
                 dir_name: format!("00000000000000-anonsweep-{:04}_{}", spec.seq, spec.slug),
                 version: format!("{VERSION_PREFIX}{:04}", spec.seq),
@@ -277,7 +290,10 @@ impl<DB: DieselBackend> MigrationSource<DB> for RenderedSource {
             .map(|m| {
                 Box::new(Runtime {
                     m: m.clone(),
-                    name: RuntimeName { dir: m.dir_name.clone(), version: m.version.clone() },
+                    name: RuntimeName {
+                        dir: m.dir_name.clone(),
+                        version: m.version.clone(),
+                    },
                 }) as Box<dyn Migration<DB>>
             })
             .collect())
@@ -301,10 +317,16 @@ impl Source {
     }
 
     /// Every migration of the source, for backend `DB`.
-    pub fn migrations<DB: DieselBackend>(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<DB>>>> {
+    pub fn migrations<DB: DieselBackend>(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn Migration<DB>>>> {
         let mut all = match self {
-            Source::Embedded(Backend::Postgres) => MigrationSource::<DB>::migrations(&EMBEDDED_POSTGRES)?,
-            Source::Embedded(Backend::Sqlite) => MigrationSource::<DB>::migrations(&EMBEDDED_SQLITE)?,
+            Source::Embedded(Backend::Postgres) => {
+                MigrationSource::<DB>::migrations(&EMBEDDED_POSTGRES)?
+            }
+            Source::Embedded(Backend::Sqlite) => {
+                MigrationSource::<DB>::migrations(&EMBEDDED_SQLITE)?
+            }
             Source::Rendered(r) => r.migrations()?,
         };
         all.sort_by(|a, b| a.name().version().cmp(&b.name().version()));

@@ -74,6 +74,9 @@ pub struct Plan {
     pub batch_users: Stmt,
     pub count_per_user: Vec<Labeled>,
     pub deletes: Vec<Labeled>,
+    /// In every batch, after the pick: statistics for the batch table (PostgreSQL), so the
+    /// planner drives the re-check and the deletes from the batch instead of scanning tables.
+    pub analyze: Vec<Stmt>,
     pub teardown: Vec<Stmt>,
 }
 
@@ -356,13 +359,13 @@ impl Plan {
             count_rows,
             sample,
             setup: n.setup(),
-            clear: plain(format!("DELETE FROM {temp}anonsweep_batch")),
+            clear: plain(backend.clear_table(&format!("{temp}anonsweep_batch"))),
             pick_first: n.pick(f, &mut b, false, true, true),
             pick_next: n.pick(f, &mut b, true, true, true),
             skip_first: n.pick(f, &mut b, false, true, false),
             skip_next: n.pick(f, &mut b, true, true, false),
             advance: vec![
-                plain(format!("DELETE FROM {temp}anonsweep_cursor")),
+                plain(backend.clear_table(&format!("{temp}anonsweep_cursor"))),
                 plain(format!(
                     "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT b.id FROM {temp}anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1"
                 )),
@@ -372,6 +375,10 @@ impl Plan {
             batch_users,
             count_per_user,
             deletes: n.deletes(),
+            analyze: match backend {
+                Backend::Postgres => vec![plain(format!("ANALYZE {temp}anonsweep_batch"))],
+                Backend::Sqlite => Vec::new(),
+            },
             teardown: n.teardown(),
             formats,
         }
@@ -431,6 +438,7 @@ impl Plan {
             recheck: &self.recheck.sql,
             batch_users: &self.batch_users.sql,
             deletes,
+            analyze: strs(&self.analyze),
             teardown: strs(&self.teardown),
         });
         format!("{text}\n")

@@ -138,6 +138,7 @@ pub struct Overview<'a> {
     pub recheck: &'a str,
     pub batch_users: &'a str,
     pub deletes: Vec<&'a str>,
+    pub analyze: Vec<&'a str>,
     pub teardown: Vec<&'a str>,
 }
 

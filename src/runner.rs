@@ -84,6 +84,11 @@ fn one_batch(
         for s in &plan.advance {
             c.execute(s, v)?;
         }
+        {
+            for s in &plan.analyze {
+                c.execute(s, v)?;
+            }
+        }
         for s in &plan.lock_children {
             c.count(s, v)?;
         }

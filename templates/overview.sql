@@ -26,6 +26,13 @@
 {%- for s in advance %}
 {{ s }};
 {%- endfor %}
+{%- if !analyze.is_empty() %}
+-- 3c'. statistics for the freshly filled batch table, so the planner drives the re-check and
+--      the deletes from the batch instead of scanning whole tables
+{%- for s in analyze %}
+{{ s }};
+{%- endfor %}
+{%- endif %}
 {%- if !lock_children.is_empty() %}
 -- 3d. lock the sessions of the picked users, so activity cannot change under us
 {%- for s in lock_children %}

@@ -100,7 +100,11 @@ fn migrations_dir_matches_the_templates() {
         }
         for m in &rendered {
             let d = dir.join(&m.dir_name);
-            for (file, text) in [("up.sql", &m.up), ("down.sql", &m.down), ("metadata.toml", &m.metadata)] {
+            for (file, text) in [
+                ("up.sql", &m.up),
+                ("down.sql", &m.down),
+                ("metadata.toml", &m.metadata),
+            ] {
                 let path = d.join(file);
                 if bless {
                     std::fs::create_dir_all(&d).unwrap();
@@ -112,8 +116,15 @@ fn migrations_dir_matches_the_templates() {
         }
         let on_disk = std::fs::read_dir(&dir).map(|r| r.count()).unwrap_or(0);
         if !bless && on_disk != rendered.len() {
-            problems.push(format!("{} has {on_disk} migrations, expected {}", dir.display(), rendered.len()));
+            problems.push(format!(
+                "{} has {on_disk} migrations, expected {}",
+                dir.display(),
+                rendered.len()
+            ));
         }
     }
-    assert!(problems.is_empty(), "stale migrations {problems:?}; rerun with ANONSWEEP_BLESS=1 (then rebuild) and review");
+    assert!(
+        problems.is_empty(),
+        "stale migrations {problems:?}; rerun with ANONSWEEP_BLESS=1 (then rebuild) and review"
+    );
 }

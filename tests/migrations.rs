@@ -5,7 +5,10 @@ mod support;
 
 use support::{Run, TestDb};
 
-const OURS: [&str; 2] = ["anonsweep_users_created_at_anon", "anonsweep_sessions_user_id_created_at_updated_at"];
+const OURS: [&str; 2] = [
+    "anonsweep_users_created_at_anon",
+    "anonsweep_sessions_user_id_created_at_updated_at",
+];
 
 /// The default schema (no index on accounts.user_id) plus an application's own diesel history.
 fn app_db(db: &TestDb) {
@@ -48,25 +51,45 @@ fn run_is_idempotent_revert_touches_only_ours_and_run_again_works() {
         app_db(&db);
         let before = index_names(&db);
         let r = ok(db.run(&["migrate", "run"]));
-        assert!(r.stdout.contains("created   anonsweep_users_created_at_anon"), "{}", r.stdout);
-        assert!(r.stdout.contains("created   anonsweep_accounts_user_id"), "no index on accounts.user_id yet: {}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("created   anonsweep_users_created_at_anon"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("created   anonsweep_accounts_user_id"),
+            "no index on accounts.user_id yet: {}",
+            r.stdout
+        );
         let after = index_names(&db);
         for name in OURS.iter().chain(["anonsweep_accounts_user_id"].iter()) {
-            assert!(after.contains(&name.to_string()), "{name} missing: {after:?}");
+            assert!(
+                after.contains(&name.to_string()),
+                "{name} missing: {after:?}"
+            );
         }
         let v = versions(&db);
         assert_eq!(v.len(), 5, "{v:?}");
         assert!(v.contains(&"00000000000000anonsweep0001".to_string()));
 
         let again = ok(db.run(&["migrate", "run"]));
-        assert!(!again.stdout.contains("  created "), "second run is a no-op: {}", again.stdout);
+        assert!(
+            !again.stdout.contains("  created "),
+            "second run is a no-op: {}",
+            again.stdout
+        );
         assert_eq!(index_names(&db), after);
         assert_eq!(versions(&db), v);
 
         let rev = ok(db.run(&["migrate", "revert"]));
         assert!(rev.stdout.contains("dropped"), "{}", rev.stdout);
         assert_eq!(index_names(&db), before, "only our indexes were dropped");
-        assert_eq!(versions(&db), vec!["00000000000000", "20240101000000"], "the app's migrations stay recorded");
+        assert_eq!(
+            versions(&db),
+            vec!["00000000000000", "20240101000000"],
+            "the app's migrations stay recorded"
+        );
         assert_eq!(db.count("app_things"), 0);
 
         ok(db.run(&["migrate", "run"]));
@@ -83,17 +106,33 @@ fn status_reports_applied_present_and_equivalent() {
         let j: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
         let rows = j["indexes"].as_array().unwrap();
         assert_eq!(rows.len(), 3);
-        assert!(rows.iter().all(|r| r["applied"] == false && r["exists"] == false));
+        assert!(rows
+            .iter()
+            .all(|r| r["applied"] == false && r["exists"] == false));
         assert_eq!(rows[1]["equivalent"], "sessions_user_idx");
         assert_eq!(rows[2]["equivalent"], "accounts_by_user");
-        assert_eq!(rows[2]["skipped"], true, "an existing index on accounts.user_id covers it");
+        assert_eq!(
+            rows[2]["skipped"], true,
+            "an existing index on accounts.user_id covers it"
+        );
 
         let r = ok(db.run(&["migrate", "run"]));
-        assert!(r.stdout.contains("skipped   anonsweep_accounts_user_id"), "{}", r.stdout);
+        assert!(
+            r.stdout.contains("skipped   anonsweep_accounts_user_id"),
+            "{}",
+            r.stdout
+        );
         assert!(!index_names(&db).contains(&"anonsweep_accounts_user_id".to_string()));
         let text = ok(db.run(&["migrate", "status"]));
-        assert!(text.stdout.contains("accounts_by_user (covers it: not created)"), "{}", text.stdout);
-        let j: serde_json::Value = serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout).unwrap();
+        assert!(
+            text.stdout
+                .contains("accounts_by_user (covers it: not created)"),
+            "{}",
+            text.stdout
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
+                .unwrap();
         assert_eq!(j["indexes"][0]["applied"], true);
         assert_eq!(j["indexes"][0]["valid"], true);
     }
@@ -104,7 +143,12 @@ fn plan_warns_about_missing_indexes_until_they_exist() {
     for db in TestDb::each() {
         app_db(&db);
         let p = ok(db.run(&["plan"]));
-        assert!(p.stdout.contains("index anonsweep_users_created_at_anon is missing"), "{}", p.stdout);
+        assert!(
+            p.stdout
+                .contains("index anonsweep_users_created_at_anon is missing"),
+            "{}",
+            p.stdout
+        );
         ok(db.run(&["migrate", "run"]));
         let p = ok(db.run(&["plan"]));
         assert!(!p.stdout.contains("is missing"), "{}", p.stdout);
@@ -119,7 +163,18 @@ fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
         let dir = support::scratch();
         let file = dir.path().join("indexes.sql");
         let url = a.url();
-        ok(support::anonsweep_in(dir.path(), &["migrate", "sql", "--database-url", &url, "--out", file.to_str().unwrap()], &[]));
+        ok(support::anonsweep_in(
+            dir.path(),
+            &[
+                "migrate",
+                "sql",
+                "--database-url",
+                &url,
+                "--out",
+                file.to_str().unwrap(),
+            ],
+            &[],
+        ));
         let applied = a.run_script(&file);
         assert_eq!(applied.code, 0, "{}", applied.all());
         ok(b.run(&["migrate", "run"]));
@@ -137,7 +192,11 @@ fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
         };
         assert_eq!(defs(&a), defs(&b));
         // Afterwards there is nothing left to do.
-        let again = ok(support::anonsweep_in(dir.path(), &["migrate", "sql", "--database-url", &url], &[]));
+        let again = ok(support::anonsweep_in(
+            dir.path(),
+            &["migrate", "sql", "--database-url", &url],
+            &[],
+        ));
         assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
     }
 }
@@ -145,11 +204,37 @@ fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
 #[test]
 fn migrate_sql_without_a_database_renders_every_index() {
     let dir = support::scratch();
-    let r = ok(support::anonsweep_in(dir.path(), &["migrate", "sql", "--backend", "postgres", "--preset", "better-auth"], &[]));
-    assert!(r.stdout.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"anonsweep_user_createdAt_anon\""), "{}", r.stdout);
-    assert!(r.stdout.contains("ON \"user\" (\"createdAt\")\n  WHERE \"isAnonymous\";"), "{}", r.stdout);
+    let r = ok(support::anonsweep_in(
+        dir.path(),
+        &[
+            "migrate",
+            "sql",
+            "--backend",
+            "postgres",
+            "--preset",
+            "better-auth",
+        ],
+        &[],
+    ));
+    assert!(
+        r.stdout
+            .contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"anonsweep_user_createdAt_anon\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("ON \"user\" (\"createdAt\")\n  WHERE \"isAnonymous\";"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("SET lock_timeout = '5000ms';"));
-    assert_eq!(r.stdout.matches("INSERT INTO __diesel_schema_migrations").count(), 3);
+    assert_eq!(
+        r.stdout
+            .matches("INSERT INTO __diesel_schema_migrations")
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -178,15 +263,39 @@ enabled = false
     )
     .unwrap();
     let url = db.url();
-    let r = ok(support::anonsweep_in(dir.path(), &["migrate", "run", "--database-url", &url], &[]));
-    assert!(r.stdout.contains("rendered for this schema"), "{}", r.stdout);
+    let r = ok(support::anonsweep_in(
+        dir.path(),
+        &["migrate", "run", "--database-url", &url],
+        &[],
+    ));
+    assert!(
+        r.stdout.contains("rendered for this schema"),
+        "{}",
+        r.stdout
+    );
     let defs = db.strings("SELECT CAST(schemaname || '|' || indexdef AS TEXT) AS t FROM pg_indexes WHERE indexname LIKE 'anonsweep%' ORDER BY 1");
     assert_eq!(defs.len(), 2, "{defs:?}");
-    assert!(defs.iter().any(|d| d.starts_with("auth|") && d.contains(r#"("joinedAt") WHERE "isGuest""#)), "{defs:?}");
-    assert!(defs.iter().any(|d| d.contains(r#"("memberId", "startedAt", "seenAt")"#)), "{defs:?}");
-    let rev = ok(support::anonsweep_in(dir.path(), &["migrate", "revert", "--database-url", &url], &[]));
+    assert!(
+        defs.iter()
+            .any(|d| d.starts_with("auth|") && d.contains(r#"("joinedAt") WHERE "isGuest""#)),
+        "{defs:?}"
+    );
+    assert!(
+        defs.iter()
+            .any(|d| d.contains(r#"("memberId", "startedAt", "seenAt")"#)),
+        "{defs:?}"
+    );
+    let rev = ok(support::anonsweep_in(
+        dir.path(),
+        &["migrate", "revert", "--database-url", &url],
+        &[],
+    ));
     assert!(rev.stdout.contains("dropped"), "{}", rev.stdout);
-    assert!(db.strings("SELECT CAST(indexname AS TEXT) AS t FROM pg_indexes WHERE indexname LIKE 'anonsweep%'").is_empty());
+    assert!(db
+        .strings(
+            "SELECT CAST(indexname AS TEXT) AS t FROM pg_indexes WHERE indexname LIKE 'anonsweep%'"
+        )
+        .is_empty());
 }
 
 #[test]
@@ -202,25 +311,46 @@ fn invalid_index_from_an_interrupted_concurrent_build_is_reported_and_rebuilt() 
         r#"CREATE UNIQUE INDEX CONCURRENTLY "anonsweep_users_created_at_anon" ON users (created_at) WHERE is_anonymous"#,
     );
     assert!(failed.is_err());
-    let j: serde_json::Value = serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
+            .unwrap();
     assert_eq!(j["indexes"][0]["exists"], true);
     assert_eq!(j["indexes"][0]["valid"], false);
     let plan = ok(db.run(&["plan"]));
     assert!(plan.stdout.contains("is INVALID"), "{}", plan.stdout);
     let sql = ok(db.run(&["migrate", "sql"]));
-    assert!(sql.stdout.contains("DROP INDEX CONCURRENTLY IF EXISTS \"anonsweep_users_created_at_anon\";"), "{}", sql.stdout);
+    assert!(
+        sql.stdout
+            .contains("DROP INDEX CONCURRENTLY IF EXISTS \"anonsweep_users_created_at_anon\";"),
+        "{}",
+        sql.stdout
+    );
 
     let r = ok(db.run(&["migrate", "run"]));
-    assert!(r.stdout.contains("created   anonsweep_users_created_at_anon"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("created   anonsweep_users_created_at_anon"),
+        "{}",
+        r.stdout
+    );
     let valid = db.strings(
         "SELECT CAST(i.indisvalid AS TEXT) || '|' || CAST(i.indisunique AS TEXT) AS t FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'anonsweep_users_created_at_anon'",
     );
-    assert_eq!(valid, vec!["true|false"], "rebuilt as a valid, non-unique index");
+    assert_eq!(
+        valid,
+        vec!["true|false"],
+        "rebuilt as a valid, non-unique index"
+    );
 
     // Recorded as applied but INVALID again (e.g. a REINDEX CONCURRENTLY interrupted): rebuilt too.
     db.exec("UPDATE pg_index SET indisvalid = FALSE WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
     let r = ok(db.run(&["migrate", "run"]));
-    assert!(r.stdout.contains("rebuilt   anonsweep_users_created_at_anon"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("rebuilt   anonsweep_users_created_at_anon"),
+        "{}",
+        r.stdout
+    );
     let valid = db.strings("SELECT CAST(indisvalid AS TEXT) AS t FROM pg_index WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
     assert_eq!(valid, vec!["true"]);
 }
@@ -231,7 +361,9 @@ fn lock_timeout_stops_a_build_that_would_queue_behind_a_long_transaction() {
     app_db(&db);
     let mut blocker = db.conn();
     // A long transaction holding a conflicting lock on the users table.
-    blocker.batch_execute("BEGIN; LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").unwrap();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+        .unwrap();
     let started = std::time::Instant::now();
     let r = db.run(&["migrate", "run", "--lock-timeout-ms", "300"]);
     assert_eq!(r.code, 1, "{}", r.all());
@@ -257,11 +389,31 @@ fn postgres_eligibility_query_uses_the_users_index_on_200k_users() {
          ANALYZE users; ANALYZE sessions;",
     );
     ok(db.run(&["migrate", "run"]));
-    let r = ok(db.run(&["plan", "--as-of", "2026-11-26T00:00:00Z", "--explain", "--format", "json"]));
+    let r = ok(db.run(&[
+        "plan",
+        "--as-of",
+        "2026-11-26T00:00:00Z",
+        "--explain",
+        "--format",
+        "json",
+    ]));
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let explain: Vec<String> = j["explain"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
-    assert!(explain.iter().any(|l| l.contains("anonsweep_users_created_at_anon")), "{explain:#?}");
-    assert!(!explain.iter().any(|l| l.contains("Seq Scan on users")), "{explain:#?}");
+    let explain: Vec<String> = j["explain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        explain
+            .iter()
+            .any(|l| l.contains("anonsweep_users_created_at_anon")),
+        "{explain:#?}"
+    );
+    assert!(
+        !explain.iter().any(|l| l.contains("Seq Scan on users")),
+        "{explain:#?}"
+    );
 }
 
 #[test]
@@ -270,6 +422,16 @@ fn sqlite_eligibility_query_uses_the_expression_index() {
     app_db(&db);
     ok(db.run(&["migrate", "run"]));
     let r = ok(db.run(&["plan", "--explain"]));
-    assert!(r.stdout.contains("USING INDEX anonsweep_users_created_at_anon"), "{}", r.stdout);
-    assert!(r.stdout.contains("COVERING INDEX anonsweep_sessions_user_id_created_at_updated_at"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("USING INDEX anonsweep_users_created_at_anon"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("COVERING INDEX anonsweep_sessions_user_id_created_at_updated_at"),
+        "{}",
+        r.stdout
+    );
 }

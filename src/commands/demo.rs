@@ -18,21 +18,26 @@ fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
     match url {
         DbUrl::Sqlite { path } => {
             if path.exists() {
+                let not_ours = || {
+                    usage(format!(
+                        "{} exists and was not made by `anonsweep demo`: pass another --database-url path",
+                        path.display()
+                    ))
+                };
                 let mut c = Conn::connect(url)?;
+                // A file that is not a SQLite database at all is refused the same way.
                 let marked = c
                     .texts(
                         "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name = ?1",
                         &[demo::MARKER],
-                    )?
+                    )
+                    .map_err(|_| not_ours())?
                     .into_iter()
                     .next()
                     .is_some();
                 drop(c);
                 if !marked {
-                    return Err(usage(format!(
-                        "{} exists and was not made by `anonsweep demo`: pass another --database-url path",
-                        path.display()
-                    )));
+                    return Err(not_ours());
                 }
                 std::fs::remove_file(path)?;
                 for ext in ["-wal", "-shm", "-journal"] {
@@ -45,13 +50,16 @@ fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
         }
         DbUrl::Postgres { .. } => {
             let mut c = Conn::connect(url)?;
-            for t in ["users", "sessions", "accounts", demo::MARKER] {
-                let found = c.texts("SELECT CAST(to_regclass($1) AS TEXT) AS t", &[t])?;
-                if found.into_iter().flatten().next().is_some() {
-                    return Err(usage(format!(
-                        "the database already has a table {t}: the demo fills only an empty database (create one with `createdb`)"
-                    )));
-                }
+            // Only an empty database: any table of an application means "not ours".
+            let found = c.texts(
+                "SELECT CAST(schemaname || '.' || tablename AS TEXT) AS t FROM pg_tables \
+                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1 LIMIT 1",
+                &[],
+            )?;
+            if let Some(t) = found.into_iter().flatten().next() {
+                return Err(usage(format!(
+                    "the database already has a table {t}: the demo fills only an empty database (create one with `createdb`)"
+                )));
             }
             Ok(c)
         }

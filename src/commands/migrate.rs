@@ -28,18 +28,31 @@ pub fn run_migrate_command(args: &MigrateArgs, m: &ArgMatches) -> anyhow::Result
     }
 }
 
-fn resolve(c: &MigrateCommon, m: &ArgMatches, needs_db: bool, backend: Option<String>) -> anyhow::Result<Settings> {
+fn resolve(
+    c: &MigrateCommon,
+    m: &ArgMatches,
+    needs_db: bool,
+    backend: Option<String>,
+) -> anyhow::Result<Settings> {
     let mut inputs: Inputs = super::rule_inputs(&c.rule, Some(&c.db), m);
     inputs.needs_database = needs_db;
     inputs.backend = backend.map(|b| (b, crate::settings::Origin::Flag("--backend")));
-    inputs.lock_timeout_ms =
-        super::given(&c.lock_timeout_ms, m, "lock_timeout_ms", "--lock-timeout-ms", "ANONSWEEP_LOCK_TIMEOUT_MS");
+    inputs.lock_timeout_ms = super::given(
+        &c.lock_timeout_ms,
+        m,
+        "lock_timeout_ms",
+        "--lock-timeout-ms",
+        "ANONSWEEP_LOCK_TIMEOUT_MS",
+    );
     super::resolve(&inputs)
 }
 
 /// The `default` preset's schema: the one the committed migrations are rendered for.
 fn default_schema() -> Schema {
-    let inputs = Inputs { format: Some("text".into()), ..Inputs::default() };
+    let inputs = Inputs {
+        format: Some("text".into()),
+        ..Inputs::default()
+    };
     let s = Settings::resolve(&inputs, None).expect("the default preset resolves");
     debug_assert_eq!(s.preset, "default");
     let _ = preset::NAMES;
@@ -49,7 +62,11 @@ fn default_schema() -> Schema {
 /// The migrations for the committed files: `default` preset, assumed storage formats.
 pub fn committed(backend: Backend) -> Vec<IndexMigration> {
     let schema = default_schema();
-    let formats = Formats::assumed(backend, TimestampFormat::Auto, schema.sessions_activity.len());
+    let formats = Formats::assumed(
+        backend,
+        TimestampFormat::Auto,
+        schema.sessions_activity.len(),
+    );
     indexes::render_all(backend, &indexes::specs(backend, &schema, &formats))
 }
 
@@ -65,7 +82,10 @@ pub(crate) struct Migrations {
 
 impl Migrations {
     pub fn skipped(&self, m: &IndexMigration, st: &IndexState) -> bool {
-        m.spec.optional_if_equivalent && st.equivalent.is_some() && !st.exists && !self.applied.contains(&m.version)
+        m.spec.optional_if_equivalent
+            && st.equivalent.is_some()
+            && !st.exists
+            && !self.applied.contains(&m.version)
     }
 }
 
@@ -89,7 +109,10 @@ fn applied_readonly(conn: &mut Conn) -> anyhow::Result<Vec<String>> {
         return Ok(Vec::new());
     }
     Ok(conn
-        .texts("SELECT CAST(version AS TEXT) AS t FROM __diesel_schema_migrations", &[])?
+        .texts(
+            "SELECT CAST(version AS TEXT) AS t FROM __diesel_schema_migrations",
+            &[],
+        )?
         .into_iter()
         .flatten()
         .collect())
@@ -102,7 +125,11 @@ pub(crate) fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<Mi
 }
 
 /// As `inspect`, with the storage formats already known.
-pub(crate) fn inspect_with(conn: &mut Conn, settings: &Settings, formats: &Formats) -> anyhow::Result<Migrations> {
+pub(crate) fn inspect_with(
+    conn: &mut Conn,
+    settings: &Settings,
+    formats: &Formats,
+) -> anyhow::Result<Migrations> {
     let backend = conn.backend();
     let specs: Vec<IndexSpec> = indexes::specs(backend, &settings.schema, formats);
     let rendered = indexes::render_all(backend, &specs);
@@ -112,9 +139,18 @@ pub(crate) fn inspect_with(conn: &mut Conn, settings: &Settings, formats: &Forma
         wanted.push((m, st));
     }
     let applied = applied_readonly(conn)?;
-    let mut out = Migrations { backend, wanted, source: Source::Embedded(backend), applied };
-    let to_run: Vec<IndexMigration> =
-        out.wanted.iter().filter(|(m, st)| !out.skipped(m, st)).map(|(m, _)| m.clone()).collect();
+    let mut out = Migrations {
+        backend,
+        wanted,
+        source: Source::Embedded(backend),
+        applied,
+    };
+    let to_run: Vec<IndexMigration> = out
+        .wanted
+        .iter()
+        .filter(|(m, st)| !out.skipped(m, st))
+        .map(|(m, _)| m.clone())
+        .collect();
     out.source = if to_run == committed(backend) {
         Source::Embedded(backend)
     } else {
@@ -124,17 +160,27 @@ pub(crate) fn inspect_with(conn: &mut Conn, settings: &Settings, formats: &Forma
 }
 
 fn connect(settings: &Settings) -> anyhow::Result<Conn> {
-    let db = settings.database.as_ref().expect("migrate run/revert/status require a database");
+    let db = settings
+        .database
+        .as_ref()
+        .expect("migrate run/revert/status require a database");
     let mut conn = Conn::connect(db)?;
     if conn.backend() == Backend::Postgres {
         // Never queue behind a long transaction forever; an interrupted build is rebuilt next time.
-        conn.batch_execute(&format!("SET lock_timeout = '{}ms'", settings.lock_timeout_ms))?;
+        conn.batch_execute(&format!(
+            "SET lock_timeout = '{}ms'",
+            settings.lock_timeout_ms
+        ))?;
     }
     Ok(conn)
 }
 
 fn header(settings: &Settings, what: &str, m: &Migrations) -> String {
-    let db = settings.database.as_ref().map(|d| d.to_string()).unwrap_or_default();
+    let db = settings
+        .database
+        .as_ref()
+        .map(|d| d.to_string())
+        .unwrap_or_default();
     format!(
         "anonsweep migrate {what}: {db} ({}), preset {}, migrations {}\n",
         m.backend.name(),
@@ -154,14 +200,22 @@ fn migrate_run(settings: &Settings) -> anyhow::Result<i32> {
         let name = &mig.spec.name;
         let table = &mig.spec.table;
         if m.skipped(mig, st) {
-            let _ = writeln!(out, "  skipped   {name}: {table} already has {}", st.equivalent.as_deref().unwrap_or("?"));
+            let _ = writeln!(
+                out,
+                "  skipped   {name}: {table} already has {}",
+                st.equivalent.as_deref().unwrap_or("?")
+            );
             continue;
         }
         let mut exists = st.exists;
         if st.exists && !st.valid {
             crate::warn!("index {name} is INVALID (an interrupted concurrent build): dropping and rebuilding it");
-            let drop = format!("DROP INDEX CONCURRENTLY IF EXISTS {}", indexes::qualified_index(m.backend, &mig.spec));
-            conn.batch_execute(&drop).map_err(|e| build_error(name, e))?;
+            let drop = format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                indexes::qualified_index(m.backend, &mig.spec)
+            );
+            conn.batch_execute(&drop)
+                .map_err(|e| build_error(name, e))?;
             exists = false;
         }
         let applied = m.applied.contains(&mig.version);
@@ -169,12 +223,22 @@ fn migrate_run(settings: &Settings) -> anyhow::Result<i32> {
         if applied && exists {
             let _ = writeln!(out, "  present   {name} on {table}");
         } else if applied {
-            conn.batch_execute(&mig.up).map_err(|e| build_error(name, e))?;
-            let _ = writeln!(out, "  rebuilt   {name} on {table} ({:.2}s)", started.elapsed().as_secs_f64());
+            conn.batch_execute(&mig.up)
+                .map_err(|e| build_error(name, e))?;
+            let _ = writeln!(
+                out,
+                "  rebuilt   {name} on {table} ({:.2}s)",
+                started.elapsed().as_secs_f64()
+            );
         } else {
-            conn.run_migration(&m.source, &mig.version).map_err(|e| build_error(name, e))?;
+            conn.run_migration(&m.source, &mig.version)
+                .map_err(|e| build_error(name, e))?;
             let verb = if exists { "recorded " } else { "created  " };
-            let _ = writeln!(out, "  {verb} {name} on {table} ({:.2}s)", started.elapsed().as_secs_f64());
+            let _ = writeln!(
+                out,
+                "  {verb} {name} on {table} ({:.2}s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     print!("{out}");
@@ -192,9 +256,16 @@ fn migrate_revert(settings: &Settings) -> anyhow::Result<i32> {
     let mut conn = connect(settings)?;
     let m = inspect(&mut conn, settings)?;
     // Revert through every migration we know for this schema, so nothing recorded is unknown.
-    let all = Source::Rendered(indexes::RenderedSource(m.wanted.iter().map(|(w, _)| w.clone()).collect()));
+    let all = Source::Rendered(indexes::RenderedSource(
+        m.wanted.iter().map(|(w, _)| w.clone()).collect(),
+    ));
     let mut out = header(settings, "revert", &m);
-    let mut ours: Vec<String> = m.applied.iter().filter(|v| indexes::is_ours(v)).cloned().collect();
+    let mut ours: Vec<String> = m
+        .applied
+        .iter()
+        .filter(|v| indexes::is_ours(v))
+        .cloned()
+        .collect();
     ours.sort();
     ours.reverse();
     if ours.is_empty() {
@@ -207,7 +278,10 @@ fn migrate_revert(settings: &Settings) -> anyhow::Result<i32> {
                 let _ = writeln!(out, "  dropped   {} on {}", w.spec.name, w.spec.table);
             }
             None => {
-                let _ = writeln!(out, "  unknown   {version}: not an index of this schema; left recorded");
+                let _ = writeln!(
+                    out,
+                    "  unknown   {version}: not an index of this schema; left recorded"
+                );
             }
         }
     }
@@ -216,7 +290,10 @@ fn migrate_revert(settings: &Settings) -> anyhow::Result<i32> {
 }
 
 fn migrate_status(settings: &Settings) -> anyhow::Result<i32> {
-    let db = settings.database.as_ref().expect("status requires a database");
+    let db = settings
+        .database
+        .as_ref()
+        .expect("status requires a database");
     let mut conn = Conn::connect(db)?;
     let m = inspect(&mut conn, settings)?;
     let rows: Vec<serde_json::Value> = m
@@ -236,10 +313,17 @@ fn migrate_status(settings: &Settings) -> anyhow::Result<i32> {
         })
         .collect();
     match settings.format {
-        OutputFormat::Json => println!("{}", json!({"backend": m.backend.name(), "source": m.source.describe(), "indexes": rows})),
+        OutputFormat::Json => println!(
+            "{}",
+            json!({"backend": m.backend.name(), "source": m.source.describe(), "indexes": rows})
+        ),
         OutputFormat::Text => {
             let mut out = header(settings, "status", &m);
-            let _ = writeln!(out, "  {:<28} {:<48} {:<8} {:<7} {:<6} EQUIVALENT", "VERSION", "INDEX", "APPLIED", "EXISTS", "VALID");
+            let _ = writeln!(
+                out,
+                "  {:<28} {:<48} {:<8} {:<7} {:<6} EQUIVALENT",
+                "VERSION", "INDEX", "APPLIED", "EXISTS", "VALID"
+            );
             for (w, st) in &m.wanted {
                 let yn = |b: bool| if b { "yes" } else { "no" };
                 let _ = writeln!(
@@ -273,24 +357,49 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
                 .wanted
                 .iter()
                 .filter(|(w, st)| {
-                    !m.skipped(w, st) && (!m.applied.contains(&w.version) || !st.exists || !st.valid)
+                    !m.skipped(w, st)
+                        && (!m.applied.contains(&w.version) || !st.exists || !st.valid)
                 })
                 .map(|(w, _)| w.clone())
                 .collect();
-            let invalid = m.wanted.iter().filter(|(_, st)| st.exists && !st.valid).map(|(w, _)| w.clone()).collect();
+            let invalid = m
+                .wanted
+                .iter()
+                .filter(|(_, st)| st.exists && !st.valid)
+                .map(|(w, _)| w.clone())
+                .collect();
             (todo, invalid)
         }
         None => {
-            let formats = Formats::assumed(backend, settings.timestamp_format, settings.schema.sessions_activity.len());
-            (indexes::render_all(backend, &indexes::specs(backend, &settings.schema, &formats)), Vec::new())
+            let formats = Formats::assumed(
+                backend,
+                settings.timestamp_format,
+                settings.schema.sessions_activity.len(),
+            );
+            (
+                indexes::render_all(
+                    backend,
+                    &indexes::specs(backend, &settings.schema, &formats),
+                ),
+                Vec::new(),
+            )
         }
     };
     let mut meta = Vec::new();
     if backend == Backend::Postgres {
         meta.push("\\set ON_ERROR_STOP on".to_string());
-        meta.push(format!("SET lock_timeout = '{}ms';", settings.lock_timeout_ms));
+        meta.push(format!(
+            "SET lock_timeout = '{}ms';",
+            settings.lock_timeout_ms
+        ));
     }
-    meta.push(diesel::migration::CREATE_MIGRATIONS_TABLE.trim().trim_end_matches(';').to_string() + ";");
+    meta.push(
+        diesel::migration::CREATE_MIGRATIONS_TABLE
+            .trim()
+            .trim_end_matches(';')
+            .to_string()
+            + ";",
+    );
     let mut statements = Vec::new();
     for w in &invalid {
         statements.push(format!(
@@ -317,7 +426,8 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
         statements,
     }) + "\n";
     match out {
-        Some(p) => std::fs::write(p, &text).map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        Some(p) => std::fs::write(p, &text)
+            .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
         None => print!("{text}"),
     }
     Ok(exit::OK)

@@ -40,7 +40,10 @@ pub(crate) fn dry_run(
             continue;
         }
         if st.exists && !st.valid {
-            notes.push(format!("index {} on {} is INVALID: rebuild it with `anonsweep migrate run`", w.spec.name, w.spec.table));
+            notes.push(format!(
+                "index {} on {} is INVALID: rebuild it with `anonsweep migrate run`",
+                w.spec.name, w.spec.table
+            ));
         } else if !st.exists {
             notes.push(format!(
                 "index {} is missing ({}): create it with `anonsweep migrate run`",
@@ -48,7 +51,11 @@ pub(crate) fn dry_run(
             ));
         }
     }
-    let explained = if explain { Some(p.conn.explain(&p.plan.count_eligible, values)?) } else { None };
+    let explained = if explain {
+        Some(p.conn.explain(&p.plan.count_eligible, values)?)
+    } else {
+        None
+    };
     let sql = p.plan.overview(&p.settings);
     if let Some(path) = sql_out {
         let script = p.plan.script(&p.settings, Some(found.eligible));

@@ -1,0 +1,413 @@
+//! On PostgreSQL, `run` never deletes a user whose activity or registration changes while the run
+//! is in progress: another connection keeps adding fresh sessions and registering users during a
+//! 50,000-user run, and afterwards exactly the untouched eligible users are gone, every touched user
+//! remains, no child row is orphaned, and the summary counts what really vanished.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use anonsweep::conn::Conn;
+use anonsweep::dburl::DbUrl;
+use support::TestDb;
+
+const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff 2026-10-27T00:00:00Z
+const N: u32 = 50_000;
+const REGISTERED: u32 = 300;
+
+fn uid(n: u32) -> String {
+    format!("u{n:08}")
+}
+
+/// xorshift64*: deterministic, no extra crates.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in lo..=hi.
+    fn range(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + (self.next() % u64::from(hi - lo + 1)) as u32
+    }
+}
+
+/// What the concurrent writer did, as seen by its own successful autocommit statements.
+#[derive(Default)]
+struct Touches {
+    /// Users that got a fresh session (insert committed, so the user existed and is now active).
+    sessions: BTreeSet<u32>,
+    /// Users this writer turned into registered users (the UPDATE changed a row).
+    registered: BTreeSet<u32>,
+    inserted_sessions: u64,
+    insert_fk_failures: u64,
+    flip_misses: u64,
+    iterations: u64,
+    /// Errors other than the expected foreign-key violation (there should be none).
+    unexpected: Vec<String>,
+}
+
+fn single(conn: &mut Conn, sql: &str) -> Option<String> {
+    conn.texts(sql, &[])
+        .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+        .into_iter()
+        .next()
+        .flatten()
+}
+
+/// Lowest-numbered user the run has not reached yet (anonymous, no session: still a candidate).
+fn frontier(conn: &mut Conn) -> u32 {
+    single(
+        conn,
+        "SELECT CAST(MIN(u.id) AS TEXT) AS t FROM users AS u \
+         WHERE u.id LIKE 'u%' AND u.is_anonymous \
+           AND NOT EXISTS (SELECT 1 FROM sessions AS s WHERE s.user_id = u.id)",
+    )
+    .map(|id| id[1..].parse().unwrap())
+    .unwrap_or(N)
+}
+
+/// Keeps touching users until `stop`: mostly just ahead of the run, some in the range it reaches
+/// last, some anywhere (including users already deleted, whose inserts must fail).
+fn writer(url: String, stop: Arc<AtomicBool>) -> Touches {
+    let mut conn = Conn::connect(&DbUrl::parse(&url).unwrap()).expect("writer connects");
+    let mut rng = Rng(0x00C0_FFEE_D00D_2026);
+    let mut t = Touches::default();
+    let mut front = 1;
+    let mut session_no = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        t.iterations += 1;
+        if t.iterations % 64 == 1 {
+            front = frontier(&mut conn);
+        }
+        let n = match rng.next() % 3 {
+            // Just ahead of the cursor: the next few batches, racing the run's own locks.
+            0 => rng.range(front.min(N), (front + 400).min(N)),
+            // The upper part of the range, reached last: touched well before their batch.
+            1 => rng.range(N * 3 / 5, N),
+            // Anywhere, often users already gone.
+            _ => rng.range(1, N),
+        };
+        let id = uid(n);
+        if t.iterations % 5 == 0 {
+            let sql = format!(
+                "WITH x AS (UPDATE users SET is_anonymous = FALSE WHERE id = '{id}' AND is_anonymous RETURNING id) \
+                 SELECT CAST(COUNT(*) AS TEXT) AS t FROM x"
+            );
+            match conn.texts(&sql, &[]) {
+                Ok(rows) if rows.first().cloned().flatten().as_deref() == Some("1") => {
+                    t.registered.insert(n);
+                }
+                Ok(_) => t.flip_misses += 1,
+                Err(e) => t.unexpected.push(format!("update {id}: {e}")),
+            }
+        } else {
+            session_no += 1;
+            let sql =
+                format!("INSERT INTO sessions VALUES ('c{session_no:09}', '{id}', now(), now())");
+            match conn.batch_execute(&sql) {
+                Ok(()) => {
+                    t.inserted_sessions += 1;
+                    t.sessions.insert(n);
+                }
+                Err(e) if e.to_string().contains("foreign key") => t.insert_fk_failures += 1,
+                Err(e) => t.unexpected.push(format!("insert for {id}: {e}")),
+            }
+        }
+    }
+    t
+}
+
+fn setup(db: &TestDb) {
+    db.exec(&support::default_schema(db, "TIMESTAMPTZ", "TEXT", false));
+    db.exec(&format!(
+        "INSERT INTO users (id, is_anonymous, created_at)
+           SELECT 'u' || lpad(g::text, 8, '0'), TRUE, TIMESTAMPTZ '2026-01-01 00:00:00+00'
+           FROM generate_series(1, {N}) AS g;
+         -- Registered users, old, with old sessions and accounts: never eligible.
+         INSERT INTO users (id, is_anonymous, created_at)
+           SELECT 'r' || lpad(g::text, 5, '0'), FALSE, TIMESTAMPTZ '2025-01-01 00:00:00+00'
+           FROM generate_series(1, {REGISTERED}) AS g;
+         INSERT INTO sessions (id, user_id, created_at, updated_at)
+           SELECT 'rs' || g, 'r' || lpad(g::text, 5, '0'), TIMESTAMPTZ '2025-02-01 00:00:00+00', TIMESTAMPTZ '2025-02-02 00:00:00+00'
+           FROM generate_series(1, {REGISTERED}) AS g;
+         INSERT INTO accounts (id, user_id, provider)
+           SELECT 'ra' || g, 'r' || lpad(g::text, 5, '0'), 'credential'
+           FROM generate_series(1, {REGISTERED}) AS g;
+         -- A few eligible anonymous users with an account row (deleted with them).
+         INSERT INTO accounts (id, user_id, provider)
+           SELECT 'ua' || g, 'u' || lpad(g::text, 8, '0'), 'anonymous'
+           FROM generate_series(1, {N}, 997) AS g;
+         ANALYZE users; ANALYZE sessions; ANALYZE accounts;"
+    ));
+}
+
+#[test]
+fn concurrent_activity_and_registration_during_a_run_are_never_deleted() {
+    let db = TestDb::pg();
+    setup(&db);
+    assert_eq!(db.count("users"), u64::from(N + REGISTERED));
+    let registered_before = db.strings("SELECT id AS t FROM users WHERE id LIKE 'r%' ORDER BY id");
+    let anon_accounts = db.count("accounts WHERE user_id LIKE 'u%'");
+    assert!(
+        anon_accounts > 40,
+        "setup: some anonymous users have accounts"
+    );
+
+    let url = db.url();
+    let dir = support::scratch();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anonsweep"));
+    cmd.args([
+        "run",
+        "--as-of",
+        AS_OF,
+        "--batch-size",
+        "100",
+        "--format",
+        "json",
+        "--database-url",
+        &url,
+    ])
+    .current_dir(dir.path())
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k == "DATABASE_URL" || k.starts_with("ANONSWEEP_") {
+            cmd.env_remove(k);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let child = cmd.spawn().expect("start anonsweep run");
+    let handle = {
+        let (url, stop) = (url.clone(), stop.clone());
+        thread::spawn(move || writer(url, stop))
+    };
+    let out = child.wait_with_output().expect("wait for anonsweep run");
+    let run_secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    let t = handle.join().expect("writer thread");
+    let run = support::Run::from(out);
+    println!(
+        "run took {run_secs:.1}s; writer: {} iterations, {} sessions inserted for {} users, {} inserts refused (user gone), \
+         {} users registered, {} flips found nothing",
+        t.iterations,
+        t.inserted_sessions,
+        t.sessions.len(),
+        t.insert_fk_failures,
+        t.registered.len(),
+        t.flip_misses
+    );
+    println!("run summary: {}", run.stdout.trim());
+
+    assert_eq!(run.code, 0, "run failed: {}", run.all());
+    assert!(
+        t.unexpected.is_empty(),
+        "writer hit unexpected errors: {:?}",
+        &t.unexpected[..t.unexpected.len().min(5)]
+    );
+    let touched: BTreeSet<u32> = t.sessions.union(&t.registered).copied().collect();
+    println!("touched users: {}", touched.len());
+    assert!(
+        !touched.is_empty(),
+        "the writer touched no user while the run was going"
+    );
+    assert!(
+        t.insert_fk_failures > 0,
+        "the writer never raced a deletion (the run was too fast to observe)"
+    );
+
+    // Exactly the touched users remain of the originally eligible ones.
+    let remaining: BTreeSet<u32> = db
+        .strings("SELECT id AS t FROM users WHERE id LIKE 'u%'")
+        .iter()
+        .map(|id| id[1..].parse().unwrap())
+        .collect();
+    let lost: Vec<u32> = touched.difference(&remaining).copied().take(10).collect();
+    assert!(
+        lost.is_empty(),
+        "touched users were deleted (first ids: {lost:?})"
+    );
+    let survivors: Vec<u32> = remaining.difference(&touched).copied().take(10).collect();
+    assert!(
+        survivors.is_empty(),
+        "never-touched eligible users survived the run (first ids: {survivors:?})"
+    );
+
+    // Registered-by-the-writer users are still registered; every inserted session is still there.
+    for n in &t.registered {
+        let flag = db.strings(&format!(
+            "SELECT CAST(is_anonymous AS TEXT) AS t FROM users WHERE id = '{}'",
+            uid(*n)
+        ));
+        assert_eq!(
+            flag,
+            vec!["false".to_string()],
+            "user {} lost its registration",
+            uid(*n)
+        );
+    }
+    assert_eq!(
+        db.count("sessions WHERE id LIKE 'c%'"),
+        t.inserted_sessions,
+        "a session inserted by the writer vanished"
+    );
+
+    // Nothing dangling, nothing registered lost.
+    assert_eq!(
+        db.count(
+            "sessions AS s WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = s.user_id)"
+        ),
+        0
+    );
+    assert_eq!(
+        db.count(
+            "accounts AS a WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = a.user_id)"
+        ),
+        0
+    );
+    assert_eq!(
+        db.strings("SELECT id AS t FROM users WHERE id LIKE 'r%' ORDER BY id"),
+        registered_before
+    );
+    assert_eq!(
+        db.count("sessions WHERE id LIKE 'rs%'"),
+        u64::from(REGISTERED)
+    );
+    assert_eq!(
+        db.count("accounts WHERE id LIKE 'ra%'"),
+        u64::from(REGISTERED)
+    );
+    let kept_anon_accounts: BTreeSet<u32> = db
+        .strings("SELECT user_id AS t FROM accounts WHERE user_id LIKE 'u%'")
+        .iter()
+        .map(|id| id[1..].parse().unwrap())
+        .collect();
+    assert!(
+        kept_anon_accounts.is_subset(&touched),
+        "an account of an untouched user remains"
+    );
+
+    // The summary counts what really vanished.
+    let json: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).expect("run --format json prints JSON");
+    let vanished = u64::from(N) - remaining.len() as u64;
+    assert_eq!(
+        json["deleted_users"].as_u64(),
+        Some(vanished),
+        "deleted_users vs. rows gone: {}",
+        run.stdout
+    );
+    assert_eq!(
+        json["failed"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        run.stdout
+    );
+    let eligible = json["eligible"].as_u64().unwrap();
+    assert!(
+        eligible <= u64::from(N) && eligible >= vanished,
+        "eligible {eligible} vs. deleted {vanished}"
+    );
+    let deleted_rows = &json["deleted_rows"];
+    let rows_of = |table: &str| {
+        deleted_rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["table"] == table)
+            .and_then(|r| r["rows"].as_u64())
+            .unwrap()
+    };
+    assert_eq!(rows_of("users"), vanished);
+    assert_eq!(
+        rows_of("accounts"),
+        anon_accounts - kept_anon_accounts.len() as u64
+    );
+    assert_eq!(
+        rows_of("sessions"),
+        0,
+        "the run deleted sessions, but only untouched (session-less) users were eligible"
+    );
+}
+
+/// A user whose row is held by another transaction beyond `--lock-timeout-ms` is reported as
+/// failed (exit 3) and kept; every other eligible user is still deleted; once the lock is gone a
+/// second run deletes it.
+#[test]
+fn a_user_locked_by_another_transaction_fails_alone_and_is_deleted_later() {
+    let db = TestDb::pg();
+    db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
+    db.exec(
+        "INSERT INTO users (id, is_anonymous, created_at)
+           SELECT 'u' || lpad(g::text, 8, '0'), TRUE, TIMESTAMPTZ '2026-01-01 00:00:00+00'
+           FROM generate_series(1, 300) AS g;
+         INSERT INTO users VALUES ('r00001', FALSE, TIMESTAMPTZ '2025-01-01 00:00:00+00');",
+    );
+    let locked = uid(137);
+    // Another session holds a key-share lock on the user (an uncommitted child insert does the same).
+    let mut holder = db.conn();
+    holder.batch_execute("BEGIN").unwrap();
+    let held = holder
+        .texts(
+            &format!("SELECT id AS t FROM users WHERE id = '{locked}' FOR KEY SHARE"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(held.len(), 1);
+
+    let run = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--batch-size",
+        "50",
+        "--lock-timeout-ms",
+        "100",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        run.code,
+        3,
+        "a locked user is a per-user failure: {}",
+        run.all()
+    );
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON summary");
+    let failed: Vec<&str> = json["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec![locked.as_str()], "{}", run.stdout);
+    assert_eq!(json["deleted_users"].as_u64(), Some(299));
+    assert_eq!(
+        db.ids("users", "id"),
+        vec!["r00001".to_string(), locked.clone()]
+    );
+
+    holder.batch_execute("ROLLBACK").unwrap();
+    let again = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--lock-timeout-ms",
+        "100",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    let json: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert_eq!(json["deleted_users"].as_u64(), Some(1));
+    assert_eq!(db.ids("users", "id"), vec!["r00001".to_string()]);
+}
