@@ -435,3 +435,98 @@ fn sqlite_eligibility_query_uses_the_expression_index() {
         r.stdout
     );
 }
+
+/// The application's own diesel migrations, run by diesel's own harness, keep working: after
+/// `migrate run`, the application's `revert_last_migration` reverts *its* latest migration.
+#[test]
+fn the_applications_diesel_harness_is_unaffected() {
+    use diesel::Connection;
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    let db = TestDb::pg();
+    let ts = "TIMESTAMPTZ";
+    db.exec(&support::default_schema(&db, ts, "TEXT", false));
+    let dir = support::scratch();
+    let m = dir.path().join("migrations/2024-05-01-000000_create_notes");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(
+        m.join("up.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
+    )
+    .unwrap();
+    std::fs::write(m.join("down.sql"), "DROP TABLE notes;").unwrap();
+    let app = FileBasedMigrations::from_path(dir.path().join("migrations")).unwrap();
+    let mut conn = diesel::PgConnection::establish(&db.url()).unwrap();
+    conn.run_pending_migrations(app.clone()).unwrap();
+
+    ok(db.run(&["migrate", "run"]));
+    assert!(conn.pending_migrations(app.clone()).unwrap().is_empty());
+    let reverted = conn.revert_last_migration(app.clone()).unwrap();
+    assert_eq!(
+        reverted.to_string(),
+        "20240501000000",
+        "the app's revert reaches its own migration"
+    );
+    assert!(db.strings("SELECT CAST(to_regclass('notes') AS TEXT) AS t")[0].is_empty());
+    conn.run_pending_migrations(app).unwrap();
+
+    ok(db.run(&["migrate", "revert"]));
+    let mut v = versions(&db);
+    v.retain(|x| !x.contains("anonsweep"));
+    assert_eq!(v, vec!["20240501000000"]);
+    assert_eq!(db.count("notes"), 0, "the app's table is still there");
+}
+
+/// A long transaction on the users table: the concurrent build waits for it (up to the lock
+/// timeout) without blocking the application's writes, then gives up and can be rerun.
+#[test]
+fn a_long_transaction_does_not_block_application_writes_during_migrate_run() {
+    let db = TestDb::pg();
+    app_db(&db);
+    let mut long = db.conn();
+    long.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT COUNT(*) FROM users")
+        .unwrap();
+    let url = db.url();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_anonsweep"))
+        .args([
+            "migrate",
+            "run",
+            "--lock-timeout-ms",
+            "3000",
+            "--database-url",
+            &url,
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // The application keeps writing while the index build waits.
+    let started = std::time::Instant::now();
+    let mut app = db.conn();
+    for i in 0..20 {
+        app.batch_execute(&format!("INSERT INTO users VALUES ('w{i}', TRUE, now())"))
+            .unwrap();
+    }
+    let write_time = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    long.batch_execute("ROLLBACK").unwrap();
+    assert!(
+        write_time.as_millis() < 1500,
+        "application writes were blocked for {write_time:?}"
+    );
+    assert_eq!(db.count("users"), 20);
+    // The build waited for the long transaction until its lock timeout, then gave up cleanly.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lock timeout"), "{stderr}");
+    // A rerun rebuilds what the interrupted build left INVALID: every index present and valid.
+    ok(db.run(&["migrate", "run"]));
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
+            .unwrap();
+    for row in j["indexes"].as_array().unwrap() {
+        assert_eq!(row["exists"], true, "{row}");
+        assert_eq!(row["valid"], true, "{row}");
+    }
+}
