@@ -36,6 +36,7 @@ WHERE u."isAnonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
+      AND s."userId" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
       AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
   )
   AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)

@@ -36,6 +36,7 @@ WHERE u."isAnonymous" IN (1, 'true')
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
+      AND s."userId" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
   )
   AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)

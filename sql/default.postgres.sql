@@ -36,6 +36,7 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
+      AND s."user_id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
       AND (s."created_at" >= $1 OR s."updated_at" >= $1)
   )
   AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)

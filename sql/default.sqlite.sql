@@ -36,6 +36,7 @@ WHERE u."is_anonymous" IN (1, 'true')
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
+      AND s."user_id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
   )
   AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)

@@ -133,6 +133,10 @@ impl Names {
     }
 
     fn eligible(&self, f: &Formats, b: &mut Binder) -> String {
+        self.eligible_after(f, b, "")
+    }
+
+    fn eligible_after(&self, f: &Formats, b: &mut Binder, session_after: &str) -> String {
         let created_cutoff = b.cutoff(f.created_at);
         let activity: Vec<TimeCmp> = self
             .activity
@@ -153,6 +157,7 @@ impl Names {
             session_user: &self.session_user,
             user_id: &self.user_id,
             activity: &activity,
+            session_after,
         })
     }
 
@@ -173,7 +178,8 @@ impl Names {
         lock: bool,
     ) -> Stmt {
         self.stmt(b, |b| {
-            let eligible = self.eligible(f, b);
+            let cursor = format!("(SELECT c.last_id FROM {}anonsweep_cursor AS c)", self.temp);
+            let eligible = self.eligible_after(f, b, if after_cursor { &cursor } else { "" });
             let limit = if limited { b.limit() } else { String::new() };
             render(&render::Pick {
                 temp: self.temp,

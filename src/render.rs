@@ -18,6 +18,9 @@ pub struct Eligible<'a> {
     pub session_user: &'a str,
     pub user_id: &'a str,
     pub activity: &'a [TimeCmp],
+    /// Redundant keyset bound for the sessions probe (implied by the user's own bound), so a
+    /// merge join starts at the cursor instead of the start of the sessions index.
+    pub session_after: &'a str,
 }
 
 #[derive(Template)]

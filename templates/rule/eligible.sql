@@ -3,5 +3,8 @@
   AND NOT EXISTS (
     SELECT 1 FROM {{ sessions }} AS s
     WHERE s.{{ session_user }} = u.{{ user_id }}
+{%- if !session_after.is_empty() %}
+      AND s.{{ session_user }} > {{ session_after }}
+{%- endif %}
       AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{{ a.expr }} >= {{ a.cutoff }}{% endfor %})
   )
