@@ -6,7 +6,13 @@ use chrono::{DateTime, Utc};
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp, Timestamptz};
+use diesel::mysql::Mysql;
 use diesel::sqlite::{Sqlite, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::AsyncMysqlConnection;
+
+/// MySQL/MariaDB through diesel-async's pure-Rust client, used synchronously.
+pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection>;
 
 use crate::dburl::DbUrl;
 use crate::dialect::{Backend, BindValue, Param};
@@ -17,6 +23,7 @@ use crate::plan::Stmt;
 pub enum Conn {
     Pg(PgConnection),
     Sqlite(SqliteConnection),
+    Mysql(MysqlConnection),
 }
 
 /// What a statement's parameters are bound to.
@@ -68,6 +75,13 @@ struct PgPlanRow {
 }
 
 #[derive(QueryableByName)]
+struct MysqlPlanRow {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "EXPLAIN")]
+    plan: String,
+}
+
+#[derive(QueryableByName)]
 struct SqlitePlanRow {
     #[diesel(sql_type = Text)]
     detail: String,
@@ -116,6 +130,19 @@ macro_rules! bound {
         }
         q
     }};
+    (Mysql, $sql:expr, $binds:expr) => {{
+        let mut q = diesel::sql_query($sql).into_boxed::<Mysql>();
+        for b in $binds {
+            q = match b {
+                // The session time zone is UTC: DATETIME and TIMESTAMP compare as UTC.
+                BindValue::Timestamptz(t) => q.bind::<Timestamp, _>(t.naive_utc()),
+                BindValue::Timestamp(t) => q.bind::<Timestamp, _>(t),
+                BindValue::Text(t) => q.bind::<Text, _>(t),
+                BindValue::Int(i) => q.bind::<BigInt, _>(i),
+            };
+        }
+        q
+    }};
 }
 
 macro_rules! with_query {
@@ -128,6 +155,10 @@ macro_rules! with_query {
             }
             Conn::Sqlite($c) => {
                 let $q = bound!(Sqlite, $stmt.sql.as_str(), binds);
+                $body
+            }
+            Conn::Mysql($c) => {
+                let $q = bound!(Mysql, $stmt.sql.as_str(), binds);
                 $body
             }
         }
@@ -158,6 +189,17 @@ impl Conn {
                 diesel::sql_query("SET application_name = 'anonsweep'").execute(&mut c)?;
                 Ok(Conn::Pg(c))
             }
+            DbUrl::Mysql { .. } => {
+                let mut c = MysqlConnection::establish(&url.connect_string()).map_err(|e| {
+                    anyhow::anyhow!("cannot connect to {url}: {}", e.to_string().trim())
+                })?;
+                use diesel::connection::SimpleConnection;
+                // UTC for DATETIME/TIMESTAMP comparisons; READ COMMITTED so a batch locks only
+                // the rows it matches (no gap locks) and each statement sees the latest commits.
+                c.batch_execute("SET time_zone = '+00:00'")?;
+                c.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
+                Ok(Conn::Mysql(c))
+            }
         }
     }
 
@@ -173,6 +215,7 @@ impl Conn {
         match self {
             Conn::Pg(_) => Backend::Postgres,
             Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Mysql(_) => Backend::Mysql,
         }
     }
 
@@ -182,6 +225,7 @@ impl Conn {
         match self {
             Conn::Pg(c) => c.batch_execute(sql),
             Conn::Sqlite(c) => c.batch_execute(sql),
+            Conn::Mysql(c) => c.batch_execute(sql),
         }
     }
 
@@ -239,6 +283,12 @@ impl Conn {
                 let rows: Vec<SqlitePlanRow> = q.load(c)?;
                 Ok(rows.into_iter().map(|r| r.detail).collect())
             }
+            Conn::Mysql(c) => {
+                let sql = format!("EXPLAIN FORMAT=JSON {}", stmt.sql);
+                let q = bound!(Mysql, sql.as_str(), binds);
+                let rows: Vec<MysqlPlanRow> = q.load(c)?;
+                Ok(rows.iter().flat_map(|r| r.plan.lines().map(str::to_string)).collect())
+            }
         }
     }
 
@@ -247,6 +297,7 @@ impl Conn {
         let row: TextRow = match self {
             Conn::Pg(c) => diesel::sql_query(sql).get_result(c)?,
             Conn::Sqlite(c) => diesel::sql_query(sql).get_result(c)?,
+            Conn::Mysql(c) => diesel::sql_query(sql).get_result(c)?,
         };
         Ok(row.t)
     }
@@ -268,6 +319,13 @@ impl Conn {
                 }
                 q.load(c)?
             }
+            Conn::Mysql(c) => {
+                let mut q = diesel::sql_query(sql).into_boxed::<Mysql>();
+                for b in bind {
+                    q = q.bind::<Text, _>(b.to_string());
+                }
+                q.load(c)?
+            }
         };
         Ok(rows.into_iter().map(|r| r.t).collect())
     }
@@ -279,6 +337,9 @@ impl Conn {
                 "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t",
             ),
             Backend::Sqlite => self.text("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now') AS t"),
+            Backend::Mysql => {
+                self.text("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ') AS t")
+            }
         }
     }
 
@@ -315,6 +376,7 @@ impl Conn {
         let v = match self {
             Conn::Pg(c) => c.applied_migrations(),
             Conn::Sqlite(c) => c.applied_migrations(),
+            Conn::Mysql(c) => c.applied_migrations(),
         }
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(v.into_iter().map(|v| v.to_string()).collect())
@@ -366,6 +428,7 @@ impl Conn {
         match self {
             Conn::Pg(c) => go!(c, Pg),
             Conn::Sqlite(c) => go!(c, Sqlite),
+            Conn::Mysql(c) => go!(c, Mysql),
         }
     }
 }

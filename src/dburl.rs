@@ -10,6 +10,7 @@ use crate::error::{register_secret, usage};
 pub enum DbUrl {
     Sqlite { path: PathBuf },
     Postgres { url: String, shown: String },
+    Mysql { url: String, shown: String },
 }
 
 impl std::fmt::Debug for DbUrl {
@@ -22,12 +23,12 @@ impl std::fmt::Display for DbUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DbUrl::Sqlite { path } => write!(f, "sqlite://{}", path.display()),
-            DbUrl::Postgres { shown, .. } => f.write_str(shown),
+            DbUrl::Postgres { shown, .. } | DbUrl::Mysql { shown, .. } => f.write_str(shown),
         }
     }
 }
 
-const FIX: &str = "expected postgres://user:password@host:5432/dbname, sqlite://path/to/file.db or a plain file path";
+const FIX: &str = "expected postgres://user:password@host:5432/dbname, mysql://user:password@host:3306/dbname, sqlite://path/to/file.db or a plain file path";
 
 impl DbUrl {
     /// Parses a URL or a plain SQLite file path. Registers any password as a secret first.
@@ -47,10 +48,8 @@ impl DbUrl {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" | "sqlite3" | "file" => Self::sqlite(rest),
-            "postgres" | "postgresql" => Self::postgres(raw),
-            "mysql" | "mariadb" => Err(usage(
-                "MySQL/MariaDB URLs are not supported by this version yet: use a postgres:// or sqlite:// URL",
-            )),
+            "postgres" | "postgresql" => Self::server(raw, Backend::Postgres),
+            "mysql" | "mariadb" => Self::server(raw, Backend::Mysql),
             other => Err(usage(format!(
                 "unknown database URL scheme {:?}: {FIX}",
                 redact_scheme(other)
@@ -73,7 +72,7 @@ impl DbUrl {
         })
     }
 
-    fn postgres(raw: &str) -> anyhow::Result<DbUrl> {
+    fn server(raw: &str, backend: Backend) -> anyhow::Result<DbUrl> {
         // Register the password before anything can fail and print.
         if let Some(pw) = raw_password(raw) {
             register_secret(&pw);
@@ -112,9 +111,20 @@ impl DbUrl {
                 .collect();
             shown.query_pairs_mut().clear().extend_pairs(pairs);
         }
-        Ok(DbUrl::Postgres {
-            url: raw.to_string(),
-            shown: shown.to_string(),
+        let (url, shown) = (raw.to_string(), shown.to_string());
+        Ok(match backend {
+            Backend::Mysql => {
+                if parsed.path().trim_matches('/').is_empty() {
+                    return Err(usage(format!("the MySQL URL names no database: {FIX}")));
+                }
+                // The driver wants the `mysql` scheme.
+                let url = match url.split_once("://") {
+                    Some((_, rest)) => format!("mysql://{rest}"),
+                    None => url,
+                };
+                DbUrl::Mysql { url, shown }
+            }
+            _ => DbUrl::Postgres { url, shown },
         })
     }
 
@@ -122,6 +132,7 @@ impl DbUrl {
         match self {
             DbUrl::Sqlite { .. } => Backend::Sqlite,
             DbUrl::Postgres { .. } => Backend::Postgres,
+            DbUrl::Mysql { .. } => Backend::Mysql,
         }
     }
 
@@ -129,7 +140,7 @@ impl DbUrl {
     pub fn connect_string(&self) -> String {
         match self {
             DbUrl::Sqlite { path } => path.to_string_lossy().into_owned(),
-            DbUrl::Postgres { url, .. } => url.clone(),
+            DbUrl::Postgres { url, .. } | DbUrl::Mysql { url, .. } => url.clone(),
         }
     }
 }
@@ -202,7 +213,8 @@ mod tests {
             "/tmp/b.db"
         );
         assert_eq!(DbUrl::parse("./x.db").unwrap().connect_string(), "./x.db");
-        assert!(DbUrl::parse("mysql://root@localhost/x").is_err());
+        assert_eq!(DbUrl::parse("mariadb://root@localhost/x").unwrap().backend(), Backend::Mysql);
+        assert!(DbUrl::parse("mysql://root@localhost/").is_err());
         assert!(DbUrl::parse("foo://x").is_err());
         assert!(DbUrl::parse("postgres://[::1").is_err());
     }

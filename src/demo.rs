@@ -32,38 +32,48 @@ impl Rng {
     }
 }
 
-fn schema_sql(backend: Backend) -> String {
-    let (ts, boolean) = match backend {
-        Backend::Postgres => ("TIMESTAMPTZ", "BOOLEAN"),
-        Backend::Sqlite => ("TEXT", "INTEGER"),
+fn schema_sql(backend: Backend) -> Vec<String> {
+    let (ts, boolean, id) = match backend {
+        Backend::Postgres => ("TIMESTAMPTZ", "BOOLEAN", "TEXT"),
+        Backend::Sqlite => ("TEXT", "INTEGER", "TEXT"),
+        Backend::Mysql => ("DATETIME(3)", "BOOLEAN", "VARCHAR(36)"),
     };
-    format!(
-        "CREATE TABLE {MARKER} (created_at {ts} NOT NULL);
-CREATE TABLE users (
-  id TEXT PRIMARY KEY,
+    // Table-level foreign keys: MySQL ignores `REFERENCES` written inline on a column.
+    vec![
+        format!("CREATE TABLE {MARKER} (created_at {ts} NOT NULL)"),
+        format!(
+            "CREATE TABLE users (
+  id {id} PRIMARY KEY,
   name TEXT NOT NULL,
   email TEXT,
   is_anonymous {boolean},
   created_at {ts} NOT NULL,
   updated_at {ts} NOT NULL
-);
-CREATE TABLE sessions (
-  id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL REFERENCES users (id),
+)"
+        ),
+        format!(
+            "CREATE TABLE sessions (
+  id {id} PRIMARY KEY,
+  user_id {id} NOT NULL,
   token TEXT NOT NULL,
   created_at {ts} NOT NULL,
   updated_at {ts} NOT NULL,
-  expires_at {ts} NOT NULL
-);
-CREATE INDEX sessions_user_id_idx ON sessions (user_id);
-CREATE TABLE accounts (
-  id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL REFERENCES users (id),
+  expires_at {ts} NOT NULL,
+  FOREIGN KEY (user_id) REFERENCES users (id)
+)"
+        ),
+        "CREATE INDEX sessions_user_id_idx ON sessions (user_id)".to_string(),
+        format!(
+            "CREATE TABLE accounts (
+  id {id} PRIMARY KEY,
+  user_id {id} NOT NULL,
   provider_id TEXT NOT NULL,
-  created_at {ts} NOT NULL
-);
-CREATE INDEX accounts_user_id_idx ON accounts (user_id);"
-    )
+  created_at {ts} NOT NULL,
+  FOREIGN KEY (user_id) REFERENCES users (id)
+)"
+        ),
+        "CREATE INDEX accounts_user_id_idx ON accounts (user_id)".to_string(),
+    ]
 }
 
 fn ts(backend: Backend, epoch_s: i64) -> String {
@@ -71,6 +81,7 @@ fn ts(backend: Backend, epoch_s: i64) -> String {
     match backend {
         Backend::Postgres => format!("'{}'", t.format("%Y-%m-%d %H:%M:%S+00")),
         Backend::Sqlite => format!("'{}'", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+        Backend::Mysql => format!("'{}'", t.format("%Y-%m-%d %H:%M:%S")),
     }
 }
 
@@ -104,14 +115,16 @@ pub struct Population {
 /// Creates the schema and fills it with `n` users, as of `now`.
 pub fn fill(conn: &mut Conn, n: u64, now: DateTime<Utc>) -> anyhow::Result<Population> {
     let backend = conn.backend();
-    conn.batch_execute(&schema_sql(backend))?;
+    for ddl in schema_sql(backend) {
+        conn.batch_execute(&ddl)?;
+    }
     let now_s = now.timestamp();
     conn.batch_execute(&format!(
         "INSERT INTO {MARKER} VALUES ({})",
         ts(backend, now_s)
     ))?;
     let (t, f) = match backend {
-        Backend::Postgres => ("TRUE", "FALSE"),
+        Backend::Postgres | Backend::Mysql => ("TRUE", "FALSE"),
         Backend::Sqlite => ("1", "0"),
     };
     let mut rng = Rng(0x5EED_2026);
@@ -178,8 +191,10 @@ pub fn fill(conn: &mut Conn, n: u64, now: DateTime<Utc>) -> anyhow::Result<Popul
         flush(c, "accounts", &mut b.accounts, true)?;
         Ok(())
     })?;
-    if backend == Backend::Postgres {
-        conn.batch_execute("ANALYZE users; ANALYZE sessions; ANALYZE accounts")?;
+    match backend {
+        Backend::Postgres => conn.batch_execute("ANALYZE users; ANALYZE sessions; ANALYZE accounts")?,
+        Backend::Mysql => conn.batch_execute("ANALYZE TABLE users, sessions, accounts")?,
+        Backend::Sqlite => {}
     }
     Ok(pop)
 }

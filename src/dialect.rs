@@ -9,6 +9,7 @@ use serde::Serialize;
 pub enum Backend {
     Sqlite,
     Postgres,
+    Mysql,
 }
 
 impl Backend {
@@ -16,6 +17,7 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
         }
     }
 
@@ -23,17 +25,20 @@ impl Backend {
         match value.to_ascii_lowercase().as_str() {
             "sqlite" | "sqlite3" => Some(Backend::Sqlite),
             "postgres" | "postgresql" | "pg" => Some(Backend::Postgres),
+            "mysql" | "mariadb" => Some(Backend::Mysql),
             _ => None,
         }
     }
 
-    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
 
     /// Prefix that makes a name refer to the connection's temporary schema only.
     pub fn temp_schema(self) -> &'static str {
         match self {
             Backend::Sqlite => "temp.",
             Backend::Postgres => "pg_temp.",
+            // MySQL has no temporary schema: a temporary table shadows a base table of that name.
+            Backend::Mysql => "",
         }
     }
 
@@ -42,26 +47,39 @@ impl Backend {
         match self {
             Backend::Sqlite => String::new(),
             Backend::Postgres => format!("FOR UPDATE OF {alias}"),
+            Backend::Mysql => "FOR UPDATE".to_string(),
         }
     }
 
     /// Whether rows can be locked individually (`SELECT ... FOR UPDATE`).
     pub fn has_row_locks(self) -> bool {
-        matches!(self, Backend::Postgres)
+        matches!(self, Backend::Postgres | Backend::Mysql)
     }
 
     /// Empties one of our temporary tables. PostgreSQL: `TRUNCATE`, so a table refilled every
     /// batch never bloats with dead rows (autovacuum does not see temporary tables).
     pub fn clear_table(self, table: &str) -> String {
         match self {
-            Backend::Sqlite => format!("DELETE FROM {table}"),
+            // MySQL: TRUNCATE would commit the batch's transaction.
+            Backend::Sqlite | Backend::Mysql => format!("DELETE FROM {table}"),
             Backend::Postgres => format!("TRUNCATE {table}"),
         }
     }
 
     /// Converts any id to text for reporting.
     pub fn id_as_text(self, expr: &str) -> String {
-        format!("CAST({expr} AS TEXT)")
+        match self {
+            Backend::Mysql => format!("CAST({expr} AS CHAR)"),
+            _ => format!("CAST({expr} AS TEXT)"),
+        }
+    }
+
+    /// Drops one of our temporary tables.
+    pub fn drop_temp(self, table: &str) -> String {
+        match self {
+            Backend::Mysql => format!("DROP TEMPORARY TABLE {table}"),
+            _ => format!("DROP TABLE {}{table}", self.temp_schema()),
+        }
     }
 
     /// How a script opens its single transaction.
@@ -69,6 +87,7 @@ impl Backend {
         match self {
             Backend::Sqlite => "BEGIN IMMEDIATE;",
             Backend::Postgres => "BEGIN;",
+            Backend::Mysql => "START TRANSACTION;",
         }
     }
 }
@@ -123,6 +142,8 @@ impl TimeKind {
             (_, TimeKind::EpochMs) => cutoff.timestamp_millis().to_string(),
             (_, TimeKind::EpochS) => cutoff.timestamp().to_string(),
             (Backend::Sqlite, _) => format!("'{}'", iso_text(cutoff)),
+            // DATETIME and TIMESTAMP alike, with the session time zone set to UTC.
+            (Backend::Mysql, _) => format!("TIMESTAMP '{}'", cutoff.format("%Y-%m-%d %H:%M:%S")),
         }
     }
 
@@ -136,6 +157,7 @@ impl TimeKind {
             (_, TimeKind::EpochMs) => BindValue::Int(cutoff.timestamp_millis()),
             (_, TimeKind::EpochS) => BindValue::Int(cutoff.timestamp()),
             (Backend::Sqlite, _) => BindValue::Text(iso_text(cutoff)),
+            (Backend::Mysql, _) => BindValue::Timestamp(cutoff.naive_utc()),
         }
     }
 }
@@ -194,6 +216,11 @@ impl Binder {
     }
 
     fn placeholder(&mut self, p: Param) -> String {
+        if self.backend == Backend::Mysql {
+            // Positional `?` only: every use is its own parameter.
+            self.params.push(p);
+            return "?".to_string();
+        }
         let idx = match self.params.iter().position(|q| *q == p) {
             Some(i) => i + 1,
             None => {
@@ -204,6 +231,7 @@ impl Binder {
         match self.backend {
             Backend::Postgres => format!("${idx}"),
             Backend::Sqlite => format!("?{idx}"),
+            Backend::Mysql => unreachable!("handled above"),
         }
     }
 

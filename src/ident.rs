@@ -64,6 +64,7 @@ pub fn table(value: &str, setting: &str) -> anyhow::Result<TableName> {
 pub fn quote(backend: Backend, ident: &str) -> String {
     match backend {
         Backend::Postgres | Backend::Sqlite => format!("\"{ident}\""),
+        Backend::Mysql => format!("`{ident}`"),
     }
 }
 

@@ -69,5 +69,28 @@ pub fn state(conn: &mut Conn, spec: &IndexSpec) -> anyhow::Result<IndexState> {
                 equivalent,
             })
         }
+        Backend::Mysql => {
+            let (cond, binds) = crate::introspect::mysql_table_cond(&spec.table);
+            let mut b1 = binds.clone();
+            b1.push(spec.name.clone());
+            let exists = first(conn.texts(
+                &format!(
+                    "SELECT CAST(index_name AS CHAR) AS t FROM information_schema.statistics WHERE {cond} AND index_name = ? LIMIT 1"
+                ),
+                &b1.iter().map(String::as_str).collect::<Vec<_>>(),
+            )?)
+            .is_some();
+            let mut b2 = binds;
+            b2.push(spec.first_column.clone());
+            b2.push(spec.name.clone());
+            let equivalent = first(conn.texts(
+                &format!(
+                    "SELECT CAST(index_name AS CHAR) AS t FROM information_schema.statistics WHERE {cond} \
+                     AND seq_in_index = 1 AND column_name = ? AND index_name <> ? ORDER BY index_name LIMIT 1"
+                ),
+                &b2.iter().map(String::as_str).collect::<Vec<_>>(),
+            )?);
+            Ok(IndexState { exists, valid: exists, equivalent })
+        }
     }
 }

@@ -25,6 +25,7 @@ pub const VERSION_PREFIX: &str = "00000000000000anonsweep";
 /// The migrations for the `default` preset, as committed under `migrations/`.
 pub const EMBEDDED_POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const EMBEDDED_SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const EMBEDDED_MYSQL: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
 /// Longest identifier PostgreSQL keeps (MySQL allows 64 characters).
 const MAX_NAME: usize = 63;
@@ -65,6 +66,7 @@ pub struct IndexMigration {
 struct Up<'a> {
     purpose: &'a str,
     concurrently: bool,
+    online: bool,
     name: &'a str,
     table: &'a str,
     columns: &'a str,
@@ -75,12 +77,17 @@ struct Up<'a> {
 #[template(path = "migrations/down.sql", escape = "none")]
 struct Down<'a> {
     concurrently: bool,
+    online: bool,
+    name: &'a str,
+    table: &'a str,
     qualified_name: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "migrations/metadata.toml", escape = "none")]
 struct Metadata {
+    concurrently: bool,
+    online: bool,
     in_transaction: bool,
 }
 
@@ -123,13 +130,20 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
         (Backend::Postgres, false) => anon.clone(),
         (Backend::Postgres, true) => format!("{anon} = 1"),
         (Backend::Sqlite, _) => format!("{anon} IN (1, 'true')"),
+        // No partial indexes: a composite key puts the anonymous users together instead.
+        (Backend::Mysql, _) => String::new(),
     };
     let created = match (backend, f.created_at) {
         // The same expression the rule compares, so SQLite can use the index for the range.
         (Backend::Sqlite, TimeKind::IsoText | TimeKind::Timestamptz | TimeKind::Timestamp) => {
             f.created_at.column_expr(backend, &q(&s.users_created_at))
         }
+        (Backend::Mysql, _) => format!("{anon}, {}", q(&s.users_created_at)),
         _ => q(&s.users_created_at),
+    };
+    let first_user_column = match backend {
+        Backend::Mysql => s.users_is_anonymous.clone(),
+        _ => s.users_created_at.clone(),
     };
     let mut out = vec![IndexSpec {
         seq: 1,
@@ -137,12 +151,18 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
         name: index_name(&s.users, &[&s.users_created_at, "anon"]),
         table: s.users.clone(),
         columns: created,
-        first_column: s.users_created_at.clone(),
+        first_column: first_user_column,
         predicate,
-        purpose: format!(
-            "the eligibility scan: anonymous users of {} by {} (only anonymous users are indexed)",
-            s.users, s.users_created_at
-        ),
+        purpose: match backend {
+            Backend::Mysql => format!(
+                "the eligibility scan: {} by ({}, {}), anonymous users together (no partial indexes here)",
+                s.users, s.users_is_anonymous, s.users_created_at
+            ),
+            _ => format!(
+                "the eligibility scan: anonymous users of {} by {} (only anonymous users are indexed)",
+                s.users, s.users_created_at
+            ),
+        },
         optional_if_equivalent: false,
     }];
     let mut session_cols: Vec<&str> = vec![&s.sessions_user_id];
@@ -192,12 +212,14 @@ pub fn qualified_index(backend: Backend, spec: &IndexSpec) -> String {
 /// Renders the migrations for `specs`.
 pub fn render_all(backend: Backend, specs: &[IndexSpec]) -> Vec<IndexMigration> {
     let concurrently = backend == Backend::Postgres;
+    let online = backend == Backend::Mysql;
     specs
         .iter()
         .map(|spec| {
             let up = render(&Up {
                 purpose: &spec.purpose,
                 concurrently,
+                online,
                 name: &quote(backend, &spec.name),
                 table: &spec.table.quoted(backend),
                 columns: &spec.columns,
@@ -205,18 +227,20 @@ pub fn render_all(backend: Backend, specs: &[IndexSpec]) -> Vec<IndexMigration> 
             });
             let down = render(&Down {
                 concurrently,
+                online,
+                name: &quote(backend, &spec.name),
+                table: &spec.table.quoted(backend),
                 qualified_name: &qualified_index(backend, spec),
             });
-            let metadata = render(&Metadata {
-                in_transaction: !concurrently,
-            });
+            let in_transaction = !(concurrently || online);
+            let metadata = render(&Metadata { concurrently, online, in_transaction });
             IndexMigration {
                 dir_name: format!("00000000000000-anonsweep-{:04}_{}", spec.seq, spec.slug),
                 version: format!("{VERSION_PREFIX}{:04}", spec.seq),
                 up: format!("{up}\n"),
                 down: format!("{down}\n"),
                 metadata: format!("{metadata}\n"),
-                in_transaction: !concurrently,
+                in_transaction,
                 spec: spec.clone(),
             }
         })
@@ -327,6 +351,7 @@ impl Source {
             Source::Embedded(Backend::Sqlite) => {
                 MigrationSource::<DB>::migrations(&EMBEDDED_SQLITE)?
             }
+            Source::Embedded(Backend::Mysql) => MigrationSource::<DB>::migrations(&EMBEDDED_MYSQL)?,
             Source::Rendered(r) => r.migrations()?,
         };
         all.sort_by(|a, b| a.name().version().cmp(&b.name().version()));

@@ -53,6 +53,14 @@ fn columns(conn: &mut Conn, table: &TableName, setting: &str) -> anyhow::Result<
                 &[&table.name, &schema],
             )?
         }
+        Backend::Mysql => {
+            let (cond, binds) = mysql_table_cond(table);
+            let sql = format!(
+                "SELECT CAST(CONCAT(column_name, '|', column_type) AS CHAR) AS t FROM information_schema.columns \
+                 WHERE {cond} ORDER BY ordinal_position"
+            );
+            conn.texts(&sql, &binds.iter().map(String::as_str).collect::<Vec<_>>())?
+        }
     };
     if rows.is_empty() {
         return Err(missing_table(table, setting));
@@ -69,6 +77,22 @@ fn columns(conn: &mut Conn, table: &TableName, setting: &str) -> anyhow::Result<
         table: table.clone(),
         cols,
     })
+}
+
+/// `table_schema = … AND table_name = …` for a MySQL table (the schema is the database),
+/// honouring `lower_case_table_names`.
+pub fn mysql_table_cond(table: &TableName) -> (String, Vec<String>) {
+    let schema = match &table.schema {
+        Some(_) => "table_schema = ?",
+        None => "table_schema = DATABASE()",
+    };
+    let cond = format!(
+        "{schema} AND (table_name = ? OR (@@lower_case_table_names <> 0 AND LOWER(table_name) = LOWER(?)))"
+    );
+    let mut binds: Vec<String> = table.schema.iter().cloned().collect();
+    binds.push(table.name.clone());
+    binds.push(table.name.clone());
+    (cond, binds)
 }
 
 fn missing_table(table: &TableName, setting: &str) -> anyhow::Error {
@@ -98,11 +122,23 @@ fn pg_time_kind(
     ))
 }
 
+fn mysql_time_kind(conn: &mut Conn, table: &TableName, col: &str, ty: &str) -> anyhow::Result<TimeKind> {
+    if ty.starts_with("datetime") || ty.starts_with("timestamp") || ty == "date" {
+        return Ok(TimeKind::Timestamp);
+    }
+    if ty.starts_with("bigint") || ty.starts_with("int") || ty.starts_with("decimal") {
+        return epoch_unit(conn, table, col);
+    }
+    Err(anyhow!(
+        "column {table}.{col} has type {ty}, which anonsweep cannot compare as a time on MySQL: use DATETIME, TIMESTAMP or an integer epoch column"
+    ))
+}
+
 fn epoch_unit(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result<TimeKind> {
     let b = conn.backend();
     let sql = format!(
-        "SELECT CAST(MAX({}) AS TEXT) AS t FROM {}",
-        quote(b, col),
+        "SELECT {} AS t FROM {}",
+        b.id_as_text(&format!("MAX({})", quote(b, col))),
         table.quoted(b)
     );
     let max = conn
@@ -185,6 +221,17 @@ fn id_is_unique(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result
             )?);
             rows
         }
+        Backend::Mysql => {
+            let (cond, mut binds) = mysql_table_cond(table);
+            binds.push(col.to_string());
+            let sql = format!(
+                "SELECT 'yes' AS t FROM information_schema.statistics s WHERE {cond} \
+                 AND s.non_unique = 0 AND s.seq_in_index = 1 AND s.column_name = ? \
+                 AND NOT EXISTS (SELECT 1 FROM information_schema.statistics s2 WHERE s2.table_schema = s.table_schema \
+                   AND s2.table_name = s.table_name AND s2.index_name = s.index_name AND s2.seq_in_index = 2)"
+            );
+            conn.texts(&sql, &binds.iter().map(String::as_str).collect::<Vec<_>>())?
+        }
     };
     Ok(!rows.is_empty())
 }
@@ -228,6 +275,17 @@ pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats,
             }
         },
         Backend::Sqlite => false,
+        Backend::Mysql => {
+            let int = ["tinyint", "smallint", "mediumint", "int", "bigint", "bit", "boolean", "bool"];
+            if !int.iter().any(|t| anon_ty.starts_with(t)) {
+                return Err(anyhow!(
+                    "column {}.{} has type {anon_ty}: expected BOOLEAN / TINYINT(1)",
+                    s.users,
+                    s.users_is_anonymous
+                ));
+            }
+            true
+        }
     };
 
     let mut kind_of =
@@ -237,12 +295,13 @@ pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats,
                 TimestampFormat::Auto => match backend {
                     Backend::Postgres => pg_time_kind(conn, table, col, ty),
                     Backend::Sqlite => sqlite_time_kind(conn, table, col, ty),
+                    Backend::Mysql => mysql_time_kind(conn, table, col, ty),
                 }?,
             };
-            if k == TimeKind::Timestamp {
-                notes.push(format!(
-                    "{table}.{col} is timestamp without time zone: values assumed UTC"
-                ));
+            // MySQL TIMESTAMP columns are converted by the (UTC) session; the others carry no zone.
+            let zoned = backend == Backend::Mysql && ty.starts_with("timestamp");
+            if k == TimeKind::Timestamp && !zoned {
+                notes.push(format!("{table}.{col} is {ty} (no time zone): values assumed UTC"));
             }
             Ok(k)
         };

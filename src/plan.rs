@@ -26,6 +26,7 @@ impl Formats {
             TimestampFormat::Auto => match backend {
                 Backend::Sqlite => TimeKind::IsoText,
                 Backend::Postgres => TimeKind::Timestamptz,
+                Backend::Mysql => TimeKind::Timestamp,
             },
         };
         Formats {
@@ -129,6 +130,8 @@ impl Names {
             (Backend::Postgres, false) => col,
             (Backend::Postgres, true) => format!("{col} = 1"),
             (Backend::Sqlite, _) => format!("{col} IN (1, 'true')"),
+            // TINYINT(1) / BOOLEAN.
+            (Backend::Mysql, _) => format!("{col} = 1"),
         }
     }
 
@@ -179,7 +182,9 @@ impl Names {
     ) -> Stmt {
         self.stmt(b, |b| {
             let cursor = format!("(SELECT c.last_id FROM {}anonsweep_cursor AS c)", self.temp);
-            let eligible = self.eligible_after(f, b, if after_cursor { &cursor } else { "" });
+            // MySQL cannot open one temporary table twice in a statement; it needs no such hint.
+            let bound = after_cursor && self.backend != Backend::Mysql;
+            let eligible = self.eligible_after(f, b, if bound { &cursor } else { "" });
             let limit = if limited { b.limit() } else { String::new() };
             render(&render::Pick {
                 temp: self.temp,
@@ -226,7 +231,7 @@ impl Names {
     fn teardown(&self) -> Vec<Stmt> {
         ["anonsweep_batch", "anonsweep_cursor"]
             .iter()
-            .map(|t| plain(format!("DROP TABLE {}{t}", self.temp)))
+            .map(|t| plain(self.backend.drop_temp(t)))
             .collect()
     }
 
@@ -240,6 +245,7 @@ impl Names {
             .take(1)
             .map(|(_, t, c)| {
                 plain(render(&render::LockChildren {
+                    derived: self.backend == Backend::Postgres,
                     table: t,
                     user_column: c,
                     temp: self.temp,
@@ -256,6 +262,7 @@ impl Names {
             .map(|(label, t, c)| Labeled {
                 table: label.clone(),
                 stmt: plain(render(&render::DeleteRows {
+                    join_delete: self.backend == Backend::Mysql,
                     table: t,
                     user_column: c,
                     temp: self.temp,
@@ -265,6 +272,7 @@ impl Names {
         out.push(Labeled {
             table: self.users_label.clone(),
             stmt: plain(render(&render::DeleteRows {
+                join_delete: self.backend == Backend::Mysql,
                 table: &self.users,
                 user_column: &self.user_id,
                 temp: self.temp,
@@ -383,7 +391,7 @@ impl Plan {
             deletes: n.deletes(),
             analyze: match backend {
                 Backend::Postgres => vec![plain(format!("ANALYZE {temp}anonsweep_batch"))],
-                Backend::Sqlite => Vec::new(),
+                Backend::Sqlite | Backend::Mysql => Vec::new(),
             },
             teardown: n.teardown(),
             formats,
@@ -415,6 +423,7 @@ impl Plan {
                 let ph = match self.backend {
                     Backend::Postgres => format!("${}", i + 1),
                     Backend::Sqlite => format!("?{}", i + 1),
+                    Backend::Mysql => format!("? #{}", i + 1),
                 };
                 match p {
                     Param::Cutoff(k) => {
@@ -461,6 +470,11 @@ impl Plan {
         let meta: Vec<&str> = match backend {
             Backend::Postgres => vec!["\\set ON_ERROR_STOP on"],
             Backend::Sqlite => vec![".bail on", "PRAGMA foreign_keys = ON;"],
+            // The `mariadb`/`mysql` client stops at the first error when reading a file.
+            Backend::Mysql => vec![
+                "SET time_zone = '+00:00';",
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;",
+            ],
         };
         let strs = |v: &[Stmt]| v.iter().map(|s| s.sql.clone()).collect::<Vec<_>>();
         // The script needs the batch table only (no cursor: it takes every eligible user at once).

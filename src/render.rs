@@ -47,6 +47,8 @@ pub struct Pick<'a> {
 #[derive(Template)]
 #[template(path = "batch/lock_children.sql", escape = "none")]
 pub struct LockChildren<'a> {
+    /// PostgreSQL cannot lock rows under an aggregate: lock in a derived table, count outside.
+    pub derived: bool,
     pub table: &'a str,
     pub user_column: &'a str,
     pub temp: &'a str,
@@ -84,6 +86,9 @@ pub struct CountPerUser<'a> {
 #[derive(Template)]
 #[template(path = "batch/delete_rows.sql", escape = "none")]
 pub struct DeleteRows<'a> {
+    /// MySQL: a multi-table DELETE driven by the batch (a single-table DELETE with `IN (SELECT…)`
+    /// may scan the whole table).
+    pub join_delete: bool,
     pub table: &'a str,
     pub user_column: &'a str,
     pub temp: &'a str,

@@ -164,6 +164,13 @@ pub fn run(
     if conn.backend() == Backend::Sqlite {
         conn.batch_execute(&format!("PRAGMA busy_timeout = {}", opts.lock_timeout_ms))?;
     }
+    if conn.backend() == Backend::Mysql {
+        // InnoDB row-lock waits are in whole seconds.
+        conn.batch_execute(&format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            opts.lock_timeout_ms.div_ceil(1000)
+        ))?;
+    }
     for s in &plan.setup {
         conn.execute(s, Values { cutoff, limit: 0 })?;
     }

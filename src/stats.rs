@@ -24,11 +24,18 @@ pub fn collect(
     values: Values,
     sample: usize,
 ) -> anyhow::Result<PlanStats> {
-    let begin = match conn.backend() {
-        Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        Backend::Sqlite => "PRAGMA query_only = ON; BEGIN",
+    let begin: &[&str] = match conn.backend() {
+        Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
+        Backend::Sqlite => &["PRAGMA query_only = ON", "BEGIN"],
+        // One consistent snapshot for every count (the session default is READ COMMITTED).
+        Backend::Mysql => &[
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        ],
     };
-    conn.batch_execute(begin)?;
+    for b in begin {
+        conn.batch_execute(b)?;
+    }
     let result = read(conn, plan, values, sample);
     let _ = conn.batch_execute("ROLLBACK");
     if conn.backend() == Backend::Sqlite {

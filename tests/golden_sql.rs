@@ -6,7 +6,7 @@ mod support;
 use std::path::PathBuf;
 
 const PRESETS: [&str; 2] = ["default", "better-auth"];
-const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
+const BACKENDS: [&str; 3] = ["sqlite", "postgres", "mysql"];
 
 #[test]
 fn sql_dir_matches_the_renderer() {

@@ -6,6 +6,7 @@ use crate::cli::DemoArgs;
 use crate::conn::{Conn, Values};
 use crate::dburl::DbUrl;
 use crate::demo;
+use crate::dialect::Backend;
 use crate::error::{exit, usage};
 use crate::report;
 use crate::runner::{self, RunOptions};
@@ -48,14 +49,20 @@ fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
             }
             Conn::create_sqlite(path)
         }
-        DbUrl::Postgres { .. } => {
+        DbUrl::Postgres { .. } | DbUrl::Mysql { .. } => {
             let mut c = Conn::connect(url)?;
             // Only an empty database: any table of an application means "not ours".
-            let found = c.texts(
-                "SELECT CAST(schemaname || '.' || tablename AS TEXT) AS t FROM pg_tables \
-                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1 LIMIT 1",
-                &[],
-            )?;
+            let sql = match url.backend() {
+                Backend::Mysql => {
+                    "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables \
+                     WHERE table_schema = DATABASE() ORDER BY 1 LIMIT 1"
+                }
+                _ => {
+                    "SELECT CAST(schemaname || '.' || tablename AS TEXT) AS t FROM pg_tables \
+                     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1 LIMIT 1"
+                }
+            };
+            let found = c.texts(sql, &[])?;
             if let Some(t) = found.into_iter().flatten().next() {
                 return Err(usage(format!(
                     "the database already has a table {t}: the demo fills only an empty database (create one with `createdb`)"

@@ -104,13 +104,26 @@ fn applied_readonly(conn: &mut Conn) -> anyhow::Result<Vec<String>> {
             .flatten()
             .next()
             .is_some(),
+        Backend::Mysql => conn
+            .texts(
+                "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = '__diesel_schema_migrations'",
+                &[],
+            )?
+            .into_iter()
+            .flatten()
+            .next()
+            .is_some(),
     };
     if !exists {
         return Ok(Vec::new());
     }
     Ok(conn
         .texts(
-            "SELECT CAST(version AS TEXT) AS t FROM __diesel_schema_migrations",
+            &format!(
+                "SELECT {} AS t FROM __diesel_schema_migrations",
+                conn.backend().id_as_text("version")
+            ),
             &[],
         )?
         .into_iter()
@@ -172,6 +185,13 @@ fn connect(settings: &Settings) -> anyhow::Result<Conn> {
             settings.lock_timeout_ms
         ))?;
     }
+    if conn.backend() == Backend::Mysql {
+        // Online DDL still takes a brief metadata lock: do not wait for it forever.
+        conn.batch_execute(&format!(
+            "SET SESSION lock_wait_timeout = {}",
+            settings.lock_timeout_ms.div_ceil(1000)
+        ))?;
+    }
     Ok(conn)
 }
 
@@ -230,10 +250,14 @@ fn migrate_run(settings: &Settings) -> anyhow::Result<i32> {
                 "  rebuilt   {name} on {table} ({:.2}s)",
                 started.elapsed().as_secs_f64()
             );
+        } else if exists {
+            // An index of that name is already there: record it, do not build it twice.
+            conn.batch_execute(&record_sql(m.backend, &mig.version))?;
+            let _ = writeln!(out, "  recorded  {name} on {table} (already present)");
         } else {
             conn.run_migration(&m.source, &mig.version)
                 .map_err(|e| build_error(name, e))?;
-            let verb = if exists { "recorded " } else { "created  " };
+            let verb = "created  ";
             let _ = writeln!(
                 out,
                 "  {verb} {name} on {table} ({:.2}s)",
@@ -243,6 +267,21 @@ fn migrate_run(settings: &Settings) -> anyhow::Result<i32> {
     }
     print!("{out}");
     Ok(exit::OK)
+}
+
+/// Records one of our versions in diesel's table (idempotent).
+fn record_sql(backend: Backend, version: &str) -> String {
+    match backend {
+        Backend::Postgres => format!(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('{version}') ON CONFLICT DO NOTHING"
+        ),
+        Backend::Sqlite => {
+            format!("INSERT OR IGNORE INTO __diesel_schema_migrations (version) VALUES ('{version}')")
+        }
+        Backend::Mysql => {
+            format!("INSERT IGNORE INTO __diesel_schema_migrations (version) VALUES ('{version}')")
+        }
+    }
 }
 
 fn build_error(name: &str, e: impl std::fmt::Display) -> anyhow::Error {
@@ -349,7 +388,9 @@ fn migrate_status(settings: &Settings) -> anyhow::Result<i32> {
 
 fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Result<i32> {
     let backend = settings.backend;
-    let (todo, invalid): (Vec<IndexMigration>, Vec<IndexMigration>) = match &settings.database {
+    // (migration, whether its index is already present and valid)
+    type Todo = Vec<(IndexMigration, bool)>;
+    let (todo, invalid): (Todo, Vec<IndexMigration>) = match &settings.database {
         Some(db) => {
             let mut conn = Conn::connect(db)?;
             let m = inspect(&mut conn, settings)?;
@@ -360,7 +401,7 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
                     !m.skipped(w, st)
                         && (!m.applied.contains(&w.version) || !st.exists || !st.valid)
                 })
-                .map(|(w, _)| w.clone())
+                .map(|(w, st)| (w.clone(), st.exists && st.valid))
                 .collect();
             let invalid = m
                 .wanted
@@ -376,16 +417,14 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
                 settings.timestamp_format,
                 settings.schema.sessions_activity.len(),
             );
-            (
-                indexes::render_all(
-                    backend,
-                    &indexes::specs(backend, &settings.schema, &formats),
-                ),
-                Vec::new(),
-            )
+            let all = indexes::render_all(backend, &indexes::specs(backend, &settings.schema, &formats));
+            (all.into_iter().map(|w| (w, false)).collect(), Vec::new())
         }
     };
     let mut meta = Vec::new();
+    if backend == Backend::Mysql {
+        meta.push(format!("SET SESSION lock_wait_timeout = {};", settings.lock_timeout_ms.div_ceil(1000)));
+    }
     if backend == Backend::Postgres {
         meta.push("\\set ON_ERROR_STOP on".to_string());
         meta.push(format!(
@@ -408,15 +447,11 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
             indexes::qualified_index(backend, &w.spec)
         ));
     }
-    for w in &todo {
-        statements.push(w.up.trim_end().to_string());
-        statements.push(match backend {
-            Backend::Postgres => format!(
-                "INSERT INTO __diesel_schema_migrations (version) VALUES ('{}') ON CONFLICT DO NOTHING;",
-                w.version
-            ),
-            Backend::Sqlite => format!("INSERT OR IGNORE INTO __diesel_schema_migrations (version) VALUES ('{}');", w.version),
-        });
+    for (w, exists) in &todo {
+        if !exists {
+            statements.push(w.up.trim_end().to_string());
+        }
+        statements.push(record_sql(backend, &w.version) + ";");
     }
     let text = crate::render::render(&indexes::Script {
         version: env!("CARGO_PKG_VERSION"),

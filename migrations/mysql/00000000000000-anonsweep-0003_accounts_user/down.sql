@@ -1,0 +1,1 @@
+DROP INDEX `anonsweep_accounts_user_id` ON `accounts`;
