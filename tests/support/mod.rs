@@ -15,6 +15,17 @@ pub fn pg_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// The MySQL/MariaDB server tests use (`ANONSWEEP_TEST_MYSQL_URL`, default the local root account).
+pub fn mysql_server() -> String {
+    std::env::var("ANONSWEEP_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+fn mysql_admin() -> Conn {
+    Conn::connect(&DbUrl::parse(&format!("{}/mysql", mysql_server())).unwrap())
+        .expect("MariaDB/MySQL is reachable (set ANONSWEEP_TEST_MYSQL_URL)")
+}
+
 fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -80,6 +91,9 @@ pub enum TestDb {
     Pg {
         name: String,
     },
+    Mysql {
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -100,19 +114,46 @@ impl TestDb {
         TestDb::Pg { name }
     }
 
-    /// Both backends, for tests that must hold on each.
+    pub fn mysql() -> TestDb {
+        let name = unique("anonsweep_t");
+        mysql_admin()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        TestDb::Mysql { name }
+    }
+
+    /// SQLite and PostgreSQL.
     pub fn each() -> Vec<TestDb> {
         vec![TestDb::sqlite(), TestDb::pg()]
+    }
+
+    /// Every backend: SQLite, PostgreSQL and MySQL/MariaDB.
+    pub fn all() -> Vec<TestDb> {
+        vec![TestDb::sqlite(), TestDb::pg(), TestDb::mysql()]
     }
 
     pub fn is_pg(&self) -> bool {
         matches!(self, TestDb::Pg { .. })
     }
 
+    pub fn is_mysql(&self) -> bool {
+        matches!(self, TestDb::Mysql { .. })
+    }
+
+    /// `CAST(expr AS TEXT)` in this backend's words.
+    pub fn text(&self, expr: &str) -> String {
+        if self.is_mysql() {
+            format!("CAST({expr} AS CHAR)")
+        } else {
+            format!("CAST({expr} AS TEXT)")
+        }
+    }
+
     pub fn url(&self) -> String {
         match self {
             TestDb::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
             TestDb::Pg { name } => format!("{}/{name}", pg_server()),
+            TestDb::Mysql { name } => format!("{}/{name}", mysql_server()),
         }
     }
 
@@ -120,7 +161,7 @@ impl TestDb {
     pub fn dir(&self) -> PathBuf {
         match self {
             TestDb::Sqlite { dir, .. } => dir.path().to_path_buf(),
-            TestDb::Pg { .. } => std::env::temp_dir(),
+            TestDb::Pg { .. } | TestDb::Mysql { .. } => std::env::temp_dir(),
         }
     }
 
@@ -152,7 +193,7 @@ impl TestDb {
 
     /// Sorted ids of a table, as text.
     pub fn ids(&self, table: &str, col: &str) -> Vec<String> {
-        let mut v = self.strings(&format!("SELECT CAST({col} AS TEXT) AS t FROM {table}"));
+        let mut v = self.strings(&format!("SELECT {} AS t FROM {table}", self.text(col)));
         v.sort();
         v
     }
@@ -191,6 +232,21 @@ impl TestDb {
                             .join(" || '|' || ");
                         self.strings(&format!("SELECT {expr} AS t FROM {t}"))
                     }
+                    TestDb::Mysql { .. } => {
+                        let cols = self.strings(&format!(
+                            "SELECT CAST(column_name AS CHAR) AS t FROM information_schema.columns \
+                             WHERE table_schema = DATABASE() AND table_name = '{}' ORDER BY ordinal_position",
+                            t.trim_matches('`')
+                        ));
+                        let expr = cols
+                            .iter()
+                            .map(|c| format!("QUOTE(`{c}`)"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        self.strings(&format!(
+                            "SELECT CAST(CONCAT_WS('|', {expr}) AS CHAR) AS t FROM {t}"
+                        ))
+                    }
                 };
                 let mut rows = rows;
                 rows.sort();
@@ -215,6 +271,30 @@ impl TestDb {
             TestDb::Sqlite { path, .. } => {
                 let mut c = Command::new("sqlite3");
                 c.arg(path).stdin(std::fs::File::open(script).unwrap());
+                c
+            }
+            TestDb::Mysql { name } => {
+                let u = url::Url::parse(&mysql_server()).unwrap();
+                let client = if Command::new("mariadb").arg("--version").output().is_ok() {
+                    "mariadb"
+                } else {
+                    "mysql"
+                };
+                let mut c = Command::new(client);
+                c.arg(format!("--host={}", u.host_str().unwrap_or("127.0.0.1")))
+                    .arg(format!("--port={}", u.port().unwrap_or(3306)))
+                    .arg(format!(
+                        "--user={}",
+                        if u.username().is_empty() {
+                            "root"
+                        } else {
+                            u.username()
+                        }
+                    ));
+                if let Some(pw) = u.password() {
+                    c.arg(format!("--password={pw}"));
+                }
+                c.arg(name).stdin(std::fs::File::open(script).unwrap());
                 c
             }
         };
@@ -242,21 +322,61 @@ impl TestDb {
                     .unwrap();
                 TestDb::Pg { name: copy }
             }
+            TestDb::Mysql { name } => {
+                // No templates: copy each table (structure, then rows), foreign keys off meanwhile.
+                let copy = TestDb::mysql();
+                let TestDb::Mysql { name: to } = &copy else {
+                    unreachable!()
+                };
+                let tables = self.strings(
+                    "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables \
+                     WHERE table_schema = DATABASE() ORDER BY 1",
+                );
+                let mut c = copy.conn();
+                c.batch_execute("SET FOREIGN_KEY_CHECKS = 0").unwrap();
+                for t in &tables {
+                    c.batch_execute(&format!("CREATE TABLE {to}.`{t}` LIKE {name}.`{t}`"))
+                        .unwrap();
+                    c.batch_execute(&format!(
+                        "INSERT INTO {to}.`{t}` SELECT * FROM {name}.`{t}`"
+                    ))
+                    .unwrap();
+                }
+                // CREATE TABLE … LIKE keeps no foreign keys: add them back as declared.
+                let fks = self.strings(
+                    "SELECT CAST(CONCAT(k.table_name, '|', k.column_name, '|', k.referenced_table_name, '|', \
+                       k.referenced_column_name, '|', r.delete_rule) AS CHAR) AS t \
+                     FROM information_schema.key_column_usage k JOIN information_schema.referential_constraints r \
+                       ON r.constraint_schema = k.constraint_schema AND r.constraint_name = k.constraint_name \
+                     WHERE k.table_schema = DATABASE() AND k.referenced_table_name IS NOT NULL",
+                );
+                for fk in fks {
+                    let p: Vec<&str> = fk.split('|').collect();
+                    c.batch_execute(&format!(
+                        "ALTER TABLE `{}` ADD FOREIGN KEY (`{}`) REFERENCES `{}` (`{}`) ON DELETE {}",
+                        p[0], p[1], p[2], p[3], p[4]
+                    ))
+                    .unwrap();
+                }
+                c.batch_execute("SET FOREIGN_KEY_CHECKS = 1").unwrap();
+                copy
+            }
         }
     }
 
-    /// Timestamp literal for this backend's native storage.
+    /// A UTC time `YYYY-MM-DD HH:MM:SS` as this backend's native literal.
     pub fn ts(&self, t: &str) -> String {
         match self {
-            TestDb::Pg { .. } => format!("TIMESTAMPTZ '{t}'"),
-            TestDb::Sqlite { .. } => format!("'{t}'"),
+            TestDb::Pg { .. } => format!("TIMESTAMPTZ '{t}+00'"),
+            TestDb::Sqlite { .. } => format!("'{}.000Z'", t.replace(' ', "T")),
+            TestDb::Mysql { .. } => format!("'{t}'"),
         }
     }
 
     pub fn bool(&self, b: bool) -> &'static str {
         match (self, b) {
-            (TestDb::Pg { .. }, true) => "TRUE",
-            (TestDb::Pg { .. }, false) => "FALSE",
+            (TestDb::Pg { .. } | TestDb::Mysql { .. }, true) => "TRUE",
+            (TestDb::Pg { .. } | TestDb::Mysql { .. }, false) => "FALSE",
             (TestDb::Sqlite { .. }, true) => "1",
             (TestDb::Sqlite { .. }, false) => "0",
         }
@@ -276,14 +396,46 @@ impl Drop for TestDb {
     }
 }
 
-/// The seed schema (`default` preset) with foreign keys; `ts` is the timestamp column type.
+/// The seed schema (`default` preset) with foreign keys; `ts` is the timestamp column type and
+/// `id` the id type (TEXT and TIMESTAMPTZ become VARCHAR(64) and DATETIME(3) on MySQL).
 pub fn default_schema(db: &TestDb, ts: &str, id: &str, cascade: bool) -> String {
-    let bool_t = if db.is_pg() { "BOOLEAN" } else { "INTEGER" };
-    let on_delete = if cascade { " ON DELETE CASCADE" } else { "" };
+    schema_with(db, ts, id, Some(cascade))
+}
+
+/// The seed schema with no foreign keys at all (better-auth's MySQL DDL, which MySQL ignores).
+pub fn default_schema_no_fk(db: &TestDb, ts: &str, id: &str) -> String {
+    schema_with(db, ts, id, None)
+}
+
+fn schema_with(db: &TestDb, ts: &str, id: &str, fk: Option<bool>) -> String {
+    let (bool_t, ts, id) = match db {
+        TestDb::Pg { .. } => ("BOOLEAN", ts.to_string(), id.to_string()),
+        TestDb::Sqlite { .. } => ("INTEGER", ts.to_string(), id.to_string()),
+        TestDb::Mysql { .. } => (
+            "BOOLEAN",
+            if ts == "TIMESTAMPTZ" || ts == "TEXT" {
+                "DATETIME(3)".to_string()
+            } else {
+                ts.to_string()
+            },
+            if id == "TEXT" {
+                "VARCHAR(64)".to_string()
+            } else {
+                id.to_string()
+            },
+        ),
+    };
+    let refs = match fk {
+        Some(cascade) => format!(
+            ", FOREIGN KEY (user_id) REFERENCES users (id){}",
+            if cascade { " ON DELETE CASCADE" } else { "" }
+        ),
+        None => String::new(),
+    };
     format!(
         "CREATE TABLE users (id {id} PRIMARY KEY, is_anonymous {bool_t}, created_at {ts});
-         CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id} NOT NULL REFERENCES users (id){on_delete}, created_at {ts}, updated_at {ts});
+         CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id} NOT NULL, created_at {ts}, updated_at {ts}{refs});
          CREATE INDEX sessions_user_idx ON sessions (user_id);
-         CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id} NOT NULL REFERENCES users (id){on_delete}, provider TEXT);"
+         CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id} NOT NULL, provider TEXT{refs});"
     )
 }
