@@ -196,9 +196,22 @@ fn pg_bool(b: bool) -> &'static str {
 }
 
 fn setup(db: &TestDb, v: &Variant, tables: (&str, &str, &str), cols: [&str; 6]) {
+    setup_with(db, v, tables, cols, "", "")
+}
+
+/// `setup`, with SQL run first (`prefix`, e.g. a session time zone) and last (`suffix`).
+fn setup_with(
+    db: &TestDb,
+    v: &Variant,
+    tables: (&str, &str, &str),
+    cols: [&str; 6],
+    prefix: &str,
+    suffix: &str,
+) {
     let (users, sessions, accounts) = tables;
     let [anon, created, user_id, s_created, s_updated, pk] = cols;
-    let mut sql = format!(
+    let mut sql = prefix.to_string();
+    sql += &format!(
         "CREATE TABLE {users} ({pk} {id} PRIMARY KEY, {anon} {b}, {created} {ts});
          CREATE TABLE {sessions} ({pk} {id} PRIMARY KEY, {user_id} {id} NOT NULL REFERENCES {users} ({pk}), {s_created} {ts}, {s_updated} {ts});
          CREATE TABLE {accounts} ({pk} {id} PRIMARY KEY, {user_id} {id} NOT NULL REFERENCES {users} ({pk}));",
@@ -231,6 +244,7 @@ fn setup(db: &TestDb, v: &Variant, tables: (&str, &str, &str), cols: [&str; 6]) 
             );
         }
     }
+    sql += suffix;
     db.exec(&sql);
 }
 
@@ -253,7 +267,11 @@ fn expected_sessions_left() -> usize {
 }
 
 fn check_variant(db: TestDb, v: &Variant) {
-    setup(
+    check_variant_with(db, v, "", "")
+}
+
+fn check_variant_with(db: TestDb, v: &Variant, prefix: &str, suffix: &str) {
+    setup_with(
         db_ref(&db),
         v,
         ("users", "sessions", "accounts"),
@@ -265,6 +283,8 @@ fn check_variant(db: TestDb, v: &Variant) {
             "updated_at",
             "id",
         ],
+        prefix,
+        suffix,
     );
     let plan = db.run(&["plan", "--as-of", AS_OF, "--format", "json"]);
     assert_eq!(plan.code, 0, "{}: plan failed: {}", v.name, plan.all());
@@ -521,4 +541,94 @@ user_id = "member"
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(db.ids("auth.members", "id"), expected_kept(&v));
     assert_eq!(db.count("auth.logins") as usize, expected_sessions_left());
+}
+
+fn mysql_datetime(t: &str) -> String {
+    format!("'{t}'")
+}
+fn mysql_in_plus_five(t: &str) -> String {
+    // The same instant written in a +05:00 session: TIMESTAMP stores UTC and converts.
+    let utc = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").unwrap();
+    format!(
+        "'{}'",
+        (utc + chrono::TimeDelta::hours(5)).format("%Y-%m-%d %H:%M:%S")
+    )
+}
+
+#[test]
+fn mysql_datetime_with_real_foreign_keys() {
+    let v = Variant {
+        name: "mysql datetime(3) fk",
+        id_type: "VARCHAR(64)",
+        ts_type: "DATETIME(3)",
+        bool_type: "BOOLEAN",
+        id: text_id,
+        ts: mysql_datetime,
+        bool_lit: pg_bool,
+    };
+    // `REFERENCES` written on a column is ignored by MySQL: add real constraints.
+    let fks = ";\nALTER TABLE sessions ADD FOREIGN KEY (user_id) REFERENCES users (id);\n\
+               ALTER TABLE accounts ADD FOREIGN KEY (user_id) REFERENCES users (id);\n";
+    let db = TestDb::mysql();
+    check_variant_with(db, &v, "", fks);
+}
+
+#[test]
+fn mysql_timestamp_written_in_another_time_zone_without_foreign_keys() {
+    let v = Variant {
+        name: "mysql timestamp(3) +05:00",
+        id_type: "VARCHAR(64)",
+        ts_type: "TIMESTAMP(3) NULL DEFAULT NULL",
+        bool_type: "TINYINT(1)",
+        id: text_id,
+        ts: mysql_in_plus_five,
+        bool_lit: sqlite_bool,
+    };
+    check_variant_with(TestDb::mysql(), &v, "SET time_zone = '+05:00';\n", "");
+}
+
+#[test]
+fn mysql_epoch_milliseconds_integer_ids() {
+    let v = Variant {
+        name: "mysql epoch-ms",
+        id_type: "BIGINT",
+        ts_type: "BIGINT",
+        bool_type: "BOOLEAN",
+        id: int_id,
+        ts: ms,
+        bool_lit: pg_bool,
+    };
+    check_variant(TestDb::mysql(), &v);
+}
+
+#[test]
+fn better_auth_preset_on_mysql() {
+    let db = TestDb::mysql();
+    let v = Variant {
+        name: "better-auth mysql",
+        id_type: "VARCHAR(36)",
+        ts_type: "DATETIME(3)",
+        bool_type: "BOOLEAN",
+        id: text_id,
+        ts: mysql_datetime,
+        bool_lit: pg_bool,
+    };
+    setup(
+        &db,
+        &v,
+        ("`user`", "`session`", "`account`"),
+        [
+            "`isAnonymous`",
+            "`createdAt`",
+            "`userId`",
+            "`createdAt`",
+            "`updatedAt`",
+            "id",
+        ],
+    );
+    let run = db.run(&["run", "--preset", "better-auth", "--as-of", AS_OF]);
+    assert_eq!(run.code, 0, "{}: {}", v.name, run.all());
+    assert_eq!(db.ids("`user`", "id"), expected_kept(&v));
+    assert_eq!(db.count("`session`") as usize, expected_sessions_left());
+    assert_eq!(db.count("`account`"), 2);
 }

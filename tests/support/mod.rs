@@ -169,10 +169,18 @@ impl TestDb {
         Conn::connect(&DbUrl::parse(&self.url()).unwrap()).expect("connect to test database")
     }
 
+    /// Runs statements on one connection (one at a time on MySQL, which takes no batches).
     pub fn exec(&self, sql: &str) {
-        self.conn()
-            .batch_execute(sql)
-            .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+        let mut c = self.conn();
+        if !self.is_mysql() {
+            c.batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+            return;
+        }
+        for stmt in split_statements(sql) {
+            c.batch_execute(&stmt)
+                .unwrap_or_else(|e| panic!("{e}\n{stmt}"));
+        }
     }
 
     /// Rows of one text column; the query must name it `t`.
@@ -186,7 +194,10 @@ impl TestDb {
     }
 
     pub fn count(&self, table: &str) -> u64 {
-        self.strings(&format!("SELECT CAST(COUNT(*) AS TEXT) AS t FROM {table}"))[0]
+        self.strings(&format!(
+            "SELECT {} AS t FROM {table}",
+            self.text("COUNT(*)")
+        ))[0]
             .parse()
             .unwrap()
     }
@@ -438,4 +449,34 @@ fn schema_with(db: &TestDb, ts: &str, id: &str, fk: Option<bool>) -> String {
          CREATE INDEX sessions_user_idx ON sessions (user_id);
          CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id} NOT NULL, provider TEXT{refs});"
     )
+}
+
+/// Splits a script at semicolons outside quotes.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    for ch in sql.chars() {
+        match (quote, ch) {
+            (None, '\'' | '"' | '`') => {
+                quote = Some(ch);
+                cur.push(ch);
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(ch);
+            }
+            (None, ';') => {
+                if !cur.trim().is_empty() {
+                    out.push(cur.trim().to_string());
+                }
+                cur.clear();
+            }
+            _ => cur.push(ch),
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
 }
