@@ -23,15 +23,23 @@ fn populate(db: &TestDb, users: &str) -> String {
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    let marker = db.strings("SELECT CAST(created_at AS TEXT) AS t FROM anonsweep_demo")[0].clone();
-    chrono::DateTime::parse_from_rfc3339(&marker.replace(' ', "T").replace("+00", "+00:00"))
-        .unwrap_or_else(|_| chrono::DateTime::parse_from_rfc3339(&marker).unwrap())
+    let marker = db.strings(&format!("SELECT {} AS t FROM anonsweep_demo", db.text("created_at")))[0].clone();
+    // `2026-11-26 14:10:00+00` (PostgreSQL), `2026-11-26T14:10:00.000Z` (SQLite), `2026-11-26 14:10:00.000` (MySQL)
+    let plain = marker.trim_end_matches("+00").trim_end_matches('Z').replace('T', " ");
+    anonsweep::settings::parse_as_of(&plain)
+        .unwrap_or_else(|| panic!("cannot read the demo's as-of {marker:?}"))
         .to_rfc3339()
 }
 
 fn fresh(pg: bool) -> TestDb {
-    if pg {
+    fresh_on(if pg { "postgres" } else { "sqlite" })
+}
+
+fn fresh_on(backend: &str) -> TestDb {
+    if backend == "postgres" {
         TestDb::pg()
+    } else if backend == "mysql" {
+        TestDb::mysql()
     } else {
         // The demo creates the file itself.
         let db = TestDb::sqlite();
@@ -43,7 +51,10 @@ fn fresh(pg: bool) -> TestDb {
 }
 
 fn script_matches_run(pg: bool) {
-    let a = fresh(pg);
+    script_matches_run_on(fresh(pg));
+}
+
+fn script_matches_run_on(a: TestDb) {
     let as_of = populate(&a, "4000");
     let b = a.copy();
     let before = a.fingerprint(&TABLES);
@@ -194,4 +205,27 @@ fn script_header_names_the_run_and_no_credentials() {
     );
     assert_eq!(text.matches("BEGIN;").count(), 1);
     assert!(text.trim_end().ends_with("COMMIT;"));
+}
+
+#[test]
+fn mysql_script_by_the_mariadb_client_and_run_agree() {
+    script_matches_run_on(fresh_on("mysql"));
+}
+
+#[test]
+fn plan_and_dry_run_change_nothing_mysql() {
+    let db = fresh_on("mysql");
+    let as_of = populate(&db, "2000");
+    let before = db.fingerprint(&TABLES);
+    for args in [
+        vec!["plan", "--as-of", &as_of, "--explain"],
+        vec!["run", "--dry-run", "--as-of", &as_of, "--format", "json"],
+    ] {
+        let r = db.run(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.all());
+        assert_eq!(db.fingerprint(&TABLES), before, "{args:?} changed the database");
+    }
+    let plan = db.run(&["plan", "--as-of", &as_of, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert!(json["eligible"].as_u64().unwrap() > 0);
 }
