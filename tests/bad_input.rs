@@ -136,18 +136,19 @@ fn unreachable_server_hides_the_password() {
 
 #[test]
 fn missing_table_and_column_are_named() {
-    for db in TestDb::each() {
-        let ts = if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" };
+    for db in TestDb::all() {
+        let (ts, id) = types(&db);
         db.exec(&format!(
-            "CREATE TABLE users (id TEXT PRIMARY KEY, is_anonymous BOOLEAN, created_at {ts})"
+            "CREATE TABLE users (id {id} PRIMARY KEY, is_anonymous BOOLEAN, created_at {ts})"
         ));
         let r = db.run(&["run", "--as-of", AS_OF]);
         assert_error(&r, 1, &["table sessions not found", "sessions.table"]);
 
         db.exec(&format!(
-            "CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT, created_at {ts}, last_seen {ts});
-             CREATE TABLE accounts (id TEXT PRIMARY KEY, user_id TEXT);
-             INSERT INTO users VALUES ('u1', TRUE, '2026-01-01T00:00:00Z');"
+            "CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id}, created_at {ts}, last_seen {ts});
+             CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id});
+             INSERT INTO users VALUES ('u1', TRUE, {});",
+            db.ts("2026-01-01 00:00:00")
         ));
         let r = db.run(&["run", "--as-of", AS_OF]);
         assert_error(
@@ -270,16 +271,69 @@ fn password_never_appears_in_any_output() {
 
 #[test]
 fn a_users_id_that_is_not_unique_is_refused() {
-    for db in TestDb::each() {
-        let ts = if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" };
+    for db in TestDb::all() {
+        let (ts, id) = types(&db);
+        let t = db.ts("2026-01-01 00:00:00");
         db.exec(&format!(
-            "CREATE TABLE users (id TEXT, is_anonymous BOOLEAN, created_at {ts});
-             CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT, created_at {ts}, updated_at {ts});
-             CREATE TABLE accounts (id TEXT PRIMARY KEY, user_id TEXT);
-             INSERT INTO users VALUES ('dup', TRUE, '2026-01-01T00:00:00Z'), ('dup', FALSE, '2026-01-01T00:00:00Z');"
+            "CREATE TABLE users (id {id}, is_anonymous BOOLEAN, created_at {ts});
+             CREATE INDEX users_id_idx ON users (id);
+             CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id}, created_at {ts}, updated_at {ts});
+             CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id});
+             INSERT INTO users VALUES ('dup', TRUE, {t}), ('dup', FALSE, {t});"
         ));
         let r = db.run(&["run", "--as-of", AS_OF]);
         assert_error(&r, 1, &["users.id is neither the primary key nor unique"]);
         assert_eq!(db.count("users"), 2, "the registered twin must survive");
     }
+}
+
+/// (timestamp type, id type) for hand-written tables.
+fn types(db: &TestDb) -> (&'static str, &'static str) {
+    if db.is_pg() {
+        ("TIMESTAMPTZ", "TEXT")
+    } else if db.is_mysql() {
+        ("DATETIME(3)", "VARCHAR(64)")
+    } else {
+        ("TEXT", "TEXT")
+    }
+}
+
+#[test]
+fn mysql_connection_errors_hide_the_password() {
+    let dir = support::scratch();
+    // Nothing listens on port 1; then the real server with a wrong password.
+    let refused = support::anonsweep_in(
+        dir.path(),
+        &[
+            "plan",
+            "--database-url",
+            "mysql://root:Hunter2Secret@127.0.0.1:1/app",
+        ],
+        &[],
+    );
+    assert_error(
+        &refused,
+        1,
+        &["cannot connect", "mysql://root:***@127.0.0.1:1/app"],
+    );
+    let db = TestDb::mysql();
+    let TestDb::Mysql { name } = &db else {
+        unreachable!()
+    };
+    let url = format!("{}/{name}", support::mysql_server()).replacen(
+        "://root@",
+        "://nobody_here:Hunter2Secret@",
+        1,
+    );
+    let denied = support::anonsweep_in(dir.path(), &["run", "--database-url", &url], &[]);
+    assert_error(&denied, 1, &["cannot connect"]);
+    for r in [&refused, &denied] {
+        assert!(!r.all().contains("Hunter2Secret"), "{}", r.all());
+    }
+    let no_db = support::anonsweep_in(
+        dir.path(),
+        &["plan", "--database-url", "mysql://root@127.0.0.1:3306"],
+        &[],
+    );
+    assert_error(&no_db, 2, &["names no database"]);
 }

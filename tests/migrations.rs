@@ -24,7 +24,10 @@ fn app_db(db: &TestDb) {
 }
 
 fn versions(db: &TestDb) -> Vec<String> {
-    let mut v = db.strings("SELECT CAST(version AS TEXT) AS t FROM __diesel_schema_migrations");
+    let mut v = db.strings(&format!(
+        "SELECT {} AS t FROM __diesel_schema_migrations",
+        db.text("version")
+    ));
     v.sort();
     v
 }
@@ -32,6 +35,9 @@ fn versions(db: &TestDb) -> Vec<String> {
 fn index_names(db: &TestDb) -> Vec<String> {
     let sql = if db.is_pg() {
         "SELECT CAST(indexname AS TEXT) AS t FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    } else if db.is_mysql() {
+        "SELECT DISTINCT CAST(index_name AS CHAR) AS t FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND index_name <> 'PRIMARY'"
     } else {
         "SELECT name AS t FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'"
     };
@@ -157,7 +163,7 @@ fn plan_warns_about_missing_indexes_until_they_exist() {
 
 #[test]
 fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
-    for a in TestDb::each() {
+    for a in TestDb::all() {
         app_db(&a);
         let b = a.copy();
         let dir = support::scratch();
@@ -183,6 +189,9 @@ fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
         let defs = |db: &TestDb| {
             let sql = if db.is_pg() {
                 "SELECT CAST(indexdef AS TEXT) AS t FROM pg_indexes WHERE indexname LIKE 'anonsweep%'"
+            } else if db.is_mysql() {
+                "SELECT CAST(CONCAT(table_name, '|', index_name, '|', seq_in_index, '|', column_name, '|', non_unique) AS CHAR) AS t \
+                 FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name LIKE 'anonsweep%'"
             } else {
                 "SELECT sql AS t FROM sqlite_master WHERE type = 'index' AND name LIKE 'anonsweep%'"
             };
@@ -529,4 +538,69 @@ fn a_long_transaction_does_not_block_application_writes_during_migrate_run() {
         assert_eq!(row["exists"], true, "{row}");
         assert_eq!(row["valid"], true, "{row}");
     }
+}
+
+#[test]
+fn mysql_run_revert_status_explain() {
+    let db = TestDb::mysql();
+    app_db(&db);
+    let before = index_names(&db);
+    let r = ok(db.run(&["migrate", "run"]));
+    assert!(
+        r.stdout
+            .contains("created   anonsweep_users_created_at_anon"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("created   anonsweep_sessions_user_id_created_at_updated_at"),
+        "{}",
+        r.stdout
+    );
+    // InnoDB indexes every foreign key itself: accounts.user_id is covered already.
+    assert!(
+        r.stdout.contains("skipped   anonsweep_accounts_user_id"),
+        "{}",
+        r.stdout
+    );
+    let cols = db.strings(
+        "SELECT CAST(GROUP_CONCAT(column_name ORDER BY seq_in_index) AS CHAR) AS t FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND index_name = 'anonsweep_users_created_at_anon'",
+    );
+    assert_eq!(
+        cols,
+        vec!["is_anonymous,created_at"],
+        "composite: MySQL has no partial indexes"
+    );
+    let again = ok(db.run(&["migrate", "run"]));
+    assert!(!again.stdout.contains("  created "), "{}", again.stdout);
+
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
+            .unwrap();
+    assert_eq!(j["indexes"][0]["applied"], true);
+    assert_eq!(j["indexes"][0]["exists"], true);
+    assert_eq!(j["indexes"][2]["skipped"], true);
+
+    let p = ok(db.run(&["plan", "--explain", "--format", "json"]));
+    let pj: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
+    let explain = pj["explain"].to_string();
+    assert!(
+        explain.contains("anonsweep_users_created_at_anon"),
+        "{explain}"
+    );
+
+    ok(db.run(&["migrate", "revert"]));
+    assert_eq!(index_names(&db), before);
+    assert_eq!(versions(&db), vec!["00000000000000", "20240101000000"]);
+    // An index of ours that exists but was never recorded is recorded, not built twice.
+    db.exec("CREATE INDEX anonsweep_users_created_at_anon ON users (is_anonymous, created_at)");
+    let r = ok(db.run(&["migrate", "run"]));
+    assert!(
+        r.stdout
+            .contains("recorded  anonsweep_users_created_at_anon"),
+        "{}",
+        r.stdout
+    );
 }
