@@ -24,11 +24,14 @@ CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u.`id` AS id FROM `users` AS u LIMIT 0;
 CREATE TEMPORARY TABLE anonsweep_cursor AS
 SELECT u.`id` AS last_id FROM `users` AS u LIMIT 0;
+INSERT INTO anonsweep_cursor (last_id) SELECT u.`id` FROM `users` AS u ORDER BY u.`id` LIMIT 1;
 
 -- 3. Each batch is one transaction:
+-- 3a. empty the batch table (before the transaction: TRUNCATE commits implicitly)
+TRUNCATE TABLE anonsweep_batch;
 START TRANSACTION;
--- 3a. empty the batch table
-DELETE FROM anonsweep_batch;
+-- 3a'. batches after the first: load the keyset cursor
+SET @anonsweep_after = (SELECT c.last_id FROM anonsweep_cursor AS c);
 -- 3b. pick and lock the next users (the first batch omits the cursor condition)
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
@@ -40,13 +43,12 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
   )
-  AND u.`id` > (SELECT c.last_id FROM anonsweep_cursor AS c)
+  AND u.`id` > @anonsweep_after
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
 -- 3c. move the keyset cursor past this batch
-DELETE FROM anonsweep_cursor;
-INSERT INTO anonsweep_cursor (last_id) SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+UPDATE anonsweep_cursor SET last_id = (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1);
 -- 3d. lock the sessions of the picked users, so activity cannot change under us
 SELECT COUNT(*) AS n FROM `sessions` AS x
 WHERE x.`user_id` IN (SELECT b.id FROM anonsweep_batch AS b)

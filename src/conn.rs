@@ -3,10 +3,10 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use diesel::mysql::Mysql;
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp, Timestamptz};
-use diesel::mysql::Mysql;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncMysqlConnection;
@@ -287,7 +287,10 @@ impl Conn {
                 let sql = format!("EXPLAIN FORMAT=JSON {}", stmt.sql);
                 let q = bound!(Mysql, sql.as_str(), binds);
                 let rows: Vec<MysqlPlanRow> = q.load(c)?;
-                Ok(rows.iter().flat_map(|r| r.plan.lines().map(str::to_string)).collect())
+                Ok(rows
+                    .iter()
+                    .flat_map(|r| r.plan.lines().map(str::to_string))
+                    .collect())
             }
         }
     }

@@ -213,7 +213,12 @@ mod tests {
             "/tmp/b.db"
         );
         assert_eq!(DbUrl::parse("./x.db").unwrap().connect_string(), "./x.db");
-        assert_eq!(DbUrl::parse("mariadb://root@localhost/x").unwrap().backend(), Backend::Mysql);
+        assert_eq!(
+            DbUrl::parse("mariadb://root@localhost/x")
+                .unwrap()
+                .backend(),
+            Backend::Mysql
+        );
         assert!(DbUrl::parse("mysql://root@localhost/").is_err());
         assert!(DbUrl::parse("foo://x").is_err());
         assert!(DbUrl::parse("postgres://[::1").is_err());

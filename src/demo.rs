@@ -192,7 +192,9 @@ pub fn fill(conn: &mut Conn, n: u64, now: DateTime<Utc>) -> anyhow::Result<Popul
         Ok(())
     })?;
     match backend {
-        Backend::Postgres => conn.batch_execute("ANALYZE users; ANALYZE sessions; ANALYZE accounts")?,
+        Backend::Postgres => {
+            conn.batch_execute("ANALYZE users; ANALYZE sessions; ANALYZE accounts")?
+        }
         Backend::Mysql => conn.batch_execute("ANALYZE TABLE users, sessions, accounts")?,
         Backend::Sqlite => {}
     }

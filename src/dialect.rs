@@ -60,8 +60,9 @@ impl Backend {
     /// batch never bloats with dead rows (autovacuum does not see temporary tables).
     pub fn clear_table(self, table: &str) -> String {
         match self {
-            // MySQL: TRUNCATE would commit the batch's transaction.
-            Backend::Sqlite | Backend::Mysql => format!("DELETE FROM {table}"),
+            Backend::Sqlite => format!("DELETE FROM {table}"),
+            // Run before the transaction: TRUNCATE commits implicitly on MySQL.
+            Backend::Mysql => format!("TRUNCATE TABLE {table}"),
             Backend::Postgres => format!("TRUNCATE {table}"),
         }
     }

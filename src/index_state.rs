@@ -90,7 +90,11 @@ pub fn state(conn: &mut Conn, spec: &IndexSpec) -> anyhow::Result<IndexState> {
                 ),
                 &b2.iter().map(String::as_str).collect::<Vec<_>>(),
             )?);
-            Ok(IndexState { exists, valid: exists, equivalent })
+            Ok(IndexState {
+                exists,
+                valid: exists,
+                equivalent,
+            })
         }
     }
 }

@@ -233,7 +233,11 @@ pub fn render_all(backend: Backend, specs: &[IndexSpec]) -> Vec<IndexMigration> 
                 qualified_name: &qualified_index(backend, spec),
             });
             let in_transaction = !(concurrently || online);
-            let metadata = render(&Metadata { concurrently, online, in_transaction });
+            let metadata = render(&Metadata {
+                concurrently,
+                online,
+                in_transaction,
+            });
             IndexMigration {
                 dir_name: format!("00000000000000-anonsweep-{:04}_{}", spec.seq, spec.slug),
                 version: format!("{VERSION_PREFIX}{:04}", spec.seq),

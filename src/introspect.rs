@@ -122,7 +122,12 @@ fn pg_time_kind(
     ))
 }
 
-fn mysql_time_kind(conn: &mut Conn, table: &TableName, col: &str, ty: &str) -> anyhow::Result<TimeKind> {
+fn mysql_time_kind(
+    conn: &mut Conn,
+    table: &TableName,
+    col: &str,
+    ty: &str,
+) -> anyhow::Result<TimeKind> {
     if ty.starts_with("datetime") || ty.starts_with("timestamp") || ty == "date" {
         return Ok(TimeKind::Timestamp);
     }
@@ -276,7 +281,16 @@ pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats,
         },
         Backend::Sqlite => false,
         Backend::Mysql => {
-            let int = ["tinyint", "smallint", "mediumint", "int", "bigint", "bit", "boolean", "bool"];
+            let int = [
+                "tinyint",
+                "smallint",
+                "mediumint",
+                "int",
+                "bigint",
+                "bit",
+                "boolean",
+                "bool",
+            ];
             if !int.iter().any(|t| anon_ty.starts_with(t)) {
                 return Err(anyhow!(
                     "column {}.{} has type {anon_ty}: expected BOOLEAN / TINYINT(1)",
@@ -301,7 +315,9 @@ pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats,
             // MySQL TIMESTAMP columns are converted by the (UTC) session; the others carry no zone.
             let zoned = backend == Backend::Mysql && ty.starts_with("timestamp");
             if k == TimeKind::Timestamp && !zoned {
-                notes.push(format!("{table}.{col} is {ty} (no time zone): values assumed UTC"));
+                notes.push(format!(
+                    "{table}.{col} is {ty} (no time zone): values assumed UTC"
+                ));
             }
             Ok(k)
         };

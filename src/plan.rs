@@ -70,6 +70,11 @@ pub struct Plan {
     pub skip_first: Stmt,
     pub skip_next: Stmt,
     pub advance: Vec<Stmt>,
+    /// Before a pick after the cursor (MySQL): load the cursor into a session variable.
+    pub load_cursor: Vec<Stmt>,
+    /// MySQL: empty the batch table with `TRUNCATE` before the transaction (it commits
+    /// implicitly); elsewhere `clear` runs inside the transaction.
+    pub clear_before_begin: bool,
     pub lock_children: Vec<Stmt>,
     pub recheck: Stmt,
     pub batch_users: Stmt,
@@ -181,7 +186,7 @@ impl Names {
         lock: bool,
     ) -> Stmt {
         self.stmt(b, |b| {
-            let cursor = format!("(SELECT c.last_id FROM {}anonsweep_cursor AS c)", self.temp);
+            let cursor = self.cursor_expr();
             // MySQL cannot open one temporary table twice in a statement; it needs no such hint.
             let bound = after_cursor && self.backend != Backend::Mysql;
             let eligible = self.eligible_after(f, b, if bound { &cursor } else { "" });
@@ -192,6 +197,7 @@ impl Names {
                 users: &self.users,
                 eligible: &eligible,
                 after_cursor,
+                cursor: &cursor,
                 limit: &limit,
                 lock: &if lock {
                     self.backend.lock_clause("u")
@@ -215,7 +221,7 @@ impl Names {
     }
 
     fn setup(&self) -> Vec<Stmt> {
-        [("anonsweep_batch", "id"), ("anonsweep_cursor", "last_id")]
+        let mut out: Vec<Stmt> = [("anonsweep_batch", "id"), ("anonsweep_cursor", "last_id")]
             .iter()
             .map(|(t, c)| {
                 plain(render(&render::CreateTemp {
@@ -225,7 +231,42 @@ impl Names {
                     users: &self.users,
                 }))
             })
-            .collect()
+            .collect();
+        if self.backend == Backend::Mysql {
+            // One row, updated in place each batch (its value is unused until the first batch
+            // moves it): deleted rows of an InnoDB temporary table linger and skew the plans.
+            out.push(plain(format!(
+                "INSERT INTO anonsweep_cursor (last_id) SELECT u.{0} FROM {1} AS u ORDER BY u.{0} LIMIT 1",
+                self.user_id, self.users
+            )));
+        }
+        out
+    }
+
+    /// The keyset cursor as the pick reads it. MySQL: a session variable loaded from the cursor
+    /// table at the start of each batch, a constant the optimizer turns into a primary-key range.
+    fn cursor_expr(&self) -> String {
+        match self.backend {
+            Backend::Mysql => "@anonsweep_after".to_string(),
+            _ => format!("(SELECT c.last_id FROM {}anonsweep_cursor AS c)", self.temp),
+        }
+    }
+
+    fn advance(&self) -> Vec<Stmt> {
+        let temp = self.temp;
+        match self.backend {
+            Backend::Mysql => vec![plain(
+                "UPDATE anonsweep_cursor SET last_id = \
+                 (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1)"
+                    .to_string(),
+            )],
+            _ => vec![
+                plain(self.backend.clear_table(&format!("{temp}anonsweep_cursor"))),
+                plain(format!(
+                    "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT b.id FROM {temp}anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1"
+                )),
+            ],
+        }
     }
 
     fn teardown(&self) -> Vec<Stmt> {
@@ -378,12 +419,15 @@ impl Plan {
             pick_next: n.pick(f, &mut b, true, true, true),
             skip_first: n.pick(f, &mut b, false, true, false),
             skip_next: n.pick(f, &mut b, true, true, false),
-            advance: vec![
-                plain(backend.clear_table(&format!("{temp}anonsweep_cursor"))),
-                plain(format!(
-                    "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT b.id FROM {temp}anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1"
-                )),
-            ],
+            advance: n.advance(),
+            load_cursor: match backend {
+                Backend::Mysql => vec![plain(
+                    "SET @anonsweep_after = (SELECT c.last_id FROM anonsweep_cursor AS c)"
+                        .to_string(),
+                )],
+                _ => Vec::new(),
+            },
+            clear_before_begin: backend == Backend::Mysql,
             lock_children: n.lock_children(),
             recheck: n.recheck(f, &mut b),
             batch_users,
@@ -446,7 +490,9 @@ impl Plan {
             count_eligible: &self.count_eligible.sql,
             setup: strs(&self.setup),
             begin: self.backend.begin(),
+            clear_before_begin: self.clear_before_begin,
             clear: &self.clear.sql,
+            load_cursor: strs(&self.load_cursor),
             pick: &self.pick_next.sql,
             advance: strs(&self.advance),
             lock_children: strs(&self.lock_children),

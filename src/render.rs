@@ -40,6 +40,7 @@ pub struct Pick<'a> {
     pub users: &'a str,
     pub eligible: &'a str,
     pub after_cursor: bool,
+    pub cursor: &'a str,
     pub limit: &'a str,
     pub lock: &'a str,
 }
@@ -139,7 +140,9 @@ pub struct Overview<'a> {
     pub count_eligible: &'a str,
     pub setup: Vec<&'a str>,
     pub begin: &'a str,
+    pub clear_before_begin: bool,
     pub clear: &'a str,
+    pub load_cursor: Vec<&'a str>,
     pub pick: &'a str,
     pub advance: Vec<&'a str>,
     pub lock_children: Vec<&'a str>,

@@ -64,6 +64,9 @@ fn one_batch(
     opts: &RunOptions,
     want_per_user: bool,
 ) -> Result<Batch, diesel::result::Error> {
+    if plan.clear_before_begin {
+        conn.execute(&plan.clear, v)?;
+    }
     conn.transaction(|c| {
         if c.backend() == Backend::Postgres {
             c.batch_execute(&format!(
@@ -71,7 +74,14 @@ fn one_batch(
                 opts.lock_timeout_ms
             ))?;
         }
-        c.execute(&plan.clear, v)?;
+        if !plan.clear_before_begin {
+            c.execute(&plan.clear, v)?;
+        }
+        if !first {
+            for s in &plan.load_cursor {
+                c.execute(s, v)?;
+            }
+        }
         let pick = if first {
             &plan.pick_first
         } else {
@@ -124,8 +134,18 @@ fn skip_one(
     v: Values,
     first: bool,
 ) -> Result<Option<String>, diesel::result::Error> {
+    if plan.clear_before_begin {
+        conn.execute(&plan.clear, v)?;
+    }
     conn.transaction(|c| {
-        c.execute(&plan.clear, v)?;
+        if !plan.clear_before_begin {
+            c.execute(&plan.clear, v)?;
+        }
+        if !first {
+            for s in &plan.load_cursor {
+                c.execute(s, v)?;
+            }
+        }
         let pick = if first {
             &plan.skip_first
         } else {

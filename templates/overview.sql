@@ -17,9 +17,21 @@
 {%- endfor %}
 
 -- 3. Each batch is one transaction:
+{%- if clear_before_begin %}
+-- 3a. empty the batch table (before the transaction: TRUNCATE commits implicitly)
+{{ clear }};
+{{ begin }}
+{%- else %}
 {{ begin }}
 -- 3a. empty the batch table
 {{ clear }};
+{%- endif %}
+{%- if !load_cursor.is_empty() %}
+-- 3a'. batches after the first: load the keyset cursor
+{%- for s in load_cursor %}
+{{ s }};
+{%- endfor %}
+{%- endif %}
 -- 3b. pick and lock the next users (the first batch omits the cursor condition)
 {{ pick }};
 -- 3c. move the keyset cursor past this batch

@@ -23,9 +23,16 @@ fn populate(db: &TestDb, users: &str) -> String {
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    let marker = db.strings(&format!("SELECT {} AS t FROM anonsweep_demo", db.text("created_at")))[0].clone();
+    let marker = db.strings(&format!(
+        "SELECT {} AS t FROM anonsweep_demo",
+        db.text("created_at")
+    ))[0]
+        .clone();
     // `2026-11-26 14:10:00+00` (PostgreSQL), `2026-11-26T14:10:00.000Z` (SQLite), `2026-11-26 14:10:00.000` (MySQL)
-    let plain = marker.trim_end_matches("+00").trim_end_matches('Z').replace('T', " ");
+    let plain = marker
+        .trim_end_matches("+00")
+        .trim_end_matches('Z')
+        .replace('T', " ");
     anonsweep::settings::parse_as_of(&plain)
         .unwrap_or_else(|| panic!("cannot read the demo's as-of {marker:?}"))
         .to_rfc3339()
@@ -223,7 +230,11 @@ fn plan_and_dry_run_change_nothing_mysql() {
     ] {
         let r = db.run(&args);
         assert_eq!(r.code, 0, "{args:?}: {}", r.all());
-        assert_eq!(db.fingerprint(&TABLES), before, "{args:?} changed the database");
+        assert_eq!(
+            db.fingerprint(&TABLES),
+            before,
+            "{args:?} changed the database"
+        );
     }
     let plan = db.run(&["plan", "--as-of", &as_of, "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();

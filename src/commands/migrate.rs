@@ -417,13 +417,19 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
                 settings.timestamp_format,
                 settings.schema.sessions_activity.len(),
             );
-            let all = indexes::render_all(backend, &indexes::specs(backend, &settings.schema, &formats));
+            let all = indexes::render_all(
+                backend,
+                &indexes::specs(backend, &settings.schema, &formats),
+            );
             (all.into_iter().map(|w| (w, false)).collect(), Vec::new())
         }
     };
     let mut meta = Vec::new();
     if backend == Backend::Mysql {
-        meta.push(format!("SET SESSION lock_wait_timeout = {};", settings.lock_timeout_ms.div_ceil(1000)));
+        meta.push(format!(
+            "SET SESSION lock_wait_timeout = {};",
+            settings.lock_timeout_ms.div_ceil(1000)
+        ));
     }
     if backend == Backend::Postgres {
         meta.push("\\set ON_ERROR_STOP on".to_string());

@@ -3,7 +3,7 @@ SELECT u.{{ user_id }}
 FROM {{ users }} AS u
 WHERE {{ eligible }}
 {%- if after_cursor %}
-  AND u.{{ user_id }} > (SELECT c.last_id FROM {{ temp }}anonsweep_cursor AS c)
+  AND u.{{ user_id }} > {{ cursor }}
 {%- endif %}
 ORDER BY u.{{ user_id }}
 {%- if !limit.is_empty() %}

@@ -1,0 +1,531 @@
+//! On MySQL/MariaDB, `run` never deletes a user whose activity or registration changes while the
+//! run is in progress: another connection keeps adding fresh sessions and registering users during
+//! a 50,000-user run (with and without foreign keys), and afterwards exactly the untouched eligible
+//! users are gone, every touched user remains, no child row is orphaned, and the summary counts
+//! what really vanished; a user whose row another transaction holds fails alone (exit 3).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use anonsweep::conn::Conn;
+use anonsweep::dburl::DbUrl;
+use support::TestDb;
+
+const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff 2026-10-27T00:00:00Z
+const CUTOFF: &str = "2026-10-27 00:00:00";
+const N: u32 = 50_000;
+const REGISTERED: u32 = 300;
+
+fn uid(n: u32) -> String {
+    format!("u{n:08}")
+}
+
+fn num(id: &str) -> u32 {
+    id[1..].parse().unwrap()
+}
+
+/// `TestDb`'s `Drop` removes only PostgreSQL databases: this drops the MariaDB one (declare it
+/// right after the `TestDb`, so connections opened later are closed first).
+struct DropDatabase(String);
+
+impl DropDatabase {
+    fn of(db: &TestDb) -> DropDatabase {
+        let url = db.url();
+        DropDatabase(url.rsplit('/').next().unwrap().to_string())
+    }
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let admin = format!("{}/mysql", support::mysql_server());
+        if let Ok(mut c) = Conn::connect(&DbUrl::parse(&admin).unwrap()) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.0));
+        }
+    }
+}
+
+/// `SELECT COUNT(*) FROM <from>` (`TestDb::count` casts to TEXT, which MySQL cannot).
+fn count(db: &TestDb, from: &str) -> u64 {
+    db.strings(&format!("SELECT CAST(COUNT(*) AS CHAR) AS t FROM {from}"))[0]
+        .parse()
+        .unwrap()
+}
+
+/// xorshift64*: deterministic, no extra crates.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in lo..=hi.
+    fn range(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + (self.next() % u64::from(hi - lo + 1)) as u32
+    }
+}
+
+/// What the concurrent writer did, as seen by its own successful autocommit statements.
+#[derive(Default)]
+struct Touches {
+    /// Users that got a fresh session (insert committed, so the user existed and is now active).
+    sessions: BTreeSet<u32>,
+    /// Users this writer turned into registered users (the UPDATE changed a row).
+    registered: BTreeSet<u32>,
+    /// Users a flip found no anonymous row for (already flipped, or already deleted).
+    flip_missed: BTreeSet<u32>,
+    inserted_sessions: u64,
+    insert_fk_failures: u64,
+    /// Statements InnoDB chose as deadlock victims (rolled back, nothing committed).
+    deadlocks: u64,
+    iterations: u64,
+    /// Errors other than the expected foreign-key violation or deadlock (there should be none).
+    unexpected: Vec<String>,
+}
+
+fn single(conn: &mut Conn, sql: &str) -> Option<String> {
+    conn.texts(sql, &[])
+        .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+        .into_iter()
+        .next()
+        .flatten()
+}
+
+/// Lowest-numbered user the run has not reached yet (anonymous, no session: still a candidate).
+fn frontier(conn: &mut Conn) -> u32 {
+    single(
+        conn,
+        "SELECT CAST(u.id AS CHAR) AS t FROM users AS u \
+         WHERE u.id LIKE 'u%' AND u.is_anonymous = 1 \
+           AND NOT EXISTS (SELECT 1 FROM sessions AS s WHERE s.user_id = u.id) \
+         ORDER BY u.id LIMIT 1",
+    )
+    .map(|id| num(&id))
+    .unwrap_or(N)
+}
+
+/// Keeps touching users until `stop`: mostly just ahead of the run, some in the range it reaches
+/// last, some anywhere (including users already deleted). With `sessions`, four of five touches
+/// insert a fresh session and the fifth registers the user; without, every touch registers.
+fn writer(url: String, stop: Arc<AtomicBool>, sessions: bool) -> Touches {
+    let mut conn = Conn::connect(&DbUrl::parse(&url).unwrap()).expect("writer connects");
+    let mut rng = Rng(0x00C0_FFEE_D00D_2026);
+    let mut t = Touches::default();
+    let mut front = 1;
+    let mut session_no = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        t.iterations += 1;
+        if t.iterations % 64 == 1 {
+            front = frontier(&mut conn);
+        }
+        let n = match rng.next() % 3 {
+            // Just ahead of the cursor: the next few batches, racing the run's own locks.
+            0 => rng.range(front.min(N), (front + 400).min(N)),
+            // The upper part of the range, reached last: touched well before their batch.
+            1 => rng.range(N * 3 / 5, N),
+            // Anywhere, often users already gone.
+            _ => rng.range(1, N),
+        };
+        let id = uid(n);
+        let result = if !sessions || t.iterations % 5 == 0 {
+            // Autocommit: ROW_COUNT() on the same connection right after tells whether it changed a row.
+            conn.batch_execute(&format!(
+                "UPDATE users SET is_anonymous = FALSE WHERE id = '{id}' AND is_anonymous = 1"
+            ))
+            .map(|()| {
+                match single(&mut conn, "SELECT CAST(ROW_COUNT() AS CHAR) AS t").as_deref() {
+                    Some("1") => {
+                        t.registered.insert(n);
+                    }
+                    Some("0") => {
+                        t.flip_missed.insert(n);
+                    }
+                    other => t
+                        .unexpected
+                        .push(format!("update {id}: ROW_COUNT() {other:?}")),
+                }
+            })
+        } else {
+            session_no += 1;
+            conn.batch_execute(&format!(
+                "INSERT INTO sessions VALUES ('c{session_no:09}', '{id}', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))"
+            ))
+            .map(|()| {
+                t.inserted_sessions += 1;
+                t.sessions.insert(n);
+            })
+        };
+        if let Err(e) = result {
+            let msg = e.to_string();
+            if msg.to_lowercase().contains("foreign key constraint fails") {
+                t.insert_fk_failures += 1;
+            } else if msg.contains("Deadlock found") {
+                t.deadlocks += 1;
+            } else {
+                t.unexpected.push(format!("{id}: {msg}"));
+            }
+        }
+    }
+    t
+}
+
+/// The seed schema, with `n` old anonymous users, registered users with sessions and accounts,
+/// and an account for every 997th anonymous user.
+fn setup(db: &TestDb, foreign_keys: bool, n: u32) {
+    if foreign_keys {
+        db.exec(&support::default_schema(
+            db,
+            "DATETIME(3)",
+            "VARCHAR(64)",
+            false,
+        ));
+    } else {
+        db.exec(&support::default_schema_no_fk(
+            db,
+            "DATETIME(3)",
+            "VARCHAR(64)",
+        ));
+    }
+    db.exec(&format!(
+        "INSERT INTO users (id, is_anonymous, created_at)
+           SELECT CONCAT('u', LPAD(seq, 8, '0')), TRUE, '2026-01-01 00:00:00' FROM seq_1_to_{n};
+         INSERT INTO users (id, is_anonymous, created_at)
+           SELECT CONCAT('r', LPAD(seq, 5, '0')), FALSE, '2025-01-01 00:00:00' FROM seq_1_to_{REGISTERED};
+         INSERT INTO sessions (id, user_id, created_at, updated_at)
+           SELECT CONCAT('rs', seq), CONCAT('r', LPAD(seq, 5, '0')), '2025-02-01 00:00:00', '2025-02-02 00:00:00'
+           FROM seq_1_to_{REGISTERED};
+         INSERT INTO accounts (id, user_id, provider)
+           SELECT CONCAT('ra', seq), CONCAT('r', LPAD(seq, 5, '0')), 'credential' FROM seq_1_to_{REGISTERED};
+         INSERT INTO accounts (id, user_id, provider)
+           SELECT CONCAT('ua', seq), CONCAT('u', LPAD(seq, 8, '0')), 'anonymous' FROM seq_1_to_{n}_step_997;
+         ANALYZE TABLE users, sessions, accounts"
+    ));
+}
+
+fn spawn_run(url: &str, dir: &std::path::Path) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anonsweep"));
+    cmd.args([
+        "run",
+        "--as-of",
+        AS_OF,
+        "--batch-size",
+        "100",
+        "--format",
+        "json",
+        "--database-url",
+        url,
+    ])
+    .current_dir(dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k == "DATABASE_URL" || k.starts_with("ANONSWEEP_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.spawn().expect("start anonsweep run")
+}
+
+/// A 50,000-user run while a writer registers users (and, with foreign keys, adds sessions).
+fn run_during_writes(foreign_keys: bool) {
+    let db = TestDb::mysql();
+    let _drop = DropDatabase::of(&db);
+    setup(&db, foreign_keys, N);
+    if !foreign_keys {
+        // InnoDB gives every foreign key an index on the child column; without foreign keys,
+        // index it as an application would.
+        db.exec("CREATE INDEX accounts_user_idx ON accounts (user_id)");
+    }
+    assert_eq!(count(&db, "users"), u64::from(N + REGISTERED));
+    let fks = count(
+        &db,
+        "information_schema.referential_constraints WHERE constraint_schema = DATABASE()",
+    );
+    assert_eq!(fks, if foreign_keys { 2 } else { 0 }, "setup: foreign keys");
+    let clock = db.strings("SELECT CAST(UTC_TIMESTAMP() AS CHAR) AS t")[0].clone();
+    assert!(
+        clock.as_str() > CUTOFF,
+        "the server clock ({clock}) is before the cutoff: a session stamped now would not count as activity"
+    );
+    let registered_before =
+        db.strings("SELECT CAST(id AS CHAR) AS t FROM users WHERE id LIKE 'r%' ORDER BY id");
+    let anon_accounts = count(&db, "accounts WHERE user_id LIKE 'u%'");
+    assert!(
+        anon_accounts > 40,
+        "setup: some anonymous users have accounts"
+    );
+
+    let url = db.url();
+    let dir = support::scratch();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let child = spawn_run(&url, dir.path());
+    let handle = {
+        let (url, stop) = (url.clone(), stop.clone());
+        thread::spawn(move || writer(url, stop, foreign_keys))
+    };
+    let out = child.wait_with_output().expect("wait for anonsweep run");
+    let run_secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    let t = handle.join().expect("writer thread");
+    let run = support::Run::from(out);
+    println!(
+        "foreign keys {foreign_keys}: run took {run_secs:.1}s; writer: {} iterations, {} sessions inserted for {} users, \
+         {} inserts refused (user gone), {} deadlock victims, {} users registered, {} flips found nothing",
+        t.iterations,
+        t.inserted_sessions,
+        t.sessions.len(),
+        t.insert_fk_failures,
+        t.deadlocks,
+        t.registered.len(),
+        t.flip_missed.len()
+    );
+    println!("run summary: {}", run.stdout.trim());
+
+    assert_eq!(run.code, 0, "run failed: {}", run.all());
+    assert!(
+        t.unexpected.is_empty(),
+        "writer hit unexpected errors: {:?}",
+        &t.unexpected[..t.unexpected.len().min(5)]
+    );
+    let touched: BTreeSet<u32> = t.sessions.union(&t.registered).copied().collect();
+    println!("touched users: {}", touched.len());
+    assert!(
+        !touched.is_empty(),
+        "the writer touched no user while the run was going"
+    );
+
+    // Exactly the touched users remain of the originally eligible ones.
+    let remaining: BTreeSet<u32> = db
+        .strings("SELECT CAST(id AS CHAR) AS t FROM users WHERE id LIKE 'u%'")
+        .iter()
+        .map(|id| num(id))
+        .collect();
+    let lost: Vec<u32> = touched.difference(&remaining).copied().take(10).collect();
+    assert!(
+        lost.is_empty(),
+        "touched users were deleted (first ids: {lost:?})"
+    );
+    let survivors: Vec<u32> = remaining.difference(&touched).copied().take(10).collect();
+    assert!(
+        survivors.is_empty(),
+        "never-touched eligible users survived the run (first ids: {survivors:?})"
+    );
+    // The writer raced the run: it met users the run had already deleted.
+    let raced = if foreign_keys {
+        t.insert_fk_failures
+    } else {
+        t.flip_missed.difference(&remaining).count() as u64
+    };
+    assert!(
+        raced > 0,
+        "the writer never raced a deletion (the run was too fast to observe)"
+    );
+
+    // Registered-by-the-writer users are still registered; every inserted session is still there.
+    let still_anonymous: Vec<u32> = db
+        .strings("SELECT CAST(id AS CHAR) AS t FROM users WHERE id LIKE 'u%' AND NOT (is_anonymous <=> FALSE)")
+        .iter()
+        .map(|id| num(id))
+        .filter(|n| t.registered.contains(n))
+        .take(10)
+        .collect();
+    assert!(
+        still_anonymous.is_empty(),
+        "users lost their registration: {still_anonymous:?}"
+    );
+    assert_eq!(
+        count(&db, "sessions WHERE id LIKE 'c%'"),
+        t.inserted_sessions,
+        "a session inserted by the writer vanished"
+    );
+
+    // Nothing dangling, nothing registered lost.
+    assert_eq!(
+        count(
+            &db,
+            "sessions AS s WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = s.user_id)"
+        ),
+        0,
+        "orphan sessions"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "accounts AS a WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = a.user_id)"
+        ),
+        0,
+        "orphan accounts"
+    );
+    assert_eq!(
+        db.strings("SELECT CAST(id AS CHAR) AS t FROM users WHERE id LIKE 'r%' ORDER BY id"),
+        registered_before
+    );
+    assert_eq!(
+        count(&db, "sessions WHERE id LIKE 'rs%'"),
+        u64::from(REGISTERED)
+    );
+    assert_eq!(
+        count(&db, "accounts WHERE id LIKE 'ra%'"),
+        u64::from(REGISTERED)
+    );
+    let kept_anon_accounts: BTreeSet<u32> = db
+        .strings("SELECT CAST(user_id AS CHAR) AS t FROM accounts WHERE user_id LIKE 'u%'")
+        .iter()
+        .map(|id| num(id))
+        .collect();
+    assert!(
+        kept_anon_accounts.is_subset(&touched),
+        "an account of an untouched user remains"
+    );
+
+    // The summary counts what really vanished.
+    let json: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).expect("run --format json prints JSON");
+    let vanished = u64::from(N) - remaining.len() as u64;
+    assert_eq!(
+        json["deleted_users"].as_u64(),
+        Some(vanished),
+        "deleted_users vs. rows gone: {}",
+        run.stdout
+    );
+    assert_eq!(
+        json["failed"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        run.stdout
+    );
+    let eligible = json["eligible"].as_u64().unwrap();
+    assert!(
+        eligible <= u64::from(N) && eligible >= vanished,
+        "eligible {eligible} vs. deleted {vanished}"
+    );
+    let rows_of = |table: &str| {
+        json["deleted_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["table"] == table)
+            .and_then(|r| r["rows"].as_u64())
+            .unwrap_or_else(|| panic!("no deleted_rows entry for {table}: {}", run.stdout))
+    };
+    assert_eq!(rows_of("users"), vanished);
+    assert_eq!(
+        rows_of("accounts"),
+        anon_accounts - kept_anon_accounts.len() as u64
+    );
+    assert_eq!(
+        rows_of("sessions"),
+        0,
+        "the run deleted sessions, but only untouched (session-less) users were eligible"
+    );
+}
+
+#[test]
+fn concurrent_activity_and_registration_during_a_run_are_never_deleted() {
+    run_during_writes(true);
+}
+
+/// Without foreign keys a session inserted between the re-check and the commit may legitimately be
+/// orphaned (documented), so the writer only registers users here: every one of them survives.
+#[test]
+fn concurrent_registration_without_foreign_keys_is_never_deleted() {
+    run_during_writes(false);
+}
+
+/// A user whose row is held by another transaction beyond `--lock-timeout-ms` (InnoDB waits whole
+/// seconds) is reported as failed (exit 3) and kept; every other eligible user is still deleted;
+/// once the lock is gone a second run deletes it.
+#[test]
+fn a_user_locked_by_another_transaction_fails_alone_and_is_deleted_later() {
+    let db = TestDb::mysql();
+    let _drop = DropDatabase::of(&db);
+    db.exec(&support::default_schema(
+        &db,
+        "DATETIME(3)",
+        "VARCHAR(64)",
+        false,
+    ));
+    db.exec(
+        "INSERT INTO users (id, is_anonymous, created_at)
+           SELECT CONCAT('u', LPAD(seq, 8, '0')), TRUE, '2026-01-01 00:00:00' FROM seq_1_to_300;
+         INSERT INTO users VALUES ('r00001', FALSE, '2025-01-01 00:00:00');
+         INSERT INTO accounts VALUES ('a137', 'u00000137', 'anonymous');",
+    );
+    let locked = uid(137);
+    // Another session holds a shared lock on the user (an uncommitted child insert does the same).
+    let mut holder = db.conn();
+    holder.batch_execute("START TRANSACTION").unwrap();
+    let held = holder
+        .texts(
+            &format!(
+                "SELECT CAST(id AS CHAR) AS t FROM users WHERE id = '{locked}' LOCK IN SHARE MODE"
+            ),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(held.len(), 1);
+
+    let started = Instant::now();
+    let run = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--batch-size",
+        "50",
+        "--lock-timeout-ms",
+        "1000",
+        "--format",
+        "json",
+    ]);
+    println!(
+        "locked run took {:.1}s: {}",
+        started.elapsed().as_secs_f64(),
+        run.stdout.trim()
+    );
+    assert_eq!(
+        run.code,
+        3,
+        "a locked user is a per-user failure: {}",
+        run.all()
+    );
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON summary");
+    let failed: Vec<&str> = json["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec![locked.as_str()], "{}", run.stdout);
+    assert_eq!(json["deleted_users"].as_u64(), Some(299));
+    assert_eq!(
+        db.ids("users", "id"),
+        vec!["r00001".to_string(), locked.clone()]
+    );
+    assert_eq!(db.ids("accounts", "id"), vec!["a137".to_string()]);
+
+    holder.batch_execute("ROLLBACK").unwrap();
+    let again = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--lock-timeout-ms",
+        "1000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    let json: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert_eq!(json["deleted_users"].as_u64(), Some(1));
+    assert_eq!(db.ids("users", "id"), vec!["r00001".to_string()]);
+    assert_eq!(count(&db, "accounts"), 0);
+}
