@@ -23,6 +23,7 @@ pub fn collect(
     plan: &Plan,
     values: Values,
     sample: usize,
+    per_table: bool,
 ) -> anyhow::Result<PlanStats> {
     let begin: &[&str] = match conn.backend() {
         Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
@@ -36,7 +37,7 @@ pub fn collect(
     for b in begin {
         conn.batch_execute(b)?;
     }
-    let result = read(conn, plan, values, sample);
+    let result = read(conn, plan, values, sample, per_table);
     let _ = conn.batch_execute("ROLLBACK");
     if conn.backend() == Backend::Sqlite {
         let _ = conn.batch_execute("PRAGMA query_only = OFF");
@@ -44,12 +45,20 @@ pub fn collect(
     result
 }
 
-fn read(conn: &mut Conn, plan: &Plan, values: Values, sample: usize) -> anyhow::Result<PlanStats> {
+/// `per_table`: also count the rows each table would lose (the dry run shows them; `run` counts
+/// what it deletes instead, and skips these scans).
+fn read(
+    conn: &mut Conn,
+    plan: &Plan,
+    values: Values,
+    sample: usize,
+    per_table: bool,
+) -> anyhow::Result<PlanStats> {
     let server_clock = conn.server_clock()?;
     let total_anonymous = conn.count(&plan.count_anonymous, values)?;
     let eligible = conn.count(&plan.count_eligible, values)?;
     let mut rows = Vec::new();
-    for c in &plan.count_rows {
+    for c in plan.count_rows.iter().filter(|_| per_table) {
         rows.push((c.table.clone(), conn.count(&c.stmt, values)?));
     }
     if let Some(users) = plan.deletes.last() {

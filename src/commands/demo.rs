@@ -116,7 +116,7 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         limit: s.batch_size as i64,
     };
     let t0 = std::time::Instant::now();
-    let before = stats::collect(&mut p.conn, &p.plan, values, 5)?;
+    let before = stats::collect(&mut p.conn, &p.plan, values, 5, true)?;
     let plan_secs = t0.elapsed().as_secs_f64();
     let run_id = uuid::Uuid::new_v4().to_string();
     let opts = RunOptions {

@@ -32,7 +32,7 @@ pub(crate) fn dry_run(
         cutoff: p.settings.cutoff,
         limit: p.settings.batch_size as i64,
     };
-    let found = stats::collect(&mut p.conn, &p.plan, values, sample)?;
+    let found = stats::collect(&mut p.conn, &p.plan, values, sample, true)?;
     let mut notes = p.notes.clone();
     let idx = super::migrate::inspect_with(&mut p.conn, &p.settings, &p.plan.formats)?;
     for (w, st) in &idx.wanted {

@@ -52,7 +52,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         cutoff: s.cutoff,
         limit: s.batch_size as i64,
     };
-    let before = stats::collect(&mut p.conn, &p.plan, values, 0)?;
+    let before = stats::collect(&mut p.conn, &p.plan, values, 0, false)?;
     let run_id = uuid::Uuid::new_v4().to_string();
     crate::info!(
         "run {run_id}: {} eligible of {} anonymous users, cutoff {}, batches of {}",
