@@ -56,6 +56,44 @@ enum Batch {
     },
 }
 
+/// One transaction that empties the batch table, picks the next users after the cursor with
+/// `pick` (limit from `v`) and moves the cursor past them, then runs `body` on the batch.
+/// `None` when nothing was left to pick.
+fn in_batch<T>(
+    conn: &mut Conn,
+    plan: &Plan,
+    v: Values,
+    first: bool,
+    pick: &crate::plan::Stmt,
+    lock_timeout_ms: u64,
+    body: impl FnOnce(&mut Conn, u64) -> Result<T, diesel::result::Error>,
+) -> Result<Option<T>, diesel::result::Error> {
+    if plan.clear_before_begin {
+        conn.execute(&plan.clear, v)?;
+    }
+    conn.transaction(|c| {
+        if c.backend() == Backend::Postgres {
+            c.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_timeout_ms}ms'"))?;
+        }
+        if !plan.clear_before_begin {
+            c.execute(&plan.clear, v)?;
+        }
+        if !first {
+            for s in &plan.load_cursor {
+                c.execute(s, v)?;
+            }
+        }
+        let picked = c.execute(pick, v)? as u64;
+        if picked == 0 {
+            return Ok(None);
+        }
+        for s in &plan.advance {
+            c.execute(s, v)?;
+        }
+        body(c, picked).map(Some)
+    })
+}
+
 fn one_batch(
     conn: &mut Conn,
     plan: &Plan,
@@ -64,67 +102,50 @@ fn one_batch(
     opts: &RunOptions,
     want_per_user: bool,
 ) -> Result<Batch, diesel::result::Error> {
-    if plan.clear_before_begin {
-        conn.execute(&plan.clear, v)?;
-    }
-    conn.transaction(|c| {
-        if c.backend() == Backend::Postgres {
-            c.batch_execute(&format!(
-                "SET LOCAL lock_timeout = '{}ms'",
-                opts.lock_timeout_ms
-            ))?;
-        }
-        if !plan.clear_before_begin {
-            c.execute(&plan.clear, v)?;
-        }
-        if !first {
-            for s in &plan.load_cursor {
-                c.execute(s, v)?;
-            }
-        }
-        let pick = if first {
-            &plan.pick_first
-        } else {
-            &plan.pick_next
-        };
-        let picked = c.execute(pick, v)? as u64;
-        if picked == 0 {
-            return Ok(Batch::Empty);
-        }
-        for s in &plan.advance {
-            c.execute(s, v)?;
-        }
-        {
+    let pick = if first {
+        &plan.pick_first
+    } else {
+        &plan.pick_next
+    };
+    let done = in_batch(
+        conn,
+        plan,
+        v,
+        first,
+        pick,
+        opts.lock_timeout_ms,
+        |c, picked| {
             for s in &plan.analyze {
                 c.execute(s, v)?;
             }
-        }
-        for s in &plan.lock_children {
-            c.count(s, v)?;
-        }
-        let kept = c.execute(&plan.recheck, v)? as u64;
-        let users = c.users(&plan.batch_users, v)?;
-        let mut per_user = Vec::new();
-        if want_per_user {
-            for l in &plan.count_per_user {
-                per_user.push((
-                    l.table.clone(),
-                    c.id_counts(&l.stmt, v)?.into_iter().collect(),
-                ));
+            for s in &plan.lock_children {
+                c.count(s, v)?;
             }
-        }
-        let mut counts = Vec::new();
-        for d in &plan.deletes {
-            counts.push(c.execute(&d.stmt, v)? as u64);
-        }
-        Ok(Batch::Done {
-            picked,
-            kept,
-            users,
-            per_user,
-            counts,
-        })
-    })
+            let kept = c.execute(&plan.recheck, v)? as u64;
+            let users = c.users(&plan.batch_users, v)?;
+            let mut per_user = Vec::new();
+            if want_per_user {
+                for l in &plan.count_per_user {
+                    per_user.push((
+                        l.table.clone(),
+                        c.id_counts(&l.stmt, v)?.into_iter().collect(),
+                    ));
+                }
+            }
+            let mut counts = Vec::new();
+            for d in &plan.deletes {
+                counts.push(c.execute(&d.stmt, v)? as u64);
+            }
+            Ok(Batch::Done {
+                picked,
+                kept,
+                users,
+                per_user,
+                counts,
+            })
+        },
+    )?;
+    Ok(done.unwrap_or(Batch::Empty))
 }
 
 /// Moves the cursor past the next eligible user without deleting it; returns its id.
@@ -133,35 +154,29 @@ fn skip_one(
     plan: &Plan,
     v: Values,
     first: bool,
+    opts: &RunOptions,
 ) -> Result<Option<String>, diesel::result::Error> {
-    if plan.clear_before_begin {
-        conn.execute(&plan.clear, v)?;
-    }
-    conn.transaction(|c| {
-        if !plan.clear_before_begin {
-            c.execute(&plan.clear, v)?;
-        }
-        if !first {
-            for s in &plan.load_cursor {
-                c.execute(s, v)?;
-            }
-        }
-        let pick = if first {
-            &plan.skip_first
-        } else {
-            &plan.skip_next
-        };
-        if c.execute(pick, Values { limit: 1, ..v })? == 0 {
-            return Ok(None);
-        }
-        for s in &plan.advance {
-            c.execute(s, v)?;
-        }
-        Ok(c.users(&plan.batch_users, v)?
-            .into_iter()
-            .next()
-            .map(|u| u.id))
-    })
+    let pick = if first {
+        &plan.skip_first
+    } else {
+        &plan.skip_next
+    };
+    let one = Values { limit: 1, ..v };
+    let id = in_batch(
+        conn,
+        plan,
+        one,
+        first,
+        pick,
+        opts.lock_timeout_ms,
+        |c, _| {
+            Ok(c.users(&plan.batch_users, one)?
+                .into_iter()
+                .next()
+                .map(|u| u.id))
+        },
+    )?;
+    Ok(id.flatten())
 }
 
 fn message(e: &diesel::result::Error) -> String {
@@ -263,7 +278,7 @@ pub fn run(
                     continue;
                 }
                 retried = false;
-                match skip_one(conn, plan, v, first) {
+                match skip_one(conn, plan, v, first, opts) {
                     Ok(Some(id)) => {
                         first = false;
                         warn!("user {id} could not be deleted: {last_error}");
