@@ -179,6 +179,10 @@ pub struct DemoArgs {
     /// Users per batch transaction for the demo run.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub batch_size: u64,
+    /// The population's clock: data spreads over the 120 days before it (default now). With the
+    /// same value, two fills are identical row for row (the benchmarks rely on it).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
     /// Output format of the summary: text or json.
     #[arg(long, default_value = "text", value_name = "FORMAT")]
     pub format: String,

@@ -82,7 +82,13 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| DEFAULT_FILE.to_string());
     let url = DbUrl::parse(&raw)?;
-    let now = chrono::Utc::now();
+    let now = match &args.as_of {
+        Some(v) => crate::settings::parse_as_of(v).ok_or_else(|| {
+            usage(format!("cannot read --as-of {v:?}: use RFC 3339 like 2026-11-01T00:00:00Z"))
+        })?,
+        None => chrono::Utc::now(),
+    };
+    let now = chrono::Timelike::with_nanosecond(&now, 0).unwrap_or(now);
     let mut conn = open_target(&url)?;
     crate::info!("creating {} demo users in {url}", args.users);
     let started = std::time::Instant::now();
