@@ -252,7 +252,16 @@ pub fn run(
                         .last()
                         .map(|d| d.table.as_str())
                         .unwrap_or("users");
-                    write_audit(log, &opts.run_id, label, &users, &per_user)?;
+                    if let Err(e) = write_audit(log, &opts.run_id, label, &users, &per_user) {
+                        // The batch has committed: stop here, and say so, rather than delete
+                        // users the audit log would not record.
+                        out.stopped = Some(format!(
+                            "cannot write the audit log ({e:#}); stopped after batch {}, whose users are deleted but not all recorded",
+                            out.batches
+                        ));
+                        out.aborted = true;
+                        break;
+                    }
                 }
                 if size < opts.batch_size {
                     size = (size * 2).min(opts.batch_size);

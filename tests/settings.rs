@@ -214,3 +214,28 @@ fn logs_go_to_stderr_with_timestamps_and_data_to_stdout() {
     let quiet = db.run_env(&["plan", "--as-of", AS_OF], &[("ANONSWEEP_LOG", "error")]);
     assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
 }
+
+/// An audit log that cannot be written (a full disk: /dev/full) stops the run after the batch
+/// that already committed, with exit code 5, instead of deleting users it cannot record.
+#[test]
+fn an_unwritable_audit_log_stops_the_run_with_exit_5() {
+    let db = aged_users();
+    let r = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--retention-days",
+        "1",
+        "--batch-size",
+        "1",
+        "--audit-log",
+        "/dev/full",
+    ]);
+    assert_eq!(r.code, 5, "{}", r.all());
+    assert!(
+        r.stderr.contains("cannot write the audit log"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.count("users"), 3, "only the first batch (one user) went");
+}

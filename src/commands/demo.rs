@@ -84,7 +84,9 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
     let url = DbUrl::parse(&raw)?;
     let now = match &args.as_of {
         Some(v) => crate::settings::parse_as_of(v).ok_or_else(|| {
-            usage(format!("cannot read --as-of {v:?}: use RFC 3339 like 2026-11-01T00:00:00Z"))
+            usage(format!(
+                "cannot read --as-of {v:?}: use RFC 3339 like 2026-11-01T00:00:00Z"
+            ))
         })?,
         None => chrono::Utc::now(),
     };
