@@ -59,7 +59,7 @@ pub struct MigrateCommon {
 pub struct MigrateSqlArgs {
     #[command(flatten)]
     pub common: MigrateCommon,
-    /// Dialect to render when no database is given: sqlite or postgres.
+    /// Dialect to render when no database is given: sqlite, postgres or mysql.
     #[arg(long, value_name = "BACKEND")]
     pub backend: Option<String>,
     /// Write the SQL to FILE instead of stdout.
@@ -98,7 +98,7 @@ pub struct RuleArgs {
 /// Options of commands that connect.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// Database: postgres://user:pass@host/db, sqlite://path or a plain SQLite file path.
+    /// Database: postgres://user:pass@host/db, mysql://user:pass@host/db, sqlite://path or a plain SQLite file path.
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
@@ -109,7 +109,7 @@ pub struct SqlArgs {
     pub rule: RuleArgs,
     #[command(flatten)]
     pub db: DbArgs,
-    /// Dialect to render: sqlite or postgres (default: from --database-url, else sqlite).
+    /// Dialect to render: sqlite, postgres or mysql (default: from --database-url, else sqlite).
     #[arg(long, value_name = "BACKEND")]
     pub backend: Option<String>,
     /// Write the SQL to FILE instead of stdout.

@@ -347,7 +347,7 @@ impl Settings {
             (Some((b, o)), db) => {
                 let b2 = Backend::parse(b).ok_or_else(|| {
                     usage(format!(
-                        "unknown backend {b:?} (from {o}): use sqlite or postgres"
+                        "unknown backend {b:?} (from {o}): use sqlite, postgres or mysql"
                     ))
                 })?;
                 if let Some(db) = db {
