@@ -68,7 +68,7 @@ WHERE NOT EXISTS (
         AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
     )
 );
--- 3f. read the batch for the summary and audit log
+-- 3f. with --audit-log: read the batch for the log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."createdAt" AS TEXT) AS created_at
 FROM "user" AS u
 WHERE u."id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)

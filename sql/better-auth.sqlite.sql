@@ -58,7 +58,7 @@ WHERE NOT EXISTS (
         AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
     )
 );
--- 3f. read the batch for the summary and audit log
+-- 3f. with --audit-log: read the batch for the log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."createdAt" AS TEXT) AS created_at
 FROM "user" AS u
 WHERE u."id" IN (SELECT b.id FROM temp.anonsweep_batch AS b)

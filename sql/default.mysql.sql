@@ -66,7 +66,7 @@ WHERE NOT EXISTS (
         AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
     )
 );
--- 3f. read the batch for the summary and audit log
+-- 3f. with --audit-log: read the batch for the log
 SELECT CAST(u.`id` AS CHAR) AS id, CAST(u.`created_at` AS CHAR) AS created_at
 FROM `users` AS u
 WHERE u.`id` IN (SELECT b.id FROM anonsweep_batch AS b)

@@ -68,7 +68,7 @@ WHERE NOT EXISTS (
         AND (s."created_at" >= $1 OR s."updated_at" >= $1)
     )
 );
--- 3f. read the batch for the summary and audit log
+-- 3f. with --audit-log: read the batch for the log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
 FROM "users" AS u
 WHERE u."id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)

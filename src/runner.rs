@@ -122,7 +122,12 @@ fn one_batch(
                 c.count(s, v)?;
             }
             let kept = c.execute(&plan.recheck, v)? as u64;
-            let users = c.users(&plan.batch_users, v)?;
+            // Read back only for the audit log: the summary counts what the deletes report.
+        let users = if want_per_user {
+            c.users(&plan.batch_users, v)?
+        } else {
+            Vec::new()
+        };
             let mut per_user = Vec::new();
             if want_per_user {
                 for l in &plan.count_per_user {

@@ -53,7 +53,7 @@
 {%- endif %}
 -- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
 {{ recheck }};
--- 3f. read the batch for the summary and audit log
+-- 3f. with --audit-log: read the batch for the log
 {{ batch_users }};
 -- 3g. delete in foreign-key order
 {%- for s in deletes %}
