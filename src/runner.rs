@@ -123,11 +123,11 @@ fn one_batch(
             }
             let kept = c.execute(&plan.recheck, v)? as u64;
             // Read back only for the audit log: the summary counts what the deletes report.
-        let users = if want_per_user {
-            c.users(&plan.batch_users, v)?
-        } else {
-            Vec::new()
-        };
+            let users = if want_per_user {
+                c.users(&plan.batch_users, v)?
+            } else {
+                Vec::new()
+            };
             let mut per_user = Vec::new();
             if want_per_user {
                 for l in &plan.count_per_user {
