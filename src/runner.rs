@@ -219,7 +219,6 @@ pub fn run(
     let mut retried = false;
     let mut durations: Vec<f64> = Vec::new();
     let mut last_progress = Instant::now();
-    let mut last_error = String::new();
     loop {
         let v = Values {
             cutoff,
@@ -280,7 +279,7 @@ pub fn run(
                 }
             }
             Err(e) => {
-                last_error = message(&e);
+                let last_error = message(&e);
                 out.retries += 1;
                 if size > 1 {
                     debug!("batch of {size} failed ({last_error}); splitting");
@@ -323,7 +322,6 @@ pub fn run(
             let _ = conn.execute(s, Values { cutoff, limit: 0 });
         }
     }
-    let _ = last_error;
     durations.sort_by(|a, b| a.total_cmp(b));
     out.max_batch_ms = durations.last().copied().unwrap_or(0.0);
     if !durations.is_empty() {

@@ -30,33 +30,6 @@ fn num(id: &str) -> u32 {
     id[1..].parse().unwrap()
 }
 
-/// `TestDb`'s `Drop` removes only PostgreSQL databases: this drops the MariaDB one (declare it
-/// right after the `TestDb`, so connections opened later are closed first).
-struct DropDatabase(String);
-
-impl DropDatabase {
-    fn of(db: &TestDb) -> DropDatabase {
-        let url = db.url();
-        DropDatabase(url.rsplit('/').next().unwrap().to_string())
-    }
-}
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        let admin = format!("{}/mysql", support::mysql_server());
-        if let Ok(mut c) = Conn::connect(&DbUrl::parse(&admin).unwrap()) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.0));
-        }
-    }
-}
-
-/// `SELECT COUNT(*) FROM <from>` (`TestDb::count` casts to TEXT, which MySQL cannot).
-fn count(db: &TestDb, from: &str) -> u64 {
-    db.strings(&format!("SELECT CAST(COUNT(*) AS CHAR) AS t FROM {from}"))[0]
-        .parse()
-        .unwrap()
-}
-
 /// xorshift64*: deterministic, no extra crates.
 struct Rng(u64);
 
@@ -238,18 +211,15 @@ fn spawn_run(url: &str, dir: &std::path::Path) -> std::process::Child {
 /// A 50,000-user run while a writer registers users (and, with foreign keys, adds sessions).
 fn run_during_writes(foreign_keys: bool) {
     let db = TestDb::mysql();
-    let _drop = DropDatabase::of(&db);
     setup(&db, foreign_keys, N);
     if !foreign_keys {
         // InnoDB gives every foreign key an index on the child column; without foreign keys,
         // index it as an application would.
         db.exec("CREATE INDEX accounts_user_idx ON accounts (user_id)");
     }
-    assert_eq!(count(&db, "users"), u64::from(N + REGISTERED));
-    let fks = count(
-        &db,
-        "information_schema.referential_constraints WHERE constraint_schema = DATABASE()",
-    );
+    assert_eq!(db.count("users"), u64::from(N + REGISTERED));
+    let fks =
+        db.count("information_schema.referential_constraints WHERE constraint_schema = DATABASE()");
     assert_eq!(fks, if foreign_keys { 2 } else { 0 }, "setup: foreign keys");
     let clock = db.strings("SELECT CAST(UTC_TIMESTAMP() AS CHAR) AS t")[0].clone();
     assert!(
@@ -258,7 +228,7 @@ fn run_during_writes(foreign_keys: bool) {
     );
     let registered_before =
         db.strings("SELECT CAST(id AS CHAR) AS t FROM users WHERE id LIKE 'r%' ORDER BY id");
-    let anon_accounts = count(&db, "accounts WHERE user_id LIKE 'u%'");
+    let anon_accounts = db.count("accounts WHERE user_id LIKE 'u%'");
     assert!(
         anon_accounts > 40,
         "setup: some anonymous users have accounts"
@@ -344,23 +314,21 @@ fn run_during_writes(foreign_keys: bool) {
         "users lost their registration: {still_anonymous:?}"
     );
     assert_eq!(
-        count(&db, "sessions WHERE id LIKE 'c%'"),
+        db.count("sessions WHERE id LIKE 'c%'"),
         t.inserted_sessions,
         "a session inserted by the writer vanished"
     );
 
     // Nothing dangling, nothing registered lost.
     assert_eq!(
-        count(
-            &db,
+        db.count(
             "sessions AS s WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = s.user_id)"
         ),
         0,
         "orphan sessions"
     );
     assert_eq!(
-        count(
-            &db,
+        db.count(
             "accounts AS a WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = a.user_id)"
         ),
         0,
@@ -371,11 +339,11 @@ fn run_during_writes(foreign_keys: bool) {
         registered_before
     );
     assert_eq!(
-        count(&db, "sessions WHERE id LIKE 'rs%'"),
+        db.count("sessions WHERE id LIKE 'rs%'"),
         u64::from(REGISTERED)
     );
     assert_eq!(
-        count(&db, "accounts WHERE id LIKE 'ra%'"),
+        db.count("accounts WHERE id LIKE 'ra%'"),
         u64::from(REGISTERED)
     );
     let kept_anon_accounts: BTreeSet<u32> = db
@@ -448,7 +416,6 @@ fn concurrent_registration_without_foreign_keys_is_never_deleted() {
 #[test]
 fn a_user_locked_by_another_transaction_fails_alone_and_is_deleted_later() {
     let db = TestDb::mysql();
-    let _drop = DropDatabase::of(&db);
     db.exec(&support::default_schema(
         &db,
         "DATETIME(3)",
@@ -527,5 +494,5 @@ fn a_user_locked_by_another_transaction_fails_alone_and_is_deleted_later() {
     let json: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
     assert_eq!(json["deleted_users"].as_u64(), Some(1));
     assert_eq!(db.ids("users", "id"), vec!["r00001".to_string()]);
-    assert_eq!(count(&db, "accounts"), 0);
+    assert_eq!(db.count("accounts"), 0);
 }

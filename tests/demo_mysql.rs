@@ -6,30 +6,9 @@
 mod support;
 
 use anonsweep::conn::Conn;
-use anonsweep::dburl::DbUrl;
 use support::TestDb;
 
 const TABLES: [&str; 4] = ["users", "sessions", "accounts", "anonsweep_demo"];
-
-/// `TestDb`'s `Drop` removes only PostgreSQL databases: this drops the MariaDB one (declare it
-/// right after the `TestDb`, so connections opened later are closed first).
-struct DropDatabase(String);
-
-impl DropDatabase {
-    fn of(db: &TestDb) -> DropDatabase {
-        let url = db.url();
-        DropDatabase(url.rsplit('/').next().unwrap().to_string())
-    }
-}
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        let admin = format!("{}/mysql", support::mysql_server());
-        if let Ok(mut c) = Conn::connect(&DbUrl::parse(&admin).unwrap()) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.0));
-        }
-    }
-}
 
 fn strings(conn: &mut Conn, sql: &str) -> Vec<String> {
     conn.texts(sql, &[])
@@ -166,7 +145,6 @@ fn demo(db: &TestDb, args: &[&str]) -> support::Run {
 fn mysql_demo_fills_an_empty_database_deletes_the_eligible_and_refuses_a_second_time() {
     // --fill-only: filled as logged, nothing deleted.
     let filled_db = TestDb::mysql();
-    let _drop_filled = DropDatabase::of(&filled_db);
     let fill = demo(&filled_db, &["--fill-only"]);
     assert_eq!(fill.code, 0, "{}", fill.all());
     assert!(
@@ -214,7 +192,6 @@ fn mysql_demo_fills_an_empty_database_deletes_the_eligible_and_refuses_a_second_
 
     // The whole demo on a fresh database.
     let db = TestDb::mysql();
-    let _drop = DropDatabase::of(&db);
     let r = demo(&db, &["--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(
@@ -290,7 +267,6 @@ fn mysql_demo_fills_an_empty_database_deletes_the_eligible_and_refuses_a_second_
 #[test]
 fn mysql_demo_refuses_a_database_with_other_tables() {
     let db = TestDb::mysql();
-    let _drop = DropDatabase::of(&db);
     db.exec(
         "CREATE TABLE `user` (id VARCHAR(36) PRIMARY KEY);\nINSERT INTO `user` VALUES ('real')",
     );

@@ -13,7 +13,6 @@ use crate::index_state::{self, IndexState};
 use crate::indexes::{self, IndexMigration, IndexSpec, Source};
 use crate::introspect;
 use crate::plan::Formats;
-use crate::preset;
 use crate::settings::{Inputs, OutputFormat, Schema, Settings, TimestampFormat};
 
 pub fn run_migrate_command(args: &MigrateArgs, m: &ArgMatches) -> anyhow::Result<i32> {
@@ -53,10 +52,9 @@ fn default_schema() -> Schema {
         format: Some("text".into()),
         ..Inputs::default()
     };
-    let s = Settings::resolve(&inputs, None).expect("the default preset resolves");
-    debug_assert_eq!(s.preset, "default");
-    let _ = preset::NAMES;
-    s.schema
+    Settings::resolve(&inputs, None)
+        .expect("the default preset resolves")
+        .schema
 }
 
 /// The migrations for the committed files: `default` preset, assumed storage formats.
