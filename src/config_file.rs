@@ -21,6 +21,24 @@ pub struct ConfigFile {
     pub users: Option<UsersSection>,
     pub sessions: Option<SessionsSection>,
     pub accounts: Option<AccountsSection>,
+    /// `[[tables]]`: application tables whose rows belong to a user.
+    pub tables: Option<Vec<TableEntry>>,
+    pub max_deletions: Option<toml::Value>,
+    pub max_fraction: Option<toml::Value>,
+}
+
+/// One `[[tables]]` entry: either `user_column` (the table holds the user's id), or `column` +
+/// `parent` (+ `parent_column`, default `id`): the table hangs off another configured table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableEntry {
+    pub table: String,
+    pub user_column: Option<String>,
+    pub column: Option<String>,
+    pub parent: Option<String>,
+    pub parent_column: Option<String>,
+    /// Compare the column with the user id as text (e.g. a varchar column holding uuids).
+    pub compare_as_text: Option<bool>,
 }
 
 /// `[users]`

@@ -10,13 +10,17 @@ use crate::plan::Formats;
 use crate::settings::{Schema, Settings, TimestampFormat};
 
 /// The columns of one table: (name, declared type).
-struct Columns {
+pub(crate) struct Columns {
     table: TableName,
     cols: Vec<(String, String)>,
 }
 
 impl Columns {
-    fn ty(&self, col: &str, setting: &str) -> anyhow::Result<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.cols.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    pub(crate) fn ty(&self, col: &str, setting: &str) -> anyhow::Result<String> {
         match self.cols.iter().find(|(n, _)| n == col) {
             Some((_, t)) => Ok(t.to_ascii_lowercase()),
             None => {
@@ -31,7 +35,11 @@ impl Columns {
     }
 }
 
-fn columns(conn: &mut Conn, table: &TableName, setting: &str) -> anyhow::Result<Columns> {
+pub(crate) fn columns(
+    conn: &mut Conn,
+    table: &TableName,
+    setting: &str,
+) -> anyhow::Result<Columns> {
     let rows = match conn.backend() {
         Backend::Postgres => {
             let quoted = table.quoted(Backend::Postgres);

@@ -4,6 +4,7 @@
 //! shows it (`plan`), writes it as a standalone script, and executes it in batches (`run`).
 
 pub mod audit;
+pub mod children;
 pub mod cli;
 pub mod commands;
 pub mod config_file;
@@ -12,6 +13,7 @@ pub mod dburl;
 pub mod demo;
 pub mod dialect;
 pub mod error;
+pub mod fkgraph;
 pub mod ident;
 pub mod index_state;
 pub mod indexes;

@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::children::{Child, Source};
 use crate::dialect::{Backend, Binder, Param, TimeKind};
 use crate::ident::quote;
 use crate::render::{self, render, TimeCmp};
-use crate::settings::{Schema, Settings, TimestampFormat};
+use crate::settings::{Link, Schema, Settings, TimestampFormat};
 
 /// How each compared column stores its values (detected, configured or assumed).
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +85,31 @@ pub struct Plan {
     /// planner drives the re-check and the deletes from the batch instead of scanning tables.
     pub analyze: Vec<Stmt>,
     pub teardown: Vec<Stmt>,
+    /// The child tables the plan was built for, in delete order.
+    pub children: Vec<Child>,
+    /// The users table's columns (read from the database; empty without one).
+    pub users_columns: Vec<String>,
+}
+
+/// A child table's quoted names.
+struct ChildSql {
+    label: String,
+    table: String,
+    column: String,
+    /// The child this one hangs off (index into `Names::children`) and the key it references.
+    parent: Option<(usize, String)>,
+    as_text: bool,
+    source: Source,
+    columns: Vec<String>,
+}
+
+/// What a child's link leads to, at the top of the chain.
+#[derive(Clone, Copy)]
+enum Root<'a> {
+    /// The users of the current batch.
+    Batch,
+    /// Every eligible user (the plan's counts), given the eligibility predicate.
+    Eligible(&'a str),
 }
 
 /// Quoted names shared by every template.
@@ -97,22 +123,32 @@ struct Names {
     sessions: String,
     session_user: String,
     activity: Vec<String>,
-    /// Tables deleted before users: (label, quoted table, quoted user column), sessions first.
-    children: Vec<(String, String, String)>,
+    /// Tables deleted before users, in delete order.
+    children: Vec<ChildSql>,
     temp: &'static str,
 }
 
 impl Names {
-    fn new(backend: Backend, s: &Schema) -> Names {
+    fn new(backend: Backend, s: &Schema, children: &[Child]) -> Names {
         let q = |c: &str| quote(backend, c);
-        let mut children = vec![(
-            s.sessions.to_string(),
-            s.sessions.quoted(backend),
-            q(&s.sessions_user_id),
-        )];
-        if let Some((t, c)) = &s.accounts {
-            children.push((t.to_string(), t.quoted(backend), q(c)));
-        }
+        let children = children
+            .iter()
+            .map(|c| ChildSql {
+                label: c.label(),
+                table: c.table.quoted(backend),
+                column: q(c.link.column()),
+                parent: match &c.link {
+                    Link::User(_) => None,
+                    Link::Parent { parent, key, .. } => children
+                        .iter()
+                        .position(|p| &p.table == parent)
+                        .map(|i| (i, q(key))),
+                },
+                as_text: c.as_text,
+                source: c.source,
+                columns: c.columns.iter().map(|c| q(c)).collect(),
+            })
+            .collect();
         Names {
             backend,
             users_label: s.users.to_string(),
@@ -126,6 +162,82 @@ impl Names {
             children,
             temp: backend.temp_schema(),
         }
+    }
+
+    fn text_cast(&self, expr: &str, as_text: bool) -> String {
+        if as_text {
+            self.backend.id_as_text(expr)
+        } else {
+            expr.to_string()
+        }
+    }
+
+    /// A subquery of the values child `i`'s link column must hold to belong to a user of `root`.
+    fn keys(&self, i: usize, root: Root) -> String {
+        let c = &self.children[i];
+        match &c.parent {
+            None => match root {
+                Root::Batch => format!(
+                    "SELECT {} FROM {}anonsweep_batch AS b",
+                    self.text_cast("b.id", c.as_text),
+                    self.temp
+                ),
+                Root::Eligible(e) => format!(
+                    "SELECT {} FROM {} AS u\n  WHERE {}",
+                    self.text_cast(&format!("u.{}", self.user_id), c.as_text),
+                    self.users,
+                    indent(e, "  ")
+                ),
+            },
+            Some((p, key)) => {
+                let pc = &self.children[*p];
+                let alias = format!("p{}", i + 1);
+                format!(
+                    "SELECT {alias}.{key} FROM {} AS {alias} WHERE {alias}.{} IN ({})",
+                    pc.table,
+                    pc.column,
+                    self.keys(*p, root)
+                )
+            }
+        }
+    }
+
+    /// Joins from child `i` (aliased `x`) up to the batch table (aliased `b`).
+    fn joins(&self, i: usize) -> String {
+        let mut out = Vec::new();
+        let mut from = "x".to_string();
+        let mut cur = i;
+        loop {
+            let c = &self.children[cur];
+            match &c.parent {
+                None => {
+                    out.push(format!(
+                        "JOIN {}anonsweep_batch AS b ON {from}.{} = {}",
+                        self.temp,
+                        c.column,
+                        self.text_cast("b.id", c.as_text)
+                    ));
+                    break;
+                }
+                Some((p, key)) => {
+                    let alias = format!("p{}", p + 1);
+                    out.push(format!(
+                        "JOIN {} AS {alias} ON {from}.{} = {alias}.{key}",
+                        self.children[*p].table, c.column
+                    ));
+                    from = alias;
+                    cur = *p;
+                }
+            }
+        }
+        out.join("\n")
+    }
+
+    /// The index of the sessions table among the children.
+    fn sessions_child(&self) -> Option<usize> {
+        self.children
+            .iter()
+            .position(|c| c.source == Source::Sessions)
     }
 
     fn anonymous(&self, f: &Formats) -> String {
@@ -281,18 +393,17 @@ impl Names {
             return Vec::new();
         }
         // Sessions only: their activity is what the rule reads.
-        self.children
-            .iter()
-            .take(1)
-            .map(|(_, t, c)| {
+        self.sessions_child()
+            .map(|i| {
                 plain(render(&render::LockChildren {
                     derived: self.backend == Backend::Postgres,
-                    table: t,
-                    user_column: c,
-                    temp: self.temp,
+                    table: &self.children[i].table,
+                    user_column: &self.children[i].column,
+                    keys: &self.keys(i, Root::Batch),
                     lock: &self.backend.lock_clause("x"),
                 }))
             })
+            .into_iter()
             .collect()
     }
 
@@ -300,13 +411,15 @@ impl Names {
         let mut out: Vec<Labeled> = self
             .children
             .iter()
-            .map(|(label, t, c)| Labeled {
-                table: label.clone(),
+            .enumerate()
+            .map(|(i, c)| Labeled {
+                table: c.label.clone(),
                 stmt: plain(render(&render::DeleteRows {
                     join_delete: self.backend == Backend::Mysql,
-                    table: t,
-                    user_column: c,
-                    temp: self.temp,
+                    table: &c.table,
+                    user_column: &c.column,
+                    keys: &self.keys(i, Root::Batch),
+                    joins: &self.joins(i),
                 })),
             })
             .collect();
@@ -316,7 +429,11 @@ impl Names {
                 join_delete: self.backend == Backend::Mysql,
                 table: &self.users,
                 user_column: &self.user_id,
-                temp: self.temp,
+                keys: &format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp),
+                joins: &format!(
+                    "JOIN {}anonsweep_batch AS b ON x.{} = b.id",
+                    self.temp, self.user_id
+                ),
             })),
         });
         out
@@ -337,9 +454,9 @@ fn plain(sql: String) -> Stmt {
 
 impl Plan {
     /// Renders every statement for `settings` with the given storage formats.
-    pub fn build(settings: &Settings, formats: Formats) -> Plan {
+    pub fn build(settings: &Settings, formats: Formats, children: &[Child]) -> Plan {
         let backend = settings.backend;
-        let n = Names::new(backend, &settings.schema);
+        let n = Names::new(backend, &settings.schema, children);
         let f = &formats;
         let mut b = Binder::placeholders(backend);
         let id_text = backend.id_as_text(&format!("u.{}", n.user_id));
@@ -360,16 +477,15 @@ impl Plan {
         let count_rows = n
             .children
             .iter()
-            .map(|(label, t, c)| Labeled {
-                table: label.clone(),
+            .enumerate()
+            .map(|(i, c)| Labeled {
+                table: c.label.clone(),
                 stmt: n.stmt(&mut b, |b| {
-                    let e = indent(&n.eligible(f, b), "  ");
+                    let e = n.eligible(f, b);
                     render(&render::CountRows {
-                        table: t,
-                        user_column: c,
-                        user_id: &n.user_id,
-                        users: &n.users,
-                        eligible: &e,
+                        table: &c.table,
+                        user_column: &c.column,
+                        keys: &n.keys(i, Root::Eligible(&e)),
                     })
                 }),
             })
@@ -395,13 +511,13 @@ impl Plan {
         let count_per_user = n
             .children
             .iter()
-            .map(|(label, t, c)| Labeled {
-                table: label.clone(),
+            .enumerate()
+            .map(|(i, c)| Labeled {
+                table: c.label.clone(),
                 stmt: plain(render(&render::CountPerUser {
-                    id_text: &backend.id_as_text(&format!("x.{c}")),
-                    table: t,
-                    user_column: c,
-                    temp: n.temp,
+                    id_text: &backend.id_as_text("b.id"),
+                    table: &c.table,
+                    joins: &n.joins(i),
                 })),
             })
             .collect();
@@ -438,6 +554,8 @@ impl Plan {
                 Backend::Sqlite | Backend::Mysql => Vec::new(),
             },
             teardown: n.teardown(),
+            children: children.to_vec(),
+            users_columns: Vec::new(),
             formats,
         }
     }
@@ -509,7 +627,7 @@ impl Plan {
     /// exactly the users `run` deletes at this cutoff.
     pub fn script(&self, settings: &Settings, eligible: Option<u64>) -> String {
         let backend = self.backend;
-        let n = Names::new(backend, &settings.schema);
+        let n = Names::new(backend, &settings.schema, &self.children);
         let mut b = Binder::literals(backend, settings.cutoff);
         let pick = n.pick(&self.formats, &mut b, false, false, true);
         let recheck = n.recheck(&self.formats, &mut b);

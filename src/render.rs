@@ -52,7 +52,7 @@ pub struct LockChildren<'a> {
     pub derived: bool,
     pub table: &'a str,
     pub user_column: &'a str,
-    pub temp: &'a str,
+    pub keys: &'a str,
     pub lock: &'a str,
 }
 
@@ -80,8 +80,7 @@ pub struct BatchUsers<'a> {
 pub struct CountPerUser<'a> {
     pub id_text: &'a str,
     pub table: &'a str,
-    pub user_column: &'a str,
-    pub temp: &'a str,
+    pub joins: &'a str,
 }
 
 #[derive(Template)]
@@ -92,7 +91,10 @@ pub struct DeleteRows<'a> {
     pub join_delete: bool,
     pub table: &'a str,
     pub user_column: &'a str,
-    pub temp: &'a str,
+    /// The values `user_column` must hold (a subquery).
+    pub keys: &'a str,
+    /// MySQL: joins from `x` up to the batch table `b`.
+    pub joins: &'a str,
 }
 
 #[derive(Template)]
@@ -114,9 +116,7 @@ pub struct CountEligible<'a> {
 pub struct CountRows<'a> {
     pub table: &'a str,
     pub user_column: &'a str,
-    pub user_id: &'a str,
-    pub users: &'a str,
-    pub eligible: &'a str,
+    pub keys: &'a str,
 }
 
 #[derive(Template)]

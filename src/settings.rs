@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 use serde::Serialize;
 
-use crate::config_file::{ConfigFile, Loaded};
+use crate::config_file::{ConfigFile, Loaded, TableEntry};
 use crate::dburl::DbUrl;
 use crate::dialect::{Backend, TimeKind};
 use crate::error::usage;
@@ -50,6 +50,8 @@ pub struct Inputs {
     pub batch_size: Given,
     pub lock_timeout_ms: Given,
     pub max_failures: Given,
+    pub max_deletions: Given,
+    pub max_fraction: Given,
     pub backend: Given,
     pub format: Option<String>,
     /// Whether this command needs a database URL.
@@ -81,6 +83,53 @@ pub struct Schema {
     pub sessions_user_id: String,
     pub sessions_activity: Vec<String>,
     pub accounts: Option<(TableName, String)>,
+    /// Application tables whose rows belong to a user (`[[tables]]` and the preset's).
+    pub tables: Vec<AppTable>,
+}
+
+/// How an application table's rows find their user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The table holds the user's id in this column.
+    User(String),
+    /// `column` holds `parent.key` of another configured table.
+    Parent {
+        column: String,
+        parent: TableName,
+        key: String,
+    },
+}
+
+impl Link {
+    /// The column of this table that holds the link.
+    pub fn column(&self) -> &str {
+        match self {
+            Link::User(c) => c,
+            Link::Parent { column, .. } => column,
+        }
+    }
+}
+
+/// A configured application table whose rows are deleted with their user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppTable {
+    pub table: TableName,
+    pub link: Link,
+    /// Compare with the user id as text (the column is text, the id is not).
+    pub as_text: bool,
+}
+
+impl std::fmt::Display for AppTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.link {
+            Link::User(c) => write!(f, "{}.{c} -> user id", self.table),
+            Link::Parent {
+                column,
+                parent,
+                key,
+            } => write!(f, "{}.{column} -> {parent}.{key}", self.table),
+        }
+    }
 }
 
 /// One effective setting, for display.
@@ -105,6 +154,9 @@ pub struct Settings {
     pub batch_size: u64,
     pub lock_timeout_ms: u64,
     pub max_failures: u64,
+    /// Safety caps: `run` deletes nothing when the plan exceeds them.
+    pub max_deletions: Option<u64>,
+    pub max_fraction: Option<f64>,
     pub format: OutputFormat,
     pub effective: Vec<Effective>,
 }
@@ -232,6 +284,7 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
     let a_enabled = accounts.and_then(|a| a.enabled);
     let a_table = accounts.and_then(|a| a.table.clone());
     let a_user = accounts.and_then(|a| a.user_id.clone());
+    let file_tables = file.and_then(|f| f.tables.clone()).unwrap_or_default();
 
     let (v, _) = r.pick(
         "users.table",
@@ -304,7 +357,20 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
         r.note("accounts", "disabled", &r.file_origin());
         None
     };
-    Ok(Schema {
+    let mut entries: Vec<(TableEntry, Origin)> =
+        base.tables.into_iter().map(|t| (t, p.clone())).collect();
+    for t in file_tables {
+        // A file entry for a table the preset lists replaces the preset's entry.
+        entries.retain(|(e, _)| e.table != t.table);
+        entries.push((t, r.file_origin()));
+    }
+    let mut tables = Vec::new();
+    for (e, origin) in &entries {
+        let t = app_table(e, origin)?;
+        r.note("tables", &t.to_string(), origin);
+        tables.push(t);
+    }
+    let schema = Schema {
         users,
         users_id,
         users_is_anonymous,
@@ -313,7 +379,80 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
         sessions_user_id,
         sessions_activity,
         accounts,
+        tables,
+    };
+    check_links(&schema)?;
+    Ok(schema)
+}
+
+fn app_table(e: &TableEntry, origin: &Origin) -> anyhow::Result<AppTable> {
+    let table = ident::table(&e.table, "tables.table")?;
+    let link = match (&e.user_column, &e.column, &e.parent) {
+        (Some(c), None, None) if e.parent_column.is_none() => {
+            Link::User(ident::column(c, "tables.user_column")?)
+        }
+        (None, Some(c), Some(p)) => Link::Parent {
+            column: ident::column(c, "tables.column")?,
+            parent: ident::table(p, "tables.parent")?,
+            key: ident::column(e.parent_column.as_deref().unwrap_or("id"), "tables.parent_column")?,
+        },
+        _ => {
+            return Err(usage(format!(
+                "[[tables]] entry for {:?} (from {origin}) needs either user_column = \"…\", or column = \"…\" with parent = \"table\" (and parent_column, default \"id\"): fix that entry",
+                e.table
+            )))
+        }
+    };
+    Ok(AppTable {
+        table,
+        link,
+        as_text: e.compare_as_text.unwrap_or(false),
     })
+}
+
+/// Every parent a `[[tables]]` entry names is itself deleted (users, sessions, accounts or
+/// another entry), each table appears once, and the parent links have no cycle.
+fn check_links(s: &Schema) -> anyhow::Result<()> {
+    let mut fixed = vec![s.users.clone(), s.sessions.clone()];
+    if let Some((a, _)) = &s.accounts {
+        fixed.push(a.clone());
+    }
+    for (i, t) in s.tables.iter().enumerate() {
+        if fixed.contains(&t.table) || s.tables[..i].iter().any(|o| o.table == t.table) {
+            return Err(usage(format!(
+                "table {} is listed twice (in [[tables]] and as users/sessions/accounts, or twice in [[tables]]): keep one entry",
+                t.table
+            )));
+        }
+    }
+    for t in &s.tables {
+        let mut seen = vec![t.table.clone()];
+        let mut cur = t;
+        while let Link::Parent { parent, .. } = &cur.link {
+            if seen.contains(parent) {
+                return Err(usage(format!(
+                    "[[tables]] parent links form a cycle through {}: a table's parent must lead to the users table",
+                    t.table
+                )));
+            }
+            if fixed.contains(parent) {
+                break;
+            }
+            match s.tables.iter().find(|o| &o.table == parent) {
+                Some(next) => {
+                    seen.push(parent.clone());
+                    cur = next;
+                }
+                None => {
+                    return Err(usage(format!(
+                        "[[tables]] entry {} names parent {parent}, which is not configured: add a [[tables]] entry for {parent} (or fix parent)",
+                        t.table
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Settings {
@@ -474,6 +613,43 @@ impl Settings {
             "--max-failures 100",
         )?;
 
+        let (v, o) = r.pick(
+            "max_deletions",
+            &inputs.max_deletions,
+            file.and_then(|f| toml_scalar(&f.max_deletions)),
+            ("none".into(), Origin::Default),
+        );
+        let max_deletions = if v == "none" && o == Origin::Default {
+            None
+        } else {
+            Some(whole_number(
+                &v,
+                &o,
+                "max deletions",
+                0,
+                u64::MAX >> 1,
+                "--max-deletions 50000",
+            )?)
+        };
+        let (v, o) = r.pick(
+            "max_fraction",
+            &inputs.max_fraction,
+            file.and_then(|f| toml_scalar(&f.max_fraction)),
+            ("none".into(), Origin::Default),
+        );
+        let max_fraction = if v == "none" && o == Origin::Default {
+            None
+        } else {
+            match v.trim().parse::<f64>() {
+                Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
+                _ => {
+                    return Err(usage(format!(
+                        "max fraction must be a number from 0 to 1 (a share of the anonymous users), got {v:?} (from {o}): set e.g. --max-fraction 0.5"
+                    )))
+                }
+            }
+        };
+
         let format = match inputs.format.as_deref().unwrap_or("text") {
             "text" => OutputFormat::Text,
             "json" => OutputFormat::Json,
@@ -496,6 +672,8 @@ impl Settings {
             batch_size,
             lock_timeout_ms,
             max_failures,
+            max_deletions,
+            max_fraction,
             format,
             effective: r.effective,
         })

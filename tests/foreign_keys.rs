@@ -1,5 +1,6 @@
 //! Foreign keys: without ON DELETE CASCADE the delete order matters; with it nothing changes;
-//! a table the config does not know makes only its users fail, reported, while the rest go.
+//! a user another user references fails alone, reported, while the rest go; a referencing table
+//! the config does not know stops the run before anything is deleted.
 
 mod support;
 
@@ -62,15 +63,27 @@ fn with_cascade_the_result_is_the_same() {
     }
 }
 
+/// Registered users u10 and u11 were invited by anonymous users u03 and u07
+/// (`users.invited_by`, no cascade): those two cannot be deleted.
+fn add_invitations(db: &TestDb, inviters: &[(&str, &str)]) {
+    let ddl = if db.is_mysql() {
+        "ALTER TABLE users ADD COLUMN invited_by VARCHAR(64) NULL, ADD FOREIGN KEY (invited_by) REFERENCES users (id)"
+    } else {
+        "ALTER TABLE users ADD COLUMN invited_by TEXT REFERENCES users (id)"
+    };
+    db.exec(ddl);
+    for (user, inviter) in inviters {
+        db.exec(&format!(
+            "UPDATE users SET invited_by = '{inviter}' WHERE id = '{user}'"
+        ));
+    }
+}
+
 #[test]
-fn unknown_referencing_table_isolates_failing_users_and_deletes_the_rest() {
+fn referenced_users_fail_alone_are_reported_and_the_rest_go() {
     for db in TestDb::all() {
         setup(&db, false);
-        let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
-        db.exec(&format!(
-            "CREATE TABLE favorites (id {id} PRIMARY KEY, user_id {id} NOT NULL, FOREIGN KEY (user_id) REFERENCES users (id));
-             INSERT INTO favorites VALUES ('f1', 'u03'), ('f2', 'u07');"
-        ));
+        add_invitations(&db, &[("u10", "u03"), ("u11", "u07")]);
         let r = db.run(&[
             "run",
             "--as-of",
@@ -99,7 +112,34 @@ fn unknown_referencing_table_isolates_failing_users_and_deletes_the_rest() {
         assert_eq!(db.ids("users", "id"), vec!["u03", "u07", "u10", "u11"]);
         assert_eq!(db.ids("sessions", "id"), vec!["s03", "s07", "s10", "s11"]);
         assert_eq!(db.ids("accounts", "id"), vec!["a03", "a07", "a10", "a11"]);
-        assert_eq!(db.count("favorites"), 2);
+    }
+}
+
+#[test]
+fn unconfigured_referencing_table_stops_plan_and_run_before_anything_is_deleted() {
+    for db in TestDb::all() {
+        setup(&db, false);
+        let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
+        db.exec(&format!(
+            "CREATE TABLE favorites (id {id} PRIMARY KEY, user_id {id} NOT NULL, FOREIGN KEY (user_id) REFERENCES users (id));
+             INSERT INTO favorites VALUES ('f1', 'u03'), ('f2', 'u07');"
+        ));
+        let before = db.fingerprint(&["users", "sessions", "accounts", "favorites"]);
+        for cmd in ["plan", "run"] {
+            let r = db.run(&[cmd, "--as-of", AS_OF]);
+            assert_eq!(r.code, 2, "{cmd}: a failed check is exit 2\n{}", r.all());
+            assert!(
+                r.stderr.contains("favorites.user_id references users.id")
+                    && r.stderr.contains("table = \"favorites\"")
+                    && r.stderr.contains("user_column = \"user_id\""),
+                "{cmd} names the table and the config lines that fix it:\n{}",
+                r.stderr
+            );
+            assert_eq!(
+                db.fingerprint(&["users", "sessions", "accounts", "favorites"]),
+                before
+            );
+        }
     }
 }
 
@@ -107,10 +147,9 @@ fn unknown_referencing_table_isolates_failing_users_and_deletes_the_rest() {
 fn max_failures_stops_the_run_early() {
     let db = TestDb::sqlite();
     setup(&db, false);
-    db.exec(
-        "CREATE TABLE favorites (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id));
-         INSERT INTO favorites VALUES ('f1', 'u01'), ('f2', 'u02'), ('f3', 'u03');",
-    );
+    // u01, u02 and u03 invited registered users, so they cannot be deleted.
+    db.exec("INSERT INTO users (id, is_anonymous, created_at) VALUES ('r1', 0, '2026-01-01'), ('r2', 0, '2026-01-01'), ('r3', 0, '2026-01-01')");
+    add_invitations(&db, &[("r1", "u01"), ("r2", "u02"), ("r3", "u03")]);
     let r = db.run(&[
         "run",
         "--as-of",
@@ -125,6 +164,9 @@ fn max_failures_stops_the_run_early() {
     // u00 was deleted before the failures; u01 and u02 failed; the run stopped before u03..u09.
     assert_eq!(
         db.ids("users", "id"),
-        vec!["u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u10", "u11"]
+        vec![
+            "r1", "r2", "r3", "u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u10",
+            "u11"
+        ]
     );
 }

@@ -5,7 +5,7 @@ mod support;
 
 use std::path::PathBuf;
 
-const PRESETS: [&str; 2] = ["default", "better-auth"];
+const PRESETS: [&str; 3] = ["default", "better-auth", "supabase"];
 const BACKENDS: [&str; 3] = ["sqlite", "postgres", "mysql"];
 
 #[test]

@@ -118,6 +118,7 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
     };
     let settings = super::resolve(&inputs)?;
     let mut p = super::prepare(settings)?;
+    p.check()?;
     let s = &p.settings;
     let values = Values {
         cutoff: s.cutoff,

@@ -12,10 +12,11 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
+use crate::children::{Finding, Level};
 use crate::cli::{Cli, Command, DbArgs, RuleArgs};
 use crate::config_file;
 use crate::conn::Conn;
-use crate::error::{exit, exit_code_for, one_line};
+use crate::error::{exit, exit_code_for, one_line, usage};
 use crate::introspect;
 use crate::plan::Plan;
 use crate::settings::{Given, Inputs, Origin, Settings};
@@ -126,9 +127,44 @@ pub(crate) struct Prepared {
     pub conn: Conn,
     pub plan: Plan,
     pub notes: Vec<String>,
+    /// What the foreign-key checks found (errors stop `plan` and `run`).
+    pub findings: Vec<Finding>,
 }
 
-/// Connects, checks the schema and renders the plan. Changes nothing.
+impl Prepared {
+    /// Fails, before anything is deleted, when the checks found an error; prints each one.
+    /// Warnings are logged and joined to the notes.
+    pub fn check(&mut self) -> anyhow::Result<()> {
+        let errors: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .collect();
+        for f in &errors {
+            eprintln!("anonsweep: check failed: {}", f.message);
+            if let Some(fix) = &f.fix {
+                for l in fix.lines() {
+                    eprintln!("    {l}");
+                }
+            }
+        }
+        if let Some(first) = errors.first() {
+            return Err(usage(format!(
+                "{} check(s) failed, nothing was changed (first: {}): fix the configuration; `anonsweep doctor` lists every check",
+                errors.len(),
+                first.message
+            )));
+        }
+        for f in &self.findings {
+            if f.level == Level::Warning {
+                self.notes.push(format!("warning: {}", f.message));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connects, checks the schema and the foreign keys, and renders the plan. Changes nothing.
 pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let db = settings
         .database
@@ -136,11 +172,14 @@ pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
         .expect("commands that prepare require a database");
     let mut conn = Conn::connect(&db)?;
     let (formats, notes) = introspect::inspect(&mut conn, &settings)?;
-    let plan = Plan::build(&settings, formats);
+    let resolved = crate::children::resolve(&mut conn, &settings.schema)?;
+    let mut plan = Plan::build(&settings, formats, &resolved.children);
+    plan.users_columns = resolved.users_columns;
     Ok(Prepared {
         settings,
         conn,
         plan,
         notes,
+        findings: resolved.findings,
     })
 }

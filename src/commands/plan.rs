@@ -28,6 +28,7 @@ pub(crate) fn dry_run(
     let started = Instant::now();
     let settings = super::resolve(&inputs)?;
     let mut p = super::prepare(settings)?;
+    p.check()?;
     let values = Values {
         cutoff: p.settings.cutoff,
         limit: p.settings.batch_size as i64,

@@ -47,6 +47,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         None => None,
     };
     let mut p = super::prepare(settings)?;
+    p.check()?;
     let s = &p.settings;
     let values = Values {
         cutoff: s.cutoff,

@@ -1,7 +1,7 @@
 {%- if join_delete -%}
 DELETE x FROM {{ table }} AS x
-JOIN anonsweep_batch AS b ON x.{{ user_column }} = b.id
+{{ joins }}
 {%- else -%}
 DELETE FROM {{ table }}
-WHERE {{ user_column }} IN (SELECT b.id FROM {{ temp }}anonsweep_batch AS b)
+WHERE {{ user_column }} IN ({{ keys }})
 {%- endif %}

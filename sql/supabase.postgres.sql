@@ -1,0 +1,90 @@
+-- anonsweep: the SQL `anonsweep run` executes for preset "supabase" on postgres.
+-- Parameters:
+--   $1 = cutoff (as-of minus retention, UTC) as timestamptz
+--   $2 = batch size
+-- Timestamp storage (assumed; `anonsweep plan` detects it from the database):
+--   auth.users.created_at: timestamptz
+--   auth.sessions.created_at: timestamptz
+--   auth.sessions.updated_at: timestamptz
+--   auth.sessions.refreshed_at: timestamptz
+
+-- 1. Eligibility: anonymous, created before the cutoff, no session activity at or after it.
+SELECT COUNT(*) AS n FROM "auth"."users" AS u
+WHERE u."is_anonymous"
+  AND u."created_at" < $1
+  AND NOT EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+  );
+
+-- 2. Once per run, on the run's own connection: temporary tables for the batch and the keyset cursor.
+CREATE TEMPORARY TABLE anonsweep_batch AS
+SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
+CREATE TEMPORARY TABLE anonsweep_cursor AS
+SELECT u."id" AS last_id FROM "auth"."users" AS u LIMIT 0;
+
+-- 3. Each batch is one transaction:
+BEGIN;
+-- 3a. empty the batch table
+TRUNCATE pg_temp.anonsweep_batch;
+-- 3b. pick and lock the next users (the first batch omits the cursor condition)
+INSERT INTO pg_temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "auth"."users" AS u
+WHERE u."is_anonymous"
+  AND u."created_at" < $1
+  AND NOT EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND s."user_id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+  )
+  AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+ORDER BY u."id"
+LIMIT $2
+FOR UPDATE OF u;
+-- 3c. move the keyset cursor past this batch
+TRUNCATE pg_temp.anonsweep_cursor;
+INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+-- 3c'. statistics for the freshly filled batch table, so the planner drives the re-check and
+--      the deletes from the batch instead of scanning whole tables
+ANALYZE pg_temp.anonsweep_batch;
+-- 3d. lock the sessions of the picked users, so activity cannot change under us
+SELECT COUNT(*) AS n FROM (
+  SELECT 1 FROM "auth"."sessions" AS x
+  WHERE x."user_id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)
+  FOR UPDATE OF x
+) AS locked;
+-- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
+DELETE FROM pg_temp.anonsweep_batch
+WHERE NOT EXISTS (
+  SELECT 1 FROM "auth"."users" AS u
+  WHERE u."id" = anonsweep_batch.id
+    AND u."is_anonymous"
+    AND u."created_at" < $1
+    AND NOT EXISTS (
+      SELECT 1 FROM "auth"."sessions" AS s
+      WHERE s."user_id" = u."id"
+        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+    )
+);
+-- 3f. with --audit-log: read the batch for the log
+SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
+FROM "auth"."users" AS u
+WHERE u."id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)
+ORDER BY u."id";
+-- 3g. delete in foreign-key order
+DELETE FROM "auth"."sessions"
+WHERE "user_id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+DELETE FROM "auth"."refresh_tokens"
+WHERE "user_id" IN (SELECT CAST(b.id AS TEXT) FROM pg_temp.anonsweep_batch AS b);
+DELETE FROM "auth"."flow_state"
+WHERE "user_id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+DELETE FROM "auth"."users"
+WHERE "id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+COMMIT;
+
+-- 4. After the last batch.
+DROP TABLE pg_temp.anonsweep_batch;
+DROP TABLE pg_temp.anonsweep_cursor;
