@@ -22,6 +22,8 @@ pub enum Command {
     Run(RunArgs),
     /// Create a demo database with a synthetic population, plan and run the cleanup on it.
     Demo(DemoArgs),
+    /// Check the schema, foreign keys, clock and indexes; print every problem with its fix.
+    Doctor(DoctorArgs),
     /// Index migrations for the eligibility scan: run, revert, status, sql.
     Migrate(MigrateArgs),
 }
@@ -115,6 +117,14 @@ pub struct SqlArgs {
     /// Write the SQL to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Args)]

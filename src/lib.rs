@@ -12,6 +12,7 @@ pub mod conn;
 pub mod dburl;
 pub mod demo;
 pub mod dialect;
+pub mod doctor;
 pub mod error;
 pub mod fkgraph;
 pub mod ident;

@@ -471,3 +471,30 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
     }
     Ok(exit::OK)
 }
+
+/// One line per shipped index that is missing or INVALID (for `plan` and `doctor`).
+pub(crate) fn index_notes(
+    conn: &mut Conn,
+    settings: &Settings,
+    formats: &Formats,
+) -> anyhow::Result<Vec<String>> {
+    let idx = inspect_with(conn, settings, formats)?;
+    let mut notes = Vec::new();
+    for (w, st) in &idx.wanted {
+        if idx.skipped(w, st) {
+            continue;
+        }
+        if st.exists && !st.valid {
+            notes.push(format!(
+                "index {} on {} is INVALID: rebuild it with `anonsweep migrate run`",
+                w.spec.name, w.spec.table
+            ));
+        } else if !st.exists {
+            notes.push(format!(
+                "index {} is missing ({}): create it with `anonsweep migrate run`",
+                w.spec.name, w.spec.purpose
+            ));
+        }
+    }
+    Ok(notes)
+}

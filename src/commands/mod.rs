@@ -2,6 +2,7 @@
 //! One module per command, each exposing `run_*_command`.
 
 pub mod demo;
+pub mod doctor;
 pub mod migrate;
 pub mod plan;
 pub mod run;
@@ -51,6 +52,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Command::Plan(a) => plan::run_plan_command(a, sub),
         Command::Run(a) => run::run_run_command(a, sub),
         Command::Demo(a) => demo::run_demo_command(a),
+        Command::Doctor(a) => doctor::run_doctor_command(a, sub),
         Command::Migrate(a) => match sub.subcommand() {
             Some((_, inner)) => migrate::run_migrate_command(a, inner),
             None => return exit::USAGE,
@@ -173,6 +175,9 @@ pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let mut conn = Conn::connect(&db)?;
     let (formats, notes) = introspect::inspect(&mut conn, &settings)?;
     let resolved = crate::children::resolve(&mut conn, &settings.schema)?;
+    let mut findings = resolved.findings;
+    let clock = crate::doctor::clock_checks(&mut conn, &formats, &doctor::time_columns(&settings))?;
+    findings.extend(clock.findings);
     let mut plan = Plan::build(&settings, formats, &resolved.children);
     plan.users_columns = resolved.users_columns;
     Ok(Prepared {
@@ -180,6 +185,6 @@ pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
         conn,
         plan,
         notes,
-        findings: resolved.findings,
+        findings,
     })
 }

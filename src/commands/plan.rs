@@ -35,23 +35,11 @@ pub(crate) fn dry_run(
     };
     let found = stats::collect(&mut p.conn, &p.plan, values, sample, true)?;
     let mut notes = p.notes.clone();
-    let idx = super::migrate::inspect_with(&mut p.conn, &p.settings, &p.plan.formats)?;
-    for (w, st) in &idx.wanted {
-        if idx.skipped(w, st) {
-            continue;
-        }
-        if st.exists && !st.valid {
-            notes.push(format!(
-                "index {} on {} is INVALID: rebuild it with `anonsweep migrate run`",
-                w.spec.name, w.spec.table
-            ));
-        } else if !st.exists {
-            notes.push(format!(
-                "index {} is missing ({}): create it with `anonsweep migrate run`",
-                w.spec.name, w.spec.purpose
-            ));
-        }
-    }
+    notes.extend(super::migrate::index_notes(
+        &mut p.conn,
+        &p.settings,
+        &p.plan.formats,
+    )?);
     let explained = if explain {
         Some(p.conn.explain(&p.plan.count_eligible, values)?)
     } else {
