@@ -170,6 +170,25 @@ pub struct RunArgs {
     /// Stop after this many users failed to delete (default 100).
     #[arg(long, env = "ANONSWEEP_MAX_FAILURES", value_name = "N")]
     pub max_failures: Option<String>,
+    /// Safety cap: delete nothing (exit 4) when more than N users are eligible.
+    #[arg(long, env = "ANONSWEEP_MAX_DELETIONS", value_name = "N")]
+    pub max_deletions: Option<String>,
+    /// Safety cap: delete nothing (exit 4) when more than this share (0..1) of the anonymous users is eligible.
+    #[arg(long, env = "ANONSWEEP_MAX_FRACTION", value_name = "F")]
+    pub max_fraction: Option<String>,
+    /// Accept an --as-of later than this machine's clock (refused otherwise, exit 4).
+    #[arg(long)]
+    pub allow_future_as_of: bool,
+    /// Archive every deleted user and all its rows to a per-run JSON-lines file in DIR (mode
+    /// 0600), written and fsync'd before each batch commits.
+    #[arg(long, env = "ANONSWEEP_ARCHIVE_DIR", value_name = "DIR")]
+    pub archive_dir: Option<PathBuf>,
+    /// With --archive-dir: gzip the archive file (.jsonl.gz).
+    #[arg(long, requires = "archive_dir")]
+    pub archive_compress: bool,
+    /// Archive into the table anonsweep_archive in the same transaction as the deletes.
+    #[arg(long, conflicts_with = "archive_dir")]
+    pub archive_to_table: bool,
     /// Append one JSON line per deleted user to FILE.
     #[arg(long, env = "ANONSWEEP_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,

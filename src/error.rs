@@ -12,6 +12,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The run finished, but some users could not be deleted (each is reported).
     pub const PARTIAL: i32 = 3;
+    /// A safety cap (or a future --as-of) stopped `run` before it deleted anything.
+    pub const CAPPED: i32 = 4;
     /// An error stopped the run after some batches had already committed.
     pub const ABORTED: i32 = 5;
 }
@@ -26,10 +28,22 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
+/// A safety cap refused the run (exit code 4). The message gives the numbers.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CapError(pub String);
+
+/// Builds a cap error as an `anyhow::Error`.
+pub fn capped(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(CapError(msg.into()))
+}
+
 /// The exit code an error maps to.
 pub fn exit_code_for(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<UsageError>().is_some() {
         exit::USAGE
+    } else if err.downcast_ref::<CapError>().is_some() {
+        exit::CAPPED
     } else {
         exit::ERROR
     }

@@ -16,6 +16,8 @@ pub struct RunOptions {
     pub batch_size: u64,
     pub lock_timeout_ms: u64,
     pub max_failures: u64,
+    /// Never delete more users than this in one run.
+    pub max_deletions: Option<u64>,
     pub run_id: String,
 }
 
@@ -43,6 +45,8 @@ pub struct RunOutcome {
     pub stopped: Option<String>,
     /// True when an error (not a per-user failure) stopped the run.
     pub aborted: bool,
+    /// True when max_deletions stopped the run.
+    pub capped: bool,
 }
 
 enum Batch {
@@ -220,9 +224,21 @@ pub fn run(
     let mut durations: Vec<f64> = Vec::new();
     let mut last_progress = Instant::now();
     loop {
+        let mut limit = size;
+        if let Some(max) = opts.max_deletions {
+            let left = max.saturating_sub(out.deleted_users);
+            if left == 0 {
+                out.stopped = Some(format!(
+                    "reached max_deletions ({max}): more users became eligible during the run; the rest are kept"
+                ));
+                out.capped = true;
+                break;
+            }
+            limit = limit.min(left);
+        }
         let v = Values {
             cutoff,
-            limit: size as i64,
+            limit: limit as i64,
         };
         let started = Instant::now();
         let result = one_batch(conn, plan, v, first, opts, audit.is_some());

@@ -132,6 +132,7 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         batch_size: s.batch_size,
         lock_timeout_ms: s.lock_timeout_ms,
         max_failures: s.max_failures,
+        max_deletions: None,
         run_id: run_id.clone(),
     };
     let t1 = std::time::Instant::now();

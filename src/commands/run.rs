@@ -7,10 +7,11 @@ use clap::ArgMatches;
 use crate::audit::AuditLog;
 use crate::cli::RunArgs;
 use crate::conn::Values;
-use crate::error::exit;
+use crate::error::{capped, exit};
 use crate::report;
 use crate::runner::{self, RunOptions};
 use crate::settings::OutputFormat;
+use crate::settings::Settings;
 use crate::stats;
 
 pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
@@ -37,11 +38,33 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         "--max-failures",
         "ANONSWEEP_MAX_FAILURES",
     );
+    inputs.max_deletions = super::given(
+        &args.max_deletions,
+        m,
+        "max_deletions",
+        "--max-deletions",
+        "ANONSWEEP_MAX_DELETIONS",
+    );
+    inputs.max_fraction = super::given(
+        &args.max_fraction,
+        m,
+        "max_fraction",
+        "--max-fraction",
+        "ANONSWEEP_MAX_FRACTION",
+    );
     if args.dry_run {
         return super::plan::dry_run(inputs, args.sql_out.as_deref(), 10, false);
     }
     let started = Instant::now();
     let settings = super::resolve(&inputs)?;
+    let now = chrono::Utc::now();
+    if settings.as_of > now && !args.allow_future_as_of {
+        return Err(capped(format!(
+            "--as-of {} is later than this machine's clock ({}): nothing deleted; fix the time, or pass --allow-future-as-of if you mean it",
+            crate::plan::fmt_time(settings.as_of),
+            crate::plan::fmt_time(now)
+        )));
+    }
     let mut audit = match &args.audit_log {
         Some(path) => Some(AuditLog::open(path)?),
         None => None,
@@ -54,6 +77,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         limit: s.batch_size as i64,
     };
     let before = stats::collect(&mut p.conn, &p.plan, values, 0, false)?;
+    check_caps(s, before.eligible, before.total_anonymous)?;
     let run_id = uuid::Uuid::new_v4().to_string();
     crate::info!(
         "run {run_id}: {} eligible of {} anonymous users, cutoff {}, batches of {}",
@@ -69,6 +93,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         batch_size: s.batch_size,
         lock_timeout_ms: s.lock_timeout_ms,
         max_failures: s.max_failures,
+        max_deletions: s.max_deletions,
         run_id: run_id.clone(),
     };
     let outcome = runner::run(&mut p.conn, &p.plan, s.cutoff, &opts, audit.as_mut())?;
@@ -96,8 +121,44 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         }
     } else if !outcome.failed.is_empty() {
         exit::PARTIAL
+    } else if outcome.capped {
+        exit::CAPPED
     } else {
         exit::OK
     };
     Ok(code)
+}
+
+/// The safety caps: refuse (exit 4, nothing deleted) when the plan goes beyond them.
+fn check_caps(s: &Settings, eligible: u64, anonymous: u64) -> anyhow::Result<()> {
+    let origin = |name: &str| {
+        s.effective
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.origin.clone())
+            .unwrap_or_default()
+    };
+    if let Some(max) = s.max_deletions {
+        if eligible > max {
+            return Err(capped(format!(
+                "{eligible} users are eligible, more than max_deletions {max} (from {}): nothing deleted; check the rule with `anonsweep plan`, then raise the cap if this is expected",
+                origin("max_deletions")
+            )));
+        }
+    }
+    if let Some(max) = s.max_fraction {
+        let share = if anonymous == 0 {
+            0.0
+        } else {
+            eligible as f64 / anonymous as f64
+        };
+        if share > max {
+            return Err(capped(format!(
+                "{eligible} of {anonymous} anonymous users ({:.1}%) are eligible, more than max_fraction {max} (from {}): nothing deleted; check the rule with `anonsweep plan`, then raise the cap if this is expected",
+                share * 100.0,
+                origin("max_fraction")
+            )));
+        }
+    }
+    Ok(())
 }
