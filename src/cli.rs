@@ -22,6 +22,8 @@ pub enum Command {
     Run(RunArgs),
     /// Create a demo database with a synthetic population, plan and run the cleanup on it.
     Demo(DemoArgs),
+    /// Put archived users and their rows back (from `run --archive-dir` or `--archive-to-table`).
+    Restore(RestoreArgs),
     /// Check the schema, foreign keys, clock and indexes; print every problem with its fix.
     Doctor(DoctorArgs),
     /// Index migrations for the eligibility scan: run, revert, status, sql.
@@ -117,6 +119,26 @@ pub struct SqlArgs {
     /// Write the SQL to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The archive file a run wrote (.jsonl or .jsonl.gz).
+    #[arg(long, value_name = "FILE", required_unless_present = "from_table")]
+    pub archive: Option<PathBuf>,
+    /// Read the archive table anonsweep_archive instead of a file.
+    #[arg(long, conflicts_with = "archive")]
+    pub from_table: bool,
+    /// With --from-table: only this run's users.
+    #[arg(long, value_name = "RUN_ID", requires = "from_table")]
+    pub run: Option<String>,
+    /// Restore only this user (repeatable; default every user in the archive).
+    #[arg(long = "user", value_name = "ID")]
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, Args)]

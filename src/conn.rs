@@ -54,6 +54,14 @@ struct IdCountRow {
 }
 
 #[derive(QueryableByName)]
+struct IdTextRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    t: Option<String>,
+}
+
+#[derive(QueryableByName)]
 struct UserRow {
     #[diesel(sql_type = Text)]
     id: String,
@@ -253,6 +261,43 @@ impl Conn {
             .into_iter()
             .map(|r| (r.id, r.n.max(0) as u64))
             .collect())
+    }
+
+    /// Runs a statement selecting `id` and `t` as text.
+    pub fn id_texts(
+        &mut self,
+        stmt: &Stmt,
+        v: Values,
+    ) -> QueryResult<Vec<(String, Option<String>)>> {
+        let rows: Vec<IdTextRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;
+        Ok(rows.into_iter().map(|r| (r.id, r.t)).collect())
+    }
+
+    /// Executes `sql` with text parameters; returns the number of rows it affected.
+    pub fn execute_texts(&mut self, sql: &str, bind: &[&str]) -> QueryResult<usize> {
+        let binds: Vec<BindValue> = bind
+            .iter()
+            .map(|b| BindValue::Text(b.to_string()))
+            .collect();
+        match self {
+            Conn::Pg(c) => bound!(Pg, sql, binds).execute(c),
+            Conn::Sqlite(c) => bound!(Sqlite, sql, binds).execute(c),
+            Conn::Mysql(c) => bound!(Mysql, sql, binds).execute(c),
+        }
+    }
+
+    /// Runs a `SELECT COUNT(*) AS n` with text parameters.
+    pub fn count_texts(&mut self, sql: &str, bind: &[&str]) -> QueryResult<u64> {
+        let binds: Vec<BindValue> = bind
+            .iter()
+            .map(|b| BindValue::Text(b.to_string()))
+            .collect();
+        let row: CountRow = match self {
+            Conn::Pg(c) => bound!(Pg, sql, binds).get_result(c)?,
+            Conn::Sqlite(c) => bound!(Sqlite, sql, binds).get_result(c)?,
+            Conn::Mysql(c) => bound!(Mysql, sql, binds).get_result(c)?,
+        };
+        Ok(row.n.max(0) as u64)
     }
 
     /// Runs a statement selecting `id` and `created_at` as text.

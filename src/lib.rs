@@ -3,6 +3,7 @@
 //! The library renders a [`plan::Plan`] from askama templates for the configured schema,
 //! shows it (`plan`), writes it as a standalone script, and executes it in batches (`run`).
 
+pub mod archive;
 pub mod audit;
 pub mod children;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod preset;
 pub mod render;
 pub mod report;
+pub mod restore;
 pub mod runner;
 pub mod settings;
 pub mod stats;

@@ -89,6 +89,10 @@ pub struct Plan {
     pub children: Vec<Child>,
     /// The users table's columns (read from the database; empty without one).
     pub users_columns: Vec<String>,
+    /// With an archive: each child's rows, then the users', of the batch, as (id, JSON).
+    pub archive_rows: Vec<Stmt>,
+    /// The users table and id column, as configured (for archive records).
+    pub settings_names: (String, String),
 }
 
 /// A child table's quoted names.
@@ -146,7 +150,7 @@ impl Names {
                 },
                 as_text: c.as_text,
                 source: c.source,
-                columns: c.columns.iter().map(|c| q(c)).collect(),
+                columns: c.columns.iter().map(|c| quote_any(backend, c)).collect(),
             })
             .collect();
         Names {
@@ -231,6 +235,87 @@ impl Names {
             }
         }
         out.join("\n")
+    }
+
+    /// A row of `alias` as JSON text; `columns` are quoted names (SQLite and MySQL list them).
+    fn row_json(&self, alias: &str, columns: &[String]) -> String {
+        let unquote = |c: &str| {
+            let inner = &c[1..c.len() - 1];
+            match self.backend {
+                Backend::Mysql => inner.replace("``", "`"),
+                _ => inner.replace("\"\"", "\""),
+            }
+        };
+        let pairs = |cols: &[String]| {
+            cols.iter()
+                .map(|c| format!("'{}', {alias}.{c}", unquote(c).replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.backend {
+            Backend::Postgres => format!("CAST(row_to_json({alias}) AS TEXT)"),
+            // A function takes at most 127 arguments: the first 50 columns in json_object, the
+            // rest added 50 at a time with json_insert (json_patch would drop NULLs).
+            Backend::Sqlite => {
+                let mut chunks = columns.chunks(50);
+                let mut acc = format!(
+                    "json_object({})",
+                    chunks.next().map(pairs).unwrap_or_default()
+                );
+                for c in chunks {
+                    let more: Vec<String> = c
+                        .iter()
+                        .map(|col| {
+                            let key = unquote(col).replace('\'', "''");
+                            format!("'$.\"{key}\"', {alias}.{col}")
+                        })
+                        .collect();
+                    acc = format!("json_insert({acc}, {})", more.join(", "));
+                }
+                acc
+            }
+            Backend::Mysql => format!("JSON_OBJECT({})", pairs(columns)),
+        }
+    }
+
+    /// Reads (and on PostgreSQL and MySQL locks) the rows of each child, then of the users, of
+    /// the current batch, with their user's id: what the archive holds.
+    fn archive_rows(&self, users_columns: &[String]) -> Vec<Stmt> {
+        let lock = self.backend.lock_clause("x");
+        let id = self.backend.id_as_text("b.id");
+        let mut out: Vec<Stmt> = self
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                plain(
+                    format!(
+                        "SELECT {id} AS id, {} AS t\nFROM {} AS x\n{}\n{lock}",
+                        self.row_json("x", &c.columns),
+                        c.table,
+                        self.joins(i)
+                    )
+                    .trim_end()
+                    .to_string(),
+                )
+            })
+            .collect();
+        let ucols: Vec<String> = users_columns
+            .iter()
+            .map(|c| quote_any(self.backend, c))
+            .collect();
+        out.push(plain(
+            format!(
+                "SELECT {id} AS id, {} AS t\nFROM {} AS x\nJOIN {}anonsweep_batch AS b ON x.{} = b.id\n{lock}",
+                self.row_json("x", &ucols),
+                self.users,
+                self.temp,
+                self.user_id
+            )
+            .trim_end()
+            .to_string(),
+        ));
+        out
     }
 
     /// The index of the sessions table among the children.
@@ -440,6 +525,15 @@ impl Names {
     }
 }
 
+/// Quotes a name read from the database (not validated like configured names): quote
+/// characters inside it are doubled.
+fn quote_any(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Mysql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
 /// Indents every line but the first, for a predicate embedded one level deeper.
 fn indent(text: &str, by: &str) -> String {
     text.replace('\n', &format!("\n{by}"))
@@ -454,7 +548,12 @@ fn plain(sql: String) -> Stmt {
 
 impl Plan {
     /// Renders every statement for `settings` with the given storage formats.
-    pub fn build(settings: &Settings, formats: Formats, children: &[Child]) -> Plan {
+    pub fn build(
+        settings: &Settings,
+        formats: Formats,
+        children: &[Child],
+        users_columns: &[String],
+    ) -> Plan {
         let backend = settings.backend;
         let n = Names::new(backend, &settings.schema, children);
         let f = &formats;
@@ -555,7 +654,12 @@ impl Plan {
             },
             teardown: n.teardown(),
             children: children.to_vec(),
-            users_columns: Vec::new(),
+            users_columns: users_columns.to_vec(),
+            archive_rows: n.archive_rows(users_columns),
+            settings_names: (
+                settings.schema.users.to_string(),
+                settings.schema.users_id.clone(),
+            ),
             formats,
         }
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::archive::Archive;
 use crate::audit::{AuditLog, Entry};
 use crate::conn::{BatchUser, Conn, Values};
 use crate::dialect::Backend;
@@ -49,6 +50,40 @@ pub struct RunOutcome {
     pub capped: bool,
 }
 
+/// Why a batch transaction failed.
+#[derive(Debug)]
+enum BatchError {
+    /// The database refused (split and retry).
+    Db(diesel::result::Error),
+    /// The rows changed between the archive read and the deletes (retry).
+    Changed(String),
+    /// The archive could not be written: the run stops.
+    Archive(anyhow::Error),
+}
+
+impl From<diesel::result::Error> for BatchError {
+    fn from(e: diesel::result::Error) -> BatchError {
+        BatchError::Db(e)
+    }
+}
+
+impl BatchError {
+    fn message(&self) -> String {
+        match self {
+            BatchError::Db(e) => message(e),
+            BatchError::Changed(m) => m.clone(),
+            BatchError::Archive(e) => crate::error::one_line(e),
+        }
+    }
+}
+
+/// Archive options of one run.
+pub struct Archiving<'a> {
+    pub archive: &'a mut Archive,
+    /// Fault injection for tests: sleep this long after the archive is written, before the commit.
+    pub pause_before_commit: Option<Duration>,
+}
+
 enum Batch {
     Empty,
     Done {
@@ -70,8 +105,8 @@ fn in_batch<T>(
     first: bool,
     pick: &crate::plan::Stmt,
     lock_timeout_ms: u64,
-    body: impl FnOnce(&mut Conn, u64) -> Result<T, diesel::result::Error>,
-) -> Result<Option<T>, diesel::result::Error> {
+    body: impl FnOnce(&mut Conn, u64) -> Result<T, BatchError>,
+) -> Result<Option<T>, BatchError> {
     if plan.clear_before_begin {
         conn.execute(&plan.clear, v)?;
     }
@@ -98,6 +133,7 @@ fn in_batch<T>(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn one_batch(
     conn: &mut Conn,
     plan: &Plan,
@@ -105,7 +141,9 @@ fn one_batch(
     first: bool,
     opts: &RunOptions,
     want_per_user: bool,
-) -> Result<Batch, diesel::result::Error> {
+    attempt: u64,
+    archiving: Option<&mut Archiving>,
+) -> Result<Batch, BatchError> {
     let pick = if first {
         &plan.pick_first
     } else {
@@ -141,9 +179,41 @@ fn one_batch(
                     ));
                 }
             }
+            let mut archived = Vec::new();
+            if archiving.is_some() {
+                for (i, stmt) in plan.archive_rows.iter().enumerate() {
+                    for (id, row) in c.id_texts(stmt, v)? {
+                        archived.push((i, id, row.unwrap_or_else(|| "null".into())));
+                    }
+                }
+            }
             let mut counts = Vec::new();
             for d in &plan.deletes {
                 counts.push(c.execute(&d.stmt, v)? as u64);
+            }
+            if let Some(a) = archiving {
+                // The archive holds exactly what was deleted: the rows were read (and locked)
+                // in this transaction; a row that appeared in between changes a count.
+                for (i, d) in plan.deletes.iter().enumerate() {
+                    let read = archived.iter().filter(|(t, _, _)| *t == i).count() as u64;
+                    if read != counts[i] {
+                        return Err(BatchError::Changed(format!(
+                            "{} rows of {} were archived but {} deleted (rows changed meanwhile): batch rolled back",
+                            read, d.table, counts[i]
+                        )));
+                    }
+                }
+                let order: Vec<String> = plan.deletes.iter().map(|d| d.table.clone()).collect();
+                let s = &plan.settings_names;
+                let records =
+                    crate::archive::records(&opts.run_id, attempt, &s.0, &s.1, &order, archived)
+                        .map_err(BatchError::Archive)?;
+                a.archive
+                    .write_batch(c, &records)
+                    .map_err(BatchError::Archive)?;
+                if let Some(p) = a.pause_before_commit {
+                    std::thread::sleep(p);
+                }
             }
             Ok(Batch::Done {
                 picked,
@@ -184,8 +254,14 @@ fn skip_one(
                 .next()
                 .map(|u| u.id))
         },
-    )?;
-    Ok(id.flatten())
+    );
+    match id {
+        Ok(id) => Ok(id.flatten()),
+        Err(BatchError::Db(e)) => Err(e),
+        Err(other) => Err(diesel::result::Error::QueryBuilderError(
+            other.message().into(),
+        )),
+    }
 }
 
 fn message(e: &diesel::result::Error) -> String {
@@ -200,6 +276,7 @@ pub fn run(
     cutoff: chrono::DateTime<chrono::Utc>,
     opts: &RunOptions,
     mut audit: Option<&mut AuditLog>,
+    mut archiving: Option<Archiving>,
 ) -> anyhow::Result<RunOutcome> {
     let mut out = RunOutcome {
         deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
@@ -223,6 +300,7 @@ pub fn run(
     let mut retried = false;
     let mut durations: Vec<f64> = Vec::new();
     let mut last_progress = Instant::now();
+    let mut attempt: u64 = 0;
     loop {
         let mut limit = size;
         if let Some(max) = opts.max_deletions {
@@ -241,7 +319,17 @@ pub fn run(
             limit: limit as i64,
         };
         let started = Instant::now();
-        let result = one_batch(conn, plan, v, first, opts, audit.is_some());
+        attempt += 1;
+        let result = one_batch(
+            conn,
+            plan,
+            v,
+            first,
+            opts,
+            audit.is_some(),
+            attempt,
+            archiving.as_mut(),
+        );
         let elapsed = started.elapsed();
         match result {
             Ok(Batch::Empty) => break,
@@ -262,6 +350,11 @@ pub fn run(
                 }
                 let deleted_users = counts.last().copied().unwrap_or(0);
                 out.deleted_users += deleted_users;
+                if let Some(a) = archiving.as_mut() {
+                    if let Err(e) = a.archive.committed(&opts.run_id, attempt, deleted_users) {
+                        warn!("cannot mark batch {attempt} committed in the archive: {e:#} (its users are archived)");
+                    }
+                }
                 debug!("batch {}: picked {picked}, kept {kept} (changed), deleted {deleted_users} users in {:.1} ms", out.batches, elapsed.as_secs_f64() * 1000.0);
                 if kept > 0 {
                     info!("{kept} picked users became active or registered before their batch locked them: kept");
@@ -294,8 +387,16 @@ pub fn run(
                     last_progress = Instant::now();
                 }
             }
+            Err(BatchError::Archive(e)) => {
+                out.stopped = Some(format!(
+                    "cannot write the archive ({}); batch rolled back, nothing of it deleted",
+                    crate::error::one_line(&e)
+                ));
+                out.aborted = true;
+                break;
+            }
             Err(e) => {
-                let last_error = message(&e);
+                let last_error = e.message();
                 out.retries += 1;
                 if size > 1 {
                     debug!("batch of {size} failed ({last_error}); splitting");

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod doctor;
 pub mod migrate;
 pub mod plan;
+pub mod restore;
 pub mod run;
 pub mod sql;
 
@@ -53,6 +54,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Command::Run(a) => run::run_run_command(a, sub),
         Command::Demo(a) => demo::run_demo_command(a),
         Command::Doctor(a) => doctor::run_doctor_command(a, sub),
+        Command::Restore(a) => restore::run_restore_command(a, sub),
         Command::Migrate(a) => match sub.subcommand() {
             Some((_, inner)) => migrate::run_migrate_command(a, inner),
             None => return exit::USAGE,
@@ -178,8 +180,12 @@ pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let mut findings = resolved.findings;
     let clock = crate::doctor::clock_checks(&mut conn, &formats, &doctor::time_columns(&settings))?;
     findings.extend(clock.findings);
-    let mut plan = Plan::build(&settings, formats, &resolved.children);
-    plan.users_columns = resolved.users_columns;
+    let plan = Plan::build(
+        &settings,
+        formats,
+        &resolved.children,
+        &resolved.users_columns,
+    );
     Ok(Prepared {
         settings,
         conn,

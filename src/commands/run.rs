@@ -4,12 +4,13 @@ use std::time::Instant;
 
 use clap::ArgMatches;
 
+use crate::archive::{Archive, Header};
 use crate::audit::AuditLog;
 use crate::cli::RunArgs;
 use crate::conn::Values;
 use crate::error::{capped, exit};
 use crate::report;
-use crate::runner::{self, RunOptions};
+use crate::runner::{self, Archiving, RunOptions};
 use crate::settings::OutputFormat;
 use crate::settings::Settings;
 use crate::stats;
@@ -96,7 +97,52 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         max_deletions: s.max_deletions,
         run_id: run_id.clone(),
     };
-    let outcome = runner::run(&mut p.conn, &p.plan, s.cutoff, &opts, audit.as_mut())?;
+    let mut archive = if let Some(dir) = &args.archive_dir {
+        let header = Header {
+            kind: "header".into(),
+            format: crate::archive::FORMAT.into(),
+            run_id: run_id.clone(),
+            backend: s.backend.name().into(),
+            database: s
+                .database
+                .as_ref()
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            started_at: crate::plan::fmt_time(chrono::Utc::now()),
+            users_table: s.schema.users.to_string(),
+            users_id: s.schema.users_id.clone(),
+            delete_order: p.plan.deletes.iter().map(|d| d.table.clone()).collect(),
+        };
+        Some(Archive::to_dir(dir, args.archive_compress, &header)?)
+    } else if args.archive_to_table {
+        Some(Archive::to_table(&mut p.conn)?)
+    } else {
+        None
+    };
+    if let Some(a) = &archive {
+        crate::info!("archiving every deleted user to {}", a.describe());
+    }
+    let pause_before_commit = std::env::var("ANONSWEEP_FAULT_PAUSE_BEFORE_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
+    let archiving = archive.as_mut().map(|a| Archiving {
+        archive: a,
+        pause_before_commit,
+    });
+    let outcome = runner::run(
+        &mut p.conn,
+        &p.plan,
+        s.cutoff,
+        &opts,
+        audit.as_mut(),
+        archiving,
+    )?;
+    if let Some(a) = archive {
+        let what = a.describe();
+        a.finish()?;
+        crate::info!("archive complete: {what}");
+    }
     let elapsed = started.elapsed().as_secs_f64();
     match s.format {
         OutputFormat::Text => print!(
