@@ -111,6 +111,9 @@ pub fn run_text(
         "  batches              {} (longest {:.1} ms, p99 {:.1} ms)",
         o.batches, o.max_batch_ms, o.p99_batch_ms
     );
+    if let Some(a) = &o.archive {
+        let _ = writeln!(out, "  archive              {a}");
+    }
     if let Some(stop) = &o.stopped {
         let _ = writeln!(out, "  stopped early        {stop}");
     }
@@ -145,6 +148,7 @@ pub fn run_json(
         "max_batch_ms": o.max_batch_ms,
         "p99_batch_ms": o.p99_batch_ms,
         "stopped": o.stopped,
+        "archive": o.archive,
         "duration_seconds": elapsed,
     })
 }

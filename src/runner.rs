@@ -48,6 +48,8 @@ pub struct RunOutcome {
     pub aborted: bool,
     /// True when max_deletions stopped the run.
     pub capped: bool,
+    /// Where the deleted users were archived.
+    pub archive: Option<String>,
 }
 
 /// Why a batch transaction failed.

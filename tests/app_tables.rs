@@ -12,39 +12,15 @@ use support::{Run, TestDb};
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 
 /// (id, is_anonymous, created, session (created, updated)). Cutoff: 2026-10-27.
+#[rustfmt::skip]
 const USERS: [(&str, bool, &str, Option<(&str, &str)>); 7] = [
-    (
-        "old1",
-        true,
-        "2026-01-01",
-        Some(("2026-01-02", "2026-01-03")),
-    ),
+    ("old1", true, "2026-01-01", Some(("2026-01-02", "2026-01-03"))),
     ("old2", true, "2026-01-01", None),
-    (
-        "old3",
-        true,
-        "2026-01-01",
-        Some(("2026-01-02", "2026-10-26")),
-    ),
-    (
-        "act",
-        true,
-        "2026-01-01",
-        Some(("2026-01-02", "2026-11-25")),
-    ),
-    (
-        "act2",
-        true,
-        "2026-01-01",
-        Some(("2026-11-01", "2026-11-01")),
-    ),
+    ("old3", true, "2026-01-01", Some(("2026-01-02", "2026-10-26"))),
+    ("act", true, "2026-01-01", Some(("2026-01-02", "2026-11-25"))),
+    ("act2", true, "2026-01-01", Some(("2026-11-01", "2026-11-01"))),
     ("young", true, "2026-11-20", None),
-    (
-        "reg",
-        false,
-        "2026-01-01",
-        Some(("2026-01-02", "2026-01-02")),
-    ),
+    ("reg", false, "2026-01-01", Some(("2026-01-02", "2026-01-02"))),
 ];
 
 /// The users the rule keeps: recently active, too young, registered.
@@ -144,15 +120,15 @@ fn add_user_table(db: &TestDb, table: &str, action: &str) {
     }
 }
 
-/// Runs the binary with `config` as its `--config` file (a private file: PostgreSQL and MySQL
-/// tests share one working directory).
-fn with_config(db: &TestDb, config: &str, args: &[&str]) -> Run {
+/// Runs `anonsweep ARGS --as-of AS_OF` with `config` as its `--config` file (a private file:
+/// PostgreSQL and MySQL tests share one working directory).
+fn with_config(db: &TestDb, config: &str, args: &str) -> Run {
     let dir = support::scratch();
     let path = dir.path().join("anonsweep.toml");
     std::fs::write(&path, config).unwrap();
     let path = path.to_str().unwrap().to_string();
-    let mut all = args.to_vec();
-    all.extend(["--config", &path]);
+    let mut all: Vec<&str> = args.split_whitespace().collect();
+    all.extend(["--as-of", AS_OF, "--config", &path]);
     db.run(&all)
 }
 
@@ -198,19 +174,7 @@ fn rows_of(list: &serde_json::Value, table: &str) -> Option<(usize, u64)> {
 fn run_and_check(db: &TestDb, fks: bool) {
     setup(db, fks);
     let before = snapshot(db, &TABLES);
-    let r = with_config(
-        db,
-        CONFIG,
-        &[
-            "run",
-            "--as-of",
-            AS_OF,
-            "--batch-size",
-            "2",
-            "--format",
-            "json",
-        ],
-    );
+    let r = with_config(db, CONFIG, "run --batch-size 2 --format json");
     assert_eq!(r.code, 0, "{}", r.all());
     assert_only_kept_rows(db, &before);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -257,7 +221,7 @@ fn anonsweep_toml_in_the_working_directory_is_read() {
 fn assert_refused(db: &TestDb, config: &str, tables: &[&str], needles: &[&str]) {
     let before = db.fingerprint(tables);
     for cmd in ["plan", "run"] {
-        let r = with_config(db, config, &[cmd, "--as-of", AS_OF]);
+        let r = with_config(db, config, cmd);
         assert_eq!(r.code, 2, "{cmd}: a failed check is exit 2\n{}", r.all());
         for n in needles {
             assert!(
@@ -340,10 +304,10 @@ fn cascading_tables_are_found_counted_and_deleted() {
         }
         let tables = [TABLES.as_slice(), &["favorites", "try_on_tag"]].concat();
         let before = snapshot(&db, &tables);
-        let p = with_config(&db, CONFIG, &["plan", "--as-of", AS_OF, "--format", "json"]);
+        let p = with_config(&db, CONFIG, "plan --format json");
         assert_eq!(p.code, 0, "{}", p.all());
         let plan: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
-        let r = with_config(&db, CONFIG, &["run", "--as-of", AS_OF, "--format", "json"]);
+        let r = with_config(&db, CONFIG, "run --format json");
         assert_eq!(r.code, 0, "{}", r.all());
         let run: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
         assert_only_kept_rows(&db, &before);
@@ -390,7 +354,7 @@ fn cascades_below_configured_tables_follow_their_parent() {
             db.bool(true),
             db.bool(false)
         ));
-        let r = with_config(&db, TRY_ON_ONLY, &["run", "--as-of", AS_OF]);
+        let r = with_config(&db, TRY_ON_ONLY, "run");
         assert_eq!(r.code, 0, "{}", r.all());
         assert_eq!(db.ids("users", "id"), vec!["2"]);
         assert_eq!(db.ids("try_on", "id"), vec!["1"]);
@@ -434,10 +398,10 @@ fn plan_counts_match_what_run_deletes() {
         add_user_table(&db, "favorites", " ON DELETE CASCADE");
         let tables = [TABLES.as_slice(), &["favorites"]].concat();
         let before: Vec<u64> = tables.iter().map(|t| db.count(t)).collect();
-        let p = with_config(&db, CONFIG, &["plan", "--as-of", AS_OF]);
+        let p = with_config(&db, CONFIG, "plan");
         assert_eq!(p.code, 0, "{}", p.all());
         let planned = plan_counts(&p.stdout);
-        let r = with_config(&db, CONFIG, &["run", "--as-of", AS_OF, "--batch-size", "2"]);
+        let r = with_config(&db, CONFIG, "run --batch-size 2");
         assert_eq!(r.code, 0, "{}", r.all());
         for (t, b) in tables.iter().zip(before) {
             let gone = b - db.count(t);
@@ -467,7 +431,7 @@ fn parent_column_other_than_id_is_followed() {
         );
         let tables = [TABLES.as_slice(), &["try_on_share"]].concat();
         let before = snapshot(&db, &tables);
-        let r = with_config(&db, &config, &["run", "--as-of", AS_OF]);
+        let r = with_config(&db, &config, "run");
         assert_eq!(r.code, 0, "{}", r.all());
         assert_only_kept_rows(&db, &before);
     }
@@ -505,7 +469,7 @@ fn text_columns_holding_integer_user_ids_are_compared_as_text() {
         }
         let config =
             "[[tables]]\ntable = \"try_on\"\nuser_column = \"user_ref\"\ncompare_as_text = true\n";
-        let r = with_config(&db, config, &["run", "--as-of", AS_OF]);
+        let r = with_config(&db, config, "run");
         assert_eq!(r.code, 0, "{}", r.all());
         // Users 0, 1, 2 are eligible (USERS order); 3..6 are kept with their rows.
         assert_eq!(db.ids("users", "id"), vec!["3", "4", "5", "6"]);
@@ -525,53 +489,25 @@ fn bad_table_entries_are_refused_with_one_line_and_nothing_changes() {
     );
     let user = "user_column = \"user_id\"";
     // Each config is CONFIG but for the flaw under test: without the check, `run` would delete.
+    #[rustfmt::skip]
     let cases = [
-        (
-            "unknown key",
-            image.clone() + &entry("try_on", &format!("{user}\nuser_col = \"user_id\"")),
-            vec!["user_col", "fix"],
-        ),
-        (
-            "neither link",
-            image.clone() + &entry("try_on", ""),
-            vec!["user_column", "parent"],
-        ),
-        (
-            "both links",
-            image.clone()
-                + &entry(
-                    "try_on",
-                    &format!("{user}\ncolumn = \"user_id\"\nparent = \"users\""),
-                ),
-            vec!["user_column", "parent"],
-        ),
-        (
-            "parent not configured",
-            image.clone(),
-            vec!["try_on", "add a [[tables]] entry"],
-        ),
-        (
-            "parent cycle",
-            image.clone() + &entry("try_on", "column = \"user_id\"\nparent = \"try_on_image\""),
-            vec!["cycle", "try_on"],
-        ),
-        (
-            "sessions listed again",
-            CONFIG.to_string() + &entry("sessions", user),
-            vec!["sessions", "twice"],
-        ),
-        (
-            "listed twice",
-            format!("{CONFIG}{TRY_ON_ONLY}"),
-            vec!["try_on", "twice"],
-        ),
+        ("unknown key", image.clone() + &entry("try_on", &format!("{user}\nuser_col = \"user_id\"")), vec!["user_col", "fix"]),
+        ("neither link", image.clone() + &entry("try_on", ""), vec!["user_column", "parent"]),
+        ("both links", image.clone() + &entry("try_on", &format!("{user}\ncolumn = \"user_id\"\nparent = \"users\"")), vec!["user_column", "parent"]),
+        ("parent not configured", image.clone(), vec!["try_on", "add a [[tables]] entry"]),
+        ("parent cycle", image.clone() + &entry("try_on", "column = \"user_id\"\nparent = \"try_on_image\""), vec!["cycle", "try_on"]),
+        ("sessions listed again", CONFIG.to_string() + &entry("sessions", user), vec!["sessions", "twice"]),
+        ("listed twice", format!("{CONFIG}{TRY_ON_ONLY}"), vec!["try_on", "twice"]),
     ];
-    for db in TestDb::all() {
-        setup(&db, true);
-        let before = db.fingerprint(&TABLES);
-        for (what, config, needles) in &cases {
+    let dbs = TestDb::all();
+    for db in &dbs {
+        setup(db, true);
+    }
+    let before: Vec<_> = dbs.iter().map(|db| db.fingerprint(&TABLES)).collect();
+    for (what, config, needles) in &cases {
+        for (db, before) in dbs.iter().zip(&before) {
             for cmd in ["plan", "run"] {
-                let r = with_config(&db, config, &[cmd, "--as-of", AS_OF]);
+                let r = with_config(db, config, cmd);
                 assert_eq!(r.code, 2, "{what} ({cmd}): exit 2\n{}", r.all());
                 let err = r.stderr.trim();
                 assert_eq!(err.lines().count(), 1, "{what} ({cmd}): one line:\n{err}");
@@ -579,7 +515,7 @@ fn bad_table_entries_are_refused_with_one_line_and_nothing_changes() {
                 for n in needles {
                     assert!(err.contains(n), "{what} ({cmd}): mentions {n:?}: {err}");
                 }
-                assert_eq!(db.fingerprint(&TABLES), before, "{what} ({cmd})");
+                assert_eq!(&db.fingerprint(&TABLES), before, "{what} ({cmd})");
             }
         }
     }
