@@ -37,7 +37,11 @@ pub struct Child {
 
 impl Child {
     pub fn label(&self) -> String {
-        self.table.to_string()
+        match (&self.table.schema, self.source) {
+            // Found in the catalog, qualified for safety; shown as a user would write it.
+            (Some(schema), Source::Cascade) if schema == "public" => self.table.name.clone(),
+            _ => self.table.to_string(),
+        }
     }
 
     /// How many links lead from this table to the users table.
@@ -228,8 +232,14 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
         };
         let cols = introspect::columns(conn, &c.table, setting)?;
         let ty = cols.ty(c.link.column(), "tables.user_column / tables.column")?;
-        if let Link::User(_) = c.link {
-            if textual(&ty) && !textual(&users_id_ty) {
+        let key_ty = match &c.link {
+            Link::User(_) => Some(users_id_ty.clone()),
+            Link::Parent { parent, key, .. } => introspect::columns(conn, parent, "tables.parent")
+                .and_then(|p| p.ty(key, "tables.parent_column"))
+                .ok(),
+        };
+        if let Some(key_ty) = key_ty {
+            if textual(&ty) && !textual(&key_ty) {
                 c.as_text = true;
             }
         }
@@ -343,12 +353,24 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
             }
             match f.on_delete {
                 OnDelete::Cascade => {
-                    let link = if f.parent == users && f.parent_column == s.users_id {
+                    // The parent as the plan names it: the users table, or a child already listed
+                    // (matched by catalog identity, never by spelling).
+                    let link = if f.parent == users {
+                        if !f.parent_column.eq_ignore_ascii_case(&s.users_id) {
+                            findings.push(Finding::warning(format!(
+                                "{via}: its rows go by cascade when their user is deleted, but anonsweep deletes by {}.{} and cannot count or archive them",
+                                s.users, s.users_id
+                            )));
+                            continue;
+                        }
                         Link::User(f.column.clone())
                     } else {
+                        let Some(pos) = ids.iter().position(|i| *i == f.parent) else {
+                            continue;
+                        };
                         Link::Parent {
                             column: f.column.clone(),
-                            parent: f.parent.table_name(),
+                            parent: children[pos].table.clone(),
                             key: f.parent_column.clone(),
                         }
                     };

@@ -256,9 +256,12 @@ pub fn all_columns(conn: &mut Conn) -> anyhow::Result<Vec<(TableId, Vec<String>)
     let b = conn.backend();
     let rows: Vec<String> = match b {
         Backend::Postgres => conn.texts(
-            "SELECT concat_ws(chr(9), table_schema, table_name, column_name) AS t FROM information_schema.columns \
-             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg_temp%' \
-             ORDER BY table_schema, table_name, ordinal_position",
+            "SELECT concat_ws(chr(9), n.nspname, c.relname, a.attname) AS t FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast%' \
+             ORDER BY n.nspname, c.relname, a.attnum",
             &[],
         )?,
         Backend::Sqlite => conn.texts(
@@ -268,8 +271,10 @@ pub fn all_columns(conn: &mut Conn) -> anyhow::Result<Vec<(TableId, Vec<String>)
             &[],
         )?,
         Backend::Mysql => conn.texts(
-            "SELECT CAST(CONCAT_WS(CHAR(9), '', table_name, column_name) AS CHAR) AS t FROM information_schema.columns \
-             WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position",
+            "SELECT CAST(CONCAT_WS(CHAR(9), '', c.table_name, c.column_name) AS CHAR) AS t \
+             FROM information_schema.columns c JOIN information_schema.tables t \
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
+             WHERE c.table_schema = DATABASE() ORDER BY c.table_name, c.ordinal_position",
             &[],
         )?,
     }

@@ -100,11 +100,22 @@ struct ChildSql {
     label: String,
     table: String,
     column: String,
-    /// The child this one hangs off (index into `Names::children`) and the key it references.
-    parent: Option<(usize, String)>,
+    /// What the link column holds.
+    parent: Parent,
     as_text: bool,
     source: Source,
     columns: Vec<String>,
+}
+
+/// What a child's link column holds.
+enum Parent {
+    /// The user's id.
+    User,
+    /// A key of another child (index into `Names::children`).
+    Child(usize, String),
+    /// A parent that is not in the plan (cannot happen after the checks): match nothing, so
+    /// rows are kept rather than matched against the wrong values.
+    Missing,
 }
 
 /// What a child's link leads to, at the top of the chain.
@@ -142,11 +153,12 @@ impl Names {
                 table: c.table.quoted(backend),
                 column: q(c.link.column()),
                 parent: match &c.link {
-                    Link::User(_) => None,
+                    Link::User(_) => Parent::User,
                     Link::Parent { parent, key, .. } => children
                         .iter()
                         .position(|p| &p.table == parent)
-                        .map(|i| (i, q(key))),
+                        .map(|i| Parent::Child(i, q(key)))
+                        .unwrap_or(Parent::Missing),
                 },
                 as_text: c.as_text,
                 source: c.source,
@@ -180,7 +192,8 @@ impl Names {
     fn keys(&self, i: usize, root: Root) -> String {
         let c = &self.children[i];
         match &c.parent {
-            None => match root {
+            Parent::Missing => "SELECT NULL WHERE 1 = 0".to_string(),
+            Parent::User => match root {
                 Root::Batch => format!(
                     "SELECT {} FROM {}anonsweep_batch AS b",
                     self.text_cast("b.id", c.as_text),
@@ -193,11 +206,12 @@ impl Names {
                     indent(e, "  ")
                 ),
             },
-            Some((p, key)) => {
+            Parent::Child(p, key) => {
                 let pc = &self.children[*p];
                 let alias = format!("p{}", i + 1);
                 format!(
-                    "SELECT {alias}.{key} FROM {} AS {alias} WHERE {alias}.{} IN ({})",
+                    "SELECT {} FROM {} AS {alias} WHERE {alias}.{} IN ({})",
+                    self.text_cast(&format!("{alias}.{key}"), c.as_text),
                     pc.table,
                     pc.column,
                     self.keys(*p, root)
@@ -214,7 +228,11 @@ impl Names {
         loop {
             let c = &self.children[cur];
             match &c.parent {
-                None => {
+                Parent::Missing => {
+                    out.push("JOIN (SELECT NULL AS k) AS none ON 1 = 0".to_string());
+                    break;
+                }
+                Parent::User => {
                     out.push(format!(
                         "JOIN {}anonsweep_batch AS b ON {from}.{} = {}",
                         self.temp,
@@ -223,11 +241,13 @@ impl Names {
                     ));
                     break;
                 }
-                Some((p, key)) => {
+                Parent::Child(p, key) => {
                     let alias = format!("p{}", p + 1);
                     out.push(format!(
-                        "JOIN {} AS {alias} ON {from}.{} = {alias}.{key}",
-                        self.children[*p].table, c.column
+                        "JOIN {} AS {alias} ON {from}.{} = {}",
+                        self.children[*p].table,
+                        c.column,
+                        self.text_cast(&format!("{alias}.{key}"), c.as_text)
                     ));
                     from = alias;
                     cur = *p;

@@ -360,13 +360,31 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
     let mut entries: Vec<(TableEntry, Origin)> =
         base.tables.into_iter().map(|t| (t, p.clone())).collect();
     for t in file_tables {
-        // A file entry for a table the preset lists replaces the preset's entry.
-        entries.retain(|(e, _)| e.table != t.table);
+        // A file entry for a table the preset lists replaces the preset's entry (a table
+        // listed twice in the file is refused below).
+        entries.retain(|(e, o)| !(e.table == t.table && matches!(o, Origin::Preset(_))));
         entries.push((t, r.file_origin()));
     }
     let mut tables = Vec::new();
     for (e, origin) in &entries {
-        let t = app_table(e, origin)?;
+        let mut t = app_table(e, origin)?;
+        // `parent` = the users table is a direct link (by its id only).
+        if let Link::Parent {
+            column,
+            parent,
+            key,
+        } = &t.link
+        {
+            if *parent == users {
+                if *key != users_id {
+                    return Err(usage(format!(
+                        "[[tables]] entry {} links to {parent}.{key}: anonsweep deletes users by {parent}.{users_id}; use user_column = \"…\" for a column holding that id",
+                        t.table
+                    )));
+                }
+                t.link = Link::User(column.clone());
+            }
+        }
         r.note("tables", &t.to_string(), origin);
         tables.push(t);
     }
