@@ -194,8 +194,10 @@ pub(crate) fn examine(conn: &mut Conn, s: &Settings) -> anyhow::Result<Report> {
     {
         report.formats.push(format!("{col}: {}", k.name()));
     }
+    let mut kids = Vec::new();
     match children::resolve(conn, &s.schema) {
         Ok(r) => {
+            kids = r.children.clone();
             for c in &r.children {
                 report.deletes.push(format!(
                     "{} ({}, {})",
@@ -226,7 +228,7 @@ pub(crate) fn examine(conn: &mut Conn, s: &Settings) -> anyhow::Result<Report> {
             .push(Finding::error(crate::error::one_line(&e), None)),
     }
     report.clock = Some(doctor::clock_checks(conn, &formats, &time_columns(s))?);
-    for n in super::migrate::index_notes(conn, s, &formats)? {
+    for n in super::migrate::index_notes(conn, s, &formats, &kids)? {
         report.indexes.push(Finding::warning(n));
     }
     Ok(report)

@@ -477,9 +477,42 @@ pub(crate) fn index_notes(
     conn: &mut Conn,
     settings: &Settings,
     formats: &Formats,
+    children: &[crate::children::Child],
 ) -> anyhow::Result<Vec<String>> {
     let idx = inspect_with(conn, settings, formats)?;
     let mut notes = Vec::new();
+    // The other tables each batch deletes from: without an index led by the link column, every
+    // batch scans the whole table.
+    for c in children.iter().filter(|c| {
+        !matches!(
+            c.source,
+            crate::children::Source::Sessions | crate::children::Source::Accounts
+        )
+    }) {
+        let col = c.link.column().to_string();
+        let probe = IndexSpec {
+            seq: 0,
+            slug: "probe",
+            name: String::new(),
+            table: c.table.clone(),
+            columns: String::new(),
+            first_column: col.clone(),
+            predicate: String::new(),
+            purpose: String::new(),
+            optional_if_equivalent: true,
+        };
+        if index_state::state(conn, &probe)?.equivalent.is_none() {
+            let b = conn.backend();
+            notes.push(format!(
+                "{}.{col} has no index led by it: every batch scans {} to delete its rows; create one, e.g. CREATE INDEX {} ON {} ({})",
+                c.label(),
+                c.label(),
+                crate::ident::quote(b, &format!("{}_{col}_idx", c.table.name)),
+                c.table.quoted(b),
+                crate::ident::quote(b, &col)
+            ));
+        }
+    }
     for (w, st) in &idx.wanted {
         if idx.skipped(w, st) {
             continue;

@@ -39,6 +39,7 @@ pub(crate) fn dry_run(
         &mut p.conn,
         &p.settings,
         &p.plan.formats,
+        &p.plan.children,
     )?);
     let explained = if explain {
         Some(p.conn.explain(&p.plan.count_eligible, values)?)
