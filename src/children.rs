@@ -246,6 +246,28 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
         c.columns = cols.names();
         ids.push(id);
     }
+    // The same table under two spellings (`try_on` and `public.try_on`) would be deleted from
+    // twice and counted twice.
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(j) = ids[..i].iter().position(|o| o == id) {
+            findings.push(Finding::error(
+                format!(
+                    "{} and {} are the same table ({id}): keep one entry",
+                    children[j].table, children[i].table
+                ),
+                None,
+            ));
+        }
+        if *id == users {
+            findings.push(Finding::error(
+                format!(
+                    "{} is the users table: remove it from the child tables",
+                    children[i].table
+                ),
+                None,
+            ));
+        }
+    }
     let fks = fkgraph::load(conn)?;
     let has_fks = !fks.is_empty();
 

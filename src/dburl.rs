@@ -128,6 +128,32 @@ impl DbUrl {
         })
     }
 
+    /// What identifies the database regardless of who connects: backend, host, port and
+    /// database name (SQLite: the file's canonical path). No user, no password.
+    pub fn identity(&self) -> String {
+        match self {
+            DbUrl::Sqlite { path } => {
+                let p = path.canonicalize().unwrap_or_else(|_| path.clone());
+                format!("sqlite:{}", p.display())
+            }
+            DbUrl::Postgres { url, .. } | DbUrl::Mysql { url, .. } => {
+                let (backend, default_port) = match self.backend() {
+                    Backend::Postgres => ("postgres", 5432),
+                    _ => ("mysql", 3306),
+                };
+                match url::Url::parse(url) {
+                    Ok(u) => format!(
+                        "{backend}://{}:{}{}",
+                        u.host_str().unwrap_or("localhost").to_ascii_lowercase(),
+                        u.port().unwrap_or(default_port),
+                        u.path()
+                    ),
+                    Err(_) => format!("{backend}:{}", self),
+                }
+            }
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             DbUrl::Sqlite { .. } => Backend::Sqlite,
