@@ -24,6 +24,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Put archived users and their rows back (from `run --archive-dir` or `--archive-to-table`).
     Restore(RestoreArgs),
+    /// Print a ready-to-install cron line or systemd service and timer for a daily run.
+    Schedule(ScheduleArgs),
     /// Check the schema, foreign keys, clock and indexes; print every problem with its fix.
     Doctor(DoctorArgs),
     /// Index migrations for the eligibility scan: run, revert, status, sql.
@@ -142,6 +144,40 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// cron or systemd.
+    #[arg(value_name = "KIND", value_parser = ["cron", "systemd"])]
+    pub kind: String,
+    /// Time of day to run, HH:MM (local time of the server).
+    #[arg(long, default_value = "02:00", value_name = "HH:MM")]
+    pub time: String,
+    /// systemd: spread the start over this window (RandomizedDelaySec), e.g. 30m.
+    #[arg(long, default_value = "30m", value_name = "SPAN")]
+    pub randomized_delay: String,
+    /// Environment file holding DATABASE_URL (and ANONSWEEP_* settings), mode 0600.
+    #[arg(
+        long,
+        default_value = "/etc/anonsweep/anonsweep.env",
+        value_name = "FILE"
+    )]
+    pub env_file: PathBuf,
+    /// The lock the scheduled run takes: `database`, or a redis:// URL (better kept in the env
+    /// file as ANONSWEEP_LOCK_URL when it holds a password).
+    #[arg(long, default_value = "database", value_name = "LOCK")]
+    pub lock: String,
+    /// systemd: the user the service runs as.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Write the files into DIR (anonsweep.cron, or anonsweep.service and anonsweep.timer)
+    /// instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Further `run` options, after `--` (e.g. -- --archive-dir /var/lib/anonsweep/archive).
+    #[arg(last = true, value_name = "RUN_ARGS")]
+    pub run_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
     pub rule: RuleArgs,
@@ -211,6 +247,65 @@ pub struct RunArgs {
     /// Archive into the table anonsweep_archive in the same transaction as the deletes.
     #[arg(long, conflicts_with = "archive_dir")]
     pub archive_to_table: bool,
+    /// Take a lock so two instances never run at once: `database` (PostgreSQL advisory lock,
+    /// MySQL GET_LOCK, a lock file beside a SQLite database) or a redis:// URL. A second
+    /// instance exits 75 and names the holder.
+    #[arg(
+        long,
+        env = "ANONSWEEP_LOCK_URL",
+        value_name = "LOCK",
+        hide_env_values = true
+    )]
+    pub lock: Option<String>,
+    /// Redis lock: expiry, renewed every third of it while the run lasts (default 60000).
+    #[arg(
+        long,
+        env = "ANONSWEEP_LOCK_TTL_MS",
+        value_name = "MS",
+        default_value_t = 60_000
+    )]
+    pub lock_ttl_ms: u64,
+    /// Pause between batches, in milliseconds (throttling).
+    #[arg(
+        long,
+        env = "ANONSWEEP_SLEEP_MS",
+        value_name = "MS",
+        default_value_t = 0
+    )]
+    pub sleep_ms: u64,
+    /// Stop cleanly after the batch in flight once the run has lasted this long (e.g. 30m, 2h).
+    #[arg(long, env = "ANONSWEEP_MAX_RUNTIME", value_name = "DURATION")]
+    pub max_runtime: Option<String>,
+    /// No progress bar or progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Write the run's metrics (Prometheus text format) to FILE atomically, for node_exporter's
+    /// textfile collector.
+    #[arg(long, env = "ANONSWEEP_METRICS_FILE", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Push the run's metrics to a Prometheus Pushgateway (job "anonsweep").
+    #[arg(long, env = "ANONSWEEP_PUSHGATEWAY", value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// Email this address (repeatable) when deletions reach --notify-threshold, a safety cap
+    /// stops the run, or the run fails. SMTP settings: ANONSWEEP_SMTP_* (see README).
+    #[arg(long = "notify-email", value_name = "ADDR")]
+    pub notify_email: Vec<String>,
+    /// POST a JSON notification (Slack-compatible `text`) to URL on the same events.
+    #[arg(
+        long,
+        env = "ANONSWEEP_NOTIFY_WEBHOOK",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub notify_webhook: Option<String>,
+    /// Notify when at least N users were deleted (default 1000).
+    #[arg(
+        long,
+        env = "ANONSWEEP_NOTIFY_THRESHOLD",
+        value_name = "N",
+        default_value_t = 1000
+    )]
+    pub notify_threshold: u64,
     /// Append one JSON line per deleted user to FILE.
     #[arg(long, env = "ANONSWEEP_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,

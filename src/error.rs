@@ -16,6 +16,12 @@ pub mod exit {
     pub const CAPPED: i32 = 4;
     /// An error stopped the run after some batches had already committed.
     pub const ABORTED: i32 = 5;
+    /// SIGINT/SIGTERM or `--max-runtime` stopped the run after a batch (the rest are kept).
+    pub const STOPPED: i32 = 6;
+    /// The lock was lost during the run: it stopped after the batch in flight.
+    pub const LOCK_LOST: i32 = 7;
+    /// Another instance holds the lock: nothing was done (EX_TEMPFAIL).
+    pub const LOCKED: i32 = 75;
 }
 
 /// A usage or configuration mistake (exit code 2). The message names the problem and the fix.
@@ -44,6 +50,8 @@ pub fn exit_code_for(err: &anyhow::Error) -> i32 {
         exit::USAGE
     } else if err.downcast_ref::<CapError>().is_some() {
         exit::CAPPED
+    } else if err.downcast_ref::<crate::lock::LockHeld>().is_some() {
+        exit::LOCKED
     } else {
         exit::ERROR
     }

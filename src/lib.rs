@@ -20,13 +20,18 @@ pub mod ident;
 pub mod index_state;
 pub mod indexes;
 pub mod introspect;
+pub mod lock;
 #[macro_use]
 pub mod logger;
+pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod preset;
+pub mod progress;
 pub mod render;
 pub mod report;
 pub mod restore;
 pub mod runner;
+pub mod schedule;
 pub mod settings;
 pub mod stats;

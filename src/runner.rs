@@ -2,6 +2,8 @@
 //! re-checks and deletes; failing batches are split until the failing users are isolated.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -12,6 +14,63 @@ use crate::conn::{BatchUser, Conn, Values};
 use crate::dialect::Backend;
 use crate::plan::Plan;
 
+/// Why a run stopped early on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopKind {
+    /// `max_deletions` reached mid-run.
+    Capped,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `--max-runtime` reached.
+    MaxRuntime,
+    /// The lock was lost.
+    LockLost,
+}
+
+/// What can stop a run between batches, and the pause between them.
+#[derive(Clone, Default)]
+pub struct Control {
+    /// Set by SIGINT/SIGTERM.
+    pub interrupted: Option<Arc<AtomicBool>>,
+    /// Set when the lock is lost.
+    pub lock_lost: Option<Arc<AtomicBool>>,
+    /// `--max-runtime`.
+    pub deadline: Option<Instant>,
+    /// `--sleep-ms` between batches.
+    pub sleep: Duration,
+}
+
+impl Control {
+    fn flag(f: &Option<Arc<AtomicBool>>) -> bool {
+        f.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Whether to stop before the next batch, and why.
+    pub fn should_stop(&self) -> Option<(StopKind, &'static str)> {
+        if Self::flag(&self.lock_lost) {
+            Some((
+                StopKind::LockLost,
+                "the lock was lost (another instance may run now)",
+            ))
+        } else if Self::flag(&self.interrupted) {
+            Some((StopKind::Signal, "interrupted by a signal (SIGINT/SIGTERM)"))
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some((StopKind::MaxRuntime, "--max-runtime reached"))
+        } else {
+            None
+        }
+    }
+
+    /// Sleeps `sleep`, waking early when a stop condition arrives.
+    fn pause(&self) {
+        let until = Instant::now() + self.sleep;
+        while Instant::now() < until && self.should_stop().is_none() {
+            std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+        }
+    }
+}
+
 /// Options of one run.
 pub struct RunOptions {
     pub batch_size: u64,
@@ -19,6 +78,7 @@ pub struct RunOptions {
     pub max_failures: u64,
     /// Never delete more users than this in one run.
     pub max_deletions: Option<u64>,
+    pub control: Control,
     pub run_id: String,
 }
 
@@ -46,8 +106,8 @@ pub struct RunOutcome {
     pub stopped: Option<String>,
     /// True when an error (not a per-user failure) stopped the run.
     pub aborted: bool,
-    /// True when max_deletions stopped the run.
-    pub capped: bool,
+    /// Why the run stopped before the end, when it was on purpose (not an error).
+    pub stop_kind: Option<StopKind>,
     /// Where the deleted users were archived.
     pub archive: Option<String>,
 }
@@ -279,6 +339,7 @@ pub fn run(
     opts: &RunOptions,
     mut audit: Option<&mut AuditLog>,
     mut archiving: Option<Archiving>,
+    mut progress: Option<&mut dyn FnMut(&RunOutcome)>,
 ) -> anyhow::Result<RunOutcome> {
     let mut out = RunOutcome {
         deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
@@ -301,9 +362,16 @@ pub fn run(
     let mut first = true;
     let mut retried = false;
     let mut durations: Vec<f64> = Vec::new();
-    let mut last_progress = Instant::now();
     let mut attempt: u64 = 0;
     loop {
+        if let Some((kind, why)) = opts.control.should_stop() {
+            out.stopped = Some(format!(
+                "{why}: stopped after {} batches; the rest are kept, rerun to continue",
+                out.batches
+            ));
+            out.stop_kind = Some(kind);
+            break;
+        }
         let mut limit = size;
         if let Some(max) = opts.max_deletions {
             let left = max.saturating_sub(out.deleted_users);
@@ -311,7 +379,7 @@ pub fn run(
                 out.stopped = Some(format!(
                     "reached max_deletions ({max}): more users became eligible during the run; the rest are kept"
                 ));
-                out.capped = true;
+                out.stop_kind = Some(StopKind::Capped);
                 break;
             }
             limit = limit.min(left);
@@ -381,12 +449,11 @@ pub fn run(
                 if size < opts.batch_size {
                     size = (size * 2).min(opts.batch_size);
                 }
-                if last_progress.elapsed() > Duration::from_secs(2) {
-                    info!(
-                        "progress: {} users deleted in {} batches",
-                        out.deleted_users, out.batches
-                    );
-                    last_progress = Instant::now();
+                if let Some(p) = progress.as_deref_mut() {
+                    p(&out);
+                }
+                if !opts.control.sleep.is_zero() {
+                    opts.control.pause();
                 }
             }
             Err(BatchError::Archive(e)) => {

@@ -141,7 +141,7 @@ pub struct Effective {
 }
 
 /// Everything a command needs, checked once.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     pub backend: Backend,
     pub database: Option<DbUrl>,

@@ -133,10 +133,11 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         lock_timeout_ms: s.lock_timeout_ms,
         max_failures: s.max_failures,
         max_deletions: None,
+        control: Default::default(),
         run_id: run_id.clone(),
     };
     let t1 = std::time::Instant::now();
-    let outcome = runner::run(&mut p.conn, &p.plan, s.cutoff, &opts, None, None)?;
+    let outcome = runner::run(&mut p.conn, &p.plan, s.cutoff, &opts, None, None, None)?;
     let run_secs = t1.elapsed().as_secs_f64();
     match s.format {
         OutputFormat::Text => {

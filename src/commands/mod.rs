@@ -7,6 +7,8 @@ pub mod migrate;
 pub mod plan;
 pub mod restore;
 pub mod run;
+pub mod run_hooks;
+pub mod schedule;
 pub mod sql;
 
 use std::ffi::OsString;
@@ -55,6 +57,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Command::Demo(a) => demo::run_demo_command(a),
         Command::Doctor(a) => doctor::run_doctor_command(a, sub),
         Command::Restore(a) => restore::run_restore_command(a, sub),
+        Command::Schedule(a) => schedule::run_schedule_command(a),
         Command::Migrate(a) => match sub.subcommand() {
             Some((_, inner)) => migrate::run_migrate_command(a, inner),
             None => return exit::USAGE,

@@ -1,19 +1,25 @@
 //! `anonsweep run`: apply the plan in batches and print the summary.
 
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::ArgMatches;
 
+use super::run_hooks::Hooks;
 use crate::archive::{Archive, Header};
 use crate::audit::AuditLog;
 use crate::cli::RunArgs;
 use crate::conn::Values;
-use crate::error::{capped, exit};
+use crate::error::{capped, exit, usage};
+use crate::lock::{self, LockSpec};
+use crate::progress::Progress;
 use crate::report;
-use crate::runner::{self, Archiving, RunOptions};
+use crate::runner::{self, Archiving, Control, RunOptions, RunOutcome, StopKind};
 use crate::settings::OutputFormat;
 use crate::settings::Settings;
 use crate::stats;
+use crate::stats::PlanStats;
 
 pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
@@ -58,6 +64,56 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     }
     let started = Instant::now();
     let settings = super::resolve(&inputs)?;
+    let hooks = Hooks::new(args, &settings)?;
+    let result = execute(args, &settings, started);
+    hooks.after(&settings, &result, started.elapsed().as_secs_f64());
+    let done = result?;
+    let s = &settings;
+    let (before, outcome, run_id) = (&done.before, &done.outcome, &done.run_id);
+    let elapsed = started.elapsed().as_secs_f64();
+    match s.format {
+        OutputFormat::Text => print!("{}", report::run_text(s, before, outcome, run_id, elapsed)),
+        OutputFormat::Json => println!("{}", report::run_json(s, before, outcome, run_id, elapsed)),
+    }
+    if outcome.aborted {
+        let why = outcome.stopped.clone().unwrap_or_default();
+        eprintln!(
+            "anonsweep: error: the run stopped after deleting {} users in committed batches: {why}",
+            outcome.deleted_users
+        );
+    } else if let Some(why) = &outcome.stopped {
+        crate::warn!("{why}");
+    }
+    Ok(exit_code(outcome))
+}
+
+/// The exit code of a run that got to its batches.
+pub(crate) fn exit_code(o: &RunOutcome) -> i32 {
+    if o.aborted {
+        return if o.deleted_users > 0 {
+            exit::ABORTED
+        } else {
+            exit::ERROR
+        };
+    }
+    match o.stop_kind {
+        Some(StopKind::LockLost) => exit::LOCK_LOST,
+        Some(StopKind::Signal) | Some(StopKind::MaxRuntime) => exit::STOPPED,
+        _ if !o.failed.is_empty() => exit::PARTIAL,
+        Some(StopKind::Capped) => exit::CAPPED,
+        None => exit::OK,
+    }
+}
+
+/// What a run that reached its batches did.
+pub(crate) struct Executed {
+    pub before: PlanStats,
+    pub outcome: RunOutcome,
+    pub run_id: String,
+}
+
+/// Lock, check, count, cap, archive, run: everything between the settings and the summary.
+fn execute(args: &RunArgs, settings: &Settings, started: Instant) -> anyhow::Result<Executed> {
     let now = chrono::Utc::now();
     if settings.as_of > now && !args.allow_future_as_of {
         return Err(capped(format!(
@@ -66,13 +122,55 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
             crate::plan::fmt_time(now)
         )));
     }
+    let deadline = match &args.max_runtime {
+        Some(v) => Some(
+            started
+                + humantime::parse_duration(v.trim()).map_err(|e| {
+                    usage(format!(
+                        "cannot read --max-runtime {v:?} ({e}): use e.g. 90s, 30m or 2h"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let db = settings.database.clone().expect("run requires a database");
+    // The lock first: a second instance leaves before reading anything.
+    let guard = match &args.lock {
+        Some(l) => {
+            let spec = LockSpec::parse(l)?;
+            let g = lock::acquire(&spec, &db, Duration::from_millis(args.lock_ttl_ms))?;
+            crate::info!("holding the {}", g.description);
+            Some(g)
+        }
+        None => None,
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal ends the process at once; the first stops after the batch in flight.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, interrupted.clone())?;
+        signal_hook::flag::register(sig, interrupted.clone())?;
+    }
+    let result = execute_locked(args, settings, guard.as_ref(), interrupted, deadline);
+    if let Some(g) = guard {
+        g.release();
+    }
+    result
+}
+
+fn execute_locked(
+    args: &RunArgs,
+    settings: &Settings,
+    guard: Option<&lock::Guard>,
+    interrupted: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+) -> anyhow::Result<Executed> {
     let mut audit = match &args.audit_log {
         Some(path) => Some(AuditLog::open(path)?),
         None => None,
     };
-    let mut p = super::prepare(settings)?;
+    let mut p = super::prepare(settings.clone())?;
     p.check()?;
-    let s = &p.settings;
+    let s = settings;
     let values = Values {
         cutoff: s.cutoff,
         limit: s.batch_size as i64,
@@ -96,6 +194,12 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         max_failures: s.max_failures,
         max_deletions: s.max_deletions,
         run_id: run_id.clone(),
+        control: Control {
+            interrupted: Some(interrupted),
+            lock_lost: guard.map(|g| g.lost_flag()),
+            deadline,
+            sleep: Duration::from_millis(args.sleep_ms),
+        },
     };
     let mut archive = if let Some(dir) = &args.archive_dir {
         let header = Header {
@@ -125,11 +229,13 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let pause_before_commit = std::env::var("ANONSWEEP_FAULT_PAUSE_BEFORE_COMMIT_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
-        .map(std::time::Duration::from_millis);
+        .map(Duration::from_millis);
     let archiving = archive.as_mut().map(|a| Archiving {
         archive: a,
         pause_before_commit,
     });
+    let mut progress = Progress::new(before.eligible, args.quiet);
+    let mut on_batch = |o: &RunOutcome| progress.update(o.deleted_users, o.batches);
     let mut outcome = runner::run(
         &mut p.conn,
         &p.plan,
@@ -137,7 +243,9 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         &opts,
         audit.as_mut(),
         archiving,
+        Some(&mut on_batch),
     )?;
+    progress.finish();
     if let Some(a) = archive {
         let what = a.describe();
         if let Err(e) = a.finish() {
@@ -146,36 +254,11 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         }
         outcome.archive = Some(what);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    match s.format {
-        OutputFormat::Text => print!(
-            "{}",
-            report::run_text(s, &before, &outcome, &run_id, elapsed)
-        ),
-        OutputFormat::Json => println!(
-            "{}",
-            report::run_json(s, &before, &outcome, &run_id, elapsed)
-        ),
-    }
-    let code = if outcome.aborted {
-        let why = outcome.stopped.clone().unwrap_or_default();
-        eprintln!(
-            "anonsweep: error: the run stopped after deleting {} users in committed batches: {why}",
-            outcome.deleted_users
-        );
-        if outcome.deleted_users > 0 {
-            exit::ABORTED
-        } else {
-            exit::ERROR
-        }
-    } else if !outcome.failed.is_empty() {
-        exit::PARTIAL
-    } else if outcome.capped {
-        exit::CAPPED
-    } else {
-        exit::OK
-    };
-    Ok(code)
+    Ok(Executed {
+        before,
+        outcome,
+        run_id,
+    })
 }
 
 /// The safety caps: refuse (exit 4, nothing deleted) when the plan goes beyond them.

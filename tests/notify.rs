@@ -1,0 +1,478 @@
+//! Notifications against real local peers: an SMTP sink and an HTTP listener, both written
+//! here on top of std::net, plus dead and misbehaving peers that must only produce messages.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anonsweep::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
+
+const SECRET: &str = "n0tify-s3cret-pw";
+
+fn event(kind: EventKind, deleted: u64) -> Event {
+    anonsweep::error::register_secret(SECRET);
+    Event {
+        kind,
+        run_id: "run-42".into(),
+        database: "postgres://app@db.example/app".into(),
+        deleted_users: deleted,
+        summary: format!(
+            "run run-42 on postgres://app@db.example/app\ndeleted users: {deleted}\nrows: public.sessions 99, public.users {deleted}\nleaked: {SECRET}\n"
+        ),
+    }
+}
+
+/// What the SMTP sink received in one session.
+#[derive(Debug, Default)]
+struct Mail {
+    commands: Vec<String>,
+    data: String,
+}
+
+/// A minimal SMTP server for one session on 127.0.0.1.
+fn smtp_sink() -> (u16, JoinHandle<Mail>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut mail = Mail::default();
+        out.write_all(b"220 sink.test ESMTP test sink\r\n").unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            let cmd = line.trim_end().to_string();
+            let verb = cmd
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            mail.commands.push(cmd);
+            match verb.as_str() {
+                "EHLO" | "HELO" => out.write_all(b"250 sink.test\r\n").unwrap(),
+                "DATA" => {
+                    out.write_all(b"354 end with <CRLF>.<CRLF>\r\n").unwrap();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap() == 0 {
+                            return mail;
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        let l = line.strip_prefix('.').unwrap_or(&line);
+                        mail.data.push_str(l);
+                    }
+                    out.write_all(b"250 queued\r\n").unwrap();
+                }
+                "QUIT" => {
+                    out.write_all(b"221 bye\r\n").unwrap();
+                    break;
+                }
+                _ => out.write_all(b"250 OK\r\n").unwrap(),
+            }
+        }
+        mail
+    });
+    (port, handle)
+}
+
+/// What the HTTP listener received.
+#[derive(Debug)]
+struct Request {
+    head: String,
+    body: String,
+}
+
+/// An HTTP server for one request on 127.0.0.1 that answers `status`.
+fn http_listener(status: &'static str) -> (u16, JoinHandle<Request>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
+            })
+            .expect("Content-Length header");
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+        );
+        stream.write_all(reply.as_bytes()).unwrap();
+        Request {
+            head,
+            body: String::from_utf8(body).unwrap(),
+        }
+    });
+    (port, handle)
+}
+
+/// A port with nothing listening on it.
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn email_config(port: u16) -> EmailConfig {
+    EmailConfig {
+        to: vec![
+            "ops@example.com".into(),
+            "Data Team <data@example.org>".into(),
+        ],
+        from: "anonsweep@host.example".into(),
+        host: "127.0.0.1".into(),
+        port,
+        tls: Tls::None,
+        user: None,
+        password: None,
+    }
+}
+
+/// Unfolds header lines (RFC 5322) so a long subject can be searched for.
+fn unfold(data: &str) -> String {
+    data.replace("\r\n ", " ").replace("\r\n\t", " ")
+}
+
+#[test]
+fn email_reaches_the_smtp_sink() {
+    let (port, sink) = smtp_sink();
+    let notifier = Notifier {
+        email: Some(email_config(port)),
+        webhook: None,
+    };
+    let errors = notifier.send(&event(EventKind::Threshold, 1234));
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let mail = sink.join().unwrap();
+    let cmds = mail.commands.join("\n");
+    assert!(
+        cmds.contains("MAIL FROM:<anonsweep@host.example>"),
+        "{cmds}"
+    );
+    assert!(cmds.contains("RCPT TO:<ops@example.com>"), "{cmds}");
+    assert!(cmds.contains("RCPT TO:<data@example.org>"), "{cmds}");
+    assert!(cmds.ends_with("QUIT"), "{cmds}");
+
+    let data = unfold(&mail.data);
+    assert!(
+        data.contains(
+            "Subject: anonsweep: 1234 anonymous users deleted on postgres://app@db.example/app\r\n"
+        ),
+        "{data}"
+    );
+    assert!(data.contains("ops@example.com"), "{data}");
+    assert!(data.contains("data@example.org"), "{data}");
+    assert!(data.contains("From: anonsweep@host.example"), "{data}");
+    for line in [
+        "run run-42 on postgres://app@db.example/app",
+        "deleted users: 1234",
+        "rows: public.sessions 99, public.users 1234",
+        "leaked: ***",
+    ] {
+        assert!(data.contains(&format!("{line}\r\n")), "{line:?} in {data}");
+    }
+    assert!(!data.contains(SECRET), "password redacted: {data}");
+}
+
+#[test]
+fn webhook_receives_slack_compatible_json() {
+    let (port, listener) = http_listener("200 OK");
+    let notifier = Notifier {
+        email: None,
+        webhook: Some(format!("http://127.0.0.1:{port}/hooks/T000/B000/XXXX")),
+    };
+    let errors = notifier.send(&event(EventKind::Failed, 7));
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let req = listener.join().unwrap();
+    assert!(
+        req.head
+            .starts_with("POST /hooks/T000/B000/XXXX HTTP/1.1\r\n"),
+        "{}",
+        req.head
+    );
+    assert!(
+        req.head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{}",
+        req.head
+    );
+    let json: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    let text = json["text"].as_str().expect("text field");
+    assert!(
+        text.starts_with(
+            "anonsweep: run failed on postgres://app@db.example/app after deleting 7 anonymous users\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("deleted users: 7\n"), "{text}");
+    assert!(text.contains("leaked: ***"), "{text}");
+    assert!(!req.body.contains(SECRET), "{}", req.body);
+    assert_eq!(json["event"], "failed");
+    assert_eq!(json["run_id"], "run-42");
+    assert_eq!(json["database"], "postgres://app@db.example/app");
+    assert_eq!(json["deleted_users"], 7);
+}
+
+#[test]
+fn both_channels_deliver_a_capped_event() {
+    let (smtp_port, sink) = smtp_sink();
+    let (http_port, listener) = http_listener("204 No Content");
+    let notifier = Notifier {
+        email: Some(email_config(smtp_port)),
+        webhook: Some(format!("http://127.0.0.1:{http_port}/")),
+    };
+    let errors = notifier.send(&event(EventKind::Capped, 0));
+    assert!(errors.is_empty(), "{errors:?}");
+    let mail = sink.join().unwrap();
+    assert!(
+        unfold(&mail.data).contains(
+            "Subject: anonsweep: run stopped by a safety cap on postgres://app@db.example/app\r\n"
+        ),
+        "{}",
+        mail.data
+    );
+    let json: serde_json::Value = serde_json::from_str(&listener.join().unwrap().body).unwrap();
+    assert_eq!(json["event"], "capped");
+    assert_eq!(json["deleted_users"], 0);
+}
+
+#[test]
+fn dead_smtp_and_failing_webhook_only_give_messages() {
+    let (http_port, listener) = http_listener("500 Internal Server Error");
+    let notifier = Notifier {
+        email: Some(email_config(dead_port())),
+        webhook: Some(format!("http://127.0.0.1:{http_port}/secret-token-path")),
+    };
+    let started = Instant::now();
+    let errors = notifier.send(&event(EventKind::Threshold, 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    listener.join().unwrap();
+
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("email notification to ops@example.com"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("127.0.0.1:"), "{}", errors[0]);
+    assert!(
+        errors[1].starts_with("webhook notification to http://127.0.0.1:"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[1].contains("HTTP 500"), "{}", errors[1]);
+    assert!(
+        !errors[1].contains("secret-token-path"),
+        "webhook path hidden: {}",
+        errors[1]
+    );
+    for e in &errors {
+        assert!(!e.contains('\n'), "one line: {e:?}");
+    }
+
+    // Nothing listening for the webhook either.
+    let notifier = Notifier {
+        email: None,
+        webhook: Some(format!("http://127.0.0.1:{}/x", dead_port())),
+    };
+    let errors = notifier.send(&event(EventKind::Failed, 0));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+/// A peer that accepts the connection and then says nothing.
+fn silent_peer() -> (u16, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _): (TcpStream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Hold the connection open until the client gives up.
+        let _ = (&stream).read(&mut [0; 4096]);
+        let _ = (&stream).read_to_end(&mut Vec::new());
+    });
+    (port, handle)
+}
+
+#[test]
+fn silent_smtp_server_times_out() {
+    let (port, peer) = silent_peer();
+    let notifier = Notifier {
+        email: Some(email_config(port)),
+        webhook: None,
+    };
+    let started = Instant::now();
+    let errors = notifier.send(&event(EventKind::Threshold, 1));
+    let took = started.elapsed();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    drop(notifier);
+    peer.join().unwrap();
+}
+
+#[test]
+fn silent_webhook_times_out() {
+    let (port, peer) = silent_peer();
+    let notifier = Notifier {
+        email: None,
+        webhook: Some(format!("http://127.0.0.1:{port}/")),
+    };
+    let started = Instant::now();
+    let errors = notifier.send(&event(EventKind::Threshold, 1));
+    let took = started.elapsed();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    peer.join().unwrap();
+}
+
+#[test]
+fn subjects() {
+    assert_eq!(
+        event(EventKind::Threshold, 1).subject(),
+        "anonsweep: 1 anonymous user deleted on postgres://app@db.example/app"
+    );
+    assert_eq!(
+        event(EventKind::Failed, 0).subject(),
+        "anonsweep: run failed on postgres://app@db.example/app"
+    );
+    let mut e = event(EventKind::Capped, 0);
+    e.database = format!("postgres://u:{SECRET}@h/db\nx");
+    assert_eq!(
+        e.subject(),
+        "anonsweep: run stopped by a safety cap on postgres://u:***@h/db x"
+    );
+}
+
+/// The only test that touches the process environment.
+#[test]
+fn email_config_from_env() {
+    const VARS: &[&str] = &[
+        "ANONSWEEP_SMTP_HOST",
+        "ANONSWEEP_SMTP_PORT",
+        "ANONSWEEP_SMTP_TLS",
+        "ANONSWEEP_SMTP_USER",
+        "ANONSWEEP_SMTP_PASSWORD",
+        "ANONSWEEP_SMTP_FROM",
+    ];
+    let clear = || VARS.iter().for_each(std::env::remove_var);
+    let to = || vec!["ops@example.com".to_string()];
+    let err = |to: Vec<String>| {
+        let e = EmailConfig::from_env(to).unwrap_err();
+        assert_eq!(anonsweep::error::exit_code_for(&e), 2, "usage error: {e}");
+        let msg = anonsweep::error::one_line(&e);
+        assert!(!msg.contains('\n'));
+        msg
+    };
+
+    clear();
+    let c = EmailConfig::from_env(to()).unwrap();
+    assert_eq!(c.host, "localhost");
+    assert_eq!(c.tls, Tls::StartTls);
+    assert_eq!(c.port, 587);
+    assert_eq!((c.user.clone(), c.password.clone()), (None, None));
+    assert!(c.from.starts_with("anonsweep@"), "{}", c.from);
+    assert_eq!(c.to, to());
+
+    std::env::set_var("ANONSWEEP_SMTP_TLS", "none");
+    assert_eq!(EmailConfig::from_env(to()).unwrap().port, 25);
+    std::env::set_var("ANONSWEEP_SMTP_TLS", "TLS");
+    assert_eq!(EmailConfig::from_env(to()).unwrap().port, 465);
+    std::env::set_var("ANONSWEEP_SMTP_PORT", "2525");
+    std::env::set_var("ANONSWEEP_SMTP_HOST", "mail.example.com");
+    std::env::set_var("ANONSWEEP_SMTP_FROM", "Sweeper <sweeper@example.com>");
+    std::env::set_var("ANONSWEEP_SMTP_USER", "sweeper");
+    std::env::set_var("ANONSWEEP_SMTP_PASSWORD", "env-smtp-pa55");
+    let c = EmailConfig::from_env(to()).unwrap();
+    assert_eq!(
+        (c.host.as_str(), c.port, c.tls, c.from.as_str()),
+        (
+            "mail.example.com",
+            2525,
+            Tls::Tls,
+            "Sweeper <sweeper@example.com>"
+        )
+    );
+    assert_eq!(c.user.as_deref(), Some("sweeper"));
+    assert_eq!(c.password.as_deref(), Some("env-smtp-pa55"));
+    assert_eq!(anonsweep::error::redact("pw env-smtp-pa55"), "pw ***");
+    assert!(!format!("{c:?}").contains("env-smtp-pa55"));
+
+    // Bad values name the variable and the fix.
+    std::env::set_var("ANONSWEEP_SMTP_TLS", "ssl");
+    let m = err(to());
+    assert!(
+        m.contains("ANONSWEEP_SMTP_TLS") && m.contains("starttls"),
+        "{m}"
+    );
+    std::env::set_var("ANONSWEEP_SMTP_TLS", "starttls");
+    for bad in ["smtp", "0", "70000"] {
+        std::env::set_var("ANONSWEEP_SMTP_PORT", bad);
+        let m = err(to());
+        assert!(
+            m.contains("ANONSWEEP_SMTP_PORT") && m.contains("1-65535"),
+            "{m}"
+        );
+    }
+    std::env::remove_var("ANONSWEEP_SMTP_PORT");
+    std::env::set_var("ANONSWEEP_SMTP_FROM", "not an address");
+    assert!(err(to()).contains("ANONSWEEP_SMTP_FROM"));
+    std::env::remove_var("ANONSWEEP_SMTP_FROM");
+    std::env::remove_var("ANONSWEEP_SMTP_USER");
+    let m = err(to());
+    assert!(
+        m.contains("ANONSWEEP_SMTP_USER") && !m.contains("env-smtp-pa55"),
+        "{m}"
+    );
+    std::env::set_var("ANONSWEEP_SMTP_USER", "sweeper");
+
+    // Recipients are checked too.
+    let m = err(vec!["ops@example.com".into(), "ops at example".into()]);
+    assert!(
+        m.contains("\"ops at example\"") && m.contains("user@example.com"),
+        "{m}"
+    );
+    assert!(err(vec![]).contains("recipient"));
+
+    clear();
+}
