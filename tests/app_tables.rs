@@ -12,8 +12,15 @@ use support::{Run, TestDb};
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 
 /// (id, is_anonymous, created, session (created, updated)). Cutoff: 2026-10-27.
+type User = (
+    &'static str,
+    bool,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
 #[rustfmt::skip]
-const USERS: [(&str, bool, &str, Option<(&str, &str)>); 7] = [
+const USERS: [User; 7] = [
     ("old1", true, "2026-01-01", Some(("2026-01-02", "2026-01-03"))),
     ("old2", true, "2026-01-01", None),
     ("old3", true, "2026-01-01", Some(("2026-01-02", "2026-10-26"))),
