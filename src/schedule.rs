@@ -29,6 +29,8 @@ struct Checked {
     env_file: String,
     /// The `run` arguments: `--lock <lock>` (unless `env`), then the user's.
     args: Vec<String>,
+    /// A header line for `--lock env`, else empty.
+    lock_note: &'static str,
 }
 
 /// The /etc/cron.d file.
@@ -42,6 +44,10 @@ pub fn cron(o: &ScheduleOptions) -> anyhow::Result<String> {
     for a in &c.args {
         script.push(' ');
         script.push_str(&sh_double_quote(a));
+    }
+    // No terminal: progress lines would only fill the log.
+    if !c.args.iter().any(|a| a == "--quiet" || a == "-q") {
+        script.push_str(" --quiet");
     }
     let command = format!(
         "/bin/sh -c {} 2>&1 | logger -t anonsweep",
@@ -65,13 +71,14 @@ pub fn cron(o: &ScheduleOptions) -> anyhow::Result<String> {
 # The run's summary or error line goes to syslog with the tag anonsweep:
 #   journalctl -t anonsweep   (or grep anonsweep /var/log/syslog)
 # cron ignores exit codes, so check that log; `anonsweep schedule systemd` reports failures.
-SHELL=/bin/sh
+{lock_note}SHELL=/bin/sh
 PATH=/usr/bin:/bin
 {m} {h} * * * {user} {command}
 ",
         h = c.hour,
         m = c.minute,
         env = c.env_file,
+        lock_note = c.lock_note,
     ))
 }
 
@@ -109,8 +116,11 @@ pub fn systemd(o: &ScheduleOptions) -> anyhow::Result<(String, String)> {
 {install}\
 # Run now: systemctl start anonsweep.service; logs: journalctl -u anonsweep.service
 # DATABASE_URL and any ANONSWEEP_* settings come from the EnvironmentFile (mode 0600).
-# Exit codes 1-5 (and 75, lock held) leave the unit failed: see systemctl --failed.
-# Hardening: PrivateTmp=yes hides the real /tmp (keep --archive-dir and SQLite files out of it);
+# Exit 75 (another server's run holds the lock) is a success here: with the same timer on
+# several servers one of them runs and the others step aside every day. Every other non-zero
+# exit (1-7) leaves the unit failed: see systemctl --failed.
+# After TimeoutStartSec systemd sends SIGTERM and anonsweep stops after the current batch.
+{lock_note}# Hardening: PrivateTmp=yes hides the real /tmp (keep --archive-dir and SQLite files out of it);
 # ProtectSystem=full makes /usr, /boot and /etc read-only.
 [Unit]
 Description=Delete abandoned anonymous users (anonsweep)
@@ -122,11 +132,13 @@ Type=oneshot
 EnvironmentFile={env}
 ExecStart={exec}
 {user}TimeoutStartSec=6h
+SuccessExitStatus=75
 NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=full
 ",
         env = c.env_file.replace('%', "%%"),
+        lock_note = c.lock_note,
     );
     let timer = format!(
         "\
@@ -232,6 +244,11 @@ fn check(o: &ScheduleOptions) -> anyhow::Result<Checked> {
         binary,
         env_file,
         args,
+        lock_note: if o.lock == "env" {
+            "# The lock is ANONSWEEP_LOCK_URL from the env file: without it runs may overlap.\n"
+        } else {
+            ""
+        },
     })
 }
 

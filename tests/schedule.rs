@@ -184,7 +184,11 @@ fn systemd_units_run_once_a_day_and_pass_systemd_analyze_verify() {
     assert_eq!(the_line(&service, "After="), "After=network-online.target");
     assert_eq!(the_line(&service, "Wants="), "Wants=network-online.target");
     assert!(the_line(&service, "TimeoutStartSec=").len() > "TimeoutStartSec=".len());
-    for absent in ["[Install]", "SuccessExitStatus=", "DATABASE_URL="] {
+    assert_eq!(
+        the_line(&service, "SuccessExitStatus="),
+        "SuccessExitStatus=75"
+    );
+    for absent in ["[Install]", "DATABASE_URL="] {
         assert!(
             lines_starting(&service, absent).is_empty(),
             "{absent} in:\n{service}"
@@ -263,6 +267,7 @@ fn systemd_quotes_an_awkward_binary_and_env_file_path() {
             env_file.to_str().unwrap().replace('%', "%%")
         )
     );
+    assert!(service.contains("ANONSWEEP_LOCK_URL"), "{service}");
     // verify checks that ExecStart names an executable file: the quoting round-trips.
     if let Some(tool) = systemd_analyze() {
         verify(tool, &out).unwrap();
@@ -402,6 +407,7 @@ fn cron_command_round_trips_through_sh() {
             awkward,
             "--batch-size",
             "5",
+            "--quiet",
         ]
     );
 }
