@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::error::redact;
@@ -67,6 +69,26 @@ fn int_gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
     registry.register(name, help, g);
 }
 
+/// `anonsweep_deleted_rows{table="..."}`, one series per table in the given order.
+#[derive(Debug)]
+struct DeletedRows(Vec<(String, i64)>);
+
+impl Collector for DeletedRows {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "anonsweep_deleted_rows",
+            "Rows deleted by the last run, per table (the users table included).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (table, n) in &self.0 {
+            let labels = [("table", table.as_str())];
+            ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 /// Prometheus text exposition format (0.0.4, also valid OpenMetrics without the `# EOF`
 /// trailer), rendered with the prometheus-client crate. `last_success` is the time of the
 /// last successful run, if known; without it the gauge is left out.
@@ -116,17 +138,6 @@ pub fn render(m: &RunMetrics, last_success: Option<DateTime<Utc>>) -> String {
         "Anonymous users deleted by the last run",
         int(m.deleted_users),
     );
-    let rows = Family::<Vec<(String, String)>, IntGauge>::default();
-    for (table, n) in &m.deleted_rows {
-        // A table listed twice is summed rather than overwritten.
-        rows.get_or_create(&vec![("table".to_string(), table.clone())])
-            .inc_by(int(*n));
-    }
-    registry.register(
-        "anonsweep_deleted_rows",
-        "Rows deleted by the last run, per table (the users table included)",
-        rows,
-    );
     int_gauge(
         &mut registry,
         "anonsweep_failed_users",
@@ -151,6 +162,20 @@ pub fn render(m: &RunMetrics, last_success: Option<DateTime<Utc>>) -> String {
         "Duration of the slowest batch of the last run in seconds",
         m.max_batch_seconds,
     );
+
+    // Deleted rows come from a collector, which keeps the tables in the run's order (users
+    // table last) where a Family would use hash order; collectors are encoded last.
+    let mut rows: Vec<(String, i64)> = Vec::new();
+    for (table, n) in &m.deleted_rows {
+        // A table listed twice is summed rather than repeated.
+        match rows.iter_mut().find(|(t, _)| t == table) {
+            Some((_, total)) => *total = total.saturating_add(int(*n)),
+            None => rows.push((table.clone(), int(*n))),
+        }
+    }
+    if !rows.is_empty() {
+        registry.register_collector(Box::new(DeletedRows(rows)));
+    }
 
     let mut out = String::new();
     // Writing into a String cannot fail.
@@ -340,10 +365,13 @@ pub fn push(base_url: &str, m: &RunMetrics) -> anyhow::Result<()> {
         .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         .send(body.as_str())
         .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot push metrics to {shown}: {}",
-                redact(&e.to_string().replace(&url, &shown))
-            )
+            let why = match e {
+                ureq::Error::Timeout(_) => {
+                    format!("no answer within {} s", PUSH_TIMEOUT.as_secs())
+                }
+                other => other.to_string().replace(&url, &shown),
+            };
+            anyhow::anyhow!("cannot push metrics to {shown}: {}", redact(&why))
         })?;
     let status = resp.status();
     if !status.is_success() {

@@ -353,6 +353,7 @@ fn send_email(cfg: &EmailConfig, e: &Event) -> Result<(), String> {
     let mut builder = Message::builder()
         .from(from)
         .subject(e.subject())
+        .message_id(None)
         .header(ContentType::TEXT_PLAIN);
     for to in &cfg.to {
         let mb: Mailbox = to
@@ -387,11 +388,30 @@ fn send_email(cfg: &EmailConfig, e: &Event) -> Result<(), String> {
     if let (Some(user), Some(password)) = (&cfg.user, &cfg.password) {
         transport = transport.credentials(Credentials::new(user.clone(), password.clone()));
     }
-    transport
-        .build()
-        .send(&message)
-        .map(|_| ())
-        .map_err(|err| chain(&err))
+    transport.build().send(&message).map(|_| ()).map_err(|err| {
+        if is_io_timeout(&err) {
+            format!("no answer within {} s ({})", TIMEOUT.as_secs(), chain(&err))
+        } else {
+            chain(&err)
+        }
+    })
+}
+
+/// Whether an I/O timeout caused the error (a socket read timeout is `WouldBlock` on Unix).
+fn is_io_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn send_webhook(url: &str, e: &Event) -> Result<(), String> {
@@ -408,7 +428,10 @@ fn send_webhook(url: &str, e: &Event) -> Result<(), String> {
         .post(url)
         .header("Content-Type", "application/json")
         .send(body.as_str())
-        .map_err(|err| chain(&err))?;
+        .map_err(|err| match err {
+            ureq::Error::Timeout(_) => format!("no answer within {} s", TIMEOUT.as_secs()),
+            other => chain(&other),
+        })?;
     let status = resp.status();
     if status.is_success() {
         Ok(())

@@ -232,8 +232,32 @@ fn textfile_passes_promtool_and_round_trips() {
             "{name} has labels {labels:?}"
         );
     }
+    // The tables keep the run's order, users table last.
+    let tables: Vec<&str> = samples
+        .iter()
+        .filter(|(n, _, _)| n == "anonsweep_deleted_rows")
+        .map(|(_, l, _)| l["table"].as_str())
+        .collect();
+    assert_eq!(
+        tables,
+        ["public.sessions", "odd \"name\\x\"", "public.users"]
+    );
     // Atomic write: only the final file is left behind.
     assert_eq!(dir_entries(dir.path()), vec!["anonsweep.prom".to_string()]);
+}
+
+#[test]
+fn a_run_that_failed_before_deleting_renders_valid_metrics() {
+    let mut m = sample(false, at(1_700_000_000, 0));
+    m.deleted_rows.clear();
+    m.deleted_users = 0;
+    m.exit_code = 1;
+    let text = metrics::render(&m, None);
+    promtool_check(&text);
+    let samples = parse(&text);
+    check_values(&samples, &m, &[]);
+    assert!(!text.contains("anonsweep_deleted_rows"), "{text}");
+    assert!(!text.contains("anonsweep_last_success"), "{text}");
 }
 
 #[test]

@@ -191,6 +191,7 @@ fn email_reaches_the_smtp_sink() {
     assert!(data.contains("ops@example.com"), "{data}");
     assert!(data.contains("data@example.org"), "{data}");
     assert!(data.contains("From: anonsweep@host.example"), "{data}");
+    assert!(data.contains("Message-ID: <"), "{data}");
     for line in [
         "run run-42 on postgres://app@db.example/app",
         "deleted users: 1234",
@@ -340,6 +341,7 @@ fn silent_smtp_server_times_out() {
     let errors = notifier.send(&event(EventKind::Threshold, 1));
     let took = started.elapsed();
     assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("no answer within 10 s"), "{errors:?}");
     assert!(
         took >= Duration::from_secs(9) && took < Duration::from_secs(15),
         "{took:?}"
@@ -359,6 +361,7 @@ fn silent_webhook_times_out() {
     let errors = notifier.send(&event(EventKind::Threshold, 1));
     let took = started.elapsed();
     assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("no answer within 10 s"), "{errors:?}");
     assert!(
         took >= Duration::from_secs(9) && took < Duration::from_secs(15),
         "{took:?}"
@@ -395,7 +398,7 @@ fn email_config_from_env() {
         "ANONSWEEP_SMTP_PASSWORD",
         "ANONSWEEP_SMTP_FROM",
     ];
-    let clear = || VARS.iter().for_each(std::env::remove_var);
+    let clear = || VARS.iter().for_each(|v| std::env::remove_var(v));
     let to = || vec!["ops@example.com".to_string()];
     let err = |to: Vec<String>| {
         let e = EmailConfig::from_env(to).unwrap_err();

@@ -54,7 +54,7 @@ impl Hooks {
         let m = self.metrics(s, result, elapsed);
         if let Some(path) = &self.metrics_file {
             if let Err(e) = metrics::write_file(path, &m) {
-                crate::warn!("cannot write the metrics file {}: {e:#}", path.display());
+                crate::warn!("{}", crate::error::one_line(&e));
             }
         }
         if let Some(url) = &self.pushgateway {
@@ -67,9 +67,8 @@ impl Hooks {
         }
         if let Some(n) = &self.notifier {
             if let Some(event) = self.event(s, result) {
-                for err in n.send(&event) {
-                    crate::warn!("notification not delivered: {err}");
-                }
+                // `send` logs each failure itself; a failure never changes the run's outcome.
+                let _ = n.send(&event);
             }
         }
     }
