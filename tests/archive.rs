@@ -1051,3 +1051,95 @@ fn mysql_non_ascii_text_in_a_table_with_a_blob_column_is_archived() {
     );
     assert_eq!(db.fingerprint(TABLES), before);
 }
+
+/// A user that cannot be deleted (a registered user's `invited_by` points at it, checked at
+/// commit: a deferred foreign key) fails alone: its batch attempts were archived, then the commit
+/// failed (no commit line). `restore` puts back the users that went and reports the failed one
+/// as not deleted.
+#[test]
+fn a_failed_user_is_archived_without_a_commit_and_restore_skips_it() {
+    for db in TestDb::each() {
+        let what = backend_name(&db);
+        population(&db, 8);
+        db.exec(
+            "ALTER TABLE users ADD COLUMN invited_by TEXT REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED;
+             UPDATE users SET invited_by = 'e005' WHERE id = 'r0';",
+        );
+        let before = db.fingerprint(TABLES);
+        let scratch = support::scratch();
+        let dir = scratch.path().join("a");
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--batch-size",
+            "4",
+            "--format",
+            "json",
+            "--archive-dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 3, "{what}: one user failed\n{}", r.all());
+        let out = json(&r);
+        assert_eq!(out["failed"][0]["user_id"], "e005", "{what}: {out}");
+        assert_eq!(out["deleted_users"], 7);
+        let mut left = eligible_ids(8);
+        left.retain(|u| u == "e005");
+        assert!(user_ids(&db).is_superset(&left));
+        assert_eq!(eligible_at(&db, CUTOFF), left, "{what}: only e005 is left");
+
+        let path = only_file(&dir).unwrap();
+        let a = Archive::read(&path);
+        let committed = a.users_where_committed(true);
+        assert_eq!(
+            committed,
+            eligible_ids(8)
+                .into_iter()
+                .filter(|u| u != "e005")
+                .collect::<BTreeSet<_>>(),
+            "{what}: the deleted users are in committed batches"
+        );
+        assert!(
+            a.users_where_committed(false).contains("e005"),
+            "{what}: e005 was archived in attempts that rolled back"
+        );
+
+        let r = restore(&db, &["--archive", path.to_str().unwrap()]);
+        assert_eq!(r["users"], 7, "{what}: {r}");
+        assert_eq!(r["not_deleted"], serde_json::json!(["e005"]), "{what}: {r}");
+        assert_eq!(
+            db.fingerprint(TABLES),
+            before,
+            "{what}: the original database"
+        );
+    }
+}
+
+/// An archive directory that cannot be created stops the run before anything is deleted.
+#[test]
+fn a_run_that_cannot_create_its_archive_deletes_nothing() {
+    for db in TestDb::each() {
+        let what = backend_name(&db);
+        population(&db, 5);
+        let before = db.fingerprint(TABLES);
+        let scratch = support::scratch();
+        let blocker = scratch.path().join("not-a-dir");
+        std::fs::write(&blocker, "a file").unwrap();
+        let dir = blocker.join("archives");
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--archive-dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            r.code,
+            1,
+            "{what}: an error before anything is deleted\n{}",
+            r.all()
+        );
+        assert!(r.stderr.contains("--archive-dir"), "{what}: {}", r.stderr);
+        assert_eq!(db.fingerprint(TABLES), before, "{what}: nothing deleted");
+    }
+}
