@@ -11,6 +11,7 @@ use anyhow::Context;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::conn::Conn;
 use crate::dialect::Backend;
@@ -36,11 +37,12 @@ pub struct Header {
     pub delete_order: Vec<String>,
 }
 
-/// One table's rows of one user.
+/// One table's rows of one user, each exactly as the database rendered it as JSON (kept as raw
+/// text, so numbers keep every digit and objects their key order).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TableRows {
     pub table: String,
-    pub rows: Vec<serde_json::Value>,
+    pub rows: Vec<Box<RawValue>>,
 }
 
 /// One deleted user and all of its rows, tables in delete order (users last).
@@ -290,9 +292,9 @@ pub fn records(
     rows: Vec<(usize, String, String)>,
 ) -> anyhow::Result<Vec<UserRecord>> {
     let now = now_text();
-    let mut by_user: BTreeMap<String, HashMap<usize, Vec<serde_json::Value>>> = BTreeMap::new();
+    let mut by_user: BTreeMap<String, HashMap<usize, Vec<Box<RawValue>>>> = BTreeMap::new();
     for (table, user, json) in rows {
-        let v: serde_json::Value = serde_json::from_str(&json).with_context(|| {
+        let v = RawValue::from_string(json).with_context(|| {
             format!(
                 "the database returned a row of {} that is not JSON",
                 order[table]
@@ -384,11 +386,16 @@ fn add_line(c: &mut Contents, line: &str, path: &Path) -> anyhow::Result<()> {
     if line.is_empty() {
         return Ok(());
     }
-    let v: serde_json::Value = serde_json::from_str(line)
-        .with_context(|| format!("archive {} has a line that is not JSON", path.display()))?;
-    match v["kind"].as_str() {
-        Some("header") => {
-            let h: Header = serde_json::from_value(v)?;
+    #[derive(Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+    let bad = || format!("archive {} has a line that is not a record", path.display());
+    // Each line is parsed once, into its own type: rows stay raw text, digit for digit.
+    let k: Kind = serde_json::from_str(line).with_context(bad)?;
+    match k.kind.as_str() {
+        "header" => {
+            let h: Header = serde_json::from_str(line).with_context(bad)?;
             if h.format != FORMAT {
                 anyhow::bail!(
                     "archive {} has format {:?}; this anonsweep reads {FORMAT}",
@@ -398,9 +405,9 @@ fn add_line(c: &mut Contents, line: &str, path: &Path) -> anyhow::Result<()> {
             }
             c.header = Some(h);
         }
-        Some("user") => c.users.push(serde_json::from_value(v)?),
-        Some("commit") => {
-            let k: Commit = serde_json::from_value(v)?;
+        "user" => c.users.push(serde_json::from_str(line).with_context(bad)?),
+        "commit" => {
+            let k: Commit = serde_json::from_str(line).with_context(bad)?;
             c.committed.insert((k.run_id, k.batch));
         }
         _ => {}

@@ -31,8 +31,9 @@ pub struct Child {
     /// Compare the link column with the user id as text.
     pub as_text: bool,
     pub source: Source,
-    /// The table's columns (read from the database; empty when rendering without one).
-    pub columns: Vec<String>,
+    /// The table's columns with their declared types (read from the database; empty when
+    /// rendering without one).
+    pub columns: Vec<(String, String)>,
 }
 
 impl Child {
@@ -188,7 +189,7 @@ fn textual(ty: &str) -> bool {
 /// What the database says about the tables a batch deletes from.
 pub struct Resolved {
     pub children: Vec<Child>,
-    pub users_columns: Vec<String>,
+    pub users_columns: Vec<(String, String)>,
     pub findings: Vec<Finding>,
 }
 
@@ -243,7 +244,7 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
                 c.as_text = true;
             }
         }
-        c.columns = cols.names();
+        c.columns = cols.typed();
         ids.push(id);
     }
     // The same table under two spellings (`try_on` and `public.try_on`) would be deleted from
@@ -403,7 +404,7 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
                         link,
                         as_text: false,
                         source: Source::Cascade,
-                        columns: cols.names(),
+                        columns: cols.typed(),
                     });
                     ids.push(c.clone());
                     deleted.push(c.clone());
@@ -472,7 +473,7 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
     };
     Ok(Resolved {
         children,
-        users_columns: users_cols.names(),
+        users_columns: users_cols.typed(),
         findings,
     })
 }

@@ -275,7 +275,12 @@ pub struct RunArgs {
     )]
     pub sleep_ms: u64,
     /// Stop cleanly after the batch in flight once the run has lasted this long (e.g. 30m, 2h).
-    #[arg(long, env = "ANONSWEEP_MAX_RUNTIME", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "ANONSWEEP_MAX_RUNTIME",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub max_runtime: Option<String>,
     /// No progress bar or progress lines.
     #[arg(long, short)]

@@ -16,8 +16,12 @@ pub(crate) struct Columns {
 }
 
 impl Columns {
-    pub(crate) fn names(&self) -> Vec<String> {
-        self.cols.iter().map(|(n, _)| n.clone()).collect()
+    /// (name, declared type in lower case), in table order.
+    pub(crate) fn typed(&self) -> Vec<(String, String)> {
+        self.cols
+            .iter()
+            .map(|(n, t)| (n.clone(), t.to_ascii_lowercase()))
+            .collect()
     }
 
     pub(crate) fn ty(&self, col: &str, setting: &str) -> anyhow::Result<String> {

@@ -104,25 +104,53 @@ impl Guard {
     /// Stops renewing and releases the lock (only if it is still ours).
     pub fn release(mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(k) = self.keeper.take() {
-            let _ = k.join();
-        }
         if let Some(r) = self.release.take() {
             r();
+        }
+        if let Some(k) = self.keeper.take() {
+            let _ = k.join();
         }
     }
 }
 
-/// The lock's name for a database: stable for the same database, whoever connects.
-pub fn fingerprint(db: &DbUrl) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, db.identity().as_bytes())
-        .simple()
-        .to_string()
+/// What identifies the database, asked from the server itself, so every spelling of its
+/// address (`localhost` or `127.0.0.1`, a socket, a symlinked SQLite path) gives the same lock:
+/// PostgreSQL's system identifier (else its address) and database; MySQL's host name, port and
+/// database; SQLite's real file path.
+pub fn identity(db: &DbUrl) -> anyhow::Result<String> {
+    if let DbUrl::Sqlite { .. } = db {
+        return Ok(db.identity());
+    }
+    let mut conn = Conn::connect(db)?;
+    let id = match db {
+        DbUrl::Postgres { .. } => conn.text(
+            "SELECT concat_ws('/', coalesce((SELECT CAST(system_identifier AS TEXT) FROM pg_control_system()), \
+             CAST(inet_server_addr() AS TEXT) || ':' || CAST(inet_server_port() AS TEXT)), current_database()) AS t",
+        )?,
+        _ => conn.text(
+            "SELECT CAST(CONCAT_WS('/', @@hostname, @@port, DATABASE()) AS CHAR) AS t",
+        )?,
+    };
+    Ok(format!(
+        "{}:{}",
+        db.backend().name(),
+        id.unwrap_or_else(|| db.identity())
+    ))
+}
+
+/// The lock's name for a database: stable for the same database, whoever connects and however
+/// its address is written.
+pub fn fingerprint(db: &DbUrl) -> anyhow::Result<String> {
+    Ok(
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, identity(db)?.as_bytes())
+            .simple()
+            .to_string(),
+    )
 }
 
 /// Takes the lock or fails with [`LockHeld`].
 pub fn acquire(spec: &LockSpec, db: &DbUrl, ttl: Duration) -> anyhow::Result<Guard> {
-    let fp = fingerprint(db);
+    let fp = fingerprint(db)?;
     match spec {
         LockSpec::Redis(url) => redis_lock(url, &fp, ttl),
         LockSpec::Database => match db {
@@ -253,7 +281,9 @@ fn redis_lock(url: &str, fp: &str, ttl: Duration) -> anyhow::Result<Guard> {
 /// dies, even by SIGKILL). Holding SQLite's own write lock for the whole run would block the
 /// application's writes.
 fn file_lock(db: &std::path::Path, fp: &str) -> anyhow::Result<Guard> {
-    let path = PathBuf::from(format!("{}.anonsweep-lock", db.display()));
+    // Beside the real file, so every path to it (a symlink, `..`) finds the same lock.
+    let real = db.canonicalize().unwrap_or_else(|_| db.to_path_buf());
+    let path = PathBuf::from(format!("{}.anonsweep-lock", real.display()));
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]

@@ -87,8 +87,8 @@ pub struct Plan {
     pub teardown: Vec<Stmt>,
     /// The child tables the plan was built for, in delete order.
     pub children: Vec<Child>,
-    /// The users table's columns (read from the database; empty without one).
-    pub users_columns: Vec<String>,
+    /// The users table's columns and types (read from the database; empty without one).
+    pub users_columns: Vec<(String, String)>,
     /// With an archive: each child's rows, then the users', of the batch, as (id, JSON).
     pub archive_rows: Vec<Stmt>,
     /// The users table and id column, as configured (for archive records).
@@ -104,7 +104,8 @@ struct ChildSql {
     parent: Parent,
     as_text: bool,
     source: Source,
-    columns: Vec<String>,
+    /// (quoted name, declared type).
+    columns: Vec<(String, String)>,
 }
 
 /// What a child's link column holds.
@@ -162,7 +163,11 @@ impl Names {
                 },
                 as_text: c.as_text,
                 source: c.source,
-                columns: c.columns.iter().map(|c| quote_any(backend, c)).collect(),
+                columns: c
+                    .columns
+                    .iter()
+                    .map(|(n, t)| (quote_any(backend, n), t.clone()))
+                    .collect(),
             })
             .collect();
         Names {
@@ -257,8 +262,9 @@ impl Names {
         out.join("\n")
     }
 
-    /// A row of `alias` as JSON text; `columns` are quoted names (SQLite and MySQL list them).
-    fn row_json(&self, alias: &str, columns: &[String]) -> String {
+    /// A row of `alias` as JSON text that restore turns back into the same values; `columns`
+    /// are (quoted name, declared type).
+    fn row_json(&self, alias: &str, columns: &[(String, String)]) -> String {
         let unquote = |c: &str| {
             let inner = &c[1..c.len() - 1];
             match self.backend {
@@ -266,41 +272,52 @@ impl Names {
                 _ => inner.replace("\"\"", "\""),
             }
         };
-        let pairs = |cols: &[String]| {
-            cols.iter()
-                .map(|c| format!("'{}', {alias}.{c}", unquote(c).replace('\'', "''")))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
         match self.backend {
+            // Exact for every type: numerics keep their digits, json its text.
             Backend::Postgres => format!("CAST(row_to_json({alias}) AS TEXT)"),
-            // A function takes at most 127 arguments: the first 50 columns in json_object, the
-            // rest added 50 at a time with json_insert (json_patch would drop NULLs).
+            // Built as text: json_object would write REALs with 15 digits; %!.17g round-trips
+            // them. A BLOB makes json_quote fail, so its user fails and is kept.
             Backend::Sqlite => {
-                let mut chunks = columns.chunks(50);
-                let mut acc = format!(
-                    "json_object({})",
-                    chunks.next().map(pairs).unwrap_or_default()
-                );
-                for c in chunks {
-                    let more: Vec<String> = c
-                        .iter()
-                        .map(|col| {
-                            let key = unquote(col).replace('\'', "''");
-                            format!("'$.\"{key}\"', {alias}.{col}")
-                        })
-                        .collect();
-                    acc = format!("json_insert({acc}, {})", more.join(", "));
+                let parts: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, _))| {
+                        let key = serde_json::to_string(&unquote(c)).unwrap_or_default();
+                        format!(
+                            "{} || CASE typeof({alias}.{c}) WHEN 'real' THEN printf('%!.17g', {alias}.{c}) ELSE json_quote({alias}.{c}) END",
+                            literal(&format!("{}{key}:", if i == 0 { "" } else { "," }))
+                        )
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    "'{}'".to_string()
+                } else {
+                    format!("'{{' || {} || '}}'", parts.join(" || "))
                 }
-                acc
             }
-            Backend::Mysql => format!("JSON_OBJECT({})", pairs(columns)),
+            // Binary columns as base64 (a binary argument would turn the whole object into a
+            // binary string and garble its text).
+            Backend::Mysql => {
+                let pairs: Vec<String> = columns
+                    .iter()
+                    .map(|(c, ty)| {
+                        let value = if is_binary(ty) {
+                            format!("JSON_OBJECT('b64', TO_BASE64({alias}.{c}))")
+                        } else {
+                            format!("{alias}.{c}")
+                        };
+                        format!("{}, {value}", literal(&unquote(c)))
+                    })
+                    .collect();
+                format!("JSON_OBJECT({})", pairs.join(", "))
+            }
         }
     }
 
     /// Reads (and on PostgreSQL and MySQL locks) the rows of each child, then of the users, of
     /// the current batch, with their user's id: what the archive holds.
-    fn archive_rows(&self, users_columns: &[String]) -> Vec<Stmt> {
+    fn archive_rows(&self, users_columns: &[(String, String)]) -> Vec<Stmt> {
         let lock = self.backend.lock_clause("x");
         let id = self.backend.id_as_text("b.id");
         let mut out: Vec<Stmt> = self
@@ -320,9 +337,9 @@ impl Names {
                 )
             })
             .collect();
-        let ucols: Vec<String> = users_columns
+        let ucols: Vec<(String, String)> = users_columns
             .iter()
-            .map(|c| quote_any(self.backend, c))
+            .map(|(n, t)| (quote_any(self.backend, n), t.clone()))
             .collect();
         out.push(plain(
             format!(
@@ -545,6 +562,12 @@ impl Names {
     }
 }
 
+/// A MySQL column type holding bytes (archived as base64).
+pub fn is_binary(ty: &str) -> bool {
+    let t = ty.to_ascii_lowercase();
+    t.contains("blob") || t.starts_with("binary") || t.starts_with("varbinary")
+}
+
 /// Quotes a name read from the database (not validated like configured names): quote
 /// characters inside it are doubled.
 fn quote_any(backend: Backend, name: &str) -> String {
@@ -572,7 +595,7 @@ impl Plan {
         settings: &Settings,
         formats: Formats,
         children: &[Child],
-        users_columns: &[String],
+        users_columns: &[(String, String)],
     ) -> Plan {
         let backend = settings.backend;
         let n = Names::new(backend, &settings.schema, children);

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, Context};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::archive::{Contents, UserRecord};
 use crate::conn::Conn;
@@ -51,17 +52,22 @@ fn json_path(key: &str) -> String {
 
 /// Columns a row can be inserted into (generated columns left out), by table.
 struct Columns {
-    cache: HashMap<String, Vec<String>>,
+    /// (name, type) of each insertable column, by table.
+    cache: HashMap<String, Vec<(String, String)>>,
 }
 
 impl Columns {
-    fn insertable(&mut self, conn: &mut Conn, table: &str) -> anyhow::Result<&Vec<String>> {
+    fn insertable(
+        &mut self,
+        conn: &mut Conn,
+        table: &str,
+    ) -> anyhow::Result<&Vec<(String, String)>> {
         if !self.cache.contains_key(table) {
             let b = conn.backend();
             let q = quoted_table(b, table);
             let cols = match b {
                 Backend::Postgres => conn.texts(
-                    "SELECT attname AS t FROM pg_attribute WHERE attrelid = to_regclass($1) \
+                    "SELECT attname || chr(9) || format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = to_regclass($1) \
                      AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
                     &[&q],
                 )?,
@@ -71,21 +77,28 @@ impl Columns {
                         None => ("main".to_string(), table.to_string()),
                     };
                     conn.texts(
-                        "SELECT name AS t FROM pragma_table_xinfo(?1, ?2) WHERE hidden = 0 ORDER BY cid",
+                        "SELECT name || char(9) || type AS t FROM pragma_table_xinfo(?1, ?2) WHERE hidden = 0 ORDER BY cid",
                         &[&name, &schema],
                     )?
                 }
                 Backend::Mysql => {
                     let name = table.rsplit('.').next().unwrap_or(table);
                     conn.texts(
-                        "SELECT CAST(column_name AS CHAR) AS t FROM information_schema.columns \
+                        "SELECT CAST(CONCAT(column_name, CHAR(9), column_type) AS CHAR) AS t FROM information_schema.columns \
                          WHERE table_schema = DATABASE() AND table_name = ? AND extra NOT LIKE '%GENERATED%' \
                          ORDER BY ordinal_position",
                         &[name],
                     )?
                 }
             };
-            let cols: Vec<String> = cols.into_iter().flatten().collect();
+            let cols: Vec<(String, String)> = cols
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    r.split_once('\t')
+                        .map(|(n, t)| (n.to_string(), t.to_string()))
+                })
+                .collect();
             if cols.is_empty() {
                 return Err(anyhow!(
                     "table {table} from the archive does not exist in this database: restore into the database the archive came from"
@@ -98,16 +111,16 @@ impl Columns {
 }
 
 /// An INSERT of one archived row (bound as JSON text) into `table`, for the row's keys.
-fn insert_sql(backend: Backend, table: &str, cols: &[&String]) -> String {
+fn insert_sql(backend: Backend, table: &str, cols: &[&(String, String)]) -> String {
     let q = |c: &str| match backend {
         Backend::Mysql => format!("`{}`", c.replace('`', "``")),
         _ => format!("\"{}\"", c.replace('"', "\"\"")),
     };
     let t = quoted_table(backend, table);
-    let names: Vec<String> = cols.iter().map(|c| q(c)).collect();
+    let names: Vec<String> = cols.iter().map(|(c, _)| q(c)).collect();
     match backend {
         Backend::Postgres => {
-            let picked: Vec<String> = cols.iter().map(|c| format!("r.{}", q(c))).collect();
+            let picked: Vec<String> = cols.iter().map(|(c, _)| format!("r.{}", q(c))).collect();
             format!(
                 "INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM json_populate_record(NULL::{t}, CAST($1 AS json)) AS r",
                 names.join(", "),
@@ -117,7 +130,7 @@ fn insert_sql(backend: Backend, table: &str, cols: &[&String]) -> String {
         Backend::Sqlite => {
             let values: Vec<String> = cols
                 .iter()
-                .map(|c| format!("json_extract(?1, {})", json_path(c)))
+                .map(|(c, _)| format!("json_extract(?1, {})", json_path(c)))
                 .collect();
             format!(
                 "INSERT INTO {t} ({}) VALUES ({})",
@@ -128,11 +141,21 @@ fn insert_sql(backend: Backend, table: &str, cols: &[&String]) -> String {
         Backend::Mysql => {
             let values: Vec<String> = cols
                 .iter()
-                .map(|c| {
-                    let e = format!("JSON_EXTRACT(@anonsweep_row, {})", json_path(c));
-                    format!(
-                        "CASE WHEN JSON_TYPE({e}) = 'NULL' THEN NULL ELSE JSON_UNQUOTE({e}) END"
-                    )
+                .map(|(c, ty)| {
+                    // Binary columns were archived as {"b64": …}.
+                    let path = if crate::plan::is_binary(ty) {
+                        json_path(c).replace("\"'", "\".\"b64\"'")
+                    } else {
+                        json_path(c)
+                    };
+                    let e = format!("JSON_EXTRACT(@anonsweep_row, {path})");
+                    let value = format!("JSON_UNQUOTE({e})");
+                    let value = if crate::plan::is_binary(ty) {
+                        format!("FROM_BASE64({value})")
+                    } else {
+                        value
+                    };
+                    format!("CASE WHEN JSON_TYPE({e}) = 'NULL' THEN NULL ELSE {value} END")
                 })
                 .collect();
             format!(
@@ -175,6 +198,7 @@ fn users_row(r: &UserRecord) -> anyhow::Result<String> {
         .iter()
         .find(|t| t.table == r.users_table)
         .and_then(|t| t.rows.first())
+        .map(|r| r.get().to_string())
         .ok_or_else(|| {
             anyhow!(
                 "archive record of user {} has no {} row",
@@ -182,7 +206,7 @@ fn users_row(r: &UserRecord) -> anyhow::Result<String> {
                 r.users_table
             )
         })?;
-    Ok(serde_json::to_string(t)?)
+    Ok(t)
 }
 
 /// Chooses the records to restore: the last committed record of each user (of `only`, if given).
@@ -263,20 +287,22 @@ pub fn restore(
             for t in r.tables.iter().rev() {
                 let have = columns.insertable(c, &t.table)?.clone();
                 for row in &t.rows {
-                    let obj = row.as_object().ok_or_else(|| {
-                        anyhow!(
-                            "archive row of {} for user {} is not an object",
-                            t.table,
-                            r.user_id
-                        )
-                    })?;
-                    let cols: Vec<&String> = have.iter().filter(|c| obj.contains_key(*c)).collect();
-                    let json = serde_json::to_string(row)?;
+                    let obj: HashMap<String, &RawValue> =
+                        serde_json::from_str(row.get()).map_err(|_| {
+                            anyhow!(
+                                "archive row of {} for user {} is not an object",
+                                t.table,
+                                r.user_id
+                            )
+                        })?;
+                    let cols: Vec<&(String, String)> =
+                        have.iter().filter(|(c, _)| obj.contains_key(c)).collect();
+                    let json = row.get();
                     let binds: &[&str] = if c.backend() == Backend::Mysql {
-                        c.execute_texts("SET @anonsweep_row = ?", &[&json])?;
+                        c.execute_texts("SET @anonsweep_row = ?", &[json])?;
                         &[]
                     } else {
-                        &[&json]
+                        &[json]
                     };
                     c.execute_texts(&insert_sql(c.backend(), &t.table, &cols), binds)
                         .with_context(|| {

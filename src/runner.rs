@@ -18,8 +18,6 @@ use crate::plan::Plan;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopKind {
-    /// `max_deletions` reached mid-run.
-    Capped,
     /// SIGINT or SIGTERM.
     Signal,
     /// `--max-runtime` reached.
@@ -376,10 +374,11 @@ pub fn run(
         if let Some(max) = opts.max_deletions {
             let left = max.saturating_sub(out.deleted_users);
             if left == 0 {
-                out.stopped = Some(format!(
-                    "reached max_deletions ({max}): more users became eligible during the run; the rest are kept"
-                ));
-                out.stop_kind = Some(StopKind::Capped);
+                // The plan was within the cap (checked before the run); never go past it, even
+                // if more users became eligible meanwhile (they are kept for the next run).
+                if out.deleted_users > 0 {
+                    info!("reached max_deletions ({max}): no further batch");
+                }
                 break;
             }
             limit = limit.min(left);

@@ -520,11 +520,11 @@ impl Settings {
                 b2
             }
             (None, Some(db)) => {
-                r.note(
-                    "backend",
-                    db.backend().name(),
-                    &Origin::Flag("--database-url"),
-                );
+                let origin = url_given
+                    .as_ref()
+                    .map(|(_, o)| o.clone())
+                    .unwrap_or(Origin::Default);
+                r.note("backend", db.backend().name(), &origin);
                 db.backend()
             }
             (None, None) => {

@@ -2,15 +2,15 @@
 //! textfile output, and a real `prometheus-pushgateway` receives the pushes.
 //! Needs the Debian packages `prometheus` (promtool) and `prometheus-pushgateway`.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+mod support;
+
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anonsweep::metrics::{self, RunMetrics};
 use chrono::{DateTime, TimeZone, Utc};
+use support::peers::{parse, promtool_check, value, Gateway, Sample};
 
 const ALL_METRICS: &[&str] = &[
     "anonsweep_last_run_timestamp_seconds",
@@ -52,97 +52,6 @@ fn sample(success: bool, finished_at: DateTime<Utc>) -> RunMetrics {
         exit_code: if success { 0 } else { 3 },
         finished_at,
     }
-}
-
-/// One parsed sample line: name, labels, value.
-type Sample = (String, BTreeMap<String, String>, f64);
-
-/// Parses the samples of a text exposition (enough of the format for these tests).
-fn parse(text: &str) -> Vec<Sample> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-        let (name, labels) = match series.split_once('{') {
-            None => (series.to_string(), BTreeMap::new()),
-            Some((name, rest)) => {
-                let rest = rest.strip_suffix('}').expect("closing brace");
-                let mut labels = BTreeMap::new();
-                let mut chars = rest.chars().peekable();
-                loop {
-                    let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
-                    if key.is_empty() {
-                        break;
-                    }
-                    assert_eq!(chars.next(), Some('"'), "label value quoted in {line:?}");
-                    let mut val = String::new();
-                    while let Some(c) = chars.next() {
-                        match c {
-                            '\\' => match chars.next() {
-                                Some('n') => val.push('\n'),
-                                Some(o) => val.push(o),
-                                None => panic!("dangling escape in {line:?}"),
-                            },
-                            '"' => break,
-                            o => val.push(o),
-                        }
-                    }
-                    labels.insert(key.trim_start_matches(',').to_string(), val);
-                    if chars.peek() == Some(&',') {
-                        chars.next();
-                    }
-                }
-                (name.to_string(), labels)
-            }
-        };
-        out.push((name, labels, value));
-    }
-    out
-}
-
-/// The value of the one sample named `name` whose labels include `labels`.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let found: Vec<f64> = samples
-        .iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| *v)
-        .collect();
-    assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
-    found.first().copied()
-}
-
-fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool not found: apt-get install prometheus");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed ({}):\n{}{}\n--- input ---\n{text}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn check_values(samples: &[Sample], m: &RunMetrics, labels: &[(&str, &str)]) {
@@ -312,64 +221,6 @@ fn write_file_into_a_missing_directory_fails_cleanly() {
         "message names the path: {err:#}"
     );
     assert_eq!(dir_entries(dir.path()), Vec::<String>::new());
-}
-
-/// A real Pushgateway on a free local port, killed on drop.
-struct Gateway {
-    child: Child,
-    base: String,
-}
-
-impl Gateway {
-    fn start() -> Gateway {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("prometheus-pushgateway")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--persistence.file=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-pushgateway not found: apt-get install prometheus-pushgateway");
-        let gw = Gateway {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(r) = ureq::get(&format!("{}/-/ready", gw.base)).call() {
-                if r.status().is_success() {
-                    return gw;
-                }
-            }
-            assert!(Instant::now() < deadline, "the Pushgateway did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn scrape(&self) -> Vec<Sample> {
-        let text = ureq::get(&format!("{}/metrics", self.base))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        parse(&text)
-            .into_iter()
-            .filter(|(n, _, _)| n.starts_with("anonsweep_"))
-            .collect()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! Notifications against real local peers: an SMTP sink and an HTTP listener, both written
 //! here on top of std::net, plus dead and misbehaving peers that must only produce messages.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::thread::JoinHandle;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use anonsweep::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
+use support::peers::{dead_port, http_listener, silent_peer, smtp_sink};
 
 const SECRET: &str = "n0tify-s3cret-pw";
 
@@ -21,124 +21,6 @@ fn event(kind: EventKind, deleted: u64) -> Event {
             "run run-42 on postgres://app@db.example/app\ndeleted users: {deleted}\nrows: public.sessions 99, public.users {deleted}\nleaked: {SECRET}\n"
         ),
     }
-}
-
-/// What the SMTP sink received in one session.
-#[derive(Debug, Default)]
-struct Mail {
-    commands: Vec<String>,
-    data: String,
-}
-
-/// A minimal SMTP server for one session on 127.0.0.1.
-fn smtp_sink() -> (u16, JoinHandle<Mail>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut out = stream.try_clone().unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut mail = Mail::default();
-        out.write_all(b"220 sink.test ESMTP test sink\r\n").unwrap();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap() == 0 {
-                break;
-            }
-            let cmd = line.trim_end().to_string();
-            let verb = cmd
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_ascii_uppercase();
-            mail.commands.push(cmd);
-            match verb.as_str() {
-                "EHLO" | "HELO" => out.write_all(b"250 sink.test\r\n").unwrap(),
-                "DATA" => {
-                    out.write_all(b"354 end with <CRLF>.<CRLF>\r\n").unwrap();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap() == 0 {
-                            return mail;
-                        }
-                        if line == ".\r\n" {
-                            break;
-                        }
-                        let l = line.strip_prefix('.').unwrap_or(&line);
-                        mail.data.push_str(l);
-                    }
-                    out.write_all(b"250 queued\r\n").unwrap();
-                }
-                "QUIT" => {
-                    out.write_all(b"221 bye\r\n").unwrap();
-                    break;
-                }
-                _ => out.write_all(b"250 OK\r\n").unwrap(),
-            }
-        }
-        mail
-    });
-    (port, handle)
-}
-
-/// What the HTTP listener received.
-#[derive(Debug)]
-struct Request {
-    head: String,
-    body: String,
-}
-
-/// An HTTP server for one request on 127.0.0.1 that answers `status`.
-fn http_listener(status: &'static str) -> (u16, JoinHandle<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().unwrap())
-            })
-            .expect("Content-Length header");
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        let reply = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-        );
-        stream.write_all(reply.as_bytes()).unwrap();
-        Request {
-            head,
-            body: String::from_utf8(body).unwrap(),
-        }
-    });
-    (port, handle)
-}
-
-/// A port with nothing listening on it.
-fn dead_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn email_config(port: u16) -> EmailConfig {
@@ -312,22 +194,6 @@ fn dead_smtp_and_failing_webhook_only_give_messages() {
     };
     let errors = notifier.send(&event(EventKind::Failed, 0));
     assert_eq!(errors.len(), 1, "{errors:?}");
-}
-
-/// A peer that accepts the connection and then says nothing.
-fn silent_peer() -> (u16, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (stream, _): (TcpStream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        // Hold the connection open until the client gives up.
-        let _ = (&stream).read(&mut [0; 4096]);
-        let _ = (&stream).read_to_end(&mut Vec::new());
-    });
-    (port, handle)
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::settings::{OutputFormat, Settings};
 pub fn run_doctor_command(args: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
+    super::run_settings_from_env(&mut inputs);
     let settings = super::resolve(&inputs)?;
     let db = settings
         .database

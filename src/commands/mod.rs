@@ -122,6 +122,29 @@ pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) 
     }
 }
 
+/// Commands that show or check the run's settings without running (`plan`, `doctor`) read the
+/// run-only settings from the environment too, so they show what `run` would use.
+pub(crate) fn run_settings_from_env(inputs: &mut Inputs) {
+    let env = |name: &'static str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, Origin::Env(name)))
+    };
+    let slots: [(&mut Given, &'static str); 5] = [
+        (&mut inputs.batch_size, "ANONSWEEP_BATCH_SIZE"),
+        (&mut inputs.lock_timeout_ms, "ANONSWEEP_LOCK_TIMEOUT_MS"),
+        (&mut inputs.max_failures, "ANONSWEEP_MAX_FAILURES"),
+        (&mut inputs.max_deletions, "ANONSWEEP_MAX_DELETIONS"),
+        (&mut inputs.max_fraction, "ANONSWEEP_MAX_FRACTION"),
+    ];
+    for (slot, name) in slots {
+        if slot.is_none() {
+            *slot = env(name);
+        }
+    }
+}
+
 /// Loads the config file and resolves the settings.
 pub(crate) fn resolve(inputs: &Inputs) -> anyhow::Result<Settings> {
     let loaded = config_file::load(inputs.config.as_deref())?;

@@ -15,6 +15,7 @@ use crate::stats;
 pub fn run_plan_command(args: &PlanArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
+    super::run_settings_from_env(&mut inputs);
     dry_run(inputs, args.sql_out.as_deref(), args.sample, args.explain)
 }
 

@@ -100,7 +100,6 @@ pub(crate) fn exit_code(o: &RunOutcome) -> i32 {
         Some(StopKind::LockLost) => exit::LOCK_LOST,
         Some(StopKind::Signal) | Some(StopKind::MaxRuntime) => exit::STOPPED,
         _ if !o.failed.is_empty() => exit::PARTIAL,
-        Some(StopKind::Capped) => exit::CAPPED,
         None => exit::OK,
     }
 }
@@ -123,14 +122,19 @@ fn execute(args: &RunArgs, settings: &Settings, started: Instant) -> anyhow::Res
         )));
     }
     let deadline = match &args.max_runtime {
-        Some(v) => Some(
-            started
-                + humantime::parse_duration(v.trim()).map_err(|e| {
-                    usage(format!(
-                        "cannot read --max-runtime {v:?} ({e}): use e.g. 90s, 30m or 2h"
-                    ))
-                })?,
-        ),
+        Some(v) => {
+            let bad = |why: String| {
+                usage(format!(
+                    "cannot read --max-runtime {v:?} ({why}): use e.g. 90s, 30m or 2h"
+                ))
+            };
+            let d = humantime::parse_duration(v.trim()).map_err(|e| bad(e.to_string()))?;
+            Some(
+                started
+                    .checked_add(d)
+                    .ok_or_else(|| bad("too long".into()))?,
+            )
+        }
         None => None,
     };
     let db = settings.database.clone().expect("run requires a database");

@@ -33,6 +33,14 @@ impl Hooks {
                 )));
             }
         }
+        for url in webhook.iter().chain(&args.pushgateway) {
+            // Credentials in a webhook or Pushgateway URL are never printed.
+            if let Ok(u) = url::Url::parse(url) {
+                if let Some(p) = u.password() {
+                    crate::error::register_secret(p);
+                }
+            }
+        }
         let notifier =
             (email.is_some() || webhook.is_some()).then_some(Notifier { email, webhook });
         Ok(Hooks {
@@ -121,8 +129,6 @@ impl Hooks {
                 let summary = crate::report::run_text(s, &r.before, o, &r.run_id, 0.0);
                 let kind = if o.aborted {
                     EventKind::Failed
-                } else if o.stop_kind == Some(crate::runner::StopKind::Capped) {
-                    EventKind::Capped
                 } else if o.deleted_users >= self.threshold && o.deleted_users > 0 {
                     EventKind::Threshold
                 } else {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anonsweep::conn::Conn;
 use anonsweep::dburl::DbUrl;
+pub mod peers;
 
 /// The PostgreSQL server tests use (`ANONSWEEP_TEST_PG_URL`, default the local trust-auth server).
 pub fn pg_server() -> String {

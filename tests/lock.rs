@@ -1,0 +1,882 @@
+//! `run --lock`: one instance at a time per database. A Redis lock (`SET NX PX`, renewed, released
+//! by compare-and-delete) or the database's own lock (PostgreSQL advisory lock, MySQL `GET_LOCK`,
+//! a lock file beside a SQLite database). A second instance exits 75, names the holder and
+//! touches nothing; a killed holder frees the lock (at once for the database lock, after the TTL
+//! for Redis); a holder that loses its Redis lock stops after the batch in flight (exit 7), every
+//! user either wholly deleted or wholly kept; different databases never block each other.
+//!
+//! Runs are made slow with `--batch-size 5 --sleep-ms 100` so that a second instance reliably
+//! meets the first; nothing here asserts on timings.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Run, TestDb};
+
+const AS_OF: &str = "2026-11-26T00:00:00Z";
+const REDIS: &str = "redis://127.0.0.1:6379";
+/// Eligible users in every fixture (40 batches of 5: about 4 s with `--sleep-ms 100`).
+const ELIGIBLE: usize = 200;
+
+// ---------------------------------------------------------------------------------------------
+// Fixture: ELIGIBLE abandoned anonymous users `e0000..` (two old sessions and an account each),
+// and survivors: active anonymous `k0..` (a recent session), recent anonymous `n0..`,
+// registered `r0..` (one session and one account each).
+// ---------------------------------------------------------------------------------------------
+
+fn setup(db: &TestDb) {
+    let ts_type = if db.is_pg() { "TIMESTAMPTZ" } else { "TEXT" };
+    db.exec(&support::default_schema(db, ts_type, "TEXT", false));
+    let (t, f) = (db.bool(true), db.bool(false));
+    let old = db.ts("2026-01-01 00:00:00");
+    let old_session = db.ts("2026-01-02 00:00:00");
+    let recent = db.ts("2026-11-20 00:00:00");
+    let (mut users, mut sessions, mut accounts) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..ELIGIBLE {
+        let id = format!("e{i:04}");
+        users.push(format!("('{id}', {t}, {old})"));
+        for s in 1..=2 {
+            sessions.push(format!(
+                "('{id}-s{s}', '{id}', {old_session}, {old_session})"
+            ));
+        }
+        accounts.push(format!("('{id}-a', '{id}', 'anonymous')"));
+    }
+    for i in 0..5 {
+        for (prefix, anon, created, session) in [
+            ("k", t, &old, &recent),
+            ("n", t, &recent, &recent),
+            ("r", f, &old, &old_session),
+        ] {
+            let id = format!("{prefix}{i}");
+            users.push(format!("('{id}', {anon}, {created})"));
+            sessions.push(format!("('{id}-s1', '{id}', {session}, {session})"));
+            accounts.push(format!("('{id}-a', '{id}', 'email')"));
+        }
+    }
+    let mut sql = String::new();
+    for (table, rows) in [
+        ("users", &users),
+        ("sessions", &sessions),
+        ("accounts", &accounts),
+    ] {
+        for chunk in rows.chunks(100) {
+            sql += &format!("INSERT INTO {table} VALUES {};\n", chunk.join(", "));
+        }
+    }
+    db.exec(&sql);
+    assert_eq!(users_left(db), ELIGIBLE + 15);
+}
+
+fn survivors() -> Vec<String> {
+    let mut v: Vec<String> = ["k", "n", "r"]
+        .iter()
+        .flat_map(|p| (0..5).map(move |i| format!("{p}{i}")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Rows of one text column `t`; on SQLite the read waits for a writer's commit.
+fn texts(db: &TestDb, sql: &str) -> Vec<String> {
+    try_texts(db, sql, true).unwrap_or_else(|e| panic!("{e}\n{sql}"))
+}
+
+fn try_texts(db: &TestDb, sql: &str, wait: bool) -> anyhow::Result<Vec<String>> {
+    let mut c = db.conn();
+    if !db.is_pg() && !db.is_mysql() && wait {
+        c.batch_execute("PRAGMA busy_timeout = 10000")?;
+    }
+    Ok(c.texts(sql, &[])?
+        .into_iter()
+        .map(|v| v.unwrap_or_default())
+        .collect())
+}
+
+fn user_ids(db: &TestDb) -> Vec<String> {
+    let mut v = texts(db, &format!("SELECT {} AS t FROM users", db.text("id")));
+    v.sort();
+    v
+}
+
+fn users_left(db: &TestDb) -> usize {
+    user_ids(db).len()
+}
+
+fn eligible_left(db: &TestDb) -> usize {
+    user_ids(db).iter().filter(|id| id.starts_with('e')).count()
+}
+
+/// Every user is either whole (its sessions and account all there) or wholly gone (no row of it
+/// left anywhere), and every survivor is whole.
+fn assert_whole(db: &TestDb, label: &str) {
+    let users: BTreeSet<String> = user_ids(db).into_iter().collect();
+    let mut rows: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for (table, what) in [("sessions", "session"), ("accounts", "account")] {
+        for uid in texts(
+            db,
+            &format!("SELECT {} AS t FROM {table}", db.text("user_id")),
+        ) {
+            assert!(
+                users.contains(&uid),
+                "{label}: user {uid} is gone but a {what} of it is left (half-deleted)"
+            );
+            *rows.entry((uid, what)).or_default() += 1;
+        }
+    }
+    for u in &users {
+        let sessions = rows.get(&(u.clone(), "session")).copied().unwrap_or(0);
+        let accounts = rows.get(&(u.clone(), "account")).copied().unwrap_or(0);
+        let want = if u.starts_with('e') { 2 } else { 1 };
+        assert_eq!(
+            (sessions, accounts),
+            (want, 1),
+            "{label}: user {u} is still there but lost rows (half-deleted)"
+        );
+    }
+    for s in survivors() {
+        assert!(users.contains(&s), "{label}: survivor {s} was deleted");
+    }
+}
+
+/// Every table's rows, for "nothing changed" checks; fails fast (no busy wait) on SQLite.
+fn snapshot(db: &TestDb) -> anyhow::Result<Vec<String>> {
+    let mut all = Vec::new();
+    for table in ["users", "sessions", "accounts"] {
+        let mut v = try_texts(
+            db,
+            &format!("SELECT {} AS t FROM {table}", db.text("id")),
+            false,
+        )?;
+        v.sort();
+        all.push(format!("{table}: {}", v.join(",")));
+    }
+    Ok(all)
+}
+
+/// `deleted users        N` from a text summary.
+fn deleted_users(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("deleted users"))
+        .unwrap_or_else(|| panic!("no `deleted users` line in:\n{stdout}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn host() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background runs
+// ---------------------------------------------------------------------------------------------
+
+/// A run of the binary in the background; killed if the test panics.
+struct Bg {
+    child: Option<Child>,
+    label: String,
+}
+
+fn spawn(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Bg {
+    spawn_url(db, &db.url(), args, env)
+}
+
+fn spawn_url(db: &TestDb, url: &str, args: &[&str], env: &[(&str, &str)]) -> Bg {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anonsweep"));
+    cmd.args(args)
+        .args(["--database-url", url])
+        .current_dir(db.dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k == "DATABASE_URL" || k.starts_with("ANONSWEEP_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Bg {
+        child: Some(cmd.spawn().expect("spawn anonsweep")),
+        label: format!("anonsweep {}", args.join(" ")),
+    }
+}
+
+impl Bg {
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} {}", self.pid());
+    }
+
+    /// Polls `cond` (every 20 ms, up to 20 s) while the run goes on; fails if the run ends first.
+    fn wait_for(&mut self, what: &str, mut cond: impl FnMut() -> bool) {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if cond() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let r = self.finish();
+                panic!(
+                    "{}: ended ({status}) before {what}:\n{}",
+                    self.label,
+                    r.all()
+                );
+            }
+            assert!(
+                Instant::now() < until,
+                "{}: no {what} after 20 s",
+                self.label
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the run has committed at least one batch on `db`.
+    fn wait_for_first_batch(&mut self, db: &TestDb) {
+        let total = ELIGIBLE + 15;
+        self.wait_for("a committed batch", || users_left(db) < total);
+    }
+
+    fn finish(&mut self) -> Run {
+        self.child
+            .take()
+            .expect("still running")
+            .wait_with_output()
+            .expect("wait anonsweep")
+            .into()
+    }
+
+    /// SIGKILL, and wait until the process is gone.
+    fn kill_hard(&mut self) {
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Stops (SIGSTOP) a run at a moment when the database can be read (on SQLite, not in the middle
+/// of a commit) and returns the database's rows then.
+fn pause(bg: &Bg, db: &TestDb) -> Vec<String> {
+    for _ in 0..200 {
+        bg.signal("STOP");
+        match snapshot(db) {
+            Ok(s) => return s,
+            Err(_) => {
+                bg.signal("CONT");
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+    }
+    panic!("could not read the database while the run was stopped");
+}
+
+fn slow_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "run",
+        "--as-of",
+        AS_OF,
+        "--batch-size",
+        "5",
+        "--sleep-ms",
+        "100",
+        "--quiet",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn quick_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["run", "--as-of", AS_OF, "--quiet"];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// Runs `f` on each database at once, each in its own thread.
+fn each_parallel(dbs: Vec<fn() -> TestDb>, f: fn(TestDb)) {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = dbs.into_iter().map(|mk| s.spawn(move || f(mk()))).collect();
+        let mut panics = Vec::new();
+        for h in handles {
+            if let Err(e) = h.join() {
+                panics.push(
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        assert!(panics.is_empty(), "{}", panics.join("\n---\n"));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+// ---------------------------------------------------------------------------------------------
+
+fn redis() -> redis::Connection {
+    redis::Client::open(REDIS)
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .expect("Redis is reachable at 127.0.0.1:6379")
+}
+
+fn redis_get(key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(&mut redis()).unwrap()
+}
+
+fn redis_del(key: &str) {
+    let _: i64 = redis::cmd("DEL").arg(key).query(&mut redis()).unwrap();
+}
+
+/// The `anonsweep:lock:*` key whose holder is process `pid`, if any.
+fn key_held_by(pid: u32) -> Option<String> {
+    let mut con = redis();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("anonsweep:lock:*")
+        .query(&mut con)
+        .unwrap();
+    keys.into_iter().find(|k| {
+        let v: Option<String> = redis::cmd("GET").arg(k).query(&mut con).unwrap();
+        v.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok())
+            .is_some_and(|j| j["pid"] == pid)
+    })
+}
+
+/// Waits until the run holds a Redis lock key and has committed a batch; returns the key.
+fn wait_for_redis_holder(a: &mut Bg, db: &TestDb) -> String {
+    let pid = a.pid();
+    let mut key = None;
+    a.wait_for("a Redis lock key", || {
+        key = key_held_by(pid);
+        key.is_some()
+    });
+    let key = key.unwrap();
+    assert!(
+        key.strip_prefix("anonsweep:lock:")
+            .is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit())),
+        "key {key}"
+    );
+    a.wait_for_first_batch(db);
+    key
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Redis lock, two concurrent runs on one database
+// ---------------------------------------------------------------------------------------------
+
+fn redis_second_instance_exits_75(db: TestDb) {
+    setup(&db);
+    let mut a = spawn(&db, &slow_run(&["--lock", REDIS]), &[]);
+    let key = wait_for_redis_holder(&mut a, &db);
+    let held_value = redis_get(&key);
+
+    // B: the same lock, from the environment on SQLite and from the flag on PostgreSQL.
+    let b = if db.is_pg() {
+        db.run(&quick_run(&["--lock", REDIS]))
+    } else {
+        db.run_env(&quick_run(&[]), &[("ANONSWEEP_LOCK_URL", REDIS)])
+    };
+    assert_eq!(b.code, 75, "second instance: exit 75\n{}", b.all());
+    let holder = format!("host {}, pid {}, started ", host(), a.pid());
+    assert!(
+        b.stderr.contains(&holder),
+        "B names A ({holder}):\n{}",
+        b.stderr
+    );
+    assert_eq!(
+        b.stderr.trim().lines().count(),
+        1,
+        "one line:\n{}",
+        b.stderr
+    );
+    assert!(
+        b.stdout.trim().is_empty(),
+        "B prints no summary:\n{}",
+        b.stdout
+    );
+    assert!(!b.all().contains("deleted"), "{}", b.all());
+    assert_eq!(redis_get(&key), held_value, "B left A's key alone");
+
+    let r = a.finish();
+    assert_eq!(r.code, 0, "A finishes\n{}", r.all());
+    assert_eq!(
+        deleted_users(&r.stdout),
+        ELIGIBLE,
+        "A deleted every eligible user, once:\n{}",
+        r.stdout
+    );
+    assert_eq!(
+        user_ids(&db),
+        survivors(),
+        "exactly the eligible users are gone"
+    );
+    assert_whole(&db, "after A");
+    assert_eq!(
+        redis_get(&key),
+        None,
+        "A deleted its key on exit\n{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn redis_lock_second_instance_exits_75_and_names_the_holder() {
+    each_parallel(
+        vec![TestDb::sqlite, TestDb::pg],
+        redis_second_instance_exits_75,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Database lock, the same scenario, on every backend
+// ---------------------------------------------------------------------------------------------
+
+fn database_second_instance_exits_75(db: TestDb) {
+    setup(&db);
+    let mut a = spawn(&db, &slow_run(&["--lock", "database"]), &[]);
+    a.wait_for_first_batch(&db);
+
+    // A stopped between (or inside) batches: whatever B does is the only change.
+    let before = pause(&a, &db);
+    let b = db.run(&quick_run(&["--lock", "database"]));
+    let after = snapshot(&db);
+    a.signal("CONT");
+    let after = after.expect("read while A is stopped");
+
+    assert_eq!(b.code, 75, "second instance: exit 75\n{}", b.all());
+    assert!(
+        b.stdout.trim().is_empty(),
+        "B prints no summary:\n{}",
+        b.stdout
+    );
+    assert!(!b.all().contains("deleted"), "{}", b.all());
+    assert_eq!(after, before, "B changed the database\n{}", b.all());
+    let pid = a.pid();
+    match &db {
+        TestDb::Sqlite { path, .. } => {
+            let holder = format!("host {}, pid {pid}, started ", host());
+            assert!(b.stderr.contains(&holder), "{holder}:\n{}", b.stderr);
+            assert!(
+                b.stderr
+                    .contains(&format!("{}.anonsweep-lock", path.display())),
+                "names the lock file:\n{}",
+                b.stderr
+            );
+        }
+        TestDb::Pg { .. } => {
+            let holder = format!("anonsweep lock: host {} pid {pid} started ", host());
+            assert!(b.stderr.contains(&holder), "{holder}:\n{}", b.stderr);
+        }
+        TestDb::Mysql { name } => {
+            // "connection ID from HOST": ID is a live connection to this database.
+            let id: String = b
+                .stderr
+                .split("connection ")
+                .nth(1)
+                .unwrap_or_else(|| panic!("no `connection ID`:\n{}", b.stderr))
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            assert!(
+                !id.is_empty() && b.stderr.contains(&format!("connection {id} from ")),
+                "{}",
+                b.stderr
+            );
+            let live = texts(
+                &db,
+                &format!(
+                    "SELECT CAST(COUNT(*) AS CHAR) AS t FROM information_schema.processlist \
+                     WHERE id = {id} AND db = '{name}'"
+                ),
+            );
+            assert_eq!(live, vec!["1"], "connection {id} is A's, on {name}");
+        }
+    }
+
+    let r = a.finish();
+    assert_eq!(r.code, 0, "A finishes\n{}", r.all());
+    assert_eq!(deleted_users(&r.stdout), ELIGIBLE, "{}", r.stdout);
+    assert_eq!(user_ids(&db), survivors());
+    assert_whole(&db, "after A");
+    // And the lock is free again.
+    let c = db.run(&quick_run(&["--lock", "database"]));
+    assert_eq!(c.code, 0, "after A: lock free\n{}", c.all());
+    assert_eq!(deleted_users(&c.stdout), 0);
+}
+
+#[test]
+fn database_lock_second_instance_exits_75_and_changes_nothing() {
+    each_parallel(
+        vec![TestDb::sqlite, TestDb::pg, TestDb::mysql],
+        database_second_instance_exits_75,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A killed Redis holder: the key stays until its TTL passes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn killed_redis_holder_blocks_until_the_ttl_passes() {
+    let db = TestDb::sqlite();
+    setup(&db);
+    let mut a = spawn(
+        &db,
+        &slow_run(&["--lock", REDIS, "--lock-ttl-ms", "2000"]),
+        &[],
+    );
+    let key = wait_for_redis_holder(&mut a, &db);
+    let pid = a.pid();
+    a.kill_hard();
+    assert_whole(&db, "after SIGKILL");
+    let left = eligible_left(&db);
+    assert!(left > 0 && left < ELIGIBLE, "A was killed mid-run: {left}");
+
+    let b = db.run(&quick_run(&["--lock", REDIS]));
+    assert_eq!(b.code, 75, "the key outlives its holder\n{}", b.all());
+    assert!(b.stderr.contains(&format!("pid {pid}")), "{}", b.stderr);
+    assert_eq!(eligible_left(&db), left, "B deleted nothing");
+
+    // The TTL (2 s) passes: the key expires.
+    let until = Instant::now() + Duration::from_secs(10);
+    while redis_get(&key).is_some() {
+        assert!(
+            Instant::now() < until,
+            "key {key} still there 10 s after its holder died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = db.run(&quick_run(&["--lock", REDIS]));
+    assert_eq!(c.code, 0, "after the TTL\n{}", c.all());
+    assert_eq!(deleted_users(&c.stdout), left);
+    assert_eq!(user_ids(&db), survivors());
+    assert_whole(&db, "after the rerun");
+    assert_eq!(redis_get(&key), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A killed database-lock holder: the OS / server releases the lock at once
+// ---------------------------------------------------------------------------------------------
+
+fn killed_database_holder(db: TestDb) {
+    setup(&db);
+    let mut a = spawn(&db, &slow_run(&["--lock", "database"]), &[]);
+    a.wait_for_first_batch(&db);
+    a.kill_hard();
+    assert_whole(&db, "after SIGKILL");
+    let left = eligible_left(&db);
+    assert!(left > 0 && left < ELIGIBLE, "A was killed mid-run: {left}");
+
+    let b = db.run(&quick_run(&["--lock", "database"]));
+    assert_eq!(b.code, 0, "the lock died with its holder\n{}", b.all());
+    assert_eq!(deleted_users(&b.stdout), left, "{}", b.stdout);
+    assert_eq!(user_ids(&db), survivors());
+    assert_whole(&db, "after the rerun");
+}
+
+#[test]
+fn killed_database_lock_holder_frees_the_lock_at_once() {
+    each_parallel(vec![TestDb::sqlite, TestDb::pg], killed_database_holder);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A lost Redis lock: the holder stops after the batch in flight, exit 7
+// ---------------------------------------------------------------------------------------------
+
+/// The key is deleted under the holder.
+fn lost_by_delete(db: TestDb) {
+    setup(&db);
+    let mut a = spawn(
+        &db,
+        &slow_run(&["--lock", REDIS, "--lock-ttl-ms", "1500"]),
+        &[],
+    );
+    let key = wait_for_redis_holder(&mut a, &db);
+    redis_del(&key);
+    let r = a.finish();
+    assert_eq!(r.code, 7, "lock lost: exit 7\n{}", r.all());
+    assert!(
+        r.stdout.contains("stopped early"),
+        "summary still printed:\n{}",
+        r.stdout
+    );
+    let deleted = deleted_users(&r.stdout);
+    let left = eligible_left(&db);
+    assert_eq!(
+        deleted + left,
+        ELIGIBLE,
+        "the summary counts what is gone\n{}",
+        r.stdout
+    );
+    assert!(
+        left > 0,
+        "stopped before the end (40 batches of 100 ms):\n{}",
+        r.stdout
+    );
+    assert_whole(&db, "after the lost lock");
+    assert_eq!(redis_get(&key), None, "nobody re-created the key");
+
+    let c = db.run(&quick_run(&["--lock", REDIS]));
+    assert_eq!(c.code, 0, "rerun\n{}", c.all());
+    assert_eq!(deleted_users(&c.stdout), left);
+    assert_eq!(user_ids(&db), survivors());
+    assert_whole(&db, "after the rerun");
+    assert_eq!(redis_get(&key), None);
+}
+
+/// Someone else takes the key over: the holder stops, and leaves the other's key alone.
+fn lost_by_takeover(db: TestDb) {
+    setup(&db);
+    let mut a = spawn(
+        &db,
+        &slow_run(&["--lock", REDIS, "--lock-ttl-ms", "1500"]),
+        &[],
+    );
+    let key = wait_for_redis_holder(&mut a, &db);
+    let other = r#"{"host":"elsewhere","pid":4242,"started_at":"2026-11-26T00:00:00Z","token":"someone-else"}"#;
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(other)
+        .arg("PX")
+        .arg(60_000)
+        .query(&mut redis())
+        .unwrap();
+    let r = a.finish();
+    assert_eq!(r.code, 7, "lock taken over: exit 7\n{}", r.all());
+    assert!(r.stdout.contains("stopped early"), "{}", r.stdout);
+    assert_eq!(
+        deleted_users(&r.stdout) + eligible_left(&db),
+        ELIGIBLE,
+        "{}",
+        r.stdout
+    );
+    assert_whole(&db, "after the takeover");
+    assert_eq!(
+        redis_get(&key).as_deref(),
+        Some(other),
+        "the holder deleted someone else's key on exit"
+    );
+
+    let b = db.run(&quick_run(&["--lock", REDIS]));
+    assert_eq!(
+        b.code,
+        75,
+        "the new holder's lock is respected\n{}",
+        b.all()
+    );
+    assert!(
+        b.stderr.contains("host elsewhere, pid 4242"),
+        "{}",
+        b.stderr
+    );
+    redis_del(&key);
+    let left = eligible_left(&db);
+    let c = db.run(&quick_run(&["--lock", REDIS]));
+    assert_eq!(c.code, 0, "rerun\n{}", c.all());
+    assert_eq!(deleted_users(&c.stdout), left);
+    assert_eq!(user_ids(&db), survivors());
+    assert_whole(&db, "after the rerun");
+}
+
+#[test]
+fn lost_redis_lock_stops_after_the_batch_with_exit_7() {
+    std::thread::scope(|s| {
+        let a = s.spawn(|| lost_by_delete(TestDb::sqlite()));
+        let b = s.spawn(|| lost_by_takeover(TestDb::pg()));
+        let (a, b) = (a.join(), b.join());
+        assert!(a.is_ok() && b.is_ok(), "see the panic messages above");
+    });
+}
+
+/// PostgreSQL: the advisory lock's connection is terminated under the holder; the run stops
+/// after the batch in flight with exit 7.
+#[test]
+fn lost_database_lock_connection_stops_with_exit_7() {
+    let db = TestDb::pg();
+    setup(&db);
+    let mut a = spawn(&db, &slow_run(&["--lock", "database"]), &[]);
+    a.wait_for_first_batch(&db);
+    let TestDb::Pg { name } = &db else {
+        unreachable!()
+    };
+    let killed = texts(
+        &db,
+        &format!(
+            "SELECT CAST(pg_terminate_backend(pid) AS TEXT) AS t FROM pg_stat_activity \
+             WHERE datname = '{name}' AND application_name LIKE 'anonsweep lock:%'"
+        ),
+    );
+    assert_eq!(killed, vec!["true"], "one lock connection");
+    let r = a.finish();
+    assert_eq!(r.code, 7, "lock lost: exit 7\n{}", r.all());
+    assert!(r.stdout.contains("stopped early"), "{}", r.stdout);
+    let left = eligible_left(&db);
+    assert_eq!(deleted_users(&r.stdout) + left, ELIGIBLE, "{}", r.stdout);
+    assert!(left > 0, "{}", r.stdout);
+    assert_whole(&db, "after the lost lock");
+    let c = db.run(&quick_run(&["--lock", "database"]));
+    assert_eq!(c.code, 0, "rerun\n{}", c.all());
+    assert_eq!(user_ids(&db), survivors());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Different databases never block each other
+// ---------------------------------------------------------------------------------------------
+
+fn two_databases_at_once(mk: fn() -> TestDb, lock: &str) {
+    let (db1, db2) = (mk(), mk());
+    setup(&db1);
+    setup(&db2);
+    let mut a = spawn(&db1, &slow_run(&["--lock", lock]), &[]);
+    if lock == REDIS {
+        wait_for_redis_holder(&mut a, &db1);
+    } else {
+        a.wait_for_first_batch(&db1);
+    }
+    let mut b = spawn(&db2, &slow_run(&["--lock", lock]), &[]);
+    // B gets going while A still runs.
+    b.wait_for_first_batch(&db2);
+    let keys = (lock == REDIS).then(|| (key_held_by(a.pid()), key_held_by(b.pid())));
+    let (ra, rb) = (a.finish(), b.finish());
+    assert_eq!(ra.code, 0, "{lock} A\n{}", ra.all());
+    assert_eq!(rb.code, 0, "{lock} B\n{}", rb.all());
+    for (db, r) in [(&db1, &ra), (&db2, &rb)] {
+        assert_eq!(deleted_users(&r.stdout), ELIGIBLE, "{}", r.stdout);
+        assert_eq!(user_ids(db), survivors());
+        assert_whole(db, lock);
+    }
+    if let Some((ka, kb)) = keys {
+        let (ka, kb) = (ka.unwrap(), kb.expect("B held its own key while A ran"));
+        assert_ne!(ka, kb, "one key per database");
+        assert_eq!((redis_get(&ka), redis_get(&kb)), (None, None));
+    }
+}
+
+#[test]
+fn different_databases_do_not_block_each_other() {
+    std::thread::scope(|s| {
+        let hs = vec![
+            s.spawn(|| two_databases_at_once(TestDb::sqlite, REDIS)),
+            s.spawn(|| two_databases_at_once(TestDb::pg, REDIS)),
+            // GET_LOCK names are server-wide: each database must still get its own.
+            s.spawn(|| two_databases_at_once(TestDb::mysql, "database")),
+        ];
+        let failed = hs
+            .into_iter()
+            .map(|h| h.join())
+            .filter(|r| r.is_err())
+            .count();
+        assert_eq!(failed, 0, "see the panic messages above");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One database, two spellings: still one lock
+// ---------------------------------------------------------------------------------------------
+
+/// Checks that a second run reaching `db` through `other_url` is refused while A holds `lock`.
+fn second_spelling_is_refused(db: &TestDb, other_url: &str, lock: &str) {
+    let mut a = spawn(db, &slow_run(&["--lock", lock]), &[]);
+    if lock == REDIS {
+        wait_for_redis_holder(&mut a, db);
+    } else {
+        a.wait_for_first_batch(db);
+    }
+    let before = pause(&a, db);
+    let b = support::anonsweep_in(
+        &db.dir(),
+        &[
+            // Bounded, in case A is stopped holding row locks B waits for.
+            &quick_run(&[
+                "--lock",
+                lock,
+                "--lock-timeout-ms",
+                "300",
+                "--max-failures",
+                "1",
+            ])[..],
+            &["--database-url", other_url],
+        ]
+        .concat(),
+        &[],
+    );
+    let after = snapshot(db);
+    a.signal("CONT");
+    let r = a.finish();
+    assert_eq!(
+        b.code,
+        75,
+        "{lock}: the same database through {other_url} must be refused while A runs; B deleted {} users alongside A\n{}",
+        if b.code == 0 { deleted_users(&b.stdout) } else { 0 },
+        b.all()
+    );
+    assert_eq!(after.unwrap(), before);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+/// The Redis key is derived from the canonical path, so a symlink is the same database.
+#[test]
+fn redis_lock_is_per_database_not_per_sqlite_path_spelling() {
+    let db = TestDb::sqlite();
+    setup(&db);
+    let TestDb::Sqlite { dir, path } = &db else {
+        unreachable!()
+    };
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(path, &link).unwrap();
+    second_spelling_is_refused(&db, &format!("sqlite://{}", link.display()), REDIS);
+}
+
+/// The lock file sits beside the path as given: a symlink to the same file must not give a
+/// second, separate lock.
+#[test]
+fn database_lock_is_per_database_not_per_sqlite_path_spelling() {
+    let db = TestDb::sqlite();
+    setup(&db);
+    let TestDb::Sqlite { dir, path } = &db else {
+        unreachable!()
+    };
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(path, &link).unwrap();
+    second_spelling_is_refused(&db, &format!("sqlite://{}", link.display()), "database");
+}
+
+/// The advisory lock lives in the server: `localhost` and `127.0.0.1` reach the same database
+/// and must take the same lock.
+#[test]
+fn database_lock_on_postgres_does_not_depend_on_the_host_spelling() {
+    let db = TestDb::pg();
+    let url = db.url();
+    if !url.contains("@127.0.0.1:") {
+        eprintln!("skipped: the test server is not 127.0.0.1 ({url})");
+        return;
+    }
+    setup(&db);
+    let other = url.replace("@127.0.0.1:", "@localhost:");
+    second_spelling_is_refused(&db, &other, "database");
+}
