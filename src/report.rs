@@ -10,11 +10,7 @@ use crate::settings::Settings;
 use crate::stats::PlanStats;
 
 fn header(s: &Settings, command: &str, out: &mut String) {
-    let db = s
-        .database
-        .as_ref()
-        .map(|d| d.to_string())
-        .unwrap_or_default();
+    let db = s.database_shown();
     let _ = writeln!(
         out,
         "anonsweep {command}: {} ({}), preset {}",

@@ -161,6 +161,16 @@ pub struct Settings {
     pub effective: Vec<Effective>,
 }
 
+impl Settings {
+    /// The database URL as it may be shown (password replaced), or empty.
+    pub fn database_shown(&self) -> String {
+        self.database
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// Largest retention accepted: a hundred years.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
@@ -631,41 +641,40 @@ impl Settings {
             "--max-failures 100",
         )?;
 
-        let (v, o) = r.pick(
+        // The caps are off unless set somewhere.
+        let mut cap = |name: &'static str, given: &Given, from_file: Option<String>| {
+            let (v, o) = r.pick(name, given, from_file, ("none".into(), Origin::Default));
+            (o != Origin::Default).then_some((v, o))
+        };
+        let max_deletions = match cap(
             "max_deletions",
             &inputs.max_deletions,
             file.and_then(|f| toml_scalar(&f.max_deletions)),
-            ("none".into(), Origin::Default),
-        );
-        let max_deletions = if v == "none" && o == Origin::Default {
-            None
-        } else {
-            Some(whole_number(
+        ) {
+            Some((v, o)) => Some(whole_number(
                 &v,
                 &o,
                 "max deletions",
                 0,
                 u64::MAX >> 1,
                 "--max-deletions 50000",
-            )?)
+            )?),
+            None => None,
         };
-        let (v, o) = r.pick(
+        let max_fraction = match cap(
             "max_fraction",
             &inputs.max_fraction,
             file.and_then(|f| toml_scalar(&f.max_fraction)),
-            ("none".into(), Origin::Default),
-        );
-        let max_fraction = if v == "none" && o == Origin::Default {
-            None
-        } else {
-            match v.trim().parse::<f64>() {
+        ) {
+            Some((v, o)) => match v.trim().parse::<f64>() {
                 Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
                 _ => {
                     return Err(usage(format!(
                         "max fraction must be a number from 0 to 1 (a share of the anonymous users), got {v:?} (from {o}): set e.g. --max-fraction 0.5"
                     )))
                 }
-            }
+            },
+            None => None,
         };
 
         let format = match inputs.format.as_deref().unwrap_or("text") {

@@ -58,11 +58,7 @@ impl Report {
 
     fn text(&self, s: &Settings) -> String {
         let mut out = String::new();
-        let db = s
-            .database
-            .as_ref()
-            .map(|d| d.to_string())
-            .unwrap_or_default();
+        let db = s.database_shown();
         let _ = writeln!(
             out,
             "anonsweep doctor: {db} ({}), preset {}",

@@ -211,11 +211,7 @@ fn execute_locked(
             format: crate::archive::FORMAT.into(),
             run_id: run_id.clone(),
             backend: s.backend.name().into(),
-            database: s
-                .database
-                .as_ref()
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
+            database: s.database_shown(),
             started_at: crate::plan::fmt_time(chrono::Utc::now()),
             users_table: s.schema.users.to_string(),
             users_id: s.schema.users_id.clone(),

@@ -118,11 +118,7 @@ impl Hooks {
     }
 
     fn event(&self, s: &Settings, result: &anyhow::Result<Executed>) -> Option<Event> {
-        let database = s
-            .database
-            .as_ref()
-            .map(|d| d.to_string())
-            .unwrap_or_default();
+        let database = s.database_shown();
         match result {
             Ok(r) => {
                 let o = &r.outcome;
