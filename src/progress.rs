@@ -30,7 +30,7 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} users deleted  {per_sec}  ETA {eta}  {msg}",
+                    "{bar:40} {pos}/{len} users deleted  {msg}  ETA {eta}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -54,7 +54,12 @@ impl Progress {
         match &mut self.mode {
             Mode::Bar(bar) => {
                 bar.set_position(deleted.min(total));
-                bar.set_message(format!("{batches} batches"));
+                let rate = if elapsed > 0.0 {
+                    deleted as f64 / elapsed
+                } else {
+                    0.0
+                };
+                bar.set_message(format!("{rate:.0} users/s, {batches} batches"));
             }
             Mode::Lines { last } => {
                 if last.elapsed() < LINE_EVERY {

@@ -606,3 +606,43 @@ fn huge_max_runtime_does_not_panic() {
         }
     }
 }
+
+/// On a terminal (a pseudo-terminal made by util-linux `script`), `run` draws a progress bar with
+/// deleted/eligible; with `--quiet` it draws none. Either way the job is done.
+#[test]
+fn progress_bar_on_a_terminal_unless_quiet() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("note: `script` (util-linux) is missing: progress-bar test skipped");
+        return;
+    }
+    for quiet in [false, true] {
+        let db = TestDb::sqlite();
+        setup(&db);
+        let mut cmd = format!(
+            "{} run --database-url {} --as-of {AS_OF} --batch-size 20 --sleep-ms 20",
+            env!("CARGO_BIN_EXE_anonsweep"),
+            db.url()
+        );
+        if quiet {
+            cmd += " --quiet";
+        }
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(db.dir())
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("run script");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        // The bar is redrawn at most 20 times a second: any state of it will do.
+        let bar = format!("/{ELIGIBLE} users deleted");
+        assert_eq!(text.contains(&bar), !quiet, "quiet={quiet}:\n{text}");
+        assert!(!text.contains("progress:"), "no plain lines on a terminal");
+        assert_eq!(eligible_left(&db), 0);
+        assert_whole(&db, "after the run");
+    }
+}
