@@ -672,6 +672,11 @@ def main():
     users = a.users or (100_000 if a.quick else 1_000_000)
     repeat = a.repeat or (1 if a.quick else 3)
 
+    if "mysql" in a.backends.split(",") and not a.scaling and shutil.which("pt-archiver") is None:
+        # The contender MariaDB is compared with: Debian's percona-toolkit.
+        log("installing pt-archiver: apt-get install -y percona-toolkit")
+        subprocess.run(["apt-get", "install", "-y", "-q", "percona-toolkit"],
+                       stdout=subprocess.DEVNULL, check=False)
     log("building: cargo build --release -q")
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
     version = sh([BIN, "--version"]).strip()
