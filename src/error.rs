@@ -34,14 +34,21 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-/// A safety cap refused the run (exit code 4). The message gives the numbers.
+/// A safety cap refused the run (exit code 4). The message gives the numbers; `eligible` is the
+/// plan's count when it was known.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CapError(pub String);
+#[error("{message}")]
+pub struct CapError {
+    pub message: String,
+    pub eligible: Option<u64>,
+}
 
 /// Builds a cap error as an `anyhow::Error`.
-pub fn capped(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(CapError(msg.into()))
+pub fn capped(msg: impl Into<String>, eligible: Option<u64>) -> anyhow::Error {
+    anyhow::Error::new(CapError {
+        message: msg.into(),
+        eligible,
+    })
 }
 
 /// The exit code an error maps to.

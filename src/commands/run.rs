@@ -119,7 +119,7 @@ fn execute(args: &RunArgs, settings: &Settings, started: Instant) -> anyhow::Res
             "--as-of {} is later than this machine's clock ({}): nothing deleted; fix the time, or pass --allow-future-as-of if you mean it",
             crate::plan::fmt_time(settings.as_of),
             crate::plan::fmt_time(now)
-        )));
+        ), None));
     }
     let deadline = match &args.max_runtime {
         Some(v) => {
@@ -275,7 +275,7 @@ fn check_caps(s: &Settings, eligible: u64, anonymous: u64) -> anyhow::Result<()>
             return Err(capped(format!(
                 "{eligible} users are eligible, more than max_deletions {max} (from {}): nothing deleted; check the rule with `anonsweep plan`, then raise the cap if this is expected",
                 origin("max_deletions")
-            )));
+            ), Some(eligible)));
         }
     }
     if let Some(max) = s.max_fraction {
@@ -289,7 +289,7 @@ fn check_caps(s: &Settings, eligible: u64, anonymous: u64) -> anyhow::Result<()>
                 "{eligible} of {anonymous} anonymous users ({:.1}%) are eligible, more than max_fraction {max} (from {}): nothing deleted; check the rule with `anonsweep plan`, then raise the cap if this is expected",
                 share * 100.0,
                 origin("max_fraction")
-            )));
+            ), Some(eligible)));
         }
     }
     Ok(())

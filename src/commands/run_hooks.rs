@@ -112,7 +112,12 @@ impl Hooks {
                 m.exit_code = exit_code(o);
                 m.success = m.exit_code == 0;
             }
-            Err(e) => m.exit_code = exit_code_for(e),
+            Err(e) => {
+                m.exit_code = exit_code_for(e);
+                if let Some(c) = e.downcast_ref::<crate::error::CapError>() {
+                    m.eligible = c.eligible.unwrap_or(0);
+                }
+            }
         }
         m
     }
