@@ -311,20 +311,28 @@ fn base64url(data: &[u8]) -> String {
 /// The Pushgateway URL of this job's group: `{base}/metrics/job/anonsweep/instance/<instance>`
 /// (the instance is base64-encoded, as the Pushgateway allows, when it is not URL-safe).
 pub fn push_url(base_url: &str, instance: &str) -> String {
-    let base = base_url.trim_end_matches('/');
     let safe = !instance.is_empty()
         && instance != "."
         && instance != ".."
         && instance
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
-    if safe {
-        format!("{base}/metrics/job/{PUSH_JOB}/instance/{instance}")
+    let tail = if safe {
+        format!("/metrics/job/{PUSH_JOB}/instance/{instance}")
     } else {
         format!(
-            "{base}/metrics/job/{PUSH_JOB}/instance@base64/{}",
+            "/metrics/job/{PUSH_JOB}/instance@base64/{}",
             base64url(instance.as_bytes())
         )
+    };
+    // Appended to the path, so a query string (e.g. a token) stays a query string.
+    match url::Url::parse(base_url) {
+        Ok(mut u) => {
+            let path = format!("{}{tail}", u.path().trim_end_matches('/'));
+            u.set_path(&path);
+            u.to_string()
+        }
+        Err(_) => format!("{}{tail}", base_url.trim_end_matches('/')),
     }
 }
 
@@ -416,6 +424,10 @@ mod tests {
         assert_eq!(
             push_url("http://gw:9091", "a/b"),
             "http://gw:9091/metrics/job/anonsweep/instance@base64/YS9i"
+        );
+        assert_eq!(
+            push_url("https://gw.example/prefix/?token=abc", "h"),
+            "https://gw.example/prefix/metrics/job/anonsweep/instance/h?token=abc"
         );
     }
 }

@@ -164,7 +164,11 @@ fn metrics_file_matches_the_summary_and_keeps_last_success_after_a_cap() {
     assert_eq!(v("anonsweep_run_success"), Some(0.0), "{second}");
     assert_eq!(v("anonsweep_run_exit_code"), Some(4.0), "{second}");
     assert_eq!(v("anonsweep_deleted_users"), Some(0.0), "{second}");
-    assert_eq!(v("anonsweep_eligible_users"), Some(2.0), "the plan's count: {second}");
+    assert_eq!(
+        v("anonsweep_eligible_users"),
+        Some(2.0),
+        "the plan's count: {second}"
+    );
     let kept = v("anonsweep_last_success_timestamp_seconds");
     assert_eq!(kept, Some(success), "last success carried over:\n{second}");
     assert!(v("anonsweep_last_run_timestamp_seconds").unwrap() >= last_run);
