@@ -34,7 +34,7 @@ const MAX_NAME: usize = 63;
 #[derive(Clone, Debug, PartialEq)]
 pub struct IndexSpec {
     pub seq: u32,
-    pub slug: &'static str,
+    pub slug: String,
     pub name: String,
     pub table: TableName,
     /// The key, rendered (quoted columns or expressions).
@@ -147,7 +147,7 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
     };
     let mut out = vec![IndexSpec {
         seq: 1,
-        slug: "users_created_at",
+        slug: "users_created_at".into(),
         name: index_name(&s.users, &[&s.users_created_at, "anon"]),
         table: s.users.clone(),
         columns: created,
@@ -169,7 +169,7 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
     session_cols.extend(s.sessions_activity.iter().map(String::as_str));
     out.push(IndexSpec {
         seq: 2,
-        slug: "sessions_user_activity",
+        slug: "sessions_user_activity".into(),
         name: index_name(&s.sessions, &session_cols),
         table: s.sessions.clone(),
         columns: session_cols
@@ -188,13 +188,33 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
     if let Some((t, c)) = &s.accounts {
         out.push(IndexSpec {
             seq: 3,
-            slug: "accounts_user",
+            slug: "accounts_user".into(),
             name: index_name(t, &[c]),
             table: t.clone(),
             columns: q(c),
             first_column: c.clone(),
             predicate: String::new(),
             purpose: format!("deleting {t} rows by {c}"),
+            optional_if_equivalent: true,
+        });
+    }
+    // `[[tables]]`: each batch deletes their rows by the link column. The number comes from the
+    // table and column, not the entry's position, so reordering the config renumbers nothing.
+    for t in &s.tables {
+        let c = t.link.column();
+        let mut seq = 100 + fnv(&format!("{}.{c}", t.table)) % 9900;
+        while out.iter().any(|o| o.seq == seq) {
+            seq = if seq == 9999 { 100 } else { seq + 1 };
+        }
+        out.push(IndexSpec {
+            seq,
+            slug: format!("table_{}_{c}", t.table.name).to_ascii_lowercase(),
+            name: index_name(&t.table, &[c]),
+            table: t.table.clone(),
+            columns: q(c),
+            first_column: c.to_string(),
+            predicate: String::new(),
+            purpose: format!("deleting {} rows by {c}", t.table),
             optional_if_equivalent: true,
         });
     }

@@ -604,3 +604,67 @@ fn mysql_run_revert_status_explain() {
         r.stdout
     );
 }
+
+/// `[[tables]]` entries get an index migration on their link column, numbered from the table and
+/// column (reordering the config keeps every version), skipped when an index already leads with
+/// that column, and reverted with the others.
+#[test]
+fn configured_tables_get_index_migrations_that_survive_reordering() {
+    for db in TestDb::each() {
+        app_db(&db);
+        db.exec(
+            "CREATE TABLE favorites (id TEXT PRIMARY KEY, user_id TEXT REFERENCES users (id));
+             CREATE TABLE try_on (id TEXT PRIMARY KEY, owner TEXT REFERENCES users (id));
+             CREATE INDEX try_on_owner_idx ON try_on (owner);",
+        );
+        let favorites = "[[tables]]\ntable = \"favorites\"\nuser_column = \"user_id\"\n";
+        let try_on = "[[tables]]\ntable = \"try_on\"\nuser_column = \"owner\"\n";
+        let config = db
+            .dir()
+            .join(format!("anonsweep-{}.toml", std::process::id()));
+        let cfg = config.to_str().unwrap();
+        let status = |text: &str| {
+            std::fs::write(&config, text).unwrap();
+            ok(db.run(&["migrate", "status", "--config", cfg])).stdout
+        };
+        let line = |out: &str, index: &str| {
+            out.lines()
+                .find(|l| l.contains(index))
+                .unwrap_or_else(|| panic!("{index} listed:\n{out}"))
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let first = status(&format!("{favorites}{try_on}"));
+        let reordered = status(&format!("{try_on}{favorites}"));
+        for index in ["anonsweep_favorites_user_id", "anonsweep_try_on_owner"] {
+            assert_eq!(line(&first, index), line(&reordered, index), "{index}");
+        }
+        assert!(
+            first.contains("try_on_owner_idx"),
+            "the equivalent index is named:\n{first}"
+        );
+
+        ok(db.run(&["migrate", "run", "--config", cfg]));
+        let names = index_names(&db);
+        assert!(
+            names.contains(&"anonsweep_favorites_user_id".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"anonsweep_try_on_owner".to_string()),
+            "try_on already has an index led by owner: {names:?}"
+        );
+        let plan = ok(db.run(&["plan", "--config", cfg]));
+        assert!(!plan.stdout.contains("is missing"), "{}", plan.stdout);
+
+        ok(db.run(&["migrate", "revert", "--config", cfg]));
+        let names = index_names(&db);
+        assert!(
+            names.iter().all(|n| !n.starts_with("anonsweep_")),
+            "{names:?}"
+        );
+        assert!(names.contains(&"try_on_owner_idx".to_string()), "{names:?}");
+    }
+}

@@ -481,18 +481,16 @@ pub(crate) fn index_notes(
 ) -> anyhow::Result<Vec<String>> {
     let idx = inspect_with(conn, settings, formats)?;
     let mut notes = Vec::new();
-    // The other tables each batch deletes from: without an index led by the link column, every
-    // batch scans the whole table.
-    for c in children.iter().filter(|c| {
-        !matches!(
-            c.source,
-            crate::children::Source::Sessions | crate::children::Source::Accounts
-        )
-    }) {
+    // The tables found through their cascades (the configured ones have migrations above):
+    // without an index led by the link column, every batch scans the whole table.
+    for c in children
+        .iter()
+        .filter(|c| c.source == crate::children::Source::Cascade)
+    {
         let col = c.link.column().to_string();
         let probe = IndexSpec {
             seq: 0,
-            slug: "probe",
+            slug: "probe".into(),
             name: String::new(),
             table: c.table.clone(),
             columns: String::new(),
