@@ -915,20 +915,22 @@ INSERT INTO users VALUES
   ('n2', TRUE, '2026-01-01 00:00:00+00', 0.1, 3.141592653589793238462643383279, '[1, 2]', '{"big": 123456789012345678901234567890}');
 "#,
     );
+    assert_round_trip(&db, 2, "numeric and json values come back exactly");
+}
+
+/// Archive to a file with `run`, expecting `deleted` users gone, restore the file, and require
+/// every table to be back exactly as before.
+fn assert_round_trip(db: &TestDb, deleted: u64, what: &str) {
     let before = db.fingerprint(TABLES);
     let scratch = support::scratch();
     let dir = scratch.path().join("a");
-    let out = run_json(&db, &["--archive-dir", dir.to_str().unwrap()]);
-    assert_eq!(out["deleted_users"], 2);
+    let out = run_json(db, &["--archive-dir", dir.to_str().unwrap()]);
+    assert_eq!(out["deleted_users"], deleted);
     restore(
-        &db,
+        db,
         &["--archive", only_file(&dir).unwrap().to_str().unwrap()],
     );
-    assert_eq!(
-        db.fingerprint(TABLES),
-        before,
-        "numeric and json values come back exactly"
-    );
+    assert_eq!(db.fingerprint(TABLES), before, "{what}");
 }
 
 #[test]
@@ -941,20 +943,7 @@ fn sqlite_real_values_round_trip_exactly() {
          INSERT INTO users VALUES ('f2', 1, '2026-01-01T00:00:00.000Z', 1.0 / 3.0);
          INSERT INTO users VALUES ('f3', 1, '2026-01-01T00:00:00.000Z', 2.5);",
     );
-    let before = db.fingerprint(TABLES);
-    let scratch = support::scratch();
-    let dir = scratch.path().join("a");
-    let out = run_json(&db, &["--archive-dir", dir.to_str().unwrap()]);
-    assert_eq!(out["deleted_users"], 3);
-    restore(
-        &db,
-        &["--archive", only_file(&dir).unwrap().to_str().unwrap()],
-    );
-    assert_eq!(
-        db.fingerprint(TABLES),
-        before,
-        "REAL values come back exactly"
-    );
+    assert_round_trip(&db, 3, "REAL values come back exactly");
 }
 
 #[test]
@@ -966,20 +955,7 @@ fn mysql_decimal_and_json_values_round_trip_exactly() {
         r#"INSERT INTO users VALUES ('d1', TRUE, '2026-01-01 00:00:00', 12345678901234567890.1234567890, '{"b": 1, "a": 2}');
            INSERT INTO users VALUES ('d2', TRUE, '2026-01-01 00:00:00', 0.1000000001, '[1, 2]')"#,
     );
-    let before = db.fingerprint(TABLES);
-    let scratch = support::scratch();
-    let dir = scratch.path().join("a");
-    let out = run_json(&db, &["--archive-dir", dir.to_str().unwrap()]);
-    assert_eq!(out["deleted_users"], 2);
-    restore(
-        &db,
-        &["--archive", only_file(&dir).unwrap().to_str().unwrap()],
-    );
-    assert_eq!(
-        db.fingerprint(TABLES),
-        before,
-        "DECIMAL and JSON values come back exactly"
-    );
+    assert_round_trip(&db, 2, "DECIMAL and JSON values come back exactly");
 }
 
 /// MySQL/MariaDB, text with accents and emoji (utf8mb4), fractional datetimes and times: no

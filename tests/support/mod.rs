@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anonsweep::conn::Conn;
 use anonsweep::dburl::DbUrl;
 pub mod peers;
+pub mod population;
 
 /// The PostgreSQL server tests use (`ANONSWEEP_TEST_PG_URL`, default the local trust-auth server).
 pub fn pg_server() -> String {
