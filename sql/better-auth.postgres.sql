@@ -52,7 +52,7 @@ ANALYZE pg_temp.anonsweep_batch;
 -- 3d. lock the sessions of the picked users, so activity cannot change under us
 SELECT COUNT(*) AS n FROM (
   SELECT 1 FROM "session" AS x
-  WHERE x."userId" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)
+  WHERE x."userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
   FOR UPDATE OF x
 ) AS locked;
 -- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
@@ -71,15 +71,15 @@ WHERE NOT EXISTS (
 -- 3f. with --audit-log: read the batch for the log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."createdAt" AS TEXT) AS created_at
 FROM "user" AS u
-WHERE u."id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)
+WHERE u."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
 ORDER BY u."id";
 -- 3g. delete in foreign-key order
 DELETE FROM "session"
-WHERE "userId" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+WHERE "userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 DELETE FROM "account"
-WHERE "userId" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+WHERE "userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 DELETE FROM "user"
-WHERE "id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+WHERE "id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 COMMIT;
 
 -- 4. After the last batch.

@@ -53,7 +53,7 @@ ANALYZE pg_temp.anonsweep_batch;
 -- 3d. lock the sessions of the picked users, so activity cannot change under us
 SELECT COUNT(*) AS n FROM (
   SELECT 1 FROM "auth"."sessions" AS x
-  WHERE x."user_id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)
+  WHERE x."user_id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
   FOR UPDATE OF x
 ) AS locked;
 -- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
@@ -72,17 +72,17 @@ WHERE NOT EXISTS (
 -- 3f. with --audit-log: read the batch for the log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
 FROM "auth"."users" AS u
-WHERE u."id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b)
+WHERE u."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
 ORDER BY u."id";
 -- 3g. delete in foreign-key order
 DELETE FROM "auth"."sessions"
-WHERE "user_id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+WHERE "user_id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 DELETE FROM "auth"."refresh_tokens"
-WHERE "user_id" IN (SELECT CAST(b.id AS TEXT) FROM pg_temp.anonsweep_batch AS b);
+WHERE "user_id" = ANY(ARRAY(SELECT CAST(b.id AS TEXT) FROM pg_temp.anonsweep_batch AS b));
 DELETE FROM "auth"."flow_state"
-WHERE "user_id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+WHERE "user_id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 DELETE FROM "auth"."users"
-WHERE "id" IN (SELECT b.id FROM pg_temp.anonsweep_batch AS b);
+WHERE "id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 COMMIT;
 
 -- 4. After the last batch.

@@ -215,13 +215,27 @@ impl Names {
                 let pc = &self.children[*p];
                 let alias = format!("p{}", i + 1);
                 format!(
-                    "SELECT {} FROM {} AS {alias} WHERE {alias}.{} IN ({})",
+                    "SELECT {} FROM {} AS {alias} WHERE {}",
                     self.text_cast(&format!("{alias}.{key}"), c.as_text),
                     pc.table,
-                    pc.column,
-                    self.keys(*p, root)
+                    self.member(
+                        &format!("{alias}.{}", pc.column),
+                        &self.keys(*p, root),
+                        root
+                    )
                 )
             }
+        }
+    }
+
+    /// `column` holds one of the values `keys` (a subquery) returns. PostgreSQL, for a batch:
+    /// `= ANY(ARRAY(…))`, so the batch is read once and the table is probed through its index
+    /// for each key; an `IN` lets the planner pick a merge join that walks the index from its
+    /// start in every batch (cost growing with the cursor's position).
+    fn member(&self, column: &str, keys: &str, root: Root) -> String {
+        match (self.backend, root) {
+            (Backend::Postgres, Root::Batch) => format!("{column} = ANY(ARRAY({keys}))"),
+            _ => format!("{column} IN ({keys})"),
         }
     }
 
@@ -520,8 +534,11 @@ impl Names {
                 plain(render(&render::LockChildren {
                     derived: self.backend == Backend::Postgres,
                     table: &self.children[i].table,
-                    user_column: &self.children[i].column,
-                    keys: &self.keys(i, Root::Batch),
+                    member: &self.member(
+                        &format!("x.{}", self.children[i].column),
+                        &self.keys(i, Root::Batch),
+                        Root::Batch,
+                    ),
                     lock: &self.backend.lock_clause("x"),
                 }))
             })
@@ -539,8 +556,7 @@ impl Names {
                 stmt: plain(render(&render::DeleteRows {
                     join_delete: self.backend == Backend::Mysql,
                     table: &c.table,
-                    user_column: &c.column,
-                    keys: &self.keys(i, Root::Batch),
+                    member: &self.member(&c.column, &self.keys(i, Root::Batch), Root::Batch),
                     joins: &self.joins(i),
                 })),
             })
@@ -550,8 +566,11 @@ impl Names {
             stmt: plain(render(&render::DeleteRows {
                 join_delete: self.backend == Backend::Mysql,
                 table: &self.users,
-                user_column: &self.user_id,
-                keys: &format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp),
+                member: &self.member(
+                    &self.user_id,
+                    &format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp),
+                    Root::Batch,
+                ),
                 joins: &format!(
                     "JOIN {}anonsweep_batch AS b ON x.{} = b.id",
                     self.temp, self.user_id
@@ -648,7 +667,11 @@ impl Plan {
             created_text: &backend.id_as_text(&format!("u.{}", n.created_at)),
             users: &n.users,
             user_id: &n.user_id,
-            temp: n.temp,
+            member: &n.member(
+                &format!("u.{}", n.user_id),
+                &format!("SELECT b.id FROM {}anonsweep_batch AS b", n.temp),
+                Root::Batch,
+            ),
         }));
         let count_per_user = n
             .children

@@ -51,8 +51,8 @@ pub struct LockChildren<'a> {
     /// PostgreSQL cannot lock rows under an aggregate: lock in a derived table, count outside.
     pub derived: bool,
     pub table: &'a str,
-    pub user_column: &'a str,
-    pub keys: &'a str,
+    /// `x.<link column>` holds a key of the batch.
+    pub member: &'a str,
     pub lock: &'a str,
 }
 
@@ -72,7 +72,8 @@ pub struct BatchUsers<'a> {
     pub created_text: &'a str,
     pub users: &'a str,
     pub user_id: &'a str,
-    pub temp: &'a str,
+    /// `u.<id>` is in the batch.
+    pub member: &'a str,
 }
 
 #[derive(Template)]
@@ -90,9 +91,8 @@ pub struct DeleteRows<'a> {
     /// may scan the whole table).
     pub join_delete: bool,
     pub table: &'a str,
-    pub user_column: &'a str,
-    /// The values `user_column` must hold (a subquery).
-    pub keys: &'a str,
+    /// The link column holds a key of the batch.
+    pub member: &'a str,
     /// MySQL: joins from `x` up to the batch table `b`.
     pub joins: &'a str,
 }

@@ -3,5 +3,5 @@ DELETE x FROM {{ table }} AS x
 {{ joins }}
 {%- else -%}
 DELETE FROM {{ table }}
-WHERE {{ user_column }} IN ({{ keys }})
+WHERE {{ member }}
 {%- endif %}
