@@ -50,13 +50,15 @@ INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonswee
 -- 3c'. statistics for the freshly filled batch table, so the planner drives the re-check and
 --      the deletes from the batch instead of scanning whole tables
 ANALYZE pg_temp.anonsweep_batch;
--- 3d. lock the sessions of the picked users, so activity cannot change under us
-SELECT COUNT(*) AS n FROM (
-  SELECT 1 FROM "auth"."sessions" AS x
+-- 3d. lock the sessions of the picked users, so activity cannot change under us, and count
+--     those (as they are now) with activity at or after the cutoff
+SELECT COUNT(*) FILTER (WHERE s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1) AS n FROM (
+  SELECT x.* FROM "auth"."sessions" AS x
   WHERE x."user_id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
   FOR UPDATE OF x
-) AS locked;
--- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
+) AS s;
+-- 3e. only when 3d counted any: re-check the rule inside the transaction; drop users that
+--     changed since they were picked (each user's own row was re-checked when 3b locked it)
 DELETE FROM pg_temp.anonsweep_batch
 WHERE NOT EXISTS (
   SELECT 1 FROM "auth"."users" AS u

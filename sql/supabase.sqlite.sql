@@ -46,19 +46,6 @@ LIMIT ?2;
 -- 3c. move the keyset cursor past this batch
 DELETE FROM temp.anonsweep_cursor;
 INSERT INTO temp.anonsweep_cursor (last_id) SELECT b.id FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
--- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
-DELETE FROM temp.anonsweep_batch
-WHERE NOT EXISTS (
-  SELECT 1 FROM "auth"."users" AS u
-  WHERE u."id" = anonsweep_batch.id
-    AND u."is_anonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
-    AND NOT EXISTS (
-      SELECT 1 FROM "auth"."sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
-    )
-);
 -- 3f. with --audit-log: read the batch for the log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
 FROM "auth"."users" AS u

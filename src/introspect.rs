@@ -191,8 +191,12 @@ fn sqlite_time_kind(
             let bad = conn
                 .texts(
                     &format!(
+                        // A date first (`YYYY-`: not `now`, a time or a Julian day number),
+                        // then one SQLite's date functions parse. `julianday` is the cheapest
+                        // of them; they share one parser.
                         "SELECT CAST(COUNT(*) AS TEXT) AS t FROM {t} WHERE {q} IS NOT NULL AND \
-                         ({q} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' OR strftime('%s', {q}) IS NULL)"
+                         (substr({q}, 5, 1) <> '-' OR julianday({q}) IS NULL \
+                          OR substr({q}, 1, 4) NOT GLOB '[0-9][0-9][0-9][0-9]')"
                     ),
                     &[],
                 )?

@@ -77,7 +77,13 @@ pub struct Plan {
     /// implicitly); elsewhere `clear` runs inside the transaction.
     pub clear_before_begin: bool,
     pub lock_children: Vec<Stmt>,
-    pub recheck: Stmt,
+    /// PostgreSQL: `lock_children` counts the locked sessions with activity at or after the
+    /// cutoff, and the re-check runs only when one has (the pick's `FOR UPDATE` already
+    /// re-checked each user's own row). Elsewhere the re-check runs in every batch.
+    pub lock_counts_active: bool,
+    /// Re-checks the rule after the locks are taken. `None` on SQLite: `BEGIN IMMEDIATE` holds
+    /// the database's write lock from before the pick to the commit, so nothing can change.
+    pub recheck: Option<Stmt>,
     pub batch_users: Stmt,
     pub count_per_user: Vec<Labeled>,
     pub deletes: Vec<Labeled>,
@@ -524,26 +530,46 @@ impl Names {
             .collect()
     }
 
-    fn lock_children(&self) -> Vec<Stmt> {
+    /// Locks the sessions of the batch. PostgreSQL: counts, among the locked rows (their latest
+    /// versions, read after the users were locked), those with activity at or after the cutoff;
+    /// the re-check runs only when that count is not zero. MySQL: counts the locked rows.
+    fn lock_children(&self, f: &Formats, b: &mut Binder) -> Vec<Stmt> {
         if !self.backend.has_row_locks() {
             return Vec::new();
         }
-        // Sessions only: their activity is what the rule reads.
-        self.sessions_child()
-            .map(|i| {
-                plain(render(&render::LockChildren {
-                    derived: self.backend == Backend::Postgres,
-                    table: &self.children[i].table,
-                    member: &self.member(
-                        &format!("x.{}", self.children[i].column),
-                        &self.keys(i, Root::Batch),
-                        Root::Batch,
-                    ),
-                    lock: &self.backend.lock_clause("x"),
-                }))
+        let Some(i) = self.sessions_child() else {
+            return Vec::new();
+        };
+        let derived = self.backend == Backend::Postgres;
+        let member = self.member(
+            &format!("x.{}", self.children[i].column),
+            &self.keys(i, Root::Batch),
+            Root::Batch,
+        );
+        vec![self.stmt(b, |b| {
+            let active: Vec<String> = if derived {
+                self.activity
+                    .iter()
+                    .zip(&f.activity)
+                    .map(|(c, k)| {
+                        format!(
+                            "{} >= {}",
+                            k.column_expr(self.backend, &format!("s.{c}")),
+                            b.cutoff(*k)
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            render(&render::LockChildren {
+                derived,
+                table: &self.children[i].table,
+                member: &member,
+                active: &active.join(" OR "),
+                lock: &self.backend.lock_clause("x"),
             })
-            .into_iter()
-            .collect()
+        })]
     }
 
     fn deletes(&self) -> Vec<Labeled> {
@@ -709,8 +735,9 @@ impl Plan {
                 _ => Vec::new(),
             },
             clear_before_begin: backend == Backend::Mysql,
-            lock_children: n.lock_children(),
-            recheck: n.recheck(f, &mut b),
+            lock_children: n.lock_children(f, &mut b),
+            lock_counts_active: backend == Backend::Postgres,
+            recheck: backend.has_row_locks().then(|| n.recheck(f, &mut b)),
             batch_users,
             count_per_user,
             deletes: n.deletes(),
@@ -784,7 +811,8 @@ impl Plan {
             pick: &self.pick_next.sql,
             advance: strs(&self.advance),
             lock_children: strs(&self.lock_children),
-            recheck: &self.recheck.sql,
+            recheck: self.recheck.as_ref().map_or("", |r| r.sql.as_str()),
+            lock_counts_active: self.lock_counts_active && !self.lock_children.is_empty(),
             batch_users: &self.batch_users.sql,
             deletes,
             analyze: strs(&self.analyze),
@@ -800,7 +828,11 @@ impl Plan {
         let n = Names::new(backend, &settings.schema, &self.children);
         let mut b = Binder::literals(backend, settings.cutoff);
         let pick = n.pick(&self.formats, &mut b, false, false, true);
-        let recheck = n.recheck(&self.formats, &mut b);
+        let recheck = if backend.has_row_locks() {
+            n.recheck(&self.formats, &mut b).sql
+        } else {
+            String::new()
+        };
         let meta: Vec<&str> = match backend {
             Backend::Postgres => vec!["\\set ON_ERROR_STOP on"],
             Backend::Sqlite => vec![".bail on", "PRAGMA foreign_keys = ON;"],
@@ -814,7 +846,7 @@ impl Plan {
         // The script needs the batch table only (no cursor: it takes every eligible user at once).
         let setup: Vec<String> = strs(&self.setup).into_iter().take(1).collect();
         let teardown: Vec<String> = strs(&self.teardown).into_iter().take(1).collect();
-        let lock = strs(&self.lock_children);
+        let lock = strs(&n.lock_children(&self.formats, &mut b));
         let deletes: Vec<String> = self.deletes.iter().map(|d| d.stmt.sql.clone()).collect();
         let text = render(&render::Script {
             meta,
@@ -836,7 +868,7 @@ impl Plan {
             setup: setup.iter().map(String::as_str).collect(),
             pick: &pick.sql,
             lock_children: lock.iter().map(String::as_str).collect(),
-            recheck: &recheck.sql,
+            recheck: &recheck,
             deletes: deletes.iter().map(String::as_str).collect(),
             teardown: teardown.iter().map(String::as_str).collect(),
         });

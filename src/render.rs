@@ -53,6 +53,8 @@ pub struct LockChildren<'a> {
     pub table: &'a str,
     /// `x.<link column>` holds a key of the batch.
     pub member: &'a str,
+    /// PostgreSQL: activity at or after the cutoff, over the locked rows (aliased `s`).
+    pub active: &'a str,
     pub lock: &'a str,
 }
 
@@ -146,6 +148,7 @@ pub struct Overview<'a> {
     pub pick: &'a str,
     pub advance: Vec<&'a str>,
     pub lock_children: Vec<&'a str>,
+    pub lock_counts_active: bool,
     pub recheck: &'a str,
     pub batch_users: &'a str,
     pub deletes: Vec<&'a str>,

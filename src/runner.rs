@@ -220,10 +220,15 @@ fn one_batch(
             for s in &plan.analyze {
                 c.execute(s, v)?;
             }
+            let mut active = 0;
             for s in &plan.lock_children {
-                c.count(s, v)?;
+                active += c.count(s, v)?;
             }
-            let kept = c.execute(&plan.recheck, v)? as u64;
+            let recheck = !plan.lock_counts_active || plan.lock_children.is_empty() || active > 0;
+            let kept = match &plan.recheck {
+                Some(r) if recheck => c.execute(r, v)? as u64,
+                _ => 0,
+            };
             // Read back only for the audit log: the summary counts what the deletes report.
             let users = if want_per_user {
                 c.users(&plan.batch_users, v)?

@@ -46,13 +46,25 @@
 {%- endfor %}
 {%- endif %}
 {%- if !lock_children.is_empty() %}
+{%- if lock_counts_active %}
+-- 3d. lock the sessions of the picked users, so activity cannot change under us, and count
+--     those (as they are now) with activity at or after the cutoff
+{%- else %}
 -- 3d. lock the sessions of the picked users, so activity cannot change under us
+{%- endif %}
 {%- for s in lock_children %}
 {{ s }};
 {%- endfor %}
 {%- endif %}
+{%- if !recheck.is_empty() %}
+{%- if lock_counts_active %}
+-- 3e. only when 3d counted any: re-check the rule inside the transaction; drop users that
+--     changed since they were picked (each user's own row was re-checked when 3b locked it)
+{%- else %}
 -- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
+{%- endif %}
 {{ recheck }};
+{%- endif %}
 -- 3f. with --audit-log: read the batch for the log
 {{ batch_users }};
 -- 3g. delete in foreign-key order

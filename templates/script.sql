@@ -18,7 +18,9 @@
 {%- for s in lock_children %}
 {{ s }};
 {%- endfor %}
+{%- if !recheck.is_empty() %}
 {{ recheck }};
+{%- endif %}
 {%- for s in deletes %}
 {{ s }};
 {%- endfor %}

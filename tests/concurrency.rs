@@ -411,3 +411,114 @@ fn a_user_locked_by_another_transaction_fails_alone_and_is_deleted_later() {
     assert_eq!(json["deleted_users"].as_u64(), Some(1));
     assert_eq!(db.ids("users", "id"), vec!["r00001".to_string()]);
 }
+
+/// 300 old anonymous users `u00000001..`, each with one old session; one registered user.
+fn small_population(db: &TestDb) {
+    db.exec(&support::default_schema(db, "TIMESTAMPTZ", "TEXT", false));
+    db.exec(
+        "INSERT INTO users (id, is_anonymous, created_at)
+           SELECT 'u' || lpad(g::text, 8, '0'), TRUE, TIMESTAMPTZ '2026-01-01 00:00:00+00'
+           FROM generate_series(1, 300) AS g;
+         INSERT INTO sessions (id, user_id, created_at, updated_at)
+           SELECT 's' || g, 'u' || lpad(g::text, 8, '0'), TIMESTAMPTZ '2026-01-02 00:00:00+00',
+                  TIMESTAMPTZ '2026-01-03 00:00:00+00'
+           FROM generate_series(1, 300) AS g;
+         INSERT INTO users VALUES ('r00001', FALSE, TIMESTAMPTZ '2025-01-01 00:00:00+00');",
+    );
+}
+
+/// Starts a run in the background while `holder` has an uncommitted change, waits until the
+/// run is blocked on that change's row lock, commits it, and returns the finished run.
+fn run_against_a_commit_in_flight(db: &TestDb, holder: &mut Conn) -> support::Run {
+    let mut bg = support::population::spawn(
+        db,
+        &[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--batch-size",
+            "50",
+            "--lock-timeout-ms",
+            "20000",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let probe = db.conn();
+    let probe = std::sync::Mutex::new(probe);
+    bg.wait_for("the run waiting on the held row", || {
+        let mut c = probe.lock().unwrap();
+        c.texts(
+            "SELECT CAST(COUNT(*) AS TEXT) AS t FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .unwrap()
+        .first()
+        .cloned()
+        .flatten()
+        .as_deref()
+            == Some("1")
+    });
+    holder.batch_execute("COMMIT").unwrap();
+    bg.finish()
+}
+
+fn assert_only_kept(db: &TestDb, run: &support::Run, kept: &str) {
+    assert_eq!(run.code, 0, "{}", run.all());
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON summary");
+    assert_eq!(json["deleted_users"].as_u64(), Some(299), "{}", run.stdout);
+    assert_eq!(
+        db.ids("users", "id"),
+        vec!["r00001".to_string(), kept.to_string()]
+    );
+    assert_eq!(
+        db.strings("SELECT user_id AS t FROM sessions"),
+        vec![kept.to_string()]
+    );
+}
+
+/// A user registered by a transaction that commits while the pick waits for the user's row:
+/// the pick re-evaluates the user's own conditions on the committed row and leaves it out.
+#[test]
+fn a_registration_committing_while_the_pick_waits_keeps_the_user() {
+    let db = TestDb::pg();
+    small_population(&db);
+    let target = uid(120);
+    let mut holder = db.conn();
+    holder.batch_execute("BEGIN").unwrap();
+    holder
+        .batch_execute(&format!(
+            "UPDATE users SET is_anonymous = FALSE WHERE id = '{target}'"
+        ))
+        .unwrap();
+    let run = run_against_a_commit_in_flight(&db, &mut holder);
+    assert_only_kept(&db, &run, &target);
+    assert_eq!(
+        db.strings(&format!(
+            "SELECT CAST(is_anonymous AS TEXT) AS t FROM users WHERE id = '{target}'"
+        )),
+        vec!["false".to_string()]
+    );
+}
+
+/// A session touched by a transaction that commits while the batch waits to lock it: the pick
+/// read the session as inactive, the lock reads it as it is now, and the user is kept.
+#[test]
+fn a_session_touched_while_the_batch_waits_to_lock_it_keeps_the_user() {
+    let db = TestDb::pg();
+    small_population(&db);
+    let target = uid(170);
+    let mut holder = db.conn();
+    holder.batch_execute("BEGIN").unwrap();
+    holder
+        .batch_execute(&format!(
+            "UPDATE sessions SET updated_at = TIMESTAMPTZ '2026-11-20 00:00:00+00' WHERE user_id = '{target}'"
+        ))
+        .unwrap();
+    let run = run_against_a_commit_in_flight(&db, &mut holder);
+    assert_only_kept(&db, &run, &target);
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(json["kept_changed"].as_u64(), Some(1), "{}", run.stdout);
+}

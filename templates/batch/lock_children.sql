@@ -1,9 +1,9 @@
 {%- if derived -%}
-SELECT COUNT(*) AS n FROM (
-  SELECT 1 FROM {{ table }} AS x
+SELECT COUNT(*) FILTER (WHERE {{ active }}) AS n FROM (
+  SELECT x.* FROM {{ table }} AS x
   WHERE {{ member }}
   {{ lock }}
-) AS locked
+) AS s
 {%- else -%}
 SELECT COUNT(*) AS n FROM {{ table }} AS x
 WHERE {{ member }}
