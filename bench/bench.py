@@ -341,6 +341,10 @@ def parse_log_epoch(stderr, needle):
     return None
 
 
+# anonsweep's default --batch-size per backend (src/dialect.rs, default_batch_size).
+DEFAULT_BATCH = {"postgres": 5000, "mysql": 2000, "sqlite": 1000}
+
+
 def anonsweep_run(url, batch_size=None):
     argv = [BIN, "run", "--as-of", AS_OF, "--format", "json", "--database-url", url]
     if batch_size:
@@ -426,8 +430,9 @@ def bench_backend(be, users, repeat, batch_sizes, best_batch, out):
             within = [b for b in sweep if sweep[b]["p99_batch_ms"] <= 250] or list(sweep)
             best_batch = min(within, key=lambda b: sweep[b]["wall"])
             log(f"{be.name}: best batch size of the sweep (fastest with p99 <= 250 ms): {best_batch}")
-    contenders = [("anonsweep (batch 1000)", lambda c: anonsweep_run(be.url(c)))]
-    if best_batch and best_batch != 1000:
+    default = DEFAULT_BATCH[be.name]
+    contenders = [(f"anonsweep (default batch {default})", lambda c: anonsweep_run(be.url(c)))]
+    if best_batch and best_batch != default:
         contenders.append((f"anonsweep (batch {best_batch})", lambda c: anonsweep_run(be.url(c), best_batch)))
     contenders.append(("set-based SQL baseline", be.baseline))
     if be.name == "mysql":
@@ -573,7 +578,7 @@ def bench_scaling(sizes, batch_size, out):
                        batch_us_per_user=(r["wall"] - (r["counting_s"] or 0)) / max(1, r["deleted_users"]) * 1e6,
                        counting_s=r["counting_s"], p99_batch_ms=r["p99_batch_ms"],
                        max_batch_ms=r["max_batch_ms"], rss_mib=r["rss_kib"] / 1024,
-                       batch_size=batch_size or 1000)
+                       batch_size=batch_size or DEFAULT_BATCH["postgres"])
             if r["deleted_users"] != expected or remaining != total - expected or again != 0:
                 msg = (f"MISMATCH scaling {eligible}: deleted {r['deleted_users']}, expected {expected}, "
                        f"remaining {remaining} of {total}, still eligible {again}")
@@ -662,7 +667,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="~100k users, 1 repeat")
     ap.add_argument("--scaling", action="store_true", help="only the PostgreSQL scaling series")
     ap.add_argument("--scaling-sizes", default="100000,1000000,4000000")
-    ap.add_argument("--batch-sizes", default="500,1000,2000,5000",
+    ap.add_argument("--batch-sizes", default="1000,2000,3000,5000,10000",
                     help="PostgreSQL batch-size sweep ('' to skip)")
     ap.add_argument("--best-batch", type=int, default=None,
                     help="batch size for the second anonsweep contender when no sweep runs")

@@ -215,7 +215,8 @@ pub struct RunArgs {
     /// With --dry-run: write the standalone SQL script to FILE.
     #[arg(long, value_name = "FILE", requires = "dry_run")]
     pub sql_out: Option<PathBuf>,
-    /// Users per batch transaction (1..=100000; default 1000).
+    /// Users per batch transaction (1..=100000; default 5000 on PostgreSQL, 2000 on MySQL/MariaDB,
+    /// 1000 on SQLite).
     #[arg(
         long,
         env = "ANONSWEEP_BATCH_SIZE",
@@ -328,9 +329,9 @@ pub struct DemoArgs {
     /// Only create and fill the database; do not plan or run.
     #[arg(long)]
     pub fill_only: bool,
-    /// Users per batch transaction for the demo run.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    pub batch_size: u64,
+    /// Users per batch transaction for the demo run (default: the backend's, as for `run`).
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<u64>,
     /// The population's clock: data spreads over the 120 days before it (default now). With the
     /// same value, two fills are identical row for row (the benchmarks rely on it).
     #[arg(long, value_name = "TIME")]

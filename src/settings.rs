@@ -609,7 +609,7 @@ impl Settings {
             "batch_size",
             &inputs.batch_size,
             file.and_then(|f| toml_scalar(&f.batch_size)),
-            ("1000".into(), Origin::Default),
+            (backend.default_batch_size().to_string(), Origin::Default),
         );
         let batch_size = whole_number(&v, &o, "batch size", 1, 100_000, "--batch-size 1000")?;
         let (v, o) = r.pick(

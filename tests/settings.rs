@@ -239,3 +239,46 @@ fn an_unwritable_audit_log_stops_the_run_with_exit_5() {
     );
     assert_eq!(db.count("users"), 3, "only the first batch (one user) went");
 }
+
+/// Without a configured batch size each backend uses its own default (BENCHMARKS.md): 5000 on
+/// PostgreSQL, 2000 on MySQL/MariaDB, 1000 on SQLite. 6000 eligible users therefore take 2, 3
+/// and 6 batches, and all of them are gone.
+#[test]
+fn the_default_batch_size_depends_on_the_backend() {
+    for db in TestDb::all() {
+        db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
+        for chunk in 0..12 {
+            let rows: Vec<String> = (0..500)
+                .map(|i| {
+                    format!(
+                        "('u{:05}', {}, {})",
+                        chunk * 500 + i,
+                        db.bool(true),
+                        db.ts("2026-01-01 00:00:00")
+                    )
+                })
+                .collect();
+            db.exec(&format!("INSERT INTO users VALUES {}", rows.join(", ")));
+        }
+        db.exec(&format!(
+            "INSERT INTO users VALUES ('r1', {}, {})",
+            db.bool(false),
+            db.ts("2026-01-01 00:00:00")
+        ));
+        let (size, batches) = if db.is_pg() {
+            ("5000", 2)
+        } else if db.is_mysql() {
+            ("2000", 3)
+        } else {
+            ("1000", 6)
+        };
+        let plan = plan_json(&db, &[], &[]);
+        assert_eq!(setting(&plan, "batch_size"), (size, "default"));
+        let r = db.run(&["run", "--as-of", AS_OF, "--format", "json"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let json: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(json["batches"].as_u64(), Some(batches), "{}", r.stdout);
+        assert_eq!(json["deleted_users"].as_u64(), Some(6000));
+        assert_eq!(db.ids("users", "id"), vec!["r1".to_string()]);
+    }
+}

@@ -110,7 +110,9 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
 
     let inputs = Inputs {
         database_url: Some((raw.clone(), Origin::Flag("--database-url"))),
-        batch_size: Some((args.batch_size.to_string(), Origin::Flag("--batch-size"))),
+        batch_size: args
+            .batch_size
+            .map(|n| (n.to_string(), Origin::Flag("--batch-size"))),
         as_of: Some((now.to_rfc3339(), Origin::Default)),
         format: Some(args.format.clone()),
         needs_database: true,
