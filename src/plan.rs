@@ -678,7 +678,16 @@ impl Plan {
             })
             .collect();
         let sample = n.stmt(&mut b, |b| {
-            let e = n.eligible(f, b);
+            let mut e = n.eligible(f, b);
+            if backend == Backend::Sqlite {
+                // The first few by id: a unary `+` keeps SQLite from driving this from the
+                // created_at index (which reads every old anonymous user, then sorts) instead of
+                // walking the primary key and stopping after `limit` rows.
+                let created = f
+                    .created_at
+                    .column_expr(backend, &format!("u.{}", n.created_at));
+                e = e.replacen(&format!("AND {created} <"), &format!("AND +{created} <"), 1);
+            }
             let limit = b.limit();
             render(&render::Sample {
                 id_text: &id_text,
