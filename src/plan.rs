@@ -340,38 +340,67 @@ impl Names {
     fn archive_rows(&self, users_columns: &[(String, String)]) -> Vec<Stmt> {
         let lock = self.backend.lock_clause("x");
         let id = self.backend.id_as_text("b.id");
+        let pg = self.backend == Backend::Postgres;
+        let batch_ids = format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp);
+        let select = |id: &str, json: String, table: &str, filter: String| {
+            plain(
+                format!("SELECT {id} AS id, {json} AS t\nFROM {table} AS x\n{filter}\n{lock}")
+                    .trim_end()
+                    .to_string(),
+            )
+        };
         let mut out: Vec<Stmt> = self
             .children
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                plain(
-                    format!(
-                        "SELECT {id} AS id, {} AS t\nFROM {} AS x\n{}\n{lock}",
-                        self.row_json("x", &c.columns),
-                        c.table,
-                        self.joins(i)
-                    )
-                    .trim_end()
-                    .to_string(),
-                )
+                let json = self.row_json("x", &c.columns);
+                match c.parent {
+                    // PostgreSQL: probe the link column's index per key (see `member`); the
+                    // link value is the user's id (as text when compared as text).
+                    Parent::User if pg => select(
+                        &self.backend.id_as_text(&format!("x.{}", c.column)),
+                        json,
+                        &c.table,
+                        format!(
+                            "WHERE {}",
+                            self.member(
+                                &format!("x.{}", c.column),
+                                &self.keys(i, Root::Batch),
+                                Root::Batch
+                            )
+                        ),
+                    ),
+                    _ => select(&id, json, &c.table, self.joins(i)),
+                }
             })
             .collect();
         let ucols: Vec<(String, String)> = users_columns
             .iter()
             .map(|(n, t)| (quote_any(self.backend, n), t.clone()))
             .collect();
-        out.push(plain(
-            format!(
-                "SELECT {id} AS id, {} AS t\nFROM {} AS x\nJOIN {}anonsweep_batch AS b ON x.{} = b.id\n{lock}",
-                self.row_json("x", &ucols),
-                self.users,
-                self.temp,
-                self.user_id
+        let json = self.row_json("x", &ucols);
+        out.push(if pg {
+            select(
+                &self.backend.id_as_text(&format!("x.{}", self.user_id)),
+                json,
+                &self.users,
+                format!(
+                    "WHERE {}",
+                    self.member(&format!("x.{}", self.user_id), &batch_ids, Root::Batch)
+                ),
             )
-            .trim_end()
-            .to_string(),
-        ));
+        } else {
+            select(
+                &id,
+                json,
+                &self.users,
+                format!(
+                    "JOIN {}anonsweep_batch AS b ON x.{} = b.id",
+                    self.temp, self.user_id
+                ),
+            )
+        });
         out
     }
 
