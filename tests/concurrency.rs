@@ -427,11 +427,17 @@ fn small_population(db: &TestDb) {
     );
 }
 
-/// Starts a run in the background while `holder` has an uncommitted change, waits until the
-/// run is blocked on that change's row lock, commits it, and returns the finished run.
-fn run_against_a_commit_in_flight(db: &TestDb, holder: &mut Conn) -> support::Run {
+/// On a fresh `small_population`, another connection makes `change` (SQL) without committing;
+/// a run starts in the background, and once it is blocked on that change's row lock the change
+/// commits. Returns the database and the finished run.
+fn run_against_a_commit_in_flight(change: &str) -> (TestDb, support::Run) {
+    let db = TestDb::pg();
+    small_population(&db);
+    let mut holder = db.conn();
+    holder.batch_execute("BEGIN").unwrap();
+    holder.batch_execute(change).unwrap();
     let mut bg = support::population::spawn(
-        db,
+        &db,
         &[
             "run",
             "--as-of",
@@ -445,24 +451,24 @@ fn run_against_a_commit_in_flight(db: &TestDb, holder: &mut Conn) -> support::Ru
         ],
         &[],
     );
-    let probe = db.conn();
-    let probe = std::sync::Mutex::new(probe);
+    let mut probe = db.conn();
     bg.wait_for("the run waiting on the held row", || {
-        let mut c = probe.lock().unwrap();
-        c.texts(
-            "SELECT CAST(COUNT(*) AS TEXT) AS t FROM pg_stat_activity \
+        probe
+            .texts(
+                "SELECT CAST(COUNT(*) AS TEXT) AS t FROM pg_stat_activity \
              WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            &[],
-        )
-        .unwrap()
-        .first()
-        .cloned()
-        .flatten()
-        .as_deref()
+                &[],
+            )
+            .unwrap()
+            .first()
+            .cloned()
+            .flatten()
+            .as_deref()
             == Some("1")
     });
     holder.batch_execute("COMMIT").unwrap();
-    bg.finish()
+    let run = bg.finish();
+    (db, run)
 }
 
 fn assert_only_kept(db: &TestDb, run: &support::Run, kept: &str) {
@@ -483,17 +489,10 @@ fn assert_only_kept(db: &TestDb, run: &support::Run, kept: &str) {
 /// the pick re-evaluates the user's own conditions on the committed row and leaves it out.
 #[test]
 fn a_registration_committing_while_the_pick_waits_keeps_the_user() {
-    let db = TestDb::pg();
-    small_population(&db);
     let target = uid(120);
-    let mut holder = db.conn();
-    holder.batch_execute("BEGIN").unwrap();
-    holder
-        .batch_execute(&format!(
-            "UPDATE users SET is_anonymous = FALSE WHERE id = '{target}'"
-        ))
-        .unwrap();
-    let run = run_against_a_commit_in_flight(&db, &mut holder);
+    let (db, run) = run_against_a_commit_in_flight(&format!(
+        "UPDATE users SET is_anonymous = FALSE WHERE id = '{target}'"
+    ));
     assert_only_kept(&db, &run, &target);
     assert_eq!(
         db.strings(&format!(
@@ -507,17 +506,10 @@ fn a_registration_committing_while_the_pick_waits_keeps_the_user() {
 /// read the session as inactive, the lock reads it as it is now, and the user is kept.
 #[test]
 fn a_session_touched_while_the_batch_waits_to_lock_it_keeps_the_user() {
-    let db = TestDb::pg();
-    small_population(&db);
     let target = uid(170);
-    let mut holder = db.conn();
-    holder.batch_execute("BEGIN").unwrap();
-    holder
-        .batch_execute(&format!(
-            "UPDATE sessions SET updated_at = TIMESTAMPTZ '2026-11-20 00:00:00+00' WHERE user_id = '{target}'"
-        ))
-        .unwrap();
-    let run = run_against_a_commit_in_flight(&db, &mut holder);
+    let (db, run) = run_against_a_commit_in_flight(&format!(
+        "UPDATE sessions SET updated_at = TIMESTAMPTZ '2026-11-20 00:00:00+00' WHERE user_id = '{target}'"
+    ));
     assert_only_kept(&db, &run, &target);
     let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(json["kept_changed"].as_u64(), Some(1), "{}", run.stdout);
