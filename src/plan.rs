@@ -77,10 +77,6 @@ pub struct Plan {
     /// implicitly); elsewhere `clear` runs inside the transaction.
     pub clear_before_begin: bool,
     pub lock_children: Vec<Stmt>,
-    /// PostgreSQL: `lock_children` counts the locked sessions with activity at or after the
-    /// cutoff, and the re-check runs only when one has (the pick's `FOR UPDATE` already
-    /// re-checked each user's own row). Elsewhere the re-check runs in every batch.
-    pub lock_counts_active: bool,
     /// Re-checks the rule after the locks are taken. `None` on SQLite: `BEGIN IMMEDIATE` holds
     /// the database's write lock from before the pick to the commit, so nothing can change.
     pub recheck: Option<Stmt>,
@@ -428,6 +424,18 @@ impl Names {
     }
 
     fn eligible_after(&self, f: &Formats, b: &mut Binder, session_after: &str) -> String {
+        self.eligible_with(f, b, session_after, false)
+    }
+
+    /// The rule; `created_unindexed` writes the created-at comparison as `+expr`, which SQLite
+    /// never matches to an index (same value).
+    fn eligible_with(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        session_after: &str,
+        created_unindexed: bool,
+    ) -> String {
         let created_cutoff = b.cutoff(f.created_at);
         let activity: Vec<TimeCmp> = self
             .activity
@@ -440,9 +448,12 @@ impl Names {
             .collect();
         render(&render::Eligible {
             anonymous: &self.anonymous(f),
-            created_expr: &f
-                .created_at
-                .column_expr(self.backend, &format!("u.{}", self.created_at)),
+            created_expr: &format!(
+                "{}{}",
+                if created_unindexed { "+" } else { "" },
+                f.created_at
+                    .column_expr(self.backend, &format!("u.{}", self.created_at))
+            ),
             created_cutoff: &created_cutoff,
             sessions: &self.sessions,
             session_user: &self.session_user,
@@ -707,16 +718,10 @@ impl Plan {
             })
             .collect();
         let sample = n.stmt(&mut b, |b| {
-            let mut e = n.eligible(f, b);
-            if backend == Backend::Sqlite {
-                // The first few by id: a unary `+` keeps SQLite from driving this from the
-                // created_at index (which reads every old anonymous user, then sorts) instead of
-                // walking the primary key and stopping after `limit` rows.
-                let created = f
-                    .created_at
-                    .column_expr(backend, &format!("u.{}", n.created_at));
-                e = e.replacen(&format!("AND {created} <"), &format!("AND +{created} <"), 1);
-            }
+            // The first few by id: on SQLite a unary `+` keeps the created_at index from
+            // driving this (it would read every old anonymous user, then sort) instead of the
+            // primary key, which stops after `limit` rows.
+            let e = n.eligible_with(f, b, "", backend == Backend::Sqlite);
             let limit = b.limit();
             render(&render::Sample {
                 id_text: &id_text,
@@ -774,7 +779,6 @@ impl Plan {
             },
             clear_before_begin: backend == Backend::Mysql,
             lock_children: n.lock_children(f, &mut b),
-            lock_counts_active: backend == Backend::Postgres,
             recheck: backend.has_row_locks().then(|| n.recheck(f, &mut b)),
             batch_users,
             count_per_user,
@@ -850,13 +854,20 @@ impl Plan {
             advance: strs(&self.advance),
             lock_children: strs(&self.lock_children),
             recheck: self.recheck.as_ref().map_or("", |r| r.sql.as_str()),
-            lock_counts_active: self.lock_counts_active && !self.lock_children.is_empty(),
+            lock_counts_active: self.lock_counts_active(),
             batch_users: &self.batch_users.sql,
             deletes,
             analyze: strs(&self.analyze),
             teardown: strs(&self.teardown),
         });
         format!("{text}\n")
+    }
+
+    /// PostgreSQL: `lock_children` counts the locked sessions with activity at or after the
+    /// cutoff, and the re-check runs only when one has (the pick's `FOR UPDATE` already
+    /// re-checked each user's own row). Elsewhere the re-check runs in every batch.
+    pub fn lock_counts_active(&self) -> bool {
+        self.backend == Backend::Postgres && !self.lock_children.is_empty()
     }
 
     /// A standalone script with the cutoff as a literal: deletes, in one transaction,

@@ -224,7 +224,7 @@ fn one_batch(
             for s in &plan.lock_children {
                 active += c.count(s, v)?;
             }
-            let recheck = !plan.lock_counts_active || plan.lock_children.is_empty() || active > 0;
+            let recheck = !plan.lock_counts_active() || active > 0;
             let kept = match &plan.recheck {
                 Some(r) if recheck => c.execute(r, v)? as u64,
                 _ => 0,
