@@ -47,7 +47,7 @@ FOR UPDATE OF u;
 TRUNCATE pg_temp.anonsweep_cursor;
 INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- 3c'. statistics for the freshly filled batch table, so the planner drives the re-check and
---      the deletes from the batch instead of scanning whole tables
+--      the joins to it (archive reads of tables below a configured parent) from the batch
 ANALYZE pg_temp.anonsweep_batch;
 -- 3d. lock the sessions of the picked users, so activity cannot change under us, and count
 --     those (as they are now) with activity at or after the cutoff

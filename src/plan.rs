@@ -84,7 +84,8 @@ pub struct Plan {
     pub count_per_user: Vec<Labeled>,
     pub deletes: Vec<Labeled>,
     /// In every batch, after the pick: statistics for the batch table (PostgreSQL), so the
-    /// planner drives the re-check and the deletes from the batch instead of scanning tables.
+    /// planner drives the re-check and the joins to the batch (archive reads of tables below a
+    /// configured parent) from the batch; the other statements probe with `= ANY(ARRAY(…))`.
     pub analyze: Vec<Stmt>,
     pub teardown: Vec<Stmt>,
     /// The child tables the plan was built for, in delete order.

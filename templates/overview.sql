@@ -40,7 +40,7 @@
 {%- endfor %}
 {%- if !analyze.is_empty() %}
 -- 3c'. statistics for the freshly filled batch table, so the planner drives the re-check and
---      the deletes from the batch instead of scanning whole tables
+--      the joins to it (archive reads of tables below a configured parent) from the batch
 {%- for s in analyze %}
 {{ s }};
 {%- endfor %}
