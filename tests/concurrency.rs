@@ -2,6 +2,8 @@
 //! is in progress: another connection keeps adding fresh sessions and registering users during a
 //! 50,000-user run, and afterwards exactly the untouched eligible users are gone, every touched user
 //! remains, no child row is orphaned, and the summary counts what really vanished.
+//! Two deterministic tests commit a registration, or a session touch, while a batch waits on its
+//! row lock: the user is kept.
 
 mod support;
 
