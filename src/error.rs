@@ -57,7 +57,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> i32 {
         exit::USAGE
     } else if err.downcast_ref::<CapError>().is_some() {
         exit::CAPPED
-    } else if err.downcast_ref::<crate::lock::LockHeld>().is_some() {
+    } else if err.downcast_ref::<crate::exec::lock::LockHeld>().is_some() {
         exit::LOCKED
     } else {
         exit::ERROR

@@ -1,37 +1,23 @@
 //! anonsweep: removes abandoned anonymous accounts from an application's SQL database.
 //!
-//! The library renders a [`plan::Plan`] from askama templates for the configured schema,
-//! shows it (`plan`), writes it as a standalone script, and executes it in batches (`run`).
+//! The layers, each depending only on those listed after it:
+//! `cli` (what was typed) → `ops` (the one pipeline `run`, `plan` and `demo` share) →
+//! `output` (report, hooks, progress) → `exec` (batches, counts, audit, lock) and `archive` →
+//! `plan` (pure: settings + inspected schema → every statement, rendered) → `preflight` (one
+//! pass over the catalog) → `indexes` (the shipped index migrations) → `config` (flags,
+//! environment, file, preset → `Settings`) → `sql` (the only place that quotes, escapes,
+//! writes placeholders and knows dialects) → `error`, `logger`.
 
-pub mod archive;
-pub mod audit;
-pub mod children;
-pub mod cli;
-pub mod commands;
-pub mod config_file;
-pub mod conn;
-pub mod dburl;
-pub mod demo;
-pub mod dialect;
-pub mod doctor;
-pub mod error;
-pub mod fkgraph;
-pub mod ident;
-pub mod index_state;
-pub mod indexes;
-pub mod introspect;
-pub mod lock;
 #[macro_use]
 pub mod logger;
-pub mod metrics;
-pub mod notify;
+pub mod archive;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod indexes;
+pub mod ops;
+pub mod output;
 pub mod plan;
-pub mod preset;
-pub mod progress;
-pub mod render;
-pub mod report;
-pub mod restore;
-pub mod runner;
-pub mod schedule;
-pub mod settings;
-pub mod stats;
+pub mod preflight;
+pub mod sql;

@@ -1,6 +1,6 @@
 //! The `anonsweep` binary: everything lives in the library; this only passes the exit code on.
 
 fn main() {
-    let code = anonsweep::commands::main_with_args(std::env::args_os().collect());
+    let code = anonsweep::cli::main_with_args(std::env::args_os().collect());
     std::process::exit(code);
 }

@@ -1,0 +1,169 @@
+//! `anonsweep demo`: a whole cleanup on a synthetic population, in one command.
+
+use std::path::PathBuf;
+
+use crate::cli::args::DemoArgs;
+use crate::sql::conn::{Conn, Values};
+use crate::sql::dburl::DbUrl;
+use crate::ops::population;
+use crate::sql::dialect::Backend;
+use crate::error::{exit, usage};
+use crate::output::report;
+use crate::exec::batches::{self, RunOptions};
+use crate::config::settings::{Inputs, Origin, OutputFormat};
+use crate::exec::stats;
+
+const DEFAULT_FILE: &str = "anonsweep-demo.db";
+
+fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
+    match url {
+        DbUrl::Sqlite { path } => {
+            if path.exists() {
+                let not_ours = || {
+                    usage(format!(
+                        "{} exists and was not made by `anonsweep demo`: pass another --database-url path",
+                        path.display()
+                    ))
+                };
+                let mut c = Conn::connect(url)?;
+                // A file that is not a SQLite database at all is refused the same way.
+                let marked = c
+                    .texts(
+                        "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                        &[population::MARKER],
+                    )
+                    .map_err(|_| not_ours())?
+                    .into_iter()
+                    .next()
+                    .is_some();
+                drop(c);
+                if !marked {
+                    return Err(not_ours());
+                }
+                std::fs::remove_file(path)?;
+                for ext in ["-wal", "-shm", "-journal"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(ext);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+            }
+            Conn::create_sqlite(path)
+        }
+        DbUrl::Postgres { .. } | DbUrl::Mysql { .. } => {
+            let mut c = Conn::connect(url)?;
+            // Only an empty database: any table of an application means "not ours".
+            let sql = match url.backend() {
+                Backend::Mysql => {
+                    "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables \
+                     WHERE table_schema = DATABASE() ORDER BY 1 LIMIT 1"
+                }
+                _ => {
+                    "SELECT CAST(schemaname || '.' || tablename AS TEXT) AS t FROM pg_tables \
+                     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1 LIMIT 1"
+                }
+            };
+            let found = c.texts(sql, &[])?;
+            if let Some(t) = found.into_iter().flatten().next() {
+                return Err(usage(format!(
+                    "the database already has a table {t}: the demo fills only an empty database (create one with `createdb`)"
+                )));
+            }
+            Ok(c)
+        }
+    }
+}
+
+pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
+    if args.users == 0 || args.users > 50_000_000 {
+        return Err(usage("--users must be between 1 and 50000000"));
+    }
+    let raw = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_FILE.to_string());
+    let url = DbUrl::parse(&raw)?;
+    let now = match &args.as_of {
+        Some(v) => crate::config::settings::parse_as_of(v).ok_or_else(|| {
+            usage(format!(
+                "cannot read --as-of {v:?}: use RFC 3339 like 2026-11-01T00:00:00Z"
+            ))
+        })?,
+        None => chrono::Utc::now(),
+    };
+    let now = chrono::Timelike::with_nanosecond(&now, 0).unwrap_or(now);
+    let mut conn = open_target(&url)?;
+    crate::info!("creating {} demo users in {url}", args.users);
+    let started = std::time::Instant::now();
+    let pop = population::fill(&mut conn, args.users, now)?;
+    crate::info!(
+        "filled {} users ({} anonymous), {} sessions, {} accounts in {:.1}s",
+        pop.users,
+        pop.anonymous,
+        pop.sessions,
+        pop.accounts,
+        started.elapsed().as_secs_f64()
+    );
+    drop(conn);
+    if args.fill_only {
+        return Ok(exit::OK);
+    }
+
+    let inputs = Inputs {
+        database_url: Some((raw.clone(), Origin::Flag("--database-url"))),
+        batch_size: args
+            .batch_size
+            .map(|n| (n.to_string(), Origin::Flag("--batch-size"))),
+        as_of: Some((now.to_rfc3339(), Origin::Default)),
+        format: Some(args.format.clone()),
+        needs_database: true,
+        ..Inputs::default()
+    };
+    let settings = super::resolve(&inputs)?;
+    let mut p = super::prepare(settings)?;
+    p.check()?;
+    let s = &p.settings;
+    let values = Values {
+        cutoff: s.cutoff,
+        limit: s.batch_size as i64,
+    };
+    let t0 = std::time::Instant::now();
+    let before = stats::collect(&mut p.conn, &p.plan, values, 5, true)?;
+    let plan_secs = t0.elapsed().as_secs_f64();
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let opts = RunOptions {
+        batch_size: s.batch_size,
+        lock_timeout_ms: s.lock_timeout_ms,
+        max_failures: s.max_failures,
+        max_deletions: None,
+        control: Default::default(),
+        run_id: run_id.clone(),
+    };
+    let t1 = std::time::Instant::now();
+    let outcome = batches::run(&mut p.conn, &p.plan, s.cutoff, &opts, None, None, None)?;
+    let run_secs = t1.elapsed().as_secs_f64();
+    match s.format {
+        OutputFormat::Text => {
+            println!("== 1. plan: what would be deleted (nothing changed yet)\n");
+            print!("{}", report::plan_text(s, &before, &p.notes, plan_secs));
+            println!("\n== 2. the SQL each batch runs (see `anonsweep sql`)\n");
+            println!("{}", p.plan.overview(s));
+            println!("== 3. run: the summary\n");
+            print!(
+                "{}",
+                report::run_text(s, &before, &outcome, &run_id, run_secs)
+            );
+            println!("\nThe demo database is {url}. Try: anonsweep plan --database-url {raw}");
+        }
+        OutputFormat::Json => {
+            println!(
+                "{}",
+                report::run_json(s, &before, &outcome, &run_id, run_secs)
+            );
+        }
+    }
+    Ok(if outcome.failed.is_empty() && !outcome.aborted {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}

@@ -1,0 +1,223 @@
+//! The thin command layer: turn what the user typed into `Settings`, call the library, print.
+//! One module per command, each exposing `run_*_command`.
+
+pub mod args;
+
+pub mod demo;
+pub mod doctor;
+pub mod migrate;
+pub mod plan;
+pub mod restore;
+pub mod run;
+pub mod schedule;
+pub mod sql;
+
+use std::ffi::OsString;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+
+use crate::preflight::children::{Finding, Level};
+use crate::cli::args::{Cli, Command, DbArgs, RuleArgs};
+use crate::config::file;
+use crate::sql::conn::Conn;
+use crate::error::{exit, exit_code_for, one_line, usage};
+use crate::preflight::introspect;
+use crate::plan::Plan;
+use crate::config::settings::{Given, Inputs, Origin, Settings};
+
+/// Runs the program with `args`; returns the process exit code.
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    crate::logger::init_from_env();
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            crate::warn!("ignoring .env: {e}");
+        }
+    }
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let Some((_, sub)) = matches.subcommand() else {
+        return exit::USAGE;
+    };
+    let result = match &cli.command {
+        Command::Sql(a) => sql::run_sql_command(a, sub),
+        Command::Plan(a) => plan::run_plan_command(a, sub),
+        Command::Run(a) => run::run_run_command(a, sub),
+        Command::Demo(a) => demo::run_demo_command(a),
+        Command::Doctor(a) => doctor::run_doctor_command(a, sub),
+        Command::Restore(a) => restore::run_restore_command(a, sub),
+        Command::Schedule(a) => schedule::run_schedule_command(a),
+        Command::Migrate(a) => match sub.subcommand() {
+            Some((_, inner)) => migrate::run_migrate_command(a, inner),
+            None => return exit::USAGE,
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("anonsweep: error: {}", one_line(&e));
+            exit_code_for(&e)
+        }
+    }
+}
+
+/// A value with its origin: command line or environment, as clap saw it.
+pub(crate) fn given(
+    value: &Option<String>,
+    m: &ArgMatches,
+    id: &str,
+    flag: &'static str,
+    env: &'static str,
+) -> Given {
+    let v = value.clone()?;
+    let origin = match m.value_source(id) {
+        Some(ValueSource::EnvVariable) => Origin::Env(env),
+        _ => Origin::Flag(flag),
+    };
+    Some((v, origin))
+}
+
+/// The inputs shared by every command.
+pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) -> Inputs {
+    Inputs {
+        database_url: db.and_then(|d| {
+            given(
+                &d.database_url,
+                m,
+                "database_url",
+                "--database-url",
+                "DATABASE_URL",
+            )
+        }),
+        preset: given(&rule.preset, m, "preset", "--preset", "ANONSWEEP_PRESET"),
+        config: rule.config.clone(),
+        retention_days: given(
+            &rule.retention_days,
+            m,
+            "retention_days",
+            "--retention-days",
+            "ANONSWEEP_RETENTION_DAYS",
+        ),
+        as_of: given(&rule.as_of, m, "as_of", "--as-of", "ANONSWEEP_AS_OF"),
+        timestamp_format: given(
+            &rule.timestamp_format,
+            m,
+            "timestamp_format",
+            "--timestamp-format",
+            "ANONSWEEP_TIMESTAMP_FORMAT",
+        ),
+        format: Some(rule.format.clone()),
+        ..Inputs::default()
+    }
+}
+
+/// Commands that show or check the run's settings without running (`plan`, `doctor`) read the
+/// run-only settings from the environment too, so they show what `run` would use.
+pub(crate) fn run_settings_from_env(inputs: &mut Inputs) {
+    let env = |name: &'static str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, Origin::Env(name)))
+    };
+    let slots: [(&mut Given, &'static str); 5] = [
+        (&mut inputs.batch_size, "ANONSWEEP_BATCH_SIZE"),
+        (&mut inputs.lock_timeout_ms, "ANONSWEEP_LOCK_TIMEOUT_MS"),
+        (&mut inputs.max_failures, "ANONSWEEP_MAX_FAILURES"),
+        (&mut inputs.max_deletions, "ANONSWEEP_MAX_DELETIONS"),
+        (&mut inputs.max_fraction, "ANONSWEEP_MAX_FRACTION"),
+    ];
+    for (slot, name) in slots {
+        if slot.is_none() {
+            *slot = env(name);
+        }
+    }
+}
+
+/// Loads the config file and resolves the settings.
+pub(crate) fn resolve(inputs: &Inputs) -> anyhow::Result<Settings> {
+    let loaded = file::load(inputs.config.as_deref())?;
+    Settings::resolve(inputs, loaded.as_ref())
+}
+
+/// A connected, inspected database and the plan for it.
+pub(crate) struct Prepared {
+    pub settings: Settings,
+    pub conn: Conn,
+    pub plan: Plan,
+    pub notes: Vec<String>,
+    /// What the foreign-key checks found (errors stop `plan` and `run`).
+    pub findings: Vec<Finding>,
+}
+
+impl Prepared {
+    /// Fails, before anything is deleted, when the checks found an error; prints each one.
+    /// Warnings are logged and joined to the notes.
+    pub fn check(&mut self) -> anyhow::Result<()> {
+        let errors: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .collect();
+        for f in &errors {
+            eprintln!("anonsweep: check failed: {}", f.message);
+            if let Some(fix) = &f.fix {
+                for l in fix.lines() {
+                    eprintln!("    {l}");
+                }
+            }
+        }
+        if let Some(first) = errors.first() {
+            return Err(usage(format!(
+                "{} check(s) failed, nothing was changed (first: {}): fix the configuration; `anonsweep doctor` lists every check",
+                errors.len(),
+                first.message
+            )));
+        }
+        for f in &self.findings {
+            if f.level == Level::Warning {
+                self.notes.push(format!("warning: {}", f.message));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connects, checks the schema and the foreign keys, and renders the plan. Changes nothing.
+pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
+    let db = settings
+        .database
+        .clone()
+        .expect("commands that prepare require a database");
+    let mut conn = Conn::connect(&db)?;
+    let (formats, notes) = introspect::inspect(&mut conn, &settings)?;
+    let resolved = crate::preflight::children::resolve(&mut conn, &settings.schema)?;
+    let mut findings = resolved.findings;
+    let clock = crate::preflight::clock::clock_checks(&mut conn, &formats, &doctor::time_columns(&settings))?;
+    findings.extend(clock.findings);
+    let plan = Plan::build(
+        &settings,
+        formats,
+        &resolved.children,
+        &resolved.users_columns,
+    );
+    Ok(Prepared {
+        settings,
+        conn,
+        plan,
+        notes,
+        findings,
+    })
+}

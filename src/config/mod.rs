@@ -1,0 +1,6 @@
+//! What the user asked for: flags, environment, the config file and the preset, resolved once
+//! into `Settings`.
+
+pub mod file;
+pub mod preset;
+pub mod settings;

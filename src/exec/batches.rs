@@ -1,0 +1,549 @@
+//! `run`: keyset batches over the users' primary key, each one short transaction that locks,
+//! re-checks and deletes; failing batches are split until the failing users are isolated.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::archive::Archive;
+use crate::exec::audit::{AuditLog, Entry};
+use crate::sql::conn::{BatchUser, Conn, Values};
+use crate::sql::dialect::Backend;
+use crate::plan::Plan;
+
+/// Why a run stopped early on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopKind {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `--max-runtime` reached.
+    MaxRuntime,
+    /// The lock was lost.
+    LockLost,
+}
+
+/// What can stop a run between batches, and the pause between them.
+#[derive(Clone, Default)]
+pub struct Control {
+    /// Set by SIGINT/SIGTERM.
+    pub interrupted: Option<Arc<AtomicBool>>,
+    /// Set when the lock is lost.
+    pub lock_lost: Option<Arc<AtomicBool>>,
+    /// `--max-runtime`.
+    pub deadline: Option<Instant>,
+    /// `--sleep-ms` between batches.
+    pub sleep: Duration,
+}
+
+impl Control {
+    fn flag(f: &Option<Arc<AtomicBool>>) -> bool {
+        f.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Whether to stop before the next batch, and why.
+    pub fn should_stop(&self) -> Option<(StopKind, &'static str)> {
+        if Self::flag(&self.lock_lost) {
+            Some((
+                StopKind::LockLost,
+                "the lock was lost (another instance may run now)",
+            ))
+        } else if Self::flag(&self.interrupted) {
+            Some((StopKind::Signal, "interrupted by a signal (SIGINT/SIGTERM)"))
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some((StopKind::MaxRuntime, "--max-runtime reached"))
+        } else {
+            None
+        }
+    }
+
+    /// Sleeps `sleep`, waking early when a stop condition arrives.
+    fn pause(&self) {
+        let until = Instant::now() + self.sleep;
+        while Instant::now() < until && self.should_stop().is_none() {
+            std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+        }
+    }
+}
+
+/// Options of one run.
+pub struct RunOptions {
+    pub batch_size: u64,
+    pub lock_timeout_ms: u64,
+    pub max_failures: u64,
+    /// Never delete more users than this in one run.
+    pub max_deletions: Option<u64>,
+    pub control: Control,
+    pub run_id: String,
+}
+
+/// A user that could not be deleted, with the database's own message.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failed {
+    pub user_id: String,
+    pub error: String,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunOutcome {
+    pub deleted_users: u64,
+    /// Rows deleted from each table, in delete order (users last).
+    pub deleted_rows: Vec<(String, u64)>,
+    /// Picked, but no longer eligible when re-checked inside the transaction (kept).
+    pub kept_changed: u64,
+    pub failed: Vec<Failed>,
+    pub batches: u64,
+    pub retries: u64,
+    pub max_batch_ms: f64,
+    pub p99_batch_ms: f64,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// True when an error (not a per-user failure) stopped the run.
+    pub aborted: bool,
+    /// Why the run stopped before the end, when it was on purpose (not an error).
+    pub stop_kind: Option<StopKind>,
+    /// Where the deleted users were archived.
+    pub archive: Option<String>,
+}
+
+/// Why a batch transaction failed.
+#[derive(Debug)]
+enum BatchError {
+    /// The database refused (split and retry).
+    Db(diesel::result::Error),
+    /// The rows changed between the archive read and the deletes (retry).
+    Changed(String),
+    /// The archive could not be written: the run stops.
+    Archive(anyhow::Error),
+}
+
+impl From<diesel::result::Error> for BatchError {
+    fn from(e: diesel::result::Error) -> BatchError {
+        BatchError::Db(e)
+    }
+}
+
+impl BatchError {
+    fn message(&self) -> String {
+        match self {
+            BatchError::Db(e) => message(e),
+            BatchError::Changed(m) => m.clone(),
+            BatchError::Archive(e) => crate::error::one_line(e),
+        }
+    }
+}
+
+/// Archive options of one run.
+pub struct Archiving<'a> {
+    pub archive: &'a mut Archive,
+    /// Fault injection for tests: sleep this long after the archive is written, before the commit.
+    pub pause_before_commit: Option<Duration>,
+}
+
+enum Batch {
+    Empty,
+    Done {
+        picked: u64,
+        kept: u64,
+        users: Vec<BatchUser>,
+        per_user: Vec<(String, HashMap<String, u64>)>,
+        counts: Vec<u64>,
+    },
+}
+
+/// One transaction that empties the batch table, picks the next users after the cursor with
+/// `pick` (limit from `v`) and moves the cursor past them, then runs `body` on the batch.
+/// `None` when nothing was left to pick.
+fn in_batch<T>(
+    conn: &mut Conn,
+    plan: &Plan,
+    v: Values,
+    first: bool,
+    pick: &crate::plan::Stmt,
+    lock_timeout_ms: u64,
+    body: impl FnOnce(&mut Conn, u64) -> Result<T, BatchError>,
+) -> Result<Option<T>, BatchError> {
+    if plan.clear_before_begin {
+        conn.execute(&plan.clear, v)?;
+    }
+    conn.transaction(|c| {
+        if c.backend() == Backend::Postgres {
+            c.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_timeout_ms}ms'"))?;
+        }
+        if !plan.clear_before_begin {
+            c.execute(&plan.clear, v)?;
+        }
+        if !first {
+            for s in &plan.load_cursor {
+                c.execute(s, v)?;
+            }
+        }
+        let picked = c.execute(pick, v)? as u64;
+        if picked == 0 {
+            return Ok(None);
+        }
+        for s in &plan.advance {
+            c.execute(s, v)?;
+        }
+        body(c, picked).map(Some)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one_batch(
+    conn: &mut Conn,
+    plan: &Plan,
+    v: Values,
+    first: bool,
+    opts: &RunOptions,
+    want_per_user: bool,
+    attempt: u64,
+    archiving: Option<&mut Archiving>,
+) -> Result<Batch, BatchError> {
+    let pick = if first {
+        &plan.pick_first
+    } else {
+        &plan.pick_next
+    };
+    let done = in_batch(
+        conn,
+        plan,
+        v,
+        first,
+        pick,
+        opts.lock_timeout_ms,
+        |c, picked| {
+            for s in &plan.analyze {
+                c.execute(s, v)?;
+            }
+            let mut active = 0;
+            for s in &plan.lock_children {
+                active += c.count(s, v)?;
+            }
+            let recheck = !plan.lock_counts_active() || active > 0;
+            let kept = match &plan.recheck {
+                Some(r) if recheck => c.execute(r, v)? as u64,
+                _ => 0,
+            };
+            // Read back only for the audit log: the summary counts what the deletes report.
+            let users = if want_per_user {
+                c.users(&plan.batch_users, v)?
+            } else {
+                Vec::new()
+            };
+            let mut per_user = Vec::new();
+            if want_per_user {
+                for l in &plan.count_per_user {
+                    per_user.push((
+                        l.table.clone(),
+                        c.id_counts(&l.stmt, v)?.into_iter().collect(),
+                    ));
+                }
+            }
+            let mut archived = Vec::new();
+            if archiving.is_some() {
+                for (i, stmt) in plan.archive_rows.iter().enumerate() {
+                    for (id, row) in c.id_texts(stmt, v)? {
+                        archived.push((i, id, row.unwrap_or_else(|| "null".into())));
+                    }
+                }
+            }
+            let mut counts = Vec::new();
+            for d in &plan.deletes {
+                counts.push(c.execute(&d.stmt, v)? as u64);
+            }
+            if let Some(a) = archiving {
+                // The archive holds exactly what was deleted: the rows were read (and locked)
+                // in this transaction; a row that appeared in between changes a count.
+                for (i, d) in plan.deletes.iter().enumerate() {
+                    let read = archived.iter().filter(|(t, _, _)| *t == i).count() as u64;
+                    if read != counts[i] {
+                        return Err(BatchError::Changed(format!(
+                            "{} rows of {} were archived but {} deleted (rows changed meanwhile): batch rolled back",
+                            read, d.table, counts[i]
+                        )));
+                    }
+                }
+                let order: Vec<String> = plan.deletes.iter().map(|d| d.table.clone()).collect();
+                let s = &plan.settings_names;
+                let records =
+                    crate::archive::records(&opts.run_id, attempt, &s.0, &s.1, &order, archived)
+                        .map_err(BatchError::Archive)?;
+                a.archive
+                    .write_batch(c, &records)
+                    .map_err(BatchError::Archive)?;
+                if let Some(p) = a.pause_before_commit {
+                    std::thread::sleep(p);
+                }
+            }
+            Ok(Batch::Done {
+                picked,
+                kept,
+                users,
+                per_user,
+                counts,
+            })
+        },
+    )?;
+    Ok(done.unwrap_or(Batch::Empty))
+}
+
+/// Moves the cursor past the next eligible user without deleting it; returns its id.
+fn skip_one(
+    conn: &mut Conn,
+    plan: &Plan,
+    v: Values,
+    first: bool,
+    opts: &RunOptions,
+) -> Result<Option<String>, diesel::result::Error> {
+    let pick = if first {
+        &plan.skip_first
+    } else {
+        &plan.skip_next
+    };
+    let one = Values { limit: 1, ..v };
+    let id = in_batch(
+        conn,
+        plan,
+        one,
+        first,
+        pick,
+        opts.lock_timeout_ms,
+        |c, _| {
+            Ok(c.users(&plan.batch_users, one)?
+                .into_iter()
+                .next()
+                .map(|u| u.id))
+        },
+    );
+    match id {
+        Ok(id) => Ok(id.flatten()),
+        Err(BatchError::Db(e)) => Err(e),
+        Err(other) => Err(diesel::result::Error::QueryBuilderError(
+            other.message().into(),
+        )),
+    }
+}
+
+fn message(e: &diesel::result::Error) -> String {
+    crate::error::redact(e.to_string().trim()).replace('\n', " ")
+}
+
+/// Applies the plan. Returns what was done; an error that stops the run is recorded in the
+/// outcome (`aborted`), since earlier batches have committed.
+pub fn run(
+    conn: &mut Conn,
+    plan: &Plan,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    opts: &RunOptions,
+    mut audit: Option<&mut AuditLog>,
+    mut archiving: Option<Archiving>,
+    mut progress: Option<&mut dyn FnMut(&RunOutcome)>,
+) -> anyhow::Result<RunOutcome> {
+    let mut out = RunOutcome {
+        deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
+        ..Default::default()
+    };
+    if conn.backend() == Backend::Sqlite {
+        conn.batch_execute(&format!("PRAGMA busy_timeout = {}", opts.lock_timeout_ms))?;
+    }
+    if conn.backend() == Backend::Mysql {
+        // InnoDB row-lock waits are in whole seconds.
+        conn.batch_execute(&format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            opts.lock_timeout_ms.div_ceil(1000)
+        ))?;
+    }
+    for s in &plan.setup {
+        conn.execute(s, Values { cutoff, limit: 0 })?;
+    }
+    let mut size = opts.batch_size;
+    let mut first = true;
+    let mut retried = false;
+    let mut durations: Vec<f64> = Vec::new();
+    let mut attempt: u64 = 0;
+    loop {
+        if let Some((kind, why)) = opts.control.should_stop() {
+            out.stopped = Some(format!(
+                "{why}: stopped after {} batches; the rest are kept, rerun to continue",
+                out.batches
+            ));
+            out.stop_kind = Some(kind);
+            break;
+        }
+        let mut limit = size;
+        if let Some(max) = opts.max_deletions {
+            let left = max.saturating_sub(out.deleted_users);
+            if left == 0 {
+                // The plan was within the cap (checked before the run); never go past it, even
+                // if more users became eligible meanwhile (they are kept for the next run).
+                if out.deleted_users > 0 {
+                    info!("reached max_deletions ({max}): no further batch");
+                }
+                break;
+            }
+            limit = limit.min(left);
+        }
+        let v = Values {
+            cutoff,
+            limit: limit as i64,
+        };
+        let started = Instant::now();
+        attempt += 1;
+        let result = one_batch(
+            conn,
+            plan,
+            v,
+            first,
+            opts,
+            audit.is_some(),
+            attempt,
+            archiving.as_mut(),
+        );
+        let elapsed = started.elapsed();
+        match result {
+            Ok(Batch::Empty) => break,
+            Ok(Batch::Done {
+                picked,
+                kept,
+                users,
+                per_user,
+                counts,
+            }) => {
+                durations.push(elapsed.as_secs_f64() * 1000.0);
+                first = false;
+                retried = false;
+                out.batches += 1;
+                out.kept_changed += kept;
+                for (slot, n) in out.deleted_rows.iter_mut().zip(&counts) {
+                    slot.1 += n;
+                }
+                let deleted_users = counts.last().copied().unwrap_or(0);
+                out.deleted_users += deleted_users;
+                if let Some(a) = archiving.as_mut() {
+                    if let Err(e) = a.archive.committed(&opts.run_id, attempt, deleted_users) {
+                        warn!("cannot mark batch {attempt} committed in the archive: {e:#} (its users are archived)");
+                    }
+                }
+                debug!("batch {}: picked {picked}, kept {kept} (changed), deleted {deleted_users} users in {:.1} ms", out.batches, elapsed.as_secs_f64() * 1000.0);
+                if kept > 0 {
+                    info!("{kept} picked users became active or registered before their batch locked them: kept");
+                }
+                if let Some(log) = audit.as_deref_mut() {
+                    let label = plan
+                        .deletes
+                        .last()
+                        .map(|d| d.table.as_str())
+                        .unwrap_or("users");
+                    if let Err(e) = write_audit(log, &opts.run_id, label, &users, &per_user) {
+                        // The batch has committed: stop here, and say so, rather than delete
+                        // users the audit log would not record.
+                        out.stopped = Some(format!(
+                            "cannot write the audit log ({e:#}); stopped after batch {}, whose users are deleted but not all recorded",
+                            out.batches
+                        ));
+                        out.aborted = true;
+                        break;
+                    }
+                }
+                if size < opts.batch_size {
+                    size = (size * 2).min(opts.batch_size);
+                }
+                if let Some(p) = progress.as_deref_mut() {
+                    p(&out);
+                }
+                if !opts.control.sleep.is_zero() {
+                    opts.control.pause();
+                }
+            }
+            Err(BatchError::Archive(e)) => {
+                out.stopped = Some(format!(
+                    "cannot write the archive ({}); batch rolled back, nothing of it deleted",
+                    crate::error::one_line(&e)
+                ));
+                out.aborted = true;
+                break;
+            }
+            Err(e) => {
+                let last_error = e.message();
+                out.retries += 1;
+                if size > 1 {
+                    debug!("batch of {size} failed ({last_error}); splitting");
+                    size = (size / 2).max(1);
+                    continue;
+                }
+                if !retried {
+                    retried = true;
+                    continue;
+                }
+                retried = false;
+                match skip_one(conn, plan, v, first, opts) {
+                    Ok(Some(id)) => {
+                        first = false;
+                        warn!("user {id} could not be deleted: {last_error}");
+                        out.failed.push(Failed {
+                            user_id: id,
+                            error: last_error.clone(),
+                        });
+                        if out.failed.len() as u64 >= opts.max_failures {
+                            out.stopped = Some(format!(
+                                "stopped after {} failed users (--max-failures); last error: {last_error}",
+                                out.failed.len()
+                            ));
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e2) => {
+                        out.stopped = Some(format!("{last_error}; then: {}", message(&e2)));
+                        out.aborted = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if !out.aborted {
+        for s in &plan.teardown {
+            let _ = conn.execute(s, Values { cutoff, limit: 0 });
+        }
+    }
+    durations.sort_by(|a, b| a.total_cmp(b));
+    out.max_batch_ms = durations.last().copied().unwrap_or(0.0);
+    if !durations.is_empty() {
+        let idx = ((durations.len() as f64) * 0.99).ceil() as usize;
+        out.p99_batch_ms = durations[idx.clamp(1, durations.len()) - 1];
+    }
+    Ok(out)
+}
+
+fn write_audit(
+    log: &mut AuditLog,
+    run_id: &str,
+    users_label: &str,
+    users: &[BatchUser],
+    per_user: &[(String, HashMap<String, u64>)],
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    for u in users {
+        let mut rows = BTreeMap::new();
+        for (table, counts) in per_user {
+            rows.insert(table.as_str(), counts.get(&u.id).copied().unwrap_or(0));
+        }
+        rows.insert(users_label, 1);
+        log.write(&Entry {
+            run_id,
+            user_id: &u.id,
+            created_at: u.created_at.as_deref(),
+            rows,
+            deleted_at: &now,
+        })?;
+    }
+    log.sync()
+}

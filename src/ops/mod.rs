@@ -1,0 +1,5 @@
+//! The operations the commands call: one pipeline for `run`, `run --dry-run`, `plan` and
+//! `demo`, and the other commands' operations.
+
+pub mod population;
+pub mod schedule;

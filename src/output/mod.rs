@@ -1,0 +1,8 @@
+//! What a person or a monitoring system sees: the printed report, progress, metrics and
+//! notifications.
+
+pub mod hooks;
+pub mod metrics;
+pub mod notify;
+pub mod progress;
+pub mod report;

@@ -1,0 +1,150 @@
+//! The summaries the seed asks for, as text for people or JSON for machines.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use crate::plan::fmt_time;
+use crate::exec::batches::RunOutcome;
+use crate::config::settings::Settings;
+use crate::exec::stats::PlanStats;
+
+fn header(s: &Settings, command: &str, out: &mut String) {
+    let db = s.database_shown();
+    let _ = writeln!(
+        out,
+        "anonsweep {command}: {} ({}), preset {}",
+        db,
+        s.backend.name(),
+        s.preset
+    );
+    let _ = writeln!(out, "  as-of                {}", fmt_time(s.as_of));
+    let _ = writeln!(
+        out,
+        "  cutoff               {} (retention {} days)",
+        fmt_time(s.cutoff),
+        s.retention_days
+    );
+}
+
+/// Text summary of a dry run.
+pub fn plan_text(s: &Settings, stats: &PlanStats, notes: &[String], elapsed: f64) -> String {
+    let mut out = String::new();
+    header(s, "plan (dry run, nothing changed)", &mut out);
+    let _ = writeln!(
+        out,
+        "  database clock       {}",
+        stats.server_clock.as_deref().unwrap_or("unknown")
+    );
+    let _ = writeln!(out, "  anonymous users      {}", stats.total_anonymous);
+    let _ = writeln!(out, "  eligible             {}", stats.eligible);
+    let _ = writeln!(out, "  would delete rows:");
+    for (t, n) in &stats.rows {
+        let _ = writeln!(out, "    {t:<18} {n}");
+    }
+    if !stats.sample.is_empty() {
+        let _ = writeln!(out, "  sample of eligible ids: {}", stats.sample.join(", "));
+    }
+    for n in notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    let _ = writeln!(out, "  duration             {elapsed:.2}s");
+    out
+}
+
+/// JSON summary of a dry run.
+pub fn plan_json(
+    s: &Settings,
+    stats: &PlanStats,
+    notes: &[String],
+    sql: &str,
+    elapsed: f64,
+) -> serde_json::Value {
+    json!({
+        "command": "plan",
+        "backend": s.backend.name(),
+        "preset": s.preset,
+        "as_of": fmt_time(s.as_of),
+        "cutoff": fmt_time(s.cutoff),
+        "retention_days": s.retention_days,
+        "database_clock": stats.server_clock,
+        "total_anonymous": stats.total_anonymous,
+        "eligible": stats.eligible,
+        "rows": stats.rows.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+        "sample": stats.sample,
+        "notes": notes,
+        "sql": sql,
+        "duration_seconds": elapsed,
+        "settings": s.effective,
+    })
+}
+
+/// Text summary of a run.
+pub fn run_text(
+    s: &Settings,
+    before: &PlanStats,
+    o: &RunOutcome,
+    run_id: &str,
+    elapsed: f64,
+) -> String {
+    let mut out = String::new();
+    header(s, "run", &mut out);
+    let _ = writeln!(out, "  run id               {run_id}");
+    let _ = writeln!(out, "  anonymous users      {}", before.total_anonymous);
+    let _ = writeln!(out, "  eligible             {}", before.eligible);
+    let _ = writeln!(out, "  deleted users        {}", o.deleted_users);
+    let _ = writeln!(out, "  deleted rows:");
+    for (t, n) in &o.deleted_rows {
+        let _ = writeln!(out, "    {t:<18} {n}");
+    }
+    let _ = writeln!(out, "  kept (changed)       {}", o.kept_changed);
+    let _ = writeln!(out, "  failed               {}", o.failed.len());
+    for f in &o.failed {
+        let _ = writeln!(out, "    user {}: {}", f.user_id, f.error);
+    }
+    let _ = writeln!(
+        out,
+        "  batches              {} (longest {:.1} ms, p99 {:.1} ms)",
+        o.batches, o.max_batch_ms, o.p99_batch_ms
+    );
+    if let Some(a) = &o.archive {
+        let _ = writeln!(out, "  archive              {a}");
+    }
+    if let Some(stop) = &o.stopped {
+        let _ = writeln!(out, "  stopped early        {stop}");
+    }
+    let _ = writeln!(out, "  duration             {elapsed:.2}s");
+    out
+}
+
+/// JSON summary of a run.
+pub fn run_json(
+    s: &Settings,
+    before: &PlanStats,
+    o: &RunOutcome,
+    run_id: &str,
+    elapsed: f64,
+) -> serde_json::Value {
+    json!({
+        "command": "run",
+        "run_id": run_id,
+        "backend": s.backend.name(),
+        "preset": s.preset,
+        "as_of": fmt_time(s.as_of),
+        "cutoff": fmt_time(s.cutoff),
+        "retention_days": s.retention_days,
+        "total_anonymous": before.total_anonymous,
+        "eligible": before.eligible,
+        "deleted_users": o.deleted_users,
+        "deleted_rows": o.deleted_rows.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+        "kept_changed": o.kept_changed,
+        "failed": o.failed,
+        "batches": o.batches,
+        "retries": o.retries,
+        "max_batch_ms": o.max_batch_ms,
+        "p99_batch_ms": o.p99_batch_ms,
+        "stopped": o.stopped,
+        "archive": o.archive,
+        "duration_seconds": elapsed,
+    })
+}

@@ -1,0 +1,482 @@
+//! One connection type for every backend, and the few ways anonsweep talks to it:
+//! execute a statement, count, read ids. Values are always bound parameters.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use diesel::mysql::Mysql;
+use diesel::pg::{Pg, PgConnection};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp, Timestamptz};
+use diesel::sqlite::{Sqlite, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::AsyncMysqlConnection;
+
+/// MySQL/MariaDB through diesel-async's pure-Rust client, used synchronously.
+pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection>;
+
+use crate::sql::dburl::DbUrl;
+use crate::sql::dialect::{Backend, BindValue, Param};
+use crate::error::usage;
+use crate::plan::Stmt;
+
+/// A live connection to one of the supported backends.
+pub enum Conn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+    Mysql(MysqlConnection),
+}
+
+/// What a statement's parameters are bound to.
+#[derive(Clone, Copy, Debug)]
+pub struct Values {
+    pub cutoff: DateTime<Utc>,
+    pub limit: i64,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+#[derive(QueryableByName)]
+struct IdCountRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct IdTextRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    t: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct UserRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    created_at: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    t: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct PgPlanRow {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(QueryableByName)]
+struct MysqlPlanRow {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "EXPLAIN")]
+    plan: String,
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlanRow {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// A user in the current batch: id and created_at as text.
+#[derive(Clone, Debug)]
+pub struct BatchUser {
+    pub id: String,
+    pub created_at: Option<String>,
+}
+
+fn values(backend: Backend, params: &[Param], v: Values) -> Vec<BindValue> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Cutoff(k) => k.bind_value(backend, v.cutoff),
+            Param::Limit => BindValue::Int(v.limit),
+        })
+        .collect()
+}
+
+macro_rules! bound {
+    (Pg, $sql:expr, $binds:expr) => {{
+        let mut q = diesel::sql_query($sql).into_boxed::<Pg>();
+        for b in $binds {
+            q = match b {
+                BindValue::Timestamptz(t) => q.bind::<Timestamptz, _>(t),
+                BindValue::Timestamp(t) => q.bind::<Timestamp, _>(t),
+                BindValue::Text(t) => q.bind::<Text, _>(t),
+                BindValue::Int(i) => q.bind::<BigInt, _>(i),
+            };
+        }
+        q
+    }};
+    (Sqlite, $sql:expr, $binds:expr) => {{
+        let mut q = diesel::sql_query($sql).into_boxed::<Sqlite>();
+        for b in $binds {
+            q = match b {
+                // SQLite has no timestamp type: compare canonical ISO-8601 text.
+                BindValue::Timestamptz(t) => q.bind::<Text, _>(crate::sql::dialect::iso_text(t)),
+                BindValue::Timestamp(t) => q.bind::<Text, _>(crate::sql::dialect::iso_text(t.and_utc())),
+                BindValue::Text(t) => q.bind::<Text, _>(t),
+                BindValue::Int(i) => q.bind::<BigInt, _>(i),
+            };
+        }
+        q
+    }};
+    (Mysql, $sql:expr, $binds:expr) => {{
+        let mut q = diesel::sql_query($sql).into_boxed::<Mysql>();
+        for b in $binds {
+            q = match b {
+                // The session time zone is UTC: DATETIME and TIMESTAMP compare as UTC.
+                BindValue::Timestamptz(t) => q.bind::<Timestamp, _>(t.naive_utc()),
+                BindValue::Timestamp(t) => q.bind::<Timestamp, _>(t),
+                BindValue::Text(t) => q.bind::<Text, _>(t),
+                BindValue::Int(i) => q.bind::<BigInt, _>(i),
+            };
+        }
+        q
+    }};
+}
+
+macro_rules! with_query {
+    ($self:ident, $stmt:ident, $v:ident, |$q:ident, $c:ident| $body:expr) => {{
+        let binds = values($self.backend(), &$stmt.params, $v);
+        match $self {
+            Conn::Pg($c) => {
+                let $q = bound!(Pg, $stmt.sql.as_str(), binds);
+                $body
+            }
+            Conn::Sqlite($c) => {
+                let $q = bound!(Sqlite, $stmt.sql.as_str(), binds);
+                $body
+            }
+            Conn::Mysql($c) => {
+                let $q = bound!(Mysql, $stmt.sql.as_str(), binds);
+                $body
+            }
+        }
+    }};
+}
+
+impl Conn {
+    /// Connects. A SQLite file must already exist; nothing is created.
+    pub fn connect(url: &DbUrl) -> anyhow::Result<Conn> {
+        match url {
+            DbUrl::Sqlite { path } => {
+                if !path.is_file() {
+                    return Err(usage(format!(
+                        "SQLite database file {} does not exist: check --database-url / DATABASE_URL",
+                        path.display()
+                    )));
+                }
+                let mut c = SqliteConnection::establish(&url.connect_string())
+                    .with_context(|| format!("cannot open SQLite database {url}"))?;
+                diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut c)?;
+                Ok(Conn::Sqlite(c))
+            }
+            DbUrl::Postgres { .. } => {
+                let mut c = PgConnection::establish(&url.connect_string()).map_err(|e| {
+                    anyhow::anyhow!("cannot connect to {url}: {}", e.to_string().trim())
+                })?;
+                diesel::sql_query("SET TIME ZONE 'UTC'").execute(&mut c)?;
+                diesel::sql_query("SET application_name = 'anonsweep'").execute(&mut c)?;
+                Ok(Conn::Pg(c))
+            }
+            DbUrl::Mysql { .. } => {
+                let mut c = MysqlConnection::establish(&url.connect_string()).map_err(|e| {
+                    anyhow::anyhow!("cannot connect to {url}: {}", e.to_string().trim())
+                })?;
+                use diesel::connection::SimpleConnection;
+                // UTC for DATETIME/TIMESTAMP comparisons; READ COMMITTED so a batch locks only
+                // the rows it matches (no gap locks) and each statement sees the latest commits.
+                c.batch_execute("SET time_zone = '+00:00'")?;
+                c.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
+                Ok(Conn::Mysql(c))
+            }
+        }
+    }
+
+    /// Opens a SQLite file for writing, creating it (only the demo does this).
+    pub fn create_sqlite(path: &std::path::Path) -> anyhow::Result<Conn> {
+        let mut c = SqliteConnection::establish(&path.to_string_lossy())
+            .with_context(|| format!("cannot create SQLite database {}", path.display()))?;
+        diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut c)?;
+        Ok(Conn::Sqlite(c))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Pg(_) => Backend::Postgres,
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Mysql(_) => Backend::Mysql,
+        }
+    }
+
+    /// Runs a statement without parameters (DDL, pragmas, transaction control).
+    pub fn batch_execute(&mut self, sql: &str) -> QueryResult<()> {
+        use diesel::connection::SimpleConnection;
+        match self {
+            Conn::Pg(c) => c.batch_execute(sql),
+            Conn::Sqlite(c) => c.batch_execute(sql),
+            Conn::Mysql(c) => c.batch_execute(sql),
+        }
+    }
+
+    /// Executes a statement; returns the number of rows it affected.
+    pub fn execute(&mut self, stmt: &Stmt, v: Values) -> QueryResult<usize> {
+        with_query!(self, stmt, v, |q, c| q.execute(c))
+    }
+
+    /// Runs a `SELECT COUNT(*) AS n` statement.
+    pub fn count(&mut self, stmt: &Stmt, v: Values) -> QueryResult<u64> {
+        let row: CountRow = with_query!(self, stmt, v, |q, c| q.get_result(c))?;
+        Ok(row.n.max(0) as u64)
+    }
+
+    /// Runs a statement selecting `id` as text.
+    pub fn ids(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<String>> {
+        let rows: Vec<IdRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Runs a statement selecting `id` and `n`.
+    pub fn id_counts(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<(String, u64)>> {
+        let rows: Vec<IdCountRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, r.n.max(0) as u64))
+            .collect())
+    }
+
+    /// Runs a statement selecting `id` and `t` as text.
+    pub fn id_texts(
+        &mut self,
+        stmt: &Stmt,
+        v: Values,
+    ) -> QueryResult<Vec<(String, Option<String>)>> {
+        let rows: Vec<IdTextRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;
+        Ok(rows.into_iter().map(|r| (r.id, r.t)).collect())
+    }
+
+    /// Executes `sql` with text parameters; returns the number of rows it affected.
+    pub fn execute_texts(&mut self, sql: &str, bind: &[&str]) -> QueryResult<usize> {
+        let binds: Vec<BindValue> = bind
+            .iter()
+            .map(|b| BindValue::Text(b.to_string()))
+            .collect();
+        match self {
+            Conn::Pg(c) => bound!(Pg, sql, binds).execute(c),
+            Conn::Sqlite(c) => bound!(Sqlite, sql, binds).execute(c),
+            Conn::Mysql(c) => bound!(Mysql, sql, binds).execute(c),
+        }
+    }
+
+    /// Runs a `SELECT COUNT(*) AS n` with text parameters.
+    pub fn count_texts(&mut self, sql: &str, bind: &[&str]) -> QueryResult<u64> {
+        let binds: Vec<BindValue> = bind
+            .iter()
+            .map(|b| BindValue::Text(b.to_string()))
+            .collect();
+        let row: CountRow = match self {
+            Conn::Pg(c) => bound!(Pg, sql, binds).get_result(c)?,
+            Conn::Sqlite(c) => bound!(Sqlite, sql, binds).get_result(c)?,
+            Conn::Mysql(c) => bound!(Mysql, sql, binds).get_result(c)?,
+        };
+        Ok(row.n.max(0) as u64)
+    }
+
+    /// Runs a statement selecting `id` and `created_at` as text.
+    pub fn users(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<BatchUser>> {
+        let rows: Vec<UserRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| BatchUser {
+                id: r.id,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    /// The database's plan for a statement (`EXPLAIN` / `EXPLAIN QUERY PLAN`), one line each.
+    pub fn explain(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<String>> {
+        let binds = values(self.backend(), &stmt.params, v);
+        match self {
+            Conn::Pg(c) => {
+                let sql = format!("EXPLAIN {}", stmt.sql);
+                let q = bound!(Pg, sql.as_str(), binds);
+                let rows: Vec<PgPlanRow> = q.load(c)?;
+                Ok(rows.into_iter().map(|r| r.line).collect())
+            }
+            Conn::Sqlite(c) => {
+                let sql = format!("EXPLAIN QUERY PLAN {}", stmt.sql);
+                let q = bound!(Sqlite, sql.as_str(), binds);
+                let rows: Vec<SqlitePlanRow> = q.load(c)?;
+                Ok(rows.into_iter().map(|r| r.detail).collect())
+            }
+            Conn::Mysql(c) => {
+                let sql = format!("EXPLAIN FORMAT=JSON {}", stmt.sql);
+                let q = bound!(Mysql, sql.as_str(), binds);
+                let rows: Vec<MysqlPlanRow> = q.load(c)?;
+                Ok(rows
+                    .iter()
+                    .flat_map(|r| r.plan.lines().map(str::to_string))
+                    .collect())
+            }
+        }
+    }
+
+    /// Runs a query returning one nullable text column named `t`.
+    pub fn text(&mut self, sql: &str) -> QueryResult<Option<String>> {
+        let row: TextRow = match self {
+            Conn::Pg(c) => diesel::sql_query(sql).get_result(c)?,
+            Conn::Sqlite(c) => diesel::sql_query(sql).get_result(c)?,
+            Conn::Mysql(c) => diesel::sql_query(sql).get_result(c)?,
+        };
+        Ok(row.t)
+    }
+
+    /// Runs a query returning rows of one text column named `t`.
+    pub fn texts(&mut self, sql: &str, bind: &[&str]) -> QueryResult<Vec<Option<String>>> {
+        let rows: Vec<TextRow> = match self {
+            Conn::Pg(c) => {
+                let mut q = diesel::sql_query(sql).into_boxed::<Pg>();
+                for b in bind {
+                    q = q.bind::<Text, _>(b.to_string());
+                }
+                q.load(c)?
+            }
+            Conn::Sqlite(c) => {
+                let mut q = diesel::sql_query(sql).into_boxed::<Sqlite>();
+                for b in bind {
+                    q = q.bind::<Text, _>(b.to_string());
+                }
+                q.load(c)?
+            }
+            Conn::Mysql(c) => {
+                let mut q = diesel::sql_query(sql).into_boxed::<Mysql>();
+                for b in bind {
+                    q = q.bind::<Text, _>(b.to_string());
+                }
+                q.load(c)?
+            }
+        };
+        Ok(rows.into_iter().map(|r| r.t).collect())
+    }
+
+    /// The database server's clock, as UTC text.
+    pub fn server_clock(&mut self) -> QueryResult<Option<String>> {
+        match self.backend() {
+            Backend::Postgres => self.text(
+                "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t",
+            ),
+            Backend::Sqlite => self.text("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now') AS t"),
+            Backend::Mysql => {
+                self.text("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ') AS t")
+            }
+        }
+    }
+
+    /// Runs `f` in one transaction (SQLite: `BEGIN IMMEDIATE`, taking the write lock up front).
+    /// Commits when `f` succeeds, rolls back when it fails.
+    pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        let begin = self.backend().begin().trim_end_matches(';').to_string();
+        self.batch_execute(&begin)?;
+        match f(self) {
+            Ok(v) => match self.batch_execute("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = self.batch_execute("ROLLBACK");
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                let _ = self.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Diesel's migration harness, for whichever backend is connected.
+impl Conn {
+    /// Versions recorded in `__diesel_schema_migrations` (creating the table if needed).
+    pub fn applied_versions(&mut self) -> anyhow::Result<Vec<String>> {
+        use diesel_migrations::MigrationHarness;
+        let v = match self {
+            Conn::Pg(c) => c.applied_migrations(),
+            Conn::Sqlite(c) => c.applied_migrations(),
+            Conn::Mysql(c) => c.applied_migrations(),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(v.into_iter().map(|v| v.to_string()).collect())
+    }
+
+    /// Runs one migration of `source` (by version) through the harness, recording it.
+    pub fn run_migration(
+        &mut self,
+        source: &crate::indexes::Source,
+        version: &str,
+    ) -> anyhow::Result<()> {
+        self.with_migration(source, version, false)
+    }
+
+    /// Reverts one migration of `source` (by version) through the harness, unrecording it.
+    pub fn revert_migration(
+        &mut self,
+        source: &crate::indexes::Source,
+        version: &str,
+    ) -> anyhow::Result<()> {
+        self.with_migration(source, version, true)
+    }
+
+    fn with_migration(
+        &mut self,
+        source: &crate::indexes::Source,
+        version: &str,
+        revert: bool,
+    ) -> anyhow::Result<()> {
+        use diesel_migrations::MigrationHarness;
+        macro_rules! go {
+            ($c:expr, $db:ty) => {{
+                let all = source
+                    .migrations::<$db>()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let m = all
+                    .iter()
+                    .find(|m| m.name().version().to_string() == version)
+                    .ok_or_else(|| anyhow::anyhow!("migration {version} is not known"))?;
+                let r = if revert {
+                    $c.revert_migration(&**m)
+                } else {
+                    $c.run_migration(&**m)
+                };
+                r.map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("migration {}: {e}", m.name()))
+            }};
+        }
+        match self {
+            Conn::Pg(c) => go!(c, Pg),
+            Conn::Sqlite(c) => go!(c, Sqlite),
+            Conn::Mysql(c) => go!(c, Mysql),
+        }
+    }
+}
