@@ -43,6 +43,11 @@ pub struct CapError {
     pub eligible: Option<u64>,
 }
 
+/// Another instance holds the run lock (exit code 75).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LockHeld(pub String);
+
 /// Builds a cap error as an `anyhow::Error`.
 pub fn capped(msg: impl Into<String>, eligible: Option<u64>) -> anyhow::Error {
     anyhow::Error::new(CapError {
@@ -57,7 +62,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> i32 {
         exit::USAGE
     } else if err.downcast_ref::<CapError>().is_some() {
         exit::CAPPED
-    } else if err.downcast_ref::<crate::exec::lock::LockHeld>().is_some() {
+    } else if err.downcast_ref::<LockHeld>().is_some() {
         exit::LOCKED
     } else {
         exit::ERROR

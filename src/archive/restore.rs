@@ -143,14 +143,14 @@ fn insert_sql(backend: Backend, table: &str, cols: &[&(String, String)]) -> Stri
                 .iter()
                 .map(|(c, ty)| {
                     // Binary columns were archived as {"b64": …}.
-                    let path = if crate::plan::is_binary(ty) {
+                    let path = if crate::sql::dialect::is_binary(ty) {
                         json_path(c).replace("\"'", "\".\"b64\"'")
                     } else {
                         json_path(c)
                     };
                     let e = format!("JSON_EXTRACT(@anonsweep_row, {path})");
                     let value = format!("JSON_UNQUOTE({e})");
-                    let value = if crate::plan::is_binary(ty) {
+                    let value = if crate::sql::dialect::is_binary(ty) {
                         format!("FROM_BASE64({value})")
                     } else {
                         value

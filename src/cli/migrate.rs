@@ -12,8 +12,8 @@ use crate::error::{exit, usage};
 use crate::indexes::state::{self, IndexState};
 use crate::indexes::{self, IndexMigration, IndexSpec, Source};
 use crate::preflight::introspect;
-use crate::plan::Formats;
-use crate::config::settings::{Inputs, OutputFormat, Schema, Settings, TimestampFormat};
+use crate::sql::dialect::Formats;
+use crate::config::settings::{Inputs, OutputFormat, Schema, Settings};
 
 pub fn run_migrate_command(args: &MigrateArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     match &args.action {
@@ -62,7 +62,7 @@ pub fn committed(backend: Backend) -> Vec<IndexMigration> {
     let schema = default_schema();
     let formats = Formats::assumed(
         backend,
-        TimestampFormat::Auto,
+        None,
         schema.sessions_activity.len(),
     );
     indexes::render_all(backend, &indexes::specs(backend, &schema, &formats))
@@ -211,7 +211,7 @@ fn migrate_run(settings: &Settings) -> anyhow::Result<i32> {
     let mut conn = connect(settings)?;
     let mut m = inspect(&mut conn, settings)?;
     // Creates diesel's bookkeeping table when it is missing.
-    m.applied = conn.applied_versions()?;
+    m.applied = crate::indexes::harness::applied_versions(&mut conn)?;
     let mut out = header(settings, "run", &m);
     let wanted = m.wanted.clone();
     for (mig, st) in &wanted {
@@ -253,7 +253,7 @@ fn migrate_run(settings: &Settings) -> anyhow::Result<i32> {
             conn.batch_execute(&record_sql(m.backend, &mig.version))?;
             let _ = writeln!(out, "  recorded  {name} on {table} (already present)");
         } else {
-            conn.run_migration(&m.source, &mig.version)
+            crate::indexes::harness::run_migration(&mut conn, &m.source, &mig.version)
                 .map_err(|e| build_error(name, e))?;
             let verb = "created  ";
             let _ = writeln!(
@@ -311,7 +311,7 @@ fn migrate_revert(settings: &Settings) -> anyhow::Result<i32> {
     for version in ours {
         match m.wanted.iter().find(|(w, _)| w.version == version) {
             Some((w, _)) => {
-                conn.revert_migration(&all, &version)?;
+                crate::indexes::harness::revert_migration(&mut conn, &all, &version)?;
                 let _ = writeln!(out, "  dropped   {} on {}", w.spec.name, w.spec.table);
             }
             None => {
@@ -412,7 +412,7 @@ fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Re
         None => {
             let formats = Formats::assumed(
                 backend,
-                settings.timestamp_format,
+                settings.timestamp_format.fixed(),
                 settings.schema.sessions_activity.len(),
             );
             let all = indexes::render_all(

@@ -117,8 +117,8 @@ fn execute(args: &RunArgs, settings: &Settings, started: Instant) -> anyhow::Res
     if settings.as_of > now && !args.allow_future_as_of {
         return Err(capped(format!(
             "--as-of {} is later than this machine's clock ({}): nothing deleted; fix the time, or pass --allow-future-as-of if you mean it",
-            crate::plan::fmt_time(settings.as_of),
-            crate::plan::fmt_time(now)
+            crate::config::settings::fmt_time(settings.as_of),
+            crate::config::settings::fmt_time(now)
         ), None));
     }
     let deadline = match &args.max_runtime {
@@ -186,7 +186,7 @@ fn execute_locked(
         "run {run_id}: {} eligible of {} anonymous users, cutoff {}, batches of {}",
         before.eligible,
         before.total_anonymous,
-        crate::plan::fmt_time(s.cutoff),
+        crate::config::settings::fmt_time(s.cutoff),
         s.batch_size
     );
     for n in &p.notes {
@@ -212,7 +212,7 @@ fn execute_locked(
             run_id: run_id.clone(),
             backend: s.backend.name().into(),
             database: s.database_shown(),
-            started_at: crate::plan::fmt_time(chrono::Utc::now()),
+            started_at: crate::config::settings::fmt_time(chrono::Utc::now()),
             users_table: s.schema.users.to_string(),
             users_id: s.schema.users_id.clone(),
             delete_order: p.plan.deletes.iter().map(|d| d.table.clone()).collect(),

@@ -15,7 +15,7 @@ pub fn run_sql_command(args: &SqlArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let settings = super::resolve(&inputs)?;
     let formats = Formats::assumed(
         settings.backend,
-        settings.timestamp_format,
+        settings.timestamp_format.fixed(),
         settings.schema.sessions_activity.len(),
     );
     let children = crate::preflight::children::from_config(&settings.schema);

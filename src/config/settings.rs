@@ -65,6 +65,16 @@ pub enum TimestampFormat {
     Fixed(TimeKind),
 }
 
+impl TimestampFormat {
+    /// The configured storage kind, if one is fixed.
+    pub fn fixed(self) -> Option<TimeKind> {
+        match self {
+            TimestampFormat::Auto => None,
+            TimestampFormat::Fixed(k) => Some(k),
+        }
+    }
+}
+
 /// Output format of summaries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -705,4 +715,9 @@ impl Settings {
             effective: r.effective,
         })
     }
+}
+
+/// `2026-10-27T13:00:00Z`
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

@@ -70,10 +70,7 @@ impl Holder {
     }
 }
 
-/// Another instance holds the lock (exit code 75).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LockHeld(pub String);
+pub use crate::error::LockHeld;
 
 fn held(what: &str, by: &str) -> anyhow::Error {
     anyhow::Error::new(LockHeld(format!(

@@ -2,6 +2,7 @@
 //! configured schema, served to diesel's migration harness either from the files embedded with
 //! `embed_migrations!` (the `default` preset) or from a runtime `MigrationSource` (any other schema).
 
+pub mod harness;
 pub mod state;
 
 use std::fmt::{self, Display};
@@ -16,7 +17,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use crate::sql::dialect::{Backend, TimeKind};
 use crate::sql::ident::{quote, TableName};
-use crate::plan::Formats;
+use crate::sql::dialect::Formats;
 use crate::sql::templates::render;
 use crate::config::settings::Schema;
 

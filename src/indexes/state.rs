@@ -70,7 +70,7 @@ pub fn state(conn: &mut Conn, spec: &IndexSpec) -> anyhow::Result<IndexState> {
             })
         }
         Backend::Mysql => {
-            let (cond, binds) = crate::preflight::introspect::mysql_table_cond(&spec.table);
+            let (cond, binds) = crate::sql::ident::mysql_table_cond(&spec.table);
             let mut b1 = binds.clone();
             b1.push(spec.name.clone());
             let exists = first(conn.texts(

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use crate::plan::fmt_time;
+use crate::config::settings::fmt_time;
 use crate::exec::batches::RunOutcome;
 use crate::config::settings::Settings;
 use crate::exec::stats::PlanStats;

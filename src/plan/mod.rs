@@ -1,50 +1,13 @@
 //! The `Plan`: every statement `plan` shows and `run` executes, rendered once from the templates.
 
-use chrono::{DateTime, Utc};
 
 use crate::preflight::children::{Child, Source};
-use crate::sql::dialect::{Backend, Binder, Param, TimeKind};
+pub use crate::sql::dialect::{Formats, Stmt};
+use crate::sql::dialect::{is_binary, Backend, Binder, Param};
+pub use crate::config::settings::fmt_time;
 use crate::sql::ident::quote;
 use crate::sql::templates::{self, render, TimeCmp};
-use crate::config::settings::{Link, Schema, Settings, TimestampFormat};
-
-/// How each compared column stores its values (detected, configured or assumed).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Formats {
-    pub created_at: TimeKind,
-    pub activity: Vec<TimeKind>,
-    /// `is_anonymous` is an integer column (0/1) rather than a boolean.
-    pub anonymous_is_int: bool,
-    /// True when nothing was read from a database.
-    pub assumed: bool,
-}
-
-impl Formats {
-    /// What `sql` renders without a connection: the configured format, else the backend's usual one.
-    pub fn assumed(backend: Backend, tf: TimestampFormat, activity_columns: usize) -> Formats {
-        let kind = match tf {
-            TimestampFormat::Fixed(k) => k,
-            TimestampFormat::Auto => match backend {
-                Backend::Sqlite => TimeKind::IsoText,
-                Backend::Postgres => TimeKind::Timestamptz,
-                Backend::Mysql => TimeKind::Timestamp,
-            },
-        };
-        Formats {
-            created_at: kind,
-            activity: vec![kind; activity_columns],
-            anonymous_is_int: false,
-            assumed: true,
-        }
-    }
-}
-
-/// One SQL statement and the parameters it binds, in placeholder order.
-#[derive(Clone, Debug)]
-pub struct Stmt {
-    pub sql: String,
-    pub params: Vec<Param>,
-}
+use crate::config::settings::{Link, Schema, Settings};
 
 /// A table rows are deleted from, with its label for summaries.
 #[derive(Clone, Debug)]
@@ -648,12 +611,6 @@ impl Names {
     }
 }
 
-/// A MySQL column type holding bytes (archived as base64).
-pub fn is_binary(ty: &str) -> bool {
-    let t = ty.to_ascii_lowercase();
-    t.contains("blob") || t.starts_with("binary") || t.starts_with("varbinary")
-}
-
 /// Quotes a name read from the database (not validated like configured names): quote
 /// characters inside it are doubled.
 fn quote_any(backend: Backend, name: &str) -> String {
@@ -924,9 +881,4 @@ impl Plan {
         });
         crate::error::redact(&format!("{text}\n"))
     }
-}
-
-/// `2026-10-27T13:00:00Z`
-pub fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

@@ -4,7 +4,7 @@
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Backend;
 use crate::sql::ident::TableName;
-use crate::preflight::introspect::mysql_table_cond;
+use crate::sql::ident::mysql_table_cond;
 
 /// What the database does to referencing rows when a referenced row is deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use anyhow::anyhow;
 
 use crate::sql::conn::Conn;
 use crate::sql::dialect::{Backend, TimeKind};
-use crate::sql::ident::{quote, TableName};
-use crate::plan::Formats;
+use crate::sql::ident::{quote, TableName, mysql_table_cond};
+use crate::sql::dialect::Formats;
 use crate::config::settings::{Schema, Settings, TimestampFormat};
 
 /// The columns of one table: (name, declared type).
@@ -89,22 +89,6 @@ pub(crate) fn columns(
         table: table.clone(),
         cols,
     })
-}
-
-/// `table_schema = … AND table_name = …` for a MySQL table (the schema is the database),
-/// honouring `lower_case_table_names`.
-pub fn mysql_table_cond(table: &TableName) -> (String, Vec<String>) {
-    let schema = match &table.schema {
-        Some(_) => "table_schema = ?",
-        None => "table_schema = DATABASE()",
-    };
-    let cond = format!(
-        "{schema} AND (table_name = ? OR (@@lower_case_table_names <> 0 AND LOWER(table_name) = LOWER(?)))"
-    );
-    let mut binds: Vec<String> = table.schema.iter().cloned().collect();
-    binds.push(table.name.clone());
-    binds.push(table.name.clone());
-    (cond, binds)
 }
 
 fn missing_table(table: &TableName, setting: &str) -> anyhow::Error {

@@ -17,7 +17,7 @@ pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection>;
 use crate::sql::dburl::DbUrl;
 use crate::sql::dialect::{Backend, BindValue, Param};
 use crate::error::usage;
-use crate::plan::Stmt;
+use crate::sql::dialect::Stmt;
 
 /// A live connection to one of the supported backends.
 pub enum Conn {
@@ -412,71 +412,6 @@ impl Conn {
                 let _ = self.batch_execute("ROLLBACK");
                 Err(e)
             }
-        }
-    }
-}
-
-/// Diesel's migration harness, for whichever backend is connected.
-impl Conn {
-    /// Versions recorded in `__diesel_schema_migrations` (creating the table if needed).
-    pub fn applied_versions(&mut self) -> anyhow::Result<Vec<String>> {
-        use diesel_migrations::MigrationHarness;
-        let v = match self {
-            Conn::Pg(c) => c.applied_migrations(),
-            Conn::Sqlite(c) => c.applied_migrations(),
-            Conn::Mysql(c) => c.applied_migrations(),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(v.into_iter().map(|v| v.to_string()).collect())
-    }
-
-    /// Runs one migration of `source` (by version) through the harness, recording it.
-    pub fn run_migration(
-        &mut self,
-        source: &crate::indexes::Source,
-        version: &str,
-    ) -> anyhow::Result<()> {
-        self.with_migration(source, version, false)
-    }
-
-    /// Reverts one migration of `source` (by version) through the harness, unrecording it.
-    pub fn revert_migration(
-        &mut self,
-        source: &crate::indexes::Source,
-        version: &str,
-    ) -> anyhow::Result<()> {
-        self.with_migration(source, version, true)
-    }
-
-    fn with_migration(
-        &mut self,
-        source: &crate::indexes::Source,
-        version: &str,
-        revert: bool,
-    ) -> anyhow::Result<()> {
-        use diesel_migrations::MigrationHarness;
-        macro_rules! go {
-            ($c:expr, $db:ty) => {{
-                let all = source
-                    .migrations::<$db>()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let m = all
-                    .iter()
-                    .find(|m| m.name().version().to_string() == version)
-                    .ok_or_else(|| anyhow::anyhow!("migration {version} is not known"))?;
-                let r = if revert {
-                    $c.revert_migration(&**m)
-                } else {
-                    $c.run_migration(&**m)
-                };
-                r.map(|_| ())
-                    .map_err(|e| anyhow::anyhow!("migration {}: {e}", m.name()))
-            }};
-        }
-        match self {
-            Conn::Pg(c) => go!(c, Pg),
-            Conn::Sqlite(c) => go!(c, Sqlite),
-            Conn::Mysql(c) => go!(c, Mysql),
         }
     }
 }

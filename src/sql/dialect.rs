@@ -299,3 +299,47 @@ mod tests {
         );
     }
 }
+
+/// How each compared column stores its values (detected, configured or assumed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Formats {
+    pub created_at: TimeKind,
+    pub activity: Vec<TimeKind>,
+    /// `is_anonymous` is an integer column (0/1) rather than a boolean.
+    pub anonymous_is_int: bool,
+    /// True when nothing was read from a database.
+    pub assumed: bool,
+}
+
+impl Formats {
+    /// What `sql` renders without a connection: the configured format, else the backend's usual one.
+    pub fn assumed(backend: Backend, fixed: Option<TimeKind>, activity_columns: usize) -> Formats {
+        let kind = match fixed {
+            Some(k) => k,
+            None => match backend {
+                Backend::Sqlite => TimeKind::IsoText,
+                Backend::Postgres => TimeKind::Timestamptz,
+                Backend::Mysql => TimeKind::Timestamp,
+            },
+        };
+        Formats {
+            created_at: kind,
+            activity: vec![kind; activity_columns],
+            anonymous_is_int: false,
+            assumed: true,
+        }
+    }
+}
+
+/// One SQL statement and the parameters it binds, in placeholder order.
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// A MySQL column type holding bytes (archived as base64).
+pub fn is_binary(ty: &str) -> bool {
+    let t = ty.to_ascii_lowercase();
+    t.contains("blob") || t.starts_with("binary") || t.starts_with("varbinary")
+}
