@@ -7,8 +7,8 @@ mod support;
 
 use std::path::Path;
 
-use anonsweep::conn::Conn;
-use anonsweep::dburl::DbUrl;
+use anonsweep::sql::conn::Conn;
+use anonsweep::sql::dburl::DbUrl;
 use support::TestDb;
 
 const DEMO_FILE: &str = "anonsweep-demo.db";

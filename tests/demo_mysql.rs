@@ -5,7 +5,7 @@
 
 mod support;
 
-use anonsweep::conn::Conn;
+use anonsweep::sql::conn::Conn;
 use support::TestDb;
 
 const TABLES: [&str; 4] = ["users", "sessions", "accounts", "anonsweep_demo"];

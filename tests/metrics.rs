@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anonsweep::metrics::{self, RunMetrics};
+use anonsweep::output::metrics::{self, RunMetrics};
 use chrono::{DateTime, TimeZone, Utc};
 use support::peers::{parse, promtool_check, value, Gateway, Sample};
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use anonsweep::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
+use anonsweep::output::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
 use support::peers::{dead_port, http_listener, silent_peer, smtp_sink};
 
 const SECRET: &str = "n0tify-s3cret-pw";

@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::archive::{Contents, UserRecord};
+use crate::error::usage;
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Backend;
-use crate::error::usage;
 use crate::sql::ident::TableName;
 
 /// What a restore did.

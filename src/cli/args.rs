@@ -195,6 +195,8 @@ pub struct PlanArgs {
     /// Also write a standalone SQL script (one transaction, literal cutoff) a DBA can run.
     #[arg(long, value_name = "FILE")]
     pub sql_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: RunLimits,
     /// How many eligible ids to show.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub sample: usize,
@@ -203,18 +205,10 @@ pub struct PlanArgs {
     pub explain: bool,
 }
 
+/// The run's limits and safety settings: `run` applies them, `plan` (the dry run) checks them
+/// the same way and reports what `run` would refuse.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub rule: RuleArgs,
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// Do not delete: the same as `anonsweep plan`.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --dry-run: write the standalone SQL script to FILE.
-    #[arg(long, value_name = "FILE", requires = "dry_run")]
-    pub sql_out: Option<PathBuf>,
+pub struct RunLimits {
     /// Users per batch transaction (1..=100000; default 5000 on PostgreSQL, 2000 on MySQL/MariaDB,
     /// 1000 on SQLite).
     #[arg(
@@ -239,6 +233,22 @@ pub struct RunArgs {
     /// Accept an --as-of later than this machine's clock (refused otherwise, exit 4).
     #[arg(long)]
     pub allow_future_as_of: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Do not delete: the same as `anonsweep plan`.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: write the standalone SQL script to FILE.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub sql_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: RunLimits,
     /// Archive every deleted user and all its rows to a per-run JSON-lines file in DIR (mode
     /// 0600), written and fsync'd before each batch commits.
     #[arg(long, env = "ANONSWEEP_ARCHIVE_DIR", value_name = "DIR")]

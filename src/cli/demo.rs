@@ -3,15 +3,14 @@
 use std::path::PathBuf;
 
 use crate::cli::args::DemoArgs;
-use crate::sql::conn::{Conn, Values};
-use crate::sql::dburl::DbUrl;
-use crate::ops::population;
-use crate::sql::dialect::Backend;
-use crate::error::{exit, usage};
-use crate::output::report;
-use crate::exec::batches::{self, RunOptions};
 use crate::config::settings::{Inputs, Origin, OutputFormat};
-use crate::exec::stats;
+use crate::error::{exit, usage};
+use crate::ops::population;
+use crate::ops::run::{self, RunOptions};
+use crate::output::report;
+use crate::sql::conn::Conn;
+use crate::sql::dburl::DbUrl;
+use crate::sql::dialect::Backend;
 
 const DEFAULT_FILE: &str = "anonsweep-demo.db";
 
@@ -119,51 +118,52 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         ..Inputs::default()
     };
     let settings = super::resolve(&inputs)?;
-    let mut p = super::prepare(settings)?;
-    p.check()?;
-    let s = &p.settings;
-    let values = Values {
-        cutoff: s.cutoff,
-        limit: s.batch_size as i64,
-    };
-    let t0 = std::time::Instant::now();
-    let before = stats::collect(&mut p.conn, &p.plan, values, 5, true)?;
-    let plan_secs = t0.elapsed().as_secs_f64();
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let opts = RunOptions {
-        batch_size: s.batch_size,
-        lock_timeout_ms: s.lock_timeout_ms,
-        max_failures: s.max_failures,
-        max_deletions: None,
-        control: Default::default(),
-        run_id: run_id.clone(),
-    };
-    let t1 = std::time::Instant::now();
-    let outcome = batches::run(&mut p.conn, &p.plan, s.cutoff, &opts, None, None, None)?;
-    let run_secs = t1.elapsed().as_secs_f64();
+    // The demo's data is spread over the 120 days before its own clock, whatever that is.
+    let plan = run::run(
+        &settings,
+        &RunOptions {
+            dry_run: true,
+            allow_future_as_of: true,
+            sample: 5,
+            per_table_counts: true,
+            ..RunOptions::default()
+        },
+    )?;
+    let done = run::run(
+        &settings,
+        &RunOptions {
+            allow_future_as_of: true,
+            quiet: true,
+            ..RunOptions::default()
+        },
+    )?;
+    let s = &settings;
+    let outcome = done
+        .outcome
+        .as_ref()
+        .expect("a run that is not dry reaches its batches");
     match s.format {
         OutputFormat::Text => {
             println!("== 1. plan: what would be deleted (nothing changed yet)\n");
-            print!("{}", report::plan_text(s, &before, &p.notes, plan_secs));
+            print!(
+                "{}",
+                report::plan_text(s, &plan.before, &plan.notes, plan.elapsed)
+            );
             println!("\n== 2. the SQL each batch runs (see `anonsweep sql`)\n");
-            println!("{}", p.plan.overview(s));
+            println!("{}", plan.plan.overview(s));
             println!("== 3. run: the summary\n");
             print!(
                 "{}",
-                report::run_text(s, &before, &outcome, &run_id, run_secs)
+                report::run_text(s, &done.before, outcome, &done.run_id, done.elapsed)
             );
             println!("\nThe demo database is {url}. Try: anonsweep plan --database-url {raw}");
         }
         OutputFormat::Json => {
             println!(
                 "{}",
-                report::run_json(s, &before, &outcome, &run_id, run_secs)
+                report::run_json(s, &done.before, outcome, &done.run_id, done.elapsed)
             );
         }
     }
-    Ok(if outcome.failed.is_empty() && !outcome.aborted {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(done.exit_code())
 }

@@ -17,14 +17,10 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::preflight::children::{Finding, Level};
-use crate::cli::args::{Cli, Command, DbArgs, RuleArgs};
+use crate::cli::args::{Cli, Command, DbArgs, RuleArgs, RunLimits};
 use crate::config::file;
-use crate::sql::conn::Conn;
-use crate::error::{exit, exit_code_for, one_line, usage};
-use crate::preflight::introspect;
-use crate::plan::Plan;
 use crate::config::settings::{Given, Inputs, Origin, Settings};
+use crate::error::{exit, exit_code_for, one_line};
 
 /// Runs the program with `args`; returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -123,8 +119,47 @@ pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) 
     }
 }
 
-/// Commands that show or check the run's settings without running (`plan`, `doctor`) read the
-/// run-only settings from the environment too, so they show what `run` would use.
+/// The run's limits, from their flags or environment variables (as clap saw them).
+pub(crate) fn run_inputs(inputs: &mut Inputs, m: &ArgMatches, l: &RunLimits) {
+    inputs.batch_size = given(
+        &l.batch_size,
+        m,
+        "batch_size",
+        "--batch-size",
+        "ANONSWEEP_BATCH_SIZE",
+    );
+    inputs.lock_timeout_ms = given(
+        &l.lock_timeout_ms,
+        m,
+        "lock_timeout_ms",
+        "--lock-timeout-ms",
+        "ANONSWEEP_LOCK_TIMEOUT_MS",
+    );
+    inputs.max_failures = given(
+        &l.max_failures,
+        m,
+        "max_failures",
+        "--max-failures",
+        "ANONSWEEP_MAX_FAILURES",
+    );
+    inputs.max_deletions = given(
+        &l.max_deletions,
+        m,
+        "max_deletions",
+        "--max-deletions",
+        "ANONSWEEP_MAX_DELETIONS",
+    );
+    inputs.max_fraction = given(
+        &l.max_fraction,
+        m,
+        "max_fraction",
+        "--max-fraction",
+        "ANONSWEEP_MAX_FRACTION",
+    );
+}
+
+/// Commands that check the run's settings without running (`doctor`) read the run-only
+/// settings from the environment too, so they show what `run` would use.
 pub(crate) fn run_settings_from_env(inputs: &mut Inputs) {
     let env = |name: &'static str| {
         std::env::var(name)
@@ -150,74 +185,4 @@ pub(crate) fn run_settings_from_env(inputs: &mut Inputs) {
 pub(crate) fn resolve(inputs: &Inputs) -> anyhow::Result<Settings> {
     let loaded = file::load(inputs.config.as_deref())?;
     Settings::resolve(inputs, loaded.as_ref())
-}
-
-/// A connected, inspected database and the plan for it.
-pub(crate) struct Prepared {
-    pub settings: Settings,
-    pub conn: Conn,
-    pub plan: Plan,
-    pub notes: Vec<String>,
-    /// What the foreign-key checks found (errors stop `plan` and `run`).
-    pub findings: Vec<Finding>,
-}
-
-impl Prepared {
-    /// Fails, before anything is deleted, when the checks found an error; prints each one.
-    /// Warnings are logged and joined to the notes.
-    pub fn check(&mut self) -> anyhow::Result<()> {
-        let errors: Vec<&Finding> = self
-            .findings
-            .iter()
-            .filter(|f| f.level == Level::Error)
-            .collect();
-        for f in &errors {
-            eprintln!("anonsweep: check failed: {}", f.message);
-            if let Some(fix) = &f.fix {
-                for l in fix.lines() {
-                    eprintln!("    {l}");
-                }
-            }
-        }
-        if let Some(first) = errors.first() {
-            return Err(usage(format!(
-                "{} check(s) failed, nothing was changed (first: {}): fix the configuration; `anonsweep doctor` lists every check",
-                errors.len(),
-                first.message
-            )));
-        }
-        for f in &self.findings {
-            if f.level == Level::Warning {
-                self.notes.push(format!("warning: {}", f.message));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Connects, checks the schema and the foreign keys, and renders the plan. Changes nothing.
-pub(crate) fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
-    let db = settings
-        .database
-        .clone()
-        .expect("commands that prepare require a database");
-    let mut conn = Conn::connect(&db)?;
-    let (formats, notes) = introspect::inspect(&mut conn, &settings)?;
-    let resolved = crate::preflight::children::resolve(&mut conn, &settings.schema)?;
-    let mut findings = resolved.findings;
-    let clock = crate::preflight::clock::clock_checks(&mut conn, &formats, &doctor::time_columns(&settings))?;
-    findings.extend(clock.findings);
-    let plan = Plan::build(
-        &settings,
-        formats,
-        &resolved.children,
-        &resolved.users_columns,
-    );
-    Ok(Prepared {
-        settings,
-        conn,
-        plan,
-        notes,
-        findings,
-    })
 }

@@ -4,11 +4,11 @@ use clap::ArgMatches;
 use serde_json::json;
 
 use crate::archive;
-use crate::cli::args::RestoreArgs;
-use crate::sql::conn::Conn;
-use crate::error::{exit, usage};
 use crate::archive::restore;
+use crate::cli::args::RestoreArgs;
 use crate::config::settings::OutputFormat;
+use crate::error::{exit, usage};
+use crate::sql::conn::Conn;
 
 pub fn run_restore_command(args: &RestoreArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);

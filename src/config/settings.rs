@@ -7,11 +7,11 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 use serde::Serialize;
 
 use crate::config::file::{ConfigFile, Loaded, TableEntry};
+use crate::config::preset::{self, SchemaNames};
+use crate::error::usage;
 use crate::sql::dburl::DbUrl;
 use crate::sql::dialect::{Backend, TimeKind};
-use crate::error::usage;
 use crate::sql::ident::{self, TableName};
-use crate::config::preset::{self, SchemaNames};
 
 /// Where a setting's value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::archive::Archive;
 use crate::exec::audit::{AuditLog, Entry};
+use crate::plan::Plan;
 use crate::sql::conn::{BatchUser, Conn, Values};
 use crate::sql::dialect::Backend;
-use crate::plan::Plan;
 
 /// Why a run stopped early on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -70,7 +70,7 @@ impl Control {
 }
 
 /// Options of one run.
-pub struct RunOptions {
+pub struct BatchOptions {
     pub batch_size: u64,
     pub lock_timeout_ms: u64,
     pub max_failures: u64,
@@ -199,7 +199,7 @@ fn one_batch(
     plan: &Plan,
     v: Values,
     first: bool,
-    opts: &RunOptions,
+    opts: &BatchOptions,
     want_per_user: bool,
     attempt: u64,
     archiving: Option<&mut Archiving>,
@@ -298,7 +298,7 @@ fn skip_one(
     plan: &Plan,
     v: Values,
     first: bool,
-    opts: &RunOptions,
+    opts: &BatchOptions,
 ) -> Result<Option<String>, diesel::result::Error> {
     let pick = if first {
         &plan.skip_first
@@ -339,7 +339,7 @@ pub fn run(
     conn: &mut Conn,
     plan: &Plan,
     cutoff: chrono::DateTime<chrono::Utc>,
-    opts: &RunOptions,
+    opts: &BatchOptions,
     mut audit: Option<&mut AuditLog>,
     mut archiving: Option<Archiving>,
     mut progress: Option<&mut dyn FnMut(&RunOutcome)>,

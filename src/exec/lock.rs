@@ -157,6 +157,66 @@ pub fn acquire(spec: &LockSpec, db: &DbUrl, ttl: Duration) -> anyhow::Result<Gua
     }
 }
 
+/// For a dry run: which lock `run` would take, and, when another run holds it, the same
+/// [`LockHeld`] error `acquire` would fail with. Takes nothing (Redis `GET`, PostgreSQL
+/// `pg_locks`, MySQL `IS_USED_LOCK`, a shared `try_lock` of the lock file, released at once).
+pub fn probe(spec: &LockSpec, db: &DbUrl) -> anyhow::Result<(String, Option<anyhow::Error>)> {
+    let fp = fingerprint(db)?;
+    let (key, name) = db_lock_names(&fp);
+    match spec {
+        LockSpec::Redis(url) => {
+            let mut con = redis_conn(url)?;
+            let by: Option<String> = redis::cmd("GET")
+                .arg(format!("anonsweep:lock:{fp}"))
+                .query(&mut con)
+                .map_err(|e| anyhow!("Redis lock: {}", crate::error::redact(&e.to_string())))?;
+            let held = by.map(|v| {
+                let who = serde_json::from_str::<Holder>(&v)
+                    .map(|h| h.describe())
+                    .unwrap_or_else(|_| "holder unknown".into());
+                held("the Redis lock", &who)
+            });
+            Ok(("the Redis lock".into(), held))
+        }
+        LockSpec::Database => match db {
+            DbUrl::Sqlite { path } => {
+                let path = lock_file_path(path);
+                let what = format!("the lock file {}", path.display());
+                let Ok(mut f) = std::fs::File::open(&path) else {
+                    return Ok((what, None));
+                };
+                match f.try_lock_shared() {
+                    Ok(()) => {
+                        let _ = f.unlock();
+                        Ok((what, None))
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        let mut text = String::new();
+                        let _ = f.read_to_string(&mut text);
+                        let by = serde_json::from_str::<Holder>(text.trim())
+                            .map(|h| h.describe())
+                            .unwrap_or_else(|_| "holder unknown".into());
+                        let e = held(&what, &by);
+                        Ok((what, Some(e)))
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        Err(anyhow!("cannot check {}: {e}", path.display()))
+                    }
+                }
+            }
+            _ => {
+                let mut conn = Conn::connect(db)?;
+                let by = match db {
+                    DbUrl::Postgres { .. } => pg_holder(&mut conn, key)?,
+                    _ => mysql_holder(&mut conn, &name)?,
+                };
+                let e = by.map(|b| held("the database lock", &b));
+                Ok(("the database lock".into(), e))
+            }
+        },
+    }
+}
+
 /// Sleeps up to `d`, waking early when `stop` is set.
 fn nap(stop: &AtomicBool, d: Duration) {
     let until = Instant::now() + d;
@@ -277,10 +337,46 @@ fn redis_lock(url: &str, fp: &str, ttl: Duration) -> anyhow::Result<Guard> {
 /// SQLite: an exclusive lock on a file beside the database (the OS drops it when the process
 /// dies, even by SIGKILL). Holding SQLite's own write lock for the whole run would block the
 /// application's writes.
-fn file_lock(db: &std::path::Path, fp: &str) -> anyhow::Result<Guard> {
-    // Beside the real file, so every path to it (a symlink, `..`) finds the same lock.
+/// Beside the real file, so every path to it (a symlink, `..`) finds the same lock.
+fn lock_file_path(db: &std::path::Path) -> PathBuf {
     let real = db.canonicalize().unwrap_or_else(|_| db.to_path_buf());
-    let path = PathBuf::from(format!("{}.anonsweep-lock", real.display()));
+    PathBuf::from(format!("{}.anonsweep-lock", real.display()))
+}
+
+/// The PostgreSQL advisory-lock key and the MySQL lock name for a database's fingerprint.
+fn db_lock_names(fp: &str) -> (i64, String) {
+    (
+        i64::from_str_radix(&fp[..15], 16).unwrap_or(0),
+        format!("anonsweep:{}", &fp[..32]),
+    )
+}
+
+/// Who holds the PostgreSQL advisory lock `key`, if anyone.
+fn pg_holder(conn: &mut Conn, key: i64) -> anyhow::Result<Option<String>> {
+    Ok(conn.text(&format!(
+        "SELECT string_agg(a.application_name || ' (backend pid ' || a.pid || ', since ' || to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ')', ', ') AS t \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {} AND l.objsubid = 1",
+        (key >> 32) as u32,
+        (key & 0xffff_ffff) as u32
+    ))?)
+}
+
+/// Who holds the MySQL lock `name`, if anyone.
+fn mysql_holder(conn: &mut Conn, name: &str) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .texts(
+            "SELECT CAST(CONCAT('connection ', p.id, ' from ', p.host, ', for ', p.time, ' s') AS CHAR) AS t \
+             FROM information_schema.processlist p WHERE p.id = IS_USED_LOCK(?)",
+            &[name],
+        )?
+        .into_iter()
+        .flatten()
+        .next())
+}
+
+fn file_lock(db: &std::path::Path, fp: &str) -> anyhow::Result<Guard> {
+    let path = lock_file_path(db);
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -327,8 +423,7 @@ fn file_lock(db: &std::path::Path, fp: &str) -> anyhow::Result<Guard> {
 fn db_lock(db: &DbUrl, fp: &str) -> anyhow::Result<Guard> {
     let me = Holder::me();
     let mut conn = Conn::connect(db)?;
-    let key = i64::from_str_radix(&fp[..15], 16).unwrap_or(0);
-    let name = format!("anonsweep:{}", &fp[..32]);
+    let (key, name) = db_lock_names(fp);
     let got = match db {
         DbUrl::Postgres { .. } => {
             // The holder's name is visible to others in pg_stat_activity.
@@ -355,22 +450,8 @@ fn db_lock(db: &DbUrl, fp: &str) -> anyhow::Result<Guard> {
     };
     if !got {
         let by = match db {
-            DbUrl::Postgres { .. } => conn.text(&format!(
-                "SELECT string_agg(a.application_name || ' (backend pid ' || a.pid || ', since ' || to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ')', ', ') AS t \
-                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {} AND l.objsubid = 1",
-                (key >> 32) as u32,
-                (key & 0xffff_ffff) as u32
-            ))?,
-            _ => conn
-                .texts(
-                    "SELECT CAST(CONCAT('connection ', p.id, ' from ', p.host, ', for ', p.time, ' s') AS CHAR) AS t \
-                     FROM information_schema.processlist p WHERE p.id = IS_USED_LOCK(?)",
-                    &[&name],
-                )?
-                .into_iter()
-                .flatten()
-                .next(),
+            DbUrl::Postgres { .. } => pg_holder(&mut conn, key)?,
+            _ => mysql_holder(&mut conn, &name)?,
         }
         .unwrap_or_else(|| "holder unknown".into());
         return Err(held("the database lock", &by));

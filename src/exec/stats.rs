@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use crate::plan::Plan;
 use crate::sql::conn::{Conn, Values};
 use crate::sql::dialect::Backend;
-use crate::plan::Plan;
 
 /// What `plan` found.
 #[derive(Clone, Debug, Serialize)]

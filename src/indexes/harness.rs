@@ -21,20 +21,12 @@ pub fn applied_versions(conn: &mut Conn) -> anyhow::Result<Vec<String>> {
 }
 
 /// Runs one migration of `source` (by version) through the harness, recording it.
-pub fn run_migration(
-    conn: &mut Conn,
-    source: &Source,
-    version: &str,
-) -> anyhow::Result<()> {
+pub fn run_migration(conn: &mut Conn, source: &Source, version: &str) -> anyhow::Result<()> {
     with_migration(conn, source, version, false)
 }
 
 /// Reverts one migration of `source` (by version) through the harness, unrecording it.
-pub fn revert_migration(
-    conn: &mut Conn,
-    source: &Source,
-    version: &str,
-) -> anyhow::Result<()> {
+pub fn revert_migration(conn: &mut Conn, source: &Source, version: &str) -> anyhow::Result<()> {
     with_migration(conn, source, version, true)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod harness;
 pub mod state;
+pub mod status;
 
 use std::fmt::{self, Display};
 
@@ -15,11 +16,11 @@ use diesel::migration::{
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
+use crate::config::settings::Schema;
+use crate::sql::dialect::Formats;
 use crate::sql::dialect::{Backend, TimeKind};
 use crate::sql::ident::{quote, TableName};
-use crate::sql::dialect::Formats;
 use crate::sql::templates::render;
-use crate::config::settings::Schema;
 
 /// Our versions start with this, so they sort after diesel's initial setup (`00000000000000`)
 /// and before every dated application migration, and are easy to tell apart.

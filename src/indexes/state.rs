@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use crate::indexes::IndexSpec;
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Backend;
-use crate::indexes::IndexSpec;
 
 /// The state of one wanted index.
 #[derive(Clone, Debug, Default, Serialize)]

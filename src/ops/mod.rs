@@ -2,4 +2,5 @@
 //! `demo`, and the other commands' operations.
 
 pub mod population;
+pub mod run;
 pub mod schedule;

@@ -1,14 +1,23 @@
 //! What happens around a run without ever changing its outcome: the metrics file, the
 //! Pushgateway, and email/webhook notifications.
 
-use crate::cli::args::RunArgs;
-use crate::error::exit_code_for;
-use crate::exec::lock::LockHeld;
+use std::path::PathBuf;
+
+use crate::config::settings::Settings;
+use crate::error::LockHeld;
 use crate::output::metrics::{self, RunMetrics};
 use crate::output::notify::{EmailConfig, Event, EventKind, Notifier};
-use crate::config::settings::Settings;
+use crate::output::result::{exit_code, Report};
 
-use crate::cli::run::{exit_code, Executed};
+/// What the user asked the hooks to do.
+#[derive(Clone, Debug, Default)]
+pub struct HookOptions {
+    pub metrics_file: Option<PathBuf>,
+    pub pushgateway: Option<String>,
+    pub notify_email: Vec<String>,
+    pub notify_webhook: Option<String>,
+    pub notify_threshold: u64,
+}
 
 /// The configured hooks, checked before the run (a bad address is a usage error up front).
 pub(crate) struct Hooks {
@@ -19,7 +28,7 @@ pub(crate) struct Hooks {
 }
 
 impl Hooks {
-    pub fn new(args: &RunArgs, _s: &Settings) -> anyhow::Result<Hooks> {
+    pub fn new(args: &HookOptions) -> anyhow::Result<Hooks> {
         let email = if args.notify_email.is_empty() {
             None
         } else {
@@ -52,7 +61,7 @@ impl Hooks {
     }
 
     /// After the run (or its failure): metrics, then notifications. Failures are logged only.
-    pub fn after(&self, s: &Settings, result: &anyhow::Result<Executed>, elapsed: f64) {
+    pub fn after(&self, s: &Settings, result: &anyhow::Result<Report>, elapsed: f64) {
         if let Err(e) = result {
             if e.downcast_ref::<LockHeld>().is_some() {
                 // Another instance is running: its own hooks report, this one did nothing.
@@ -81,7 +90,7 @@ impl Hooks {
         }
     }
 
-    fn metrics(&self, s: &Settings, result: &anyhow::Result<Executed>, elapsed: f64) -> RunMetrics {
+    fn metrics(&self, s: &Settings, result: &anyhow::Result<Report>, elapsed: f64) -> RunMetrics {
         let mut m = RunMetrics {
             run_id: String::new(),
             backend: s.backend.name().into(),
@@ -100,33 +109,33 @@ impl Hooks {
         };
         match result {
             Ok(r) => {
-                let o = &r.outcome;
                 m.run_id = r.run_id.clone();
                 m.eligible = r.before.eligible;
-                m.deleted_users = o.deleted_users;
-                m.deleted_rows = o.deleted_rows.clone();
-                m.failed_users = o.failed.len() as u64;
-                m.kept_changed = o.kept_changed;
-                m.batches = o.batches;
-                m.max_batch_seconds = o.max_batch_ms / 1000.0;
-                m.exit_code = exit_code(o);
-                m.success = m.exit_code == 0;
+                if let Some(o) = &r.outcome {
+                    m.deleted_users = o.deleted_users;
+                    m.deleted_rows = o.deleted_rows.clone();
+                    m.failed_users = o.failed.len() as u64;
+                    m.kept_changed = o.kept_changed;
+                    m.batches = o.batches;
+                    m.max_batch_seconds = o.max_batch_ms / 1000.0;
+                }
             }
             Err(e) => {
-                m.exit_code = exit_code_for(e);
                 if let Some(c) = e.downcast_ref::<crate::error::CapError>() {
                     m.eligible = c.eligible.unwrap_or(0);
                 }
             }
         }
+        m.exit_code = exit_code(result);
+        m.success = m.exit_code == 0;
         m
     }
 
-    fn event(&self, s: &Settings, result: &anyhow::Result<Executed>) -> Option<Event> {
+    fn event(&self, s: &Settings, result: &anyhow::Result<Report>) -> Option<Event> {
         let database = s.database_shown();
         match result {
             Ok(r) => {
-                let o = &r.outcome;
+                let o = r.outcome.as_ref()?;
                 let summary = crate::output::report::run_text(s, &r.before, o, &r.run_id, 0.0);
                 let kind = if o.aborted {
                     EventKind::Failed

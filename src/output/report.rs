@@ -5,9 +5,10 @@ use std::fmt::Write;
 use serde_json::json;
 
 use crate::config::settings::fmt_time;
+use crate::config::settings::{OutputFormat, Settings};
 use crate::exec::batches::RunOutcome;
-use crate::config::settings::Settings;
 use crate::exec::stats::PlanStats;
+use crate::output::result::Report;
 
 fn header(s: &Settings, command: &str, out: &mut String) {
     let db = s.database_shown();
@@ -147,4 +148,62 @@ pub fn run_json(
         "archive": o.archive,
         "duration_seconds": elapsed,
     })
+}
+
+/// Prints a pipeline report: the dry run's plan (counts, what it would do, the SQL) or the
+/// run's summary, as text or JSON on stdout; a dry run's refusal goes to stderr, worded as
+/// `run` words it.
+pub fn print(r: &Report) {
+    let s = &r.settings;
+    match (&r.outcome, &r.intent) {
+        (Some(o), _) => match s.format {
+            OutputFormat::Text => print!("{}", run_text(s, &r.before, o, &r.run_id, r.elapsed)),
+            OutputFormat::Json => {
+                println!("{}", run_json(s, &r.before, o, &r.run_id, r.elapsed))
+            }
+        },
+        (None, intent) => {
+            let intent = intent.clone().unwrap_or_default();
+            let sql = r.plan.overview(s);
+            match s.format {
+                OutputFormat::Text => {
+                    print!("{}", plan_text(s, &r.before, &r.notes, r.elapsed));
+                    for (what, v) in [
+                        ("lock", &intent.lock),
+                        ("archive", &intent.archive),
+                        ("audit log", &intent.audit_log),
+                    ] {
+                        if let Some(v) = v {
+                            println!("  would use {what:<10} {v}");
+                        }
+                    }
+                    if let Some(e) = &r.refusal {
+                        println!("  run would refuse     {}", crate::error::one_line(e));
+                    }
+                    if let Some(lines) = &intent.explain {
+                        println!("\n-- The database's plan for the eligibility query:");
+                        for l in lines {
+                            println!("-- {l}");
+                        }
+                    }
+                    println!("\n{sql}");
+                }
+                OutputFormat::Json => {
+                    let mut j = plan_json(s, &r.before, &r.notes, &sql, r.elapsed);
+                    j["lock"] = json!(intent.lock);
+                    j["archive"] = json!(intent.archive);
+                    j["audit_log"] = json!(intent.audit_log);
+                    j["refusal"] = json!(r.refusal.as_ref().map(crate::error::one_line));
+                    j["exit_code"] = json!(r.exit_code());
+                    if let Some(lines) = &intent.explain {
+                        j["explain"] = json!(lines);
+                    }
+                    println!("{j}");
+                }
+            }
+            if let Some(e) = &r.refusal {
+                eprintln!("anonsweep: error: {}", crate::error::one_line(e));
+            }
+        }
+    }
 }

@@ -1,13 +1,12 @@
 //! The `Plan`: every statement `plan` shows and `run` executes, rendered once from the templates.
 
-
-use crate::preflight::children::{Child, Source};
-pub use crate::sql::dialect::{Formats, Stmt};
-use crate::sql::dialect::{is_binary, Backend, Binder, Param};
 pub use crate::config::settings::fmt_time;
+use crate::config::settings::{Link, Schema, Settings};
+use crate::preflight::children::{Child, Source};
+use crate::sql::dialect::{is_binary, Backend, Binder, Param};
+pub use crate::sql::dialect::{Formats, Stmt};
 use crate::sql::ident::quote;
 use crate::sql::templates::{self, render, TimeCmp};
-use crate::config::settings::{Link, Schema, Settings};
 
 /// A table rows are deleted from, with its label for summaries.
 #[derive(Clone, Debug)]

@@ -4,11 +4,11 @@
 
 use serde::Serialize;
 
-use crate::sql::conn::Conn;
-use crate::preflight::fkgraph::{self, Fk, OnDelete, TableId};
-use crate::sql::ident::TableName;
-use crate::preflight::introspect;
 use crate::config::settings::{Link, Schema};
+use crate::preflight::fkgraph::{self, Fk, OnDelete, TableId};
+use crate::preflight::introspect;
+use crate::sql::conn::Conn;
+use crate::sql::ident::TableName;
 
 /// Why a table is deleted from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

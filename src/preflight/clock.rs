@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::preflight::children::Finding;
 use crate::sql::conn::Conn;
-use crate::sql::dialect::{Backend, TimeKind};
 use crate::sql::dialect::Formats;
+use crate::sql::dialect::{Backend, TimeKind};
 
 /// Largest clock difference accepted without a warning.
 pub const MAX_SKEW_SECS: i64 = 60;

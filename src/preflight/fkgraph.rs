@@ -3,8 +3,8 @@
 
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Backend;
-use crate::sql::ident::TableName;
 use crate::sql::ident::mysql_table_cond;
+use crate::sql::ident::TableName;
 
 /// What the database does to referencing rows when a referenced row is deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,11 +3,11 @@
 
 use anyhow::anyhow;
 
-use crate::sql::conn::Conn;
-use crate::sql::dialect::{Backend, TimeKind};
-use crate::sql::ident::{quote, TableName, mysql_table_cond};
-use crate::sql::dialect::Formats;
 use crate::config::settings::{Schema, Settings, TimestampFormat};
+use crate::sql::conn::Conn;
+use crate::sql::dialect::Formats;
+use crate::sql::dialect::{Backend, TimeKind};
+use crate::sql::ident::{mysql_table_cond, quote, TableName};
 
 /// The columns of one table: (name, declared type).
 pub(crate) struct Columns {

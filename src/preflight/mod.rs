@@ -5,3 +5,186 @@ pub mod children;
 pub mod clock;
 pub mod fkgraph;
 pub mod introspect;
+
+use crate::config::settings::Link;
+use children::{Child, Finding, Level, Source};
+use clock::ClockReport;
+
+use crate::config::settings::Settings;
+use crate::error::usage;
+use crate::sql::conn::Conn;
+use crate::sql::dialect::Formats;
+
+/// Everything the checks found about one database.
+pub struct Inspected {
+    /// How each compared column is stored; `None` when the schema check failed.
+    pub formats: Option<Formats>,
+    /// The schema check's notes (or its error, as a finding).
+    pub schema: Vec<Finding>,
+    /// Why the schema check failed (`plan` and `run` stop with it as it is).
+    pub schema_error: Option<anyhow::Error>,
+    /// The tables deleted before users, in delete order.
+    pub children: Vec<Child>,
+    /// The users table's columns and types.
+    pub users_columns: Vec<(String, String)>,
+    pub foreign_keys: Vec<Finding>,
+    /// Why the foreign keys could not be read (`plan` and `run` stop with it).
+    pub foreign_keys_error: Option<anyhow::Error>,
+    pub clock: Option<ClockReport>,
+    pub indexes: Vec<Finding>,
+}
+
+/// The column labels in the order `Formats` lists them (created_at, then each activity column).
+pub fn time_columns(s: &Settings) -> Vec<String> {
+    let sc = &s.schema;
+    std::iter::once(format!("{}.{}", sc.users, sc.users_created_at))
+        .chain(
+            sc.sessions_activity
+                .iter()
+                .map(|c| format!("{}.{c}", sc.sessions)),
+        )
+        .collect()
+}
+
+/// Runs every check once; a failing check is a finding, so `doctor` reports all of them.
+pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
+    let mut out = Inspected {
+        formats: None,
+        schema: Vec::new(),
+        schema_error: None,
+        children: Vec::new(),
+        users_columns: Vec::new(),
+        foreign_keys: Vec::new(),
+        foreign_keys_error: None,
+        clock: None,
+        indexes: Vec::new(),
+    };
+    let formats = match introspect::inspect(conn, s) {
+        Ok((formats, notes)) => {
+            out.schema.extend(notes.into_iter().map(Finding::note));
+            formats
+        }
+        Err(e) => {
+            out.schema
+                .push(Finding::error(crate::error::one_line(&e), None));
+            out.schema_error = Some(e);
+            return Ok(out);
+        }
+    };
+    match children::resolve(conn, &s.schema) {
+        Ok(r) => {
+            out.children = r.children;
+            out.users_columns = r.users_columns;
+            out.foreign_keys = r.findings;
+        }
+        Err(e) => {
+            out.foreign_keys
+                .push(Finding::error(crate::error::one_line(&e), None));
+            out.foreign_keys_error = Some(e);
+        }
+    }
+    out.clock = Some(clock::clock_checks(conn, &formats, &time_columns(s))?);
+    for n in crate::indexes::status::index_notes(conn, s, &formats, &out.children)? {
+        out.indexes.push(Finding::warning(n));
+    }
+    out.formats = Some(formats);
+    Ok(out)
+}
+
+impl Inspected {
+    /// Every finding, section by section.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.schema
+            .iter()
+            .chain(&self.foreign_keys)
+            .chain(self.clock.iter().flat_map(|c| &c.findings))
+            .chain(&self.indexes)
+    }
+
+    pub fn count(&self, level: Level) -> usize {
+        self.findings().filter(|f| f.level == level).count()
+    }
+
+    /// The delete order as `doctor` shows it: each child with its link and where it came from.
+    pub fn delete_order(&self, s: &Settings) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .children
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({}, {})",
+                    c.table,
+                    match &c.link {
+                        Link::User(col) => format!("{col} = user id"),
+                        Link::Parent {
+                            column,
+                            parent,
+                            key,
+                        } => format!("{column} -> {parent}.{key}"),
+                    },
+                    match c.source {
+                        Source::Sessions => "sessions",
+                        Source::Accounts => "accounts",
+                        Source::Config => "configured",
+                        Source::Cascade => "ON DELETE CASCADE, deleted explicitly",
+                    }
+                )
+            })
+            .collect();
+        if self.formats.is_some() && self.foreign_keys_error.is_none() {
+            out.push(format!("{} (the users)", s.schema.users));
+        }
+        out
+    }
+
+    /// What `plan` and `run` need to go on: the formats, or the first error that stops them
+    /// (each failed check is printed first, with its fix). Warnings and notes become plan notes.
+    pub fn ready(&mut self) -> anyhow::Result<(Formats, Vec<String>)> {
+        if let Some(e) = self.schema_error.take() {
+            return Err(e);
+        }
+        if let Some(e) = self.foreign_keys_error.take() {
+            return Err(e);
+        }
+        let errors: Vec<&Finding> = self
+            .findings()
+            .filter(|f| f.level == Level::Error)
+            .collect();
+        for f in &errors {
+            eprintln!("anonsweep: check failed: {}", f.message);
+            if let Some(fix) = &f.fix {
+                for l in fix.lines() {
+                    eprintln!("    {l}");
+                }
+            }
+        }
+        if let Some(first) = errors.first() {
+            return Err(usage(format!(
+                "{} check(s) failed, nothing was changed (first: {}): fix the configuration; `anonsweep doctor` lists every check",
+                errors.len(),
+                first.message
+            )));
+        }
+        let mut notes: Vec<String> = self
+            .schema
+            .iter()
+            .filter(|f| f.level == Level::Note)
+            .map(|f| f.message.clone())
+            .collect();
+        for f in self
+            .foreign_keys
+            .iter()
+            .chain(self.clock.iter().flat_map(|c| &c.findings))
+        {
+            if f.level == Level::Warning {
+                notes.push(format!("warning: {}", f.message));
+            }
+        }
+        notes.extend(self.indexes.iter().map(|f| f.message.clone()));
+        let formats = self
+            .formats
+            .clone()
+            .expect("formats are known once the schema check passed");
+        Ok((formats, notes))
+    }
+}

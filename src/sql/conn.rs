@@ -14,10 +14,10 @@ use diesel_async::AsyncMysqlConnection;
 /// MySQL/MariaDB through diesel-async's pure-Rust client, used synchronously.
 pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection>;
 
-use crate::sql::dburl::DbUrl;
-use crate::sql::dialect::{Backend, BindValue, Param};
 use crate::error::usage;
+use crate::sql::dburl::DbUrl;
 use crate::sql::dialect::Stmt;
+use crate::sql::dialect::{Backend, BindValue, Param};
 
 /// A live connection to one of the supported backends.
 pub enum Conn {
@@ -131,7 +131,9 @@ macro_rules! bound {
             q = match b {
                 // SQLite has no timestamp type: compare canonical ISO-8601 text.
                 BindValue::Timestamptz(t) => q.bind::<Text, _>(crate::sql::dialect::iso_text(t)),
-                BindValue::Timestamp(t) => q.bind::<Text, _>(crate::sql::dialect::iso_text(t.and_utc())),
+                BindValue::Timestamp(t) => {
+                    q.bind::<Text, _>(crate::sql::dialect::iso_text(t.and_utc()))
+                }
                 BindValue::Text(t) => q.bind::<Text, _>(t),
                 BindValue::Int(i) => q.bind::<BigInt, _>(i),
             };

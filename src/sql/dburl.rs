@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::sql::dialect::Backend;
 use crate::error::{register_secret, usage};
+use crate::sql::dialect::Backend;
 
 /// A parsed database location. The raw URL is kept private; `Display` never shows a password.
 #[derive(Clone)]

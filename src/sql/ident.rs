@@ -1,7 +1,7 @@
 //! Validated SQL identifiers (table and column names from configuration) and their quoting.
 
-use crate::sql::dialect::Backend;
 use crate::error::usage;
+use crate::sql::dialect::Backend;
 
 /// A table name, optionally schema-qualified (`auth.users`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use anonsweep::conn::Conn;
-use anonsweep::dburl::DbUrl;
+use anonsweep::sql::conn::Conn;
+use anonsweep::sql::dburl::DbUrl;
 pub mod peers;
 pub mod population;
 
