@@ -1,15 +1,16 @@
--- anonsweep: the SQL `anonsweep run` executes for preset "better-auth" on mysql.
--- Parameters:
---   ? #1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
---   ? #2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
---   ? #3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
---   ? #4 = batch size
+-- anonsweep: every statement `anonsweep run` executes for preset "better-auth" on mysql.
+-- Each statement is marked with when it runs. Parameters are bound per statement (see "binds").
 -- Timestamp storage (assumed; `anonsweep plan` detects it from the database):
 --   user.createdAt: timestamp (UTC assumed)
 --   session.createdAt: timestamp (UTC assumed)
 --   session.updatedAt: timestamp (UTC assumed)
 
--- 1. Eligibility: anonymous, created before the cutoff, no session activity at or after it.
+-- == Before the first batch: counts, in one read-only snapshot
+-- [run and plan] anonymous users
+SELECT COUNT(*) AS n FROM `user` AS u
+WHERE u.`isAnonymous` = 1;
+-- [run and plan] eligible users: anonymous, created before the cutoff, no session activity at or after it
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
@@ -18,21 +19,79 @@ WHERE u.`isAnonymous` = 1
     WHERE s.`userId` = u.`id`
       AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
   );
+-- [plan only] rows session would lose
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
+SELECT COUNT(*) AS n FROM `session` AS x
+WHERE x.`userId` IN (
+  SELECT u.`id` FROM `user` AS u
+  WHERE u.`isAnonymous` = 1
+    AND u.`createdAt` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `session` AS s
+      WHERE s.`userId` = u.`id`
+        AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+    )
+);
+-- [plan only] rows account would lose
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
+SELECT COUNT(*) AS n FROM `account` AS x
+WHERE x.`userId` IN (
+  SELECT u.`id` FROM `user` AS u
+  WHERE u.`isAnonymous` = 1
+    AND u.`createdAt` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `session` AS s
+      WHERE s.`userId` = u.`id`
+        AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+    )
+);
+-- [plan only (--sample)] a sample of eligible ids
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = row limit (the batch size; for the sample, --sample)
+SELECT CAST(u.`id` AS CHAR) AS id FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+  )
+ORDER BY u.`id`
+LIMIT ?;
 
--- 2. Once per run, on the run's own connection: temporary tables for the batch and the keyset cursor.
+-- == Once per run, on the run's own connection, before the first batch
+-- [once per run] how long a batch waits for a lock
+SET SESSION innodb_lock_wait_timeout = 5;
+-- [once per run] the batch and keyset-cursor tables
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u.`id` AS id FROM `user` AS u LIMIT 0;
+-- [once per run] the batch and keyset-cursor tables
 CREATE TEMPORARY TABLE anonsweep_cursor AS
 SELECT u.`id` AS last_id FROM `user` AS u LIMIT 0;
+-- [once per run] the batch and keyset-cursor tables
 INSERT INTO anonsweep_cursor (last_id) SELECT u.`id` FROM `user` AS u ORDER BY u.`id` LIMIT 1;
 
--- 3. Each batch is one transaction:
--- 3a. empty the batch table (before the transaction: TRUNCATE commits implicitly)
+-- == Each batch: one transaction
+-- [every batch] empty the batch table (before the transaction: TRUNCATE commits implicitly)
 TRUNCATE TABLE anonsweep_batch;
-START TRANSACTION;
--- 3a'. batches after the first: load the keyset cursor
+-- [batches after the first] load the keyset cursor
 SET @anonsweep_after = (SELECT c.last_id FROM anonsweep_cursor AS c);
--- 3b. pick and lock the next users (the first batch omits the cursor condition)
+-- [first batch] pick and lock the first users (no cursor yet)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = row limit (the batch size; for the sample, --sample)
+INSERT INTO anonsweep_batch (id)
+SELECT u.`id`
+FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+  )
+ORDER BY u.`id`
+LIMIT ?
+FOR UPDATE;
+-- [batches after the first] pick and lock the next users after the cursor
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = row limit (the batch size; for the sample, --sample)
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `user` AS u
@@ -47,13 +106,14 @@ WHERE u.`isAnonymous` = 1
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
--- 3c. move the keyset cursor past this batch
+-- [every batch] move the keyset cursor past this batch
 UPDATE anonsweep_cursor SET last_id = (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1);
--- 3d. lock the sessions of the picked users, so activity cannot change under us
+-- [every batch] lock the picked users' sessions, so their activity cannot change under us
 SELECT COUNT(*) AS n FROM `session` AS x
 WHERE x.`userId` IN (SELECT b.id FROM anonsweep_batch AS b)
 FOR UPDATE;
--- 3e. re-check the rule inside the transaction; drop users that changed since they were picked
+-- [every batch] re-check the rule; drop users that changed since they were picked
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 DELETE FROM anonsweep_batch
 WHERE NOT EXISTS (
   SELECT 1 FROM `user` AS u
@@ -66,20 +126,88 @@ WHERE NOT EXISTS (
         AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
     )
 );
--- 3f. with --audit-log: read the batch for the log
+-- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u.`id` AS CHAR) AS id, CAST(u.`createdAt` AS CHAR) AS created_at
 FROM `user` AS u
 WHERE u.`id` IN (SELECT b.id FROM anonsweep_batch AS b)
 ORDER BY u.`id`;
--- 3g. delete in foreign-key order
+-- [only with --audit-log] each user's rows in session, for the audit log
+SELECT CAST(b.id AS CHAR) AS id, COUNT(*) AS n
+FROM `session` AS x
+JOIN anonsweep_batch AS b ON x.`userId` = b.id
+GROUP BY b.id;
+-- [only with --audit-log] each user's rows in account, for the audit log
+SELECT CAST(b.id AS CHAR) AS id, COUNT(*) AS n
+FROM `account` AS x
+JOIN anonsweep_batch AS b ON x.`userId` = b.id
+GROUP BY b.id;
+-- [only with --archive-dir or --archive-to-table] read and lock the rows of session the batch deletes, for the archive
+SELECT CAST(b.id AS CHAR) AS id, JSON_OBJECT() AS t
+FROM `session` AS x
+JOIN anonsweep_batch AS b ON x.`userId` = b.id
+FOR UPDATE;
+-- [only with --archive-dir or --archive-to-table] read and lock the rows of account the batch deletes, for the archive
+SELECT CAST(b.id AS CHAR) AS id, JSON_OBJECT() AS t
+FROM `account` AS x
+JOIN anonsweep_batch AS b ON x.`userId` = b.id
+FOR UPDATE;
+-- [only with --archive-dir or --archive-to-table] read and lock the rows of user the batch deletes, for the archive
+SELECT CAST(b.id AS CHAR) AS id, JSON_OBJECT() AS t
+FROM `user` AS x
+JOIN anonsweep_batch AS b ON x.`id` = b.id
+FOR UPDATE;
+-- [every batch] delete from session, in foreign-key order
 DELETE x FROM `session` AS x
 JOIN anonsweep_batch AS b ON x.`userId` = b.id;
+-- [every batch] delete from account, in foreign-key order
 DELETE x FROM `account` AS x
 JOIN anonsweep_batch AS b ON x.`userId` = b.id;
+-- [every batch] delete from user, in foreign-key order
 DELETE x FROM `user` AS x
 JOIN anonsweep_batch AS b ON x.`id` = b.id;
-COMMIT;
 
--- 4. After the last batch.
+-- == Only when a batch of one user fails: move the cursor past that user (it is kept and reported)
+-- [every batch] empty the batch table
+TRUNCATE TABLE anonsweep_batch;
+-- [when the user fails in the first batch] take the failing user (no lock)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = row limit (the batch size; for the sample, --sample)
+INSERT INTO anonsweep_batch (id)
+SELECT u.`id`
+FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+  )
+ORDER BY u.`id`
+LIMIT ?;
+-- [when the user fails in a later batch] take the failing user (no lock)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = row limit (the batch size; for the sample, --sample)
+INSERT INTO anonsweep_batch (id)
+SELECT u.`id`
+FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+  )
+  AND u.`id` > @anonsweep_after
+ORDER BY u.`id`
+LIMIT ?;
+-- [every batch] move the keyset cursor past it
+UPDATE anonsweep_cursor SET last_id = (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1);
+-- [every batch] its id, for the report
+SELECT CAST(u.`id` AS CHAR) AS id, CAST(u.`createdAt` AS CHAR) AS created_at
+FROM `user` AS u
+WHERE u.`id` IN (SELECT b.id FROM anonsweep_batch AS b)
+ORDER BY u.`id`;
+
+-- == After the last batch
+-- [once per run] drop the run's temporary tables
 DROP TEMPORARY TABLE anonsweep_batch;
+-- [once per run] drop the run's temporary tables
 DROP TEMPORARY TABLE anonsweep_cursor;

@@ -1,13 +1,16 @@
--- anonsweep: the SQL `anonsweep run` executes for preset "better-auth" on postgres.
--- Parameters:
---   $1 = cutoff (as-of minus retention, UTC) as timestamptz
---   $2 = batch size
+-- anonsweep: every statement `anonsweep run` executes for preset "better-auth" on postgres.
+-- Each statement is marked with when it runs. Parameters are bound per statement (see "binds").
 -- Timestamp storage (assumed; `anonsweep plan` detects it from the database):
 --   user.createdAt: timestamptz
 --   session.createdAt: timestamptz
 --   session.updatedAt: timestamptz
 
--- 1. Eligibility: anonymous, created before the cutoff, no session activity at or after it.
+-- == Before the first batch: counts, in one read-only snapshot
+-- [run and plan] anonymous users
+SELECT COUNT(*) AS n FROM "user" AS u
+WHERE u."isAnonymous";
+-- [run and plan] eligible users: anonymous, created before the cutoff, no session activity at or after it
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous"
   AND u."createdAt" < $1
@@ -16,18 +19,75 @@ WHERE u."isAnonymous"
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
   );
+-- [plan only] rows session would lose
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
+SELECT COUNT(*) AS n FROM "session" AS x
+WHERE x."userId" IN (
+  SELECT u."id" FROM "user" AS u
+  WHERE u."isAnonymous"
+    AND u."createdAt" < $1
+    AND NOT EXISTS (
+      SELECT 1 FROM "session" AS s
+      WHERE s."userId" = u."id"
+        AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+    )
+);
+-- [plan only] rows account would lose
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
+SELECT COUNT(*) AS n FROM "account" AS x
+WHERE x."userId" IN (
+  SELECT u."id" FROM "user" AS u
+  WHERE u."isAnonymous"
+    AND u."createdAt" < $1
+    AND NOT EXISTS (
+      SELECT 1 FROM "session" AS s
+      WHERE s."userId" = u."id"
+        AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+    )
+);
+-- [plan only (--sample)] a sample of eligible ids
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
+WHERE u."isAnonymous"
+  AND u."createdAt" < $1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+  )
+ORDER BY u."id"
+LIMIT $2;
 
--- 2. Once per run, on the run's own connection: temporary tables for the batch and the keyset cursor.
+-- == Once per run, on the run's own connection, before the first batch
+-- [once per run] the batch and keyset-cursor tables
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "user" AS u LIMIT 0;
+-- [once per run] the batch and keyset-cursor tables
 CREATE TEMPORARY TABLE anonsweep_cursor AS
 SELECT u."id" AS last_id FROM "user" AS u LIMIT 0;
 
--- 3. Each batch is one transaction:
-BEGIN;
--- 3a. empty the batch table
+-- == Each batch: one transaction
+-- [every batch] first in the transaction: how long to wait for a row lock
+SET LOCAL lock_timeout = '5000ms';
+-- [every batch] empty the batch table
 TRUNCATE pg_temp.anonsweep_batch;
--- 3b. pick and lock the next users (the first batch omits the cursor condition)
+-- [first batch] pick and lock the first users (no cursor yet)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+INSERT INTO pg_temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous"
+  AND u."createdAt" < $1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+  )
+ORDER BY u."id"
+LIMIT $2
+FOR UPDATE OF u;
+-- [batches after the first] pick and lock the next users after the cursor
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
@@ -43,21 +103,21 @@ WHERE u."isAnonymous"
 ORDER BY u."id"
 LIMIT $2
 FOR UPDATE OF u;
--- 3c. move the keyset cursor past this batch
+-- [every batch] move the keyset cursor past this batch
 TRUNCATE pg_temp.anonsweep_cursor;
+-- [every batch] move the keyset cursor past this batch
 INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
--- 3c'. statistics for the freshly filled batch table, so the planner drives the re-check and
---      the joins to it (archive reads of tables below a configured parent) from the batch
+-- [every batch] statistics for the freshly filled batch table, so the planner drives the joins from it
 ANALYZE pg_temp.anonsweep_batch;
--- 3d. lock the sessions of the picked users, so activity cannot change under us, and count
---     those (as they are now) with activity at or after the cutoff
+-- [every batch] lock the picked users' sessions and count those with activity at or after the cutoff
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
 SELECT COUNT(*) FILTER (WHERE s."createdAt" >= $1 OR s."updatedAt" >= $1) AS n FROM (
   SELECT x.* FROM "session" AS x
   WHERE x."userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
   FOR UPDATE OF x
 ) AS s;
--- 3e. only when 3d counted any: re-check the rule inside the transaction; drop users that
---     changed since they were picked (each user's own row was re-checked when 3b locked it)
+-- [only when the lock count above is not zero] re-check the rule; drop users that changed since they were picked
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
 DELETE FROM pg_temp.anonsweep_batch
 WHERE NOT EXISTS (
   SELECT 1 FROM "user" AS u
@@ -70,20 +130,91 @@ WHERE NOT EXISTS (
         AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
     )
 );
--- 3f. with --audit-log: read the batch for the log
+-- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."createdAt" AS TEXT) AS created_at
 FROM "user" AS u
 WHERE u."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
 ORDER BY u."id";
--- 3g. delete in foreign-key order
+-- [only with --audit-log] each user's rows in session, for the audit log
+SELECT CAST(b.id AS TEXT) AS id, COUNT(*) AS n
+FROM "session" AS x
+JOIN pg_temp.anonsweep_batch AS b ON x."userId" = b.id
+GROUP BY b.id;
+-- [only with --audit-log] each user's rows in account, for the audit log
+SELECT CAST(b.id AS TEXT) AS id, COUNT(*) AS n
+FROM "account" AS x
+JOIN pg_temp.anonsweep_batch AS b ON x."userId" = b.id
+GROUP BY b.id;
+-- [only with --archive-dir or --archive-to-table] read and lock the rows of session the batch deletes, for the archive
+SELECT CAST(x."userId" AS TEXT) AS id, CAST(row_to_json(x) AS TEXT) AS t
+FROM "session" AS x
+WHERE x."userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
+FOR UPDATE OF x;
+-- [only with --archive-dir or --archive-to-table] read and lock the rows of account the batch deletes, for the archive
+SELECT CAST(x."userId" AS TEXT) AS id, CAST(row_to_json(x) AS TEXT) AS t
+FROM "account" AS x
+WHERE x."userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
+FOR UPDATE OF x;
+-- [only with --archive-dir or --archive-to-table] read and lock the rows of user the batch deletes, for the archive
+SELECT CAST(x."id" AS TEXT) AS id, CAST(row_to_json(x) AS TEXT) AS t
+FROM "user" AS x
+WHERE x."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
+FOR UPDATE OF x;
+-- [every batch] delete from session, in foreign-key order
 DELETE FROM "session"
 WHERE "userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
+-- [every batch] delete from account, in foreign-key order
 DELETE FROM "account"
 WHERE "userId" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
+-- [every batch] delete from user, in foreign-key order
 DELETE FROM "user"
 WHERE "id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
-COMMIT;
 
--- 4. After the last batch.
+-- == Only when a batch of one user fails: move the cursor past that user (it is kept and reported)
+-- [every batch] empty the batch table
+TRUNCATE pg_temp.anonsweep_batch;
+-- [when the user fails in the first batch] take the failing user (no lock)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+INSERT INTO pg_temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous"
+  AND u."createdAt" < $1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+  )
+ORDER BY u."id"
+LIMIT $2;
+-- [when the user fails in a later batch] take the failing user (no lock)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+INSERT INTO pg_temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous"
+  AND u."createdAt" < $1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND s."userId" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+  )
+  AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+ORDER BY u."id"
+LIMIT $2;
+-- [every batch] move the keyset cursor past it
+TRUNCATE pg_temp.anonsweep_cursor;
+-- [every batch] move the keyset cursor past it
+INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+-- [every batch] its id, for the report
+SELECT CAST(u."id" AS TEXT) AS id, CAST(u."createdAt" AS TEXT) AS created_at
+FROM "user" AS u
+WHERE u."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
+ORDER BY u."id";
+
+-- == After the last batch
+-- [once per run] drop the run's temporary tables
 DROP TABLE pg_temp.anonsweep_batch;
+-- [once per run] drop the run's temporary tables
 DROP TABLE pg_temp.anonsweep_cursor;

@@ -1,13 +1,16 @@
--- anonsweep: the SQL `anonsweep run` executes for preset "better-auth" on sqlite.
--- Parameters:
---   ?1 = cutoff (as-of minus retention, UTC) as iso-text
---   ?2 = batch size
+-- anonsweep: every statement `anonsweep run` executes for preset "better-auth" on sqlite.
+-- Each statement is marked with when it runs. Parameters are bound per statement (see "binds").
 -- Timestamp storage (assumed; `anonsweep plan` detects it from the database):
 --   user.createdAt: iso-text
 --   session.createdAt: iso-text
 --   session.updatedAt: iso-text
 
--- 1. Eligibility: anonymous, created before the cutoff, no session activity at or after it.
+-- == Before the first batch: counts, in one read-only snapshot
+-- [run and plan] anonymous users
+SELECT COUNT(*) AS n FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true');
+-- [run and plan] eligible users: anonymous, created before the cutoff, no session activity at or after it
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
@@ -16,18 +19,74 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
   );
+-- [plan only] rows session would lose
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
+SELECT COUNT(*) AS n FROM "session" AS x
+WHERE x."userId" IN (
+  SELECT u."id" FROM "user" AS u
+  WHERE u."isAnonymous" IN (1, 'true')
+    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+    AND NOT EXISTS (
+      SELECT 1 FROM "session" AS s
+      WHERE s."userId" = u."id"
+        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+    )
+);
+-- [plan only] rows account would lose
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
+SELECT COUNT(*) AS n FROM "account" AS x
+WHERE x."userId" IN (
+  SELECT u."id" FROM "user" AS u
+  WHERE u."isAnonymous" IN (1, 'true')
+    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+    AND NOT EXISTS (
+      SELECT 1 FROM "session" AS s
+      WHERE s."userId" = u."id"
+        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+    )
+);
+-- [plan only (--sample)] a sample of eligible ids
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+  )
+ORDER BY u."id"
+LIMIT ?2;
 
--- 2. Once per run, on the run's own connection: temporary tables for the batch and the keyset cursor.
+-- == Once per run, on the run's own connection, before the first batch
+-- [once per run] how long a batch waits for a lock
+PRAGMA busy_timeout = 5000;
+-- [once per run] the batch and keyset-cursor tables
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "user" AS u LIMIT 0;
+-- [once per run] the batch and keyset-cursor tables
 CREATE TEMPORARY TABLE anonsweep_cursor AS
 SELECT u."id" AS last_id FROM "user" AS u LIMIT 0;
 
--- 3. Each batch is one transaction:
-BEGIN IMMEDIATE;
--- 3a. empty the batch table
+-- == Each batch: one transaction
+-- [every batch] empty the batch table
 DELETE FROM temp.anonsweep_batch;
--- 3b. pick and lock the next users (the first batch omits the cursor condition)
+-- [first batch] pick and lock the first users (no cursor yet)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+INSERT INTO temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+  )
+ORDER BY u."id"
+LIMIT ?2;
+-- [batches after the first] pick and lock the next users after the cursor
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
@@ -42,23 +101,92 @@ WHERE u."isAnonymous" IN (1, 'true')
   AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
 ORDER BY u."id"
 LIMIT ?2;
--- 3c. move the keyset cursor past this batch
+-- [every batch] move the keyset cursor past this batch
 DELETE FROM temp.anonsweep_cursor;
+-- [every batch] move the keyset cursor past this batch
 INSERT INTO temp.anonsweep_cursor (last_id) SELECT b.id FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
--- 3f. with --audit-log: read the batch for the log
+-- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."createdAt" AS TEXT) AS created_at
 FROM "user" AS u
 WHERE u."id" IN (SELECT b.id FROM temp.anonsweep_batch AS b)
 ORDER BY u."id";
--- 3g. delete in foreign-key order
+-- [only with --audit-log] each user's rows in session, for the audit log
+SELECT CAST(b.id AS TEXT) AS id, COUNT(*) AS n
+FROM "session" AS x
+JOIN temp.anonsweep_batch AS b ON x."userId" = b.id
+GROUP BY b.id;
+-- [only with --audit-log] each user's rows in account, for the audit log
+SELECT CAST(b.id AS TEXT) AS id, COUNT(*) AS n
+FROM "account" AS x
+JOIN temp.anonsweep_batch AS b ON x."userId" = b.id
+GROUP BY b.id;
+-- [only with --archive-dir or --archive-to-table] read the rows of session the batch deletes, for the archive
+SELECT CAST(b.id AS TEXT) AS id, '{}' AS t
+FROM "session" AS x
+JOIN temp.anonsweep_batch AS b ON x."userId" = b.id;
+-- [only with --archive-dir or --archive-to-table] read the rows of account the batch deletes, for the archive
+SELECT CAST(b.id AS TEXT) AS id, '{}' AS t
+FROM "account" AS x
+JOIN temp.anonsweep_batch AS b ON x."userId" = b.id;
+-- [only with --archive-dir or --archive-to-table] read the rows of user the batch deletes, for the archive
+SELECT CAST(b.id AS TEXT) AS id, '{}' AS t
+FROM "user" AS x
+JOIN temp.anonsweep_batch AS b ON x."id" = b.id;
+-- [every batch] delete from session, in foreign-key order
 DELETE FROM "session"
 WHERE "userId" IN (SELECT b.id FROM temp.anonsweep_batch AS b);
+-- [every batch] delete from account, in foreign-key order
 DELETE FROM "account"
 WHERE "userId" IN (SELECT b.id FROM temp.anonsweep_batch AS b);
+-- [every batch] delete from user, in foreign-key order
 DELETE FROM "user"
 WHERE "id" IN (SELECT b.id FROM temp.anonsweep_batch AS b);
-COMMIT;
 
--- 4. After the last batch.
+-- == Only when a batch of one user fails: move the cursor past that user (it is kept and reported)
+-- [every batch] empty the batch table
+DELETE FROM temp.anonsweep_batch;
+-- [when the user fails in the first batch] take the failing user (no lock)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+INSERT INTO temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+  )
+ORDER BY u."id"
+LIMIT ?2;
+-- [when the user fails in a later batch] take the failing user (no lock)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+INSERT INTO temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND s."userId" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
+      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+  )
+  AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
+ORDER BY u."id"
+LIMIT ?2;
+-- [every batch] move the keyset cursor past it
+DELETE FROM temp.anonsweep_cursor;
+-- [every batch] move the keyset cursor past it
+INSERT INTO temp.anonsweep_cursor (last_id) SELECT b.id FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+-- [every batch] its id, for the report
+SELECT CAST(u."id" AS TEXT) AS id, CAST(u."createdAt" AS TEXT) AS created_at
+FROM "user" AS u
+WHERE u."id" IN (SELECT b.id FROM temp.anonsweep_batch AS b)
+ORDER BY u."id";
+
+-- == After the last batch
+-- [once per run] drop the run's temporary tables
 DROP TABLE temp.anonsweep_batch;
+-- [once per run] drop the run's temporary tables
 DROP TABLE temp.anonsweep_cursor;

@@ -12,7 +12,6 @@ use crate::archive::Archive;
 use crate::exec::audit::{AuditLog, Entry};
 use crate::plan::Plan;
 use crate::sql::conn::{BatchUser, Conn, Values};
-use crate::sql::dialect::Backend;
 
 /// Why a run stopped early on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -72,7 +71,6 @@ impl Control {
 /// Options of one run.
 pub struct BatchOptions {
     pub batch_size: u64,
-    pub lock_timeout_ms: u64,
     pub max_failures: u64,
     /// Never delete more users than this in one run.
     pub max_deletions: Option<u64>,
@@ -164,15 +162,14 @@ fn in_batch<T>(
     v: Values,
     first: bool,
     pick: &crate::plan::Stmt,
-    lock_timeout_ms: u64,
     body: impl FnOnce(&mut Conn, u64) -> Result<T, BatchError>,
 ) -> Result<Option<T>, BatchError> {
     if plan.clear_before_begin {
         conn.execute(&plan.clear, v)?;
     }
     conn.transaction(|c| {
-        if c.backend() == Backend::Postgres {
-            c.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_timeout_ms}ms'"))?;
+        for s in &plan.batch_settings {
+            c.execute(s, v)?;
         }
         if !plan.clear_before_begin {
             c.execute(&plan.clear, v)?;
@@ -209,86 +206,78 @@ fn one_batch(
     } else {
         &plan.pick_next
     };
-    let done = in_batch(
-        conn,
-        plan,
-        v,
-        first,
-        pick,
-        opts.lock_timeout_ms,
-        |c, picked| {
-            for s in &plan.analyze {
-                c.execute(s, v)?;
+    let done = in_batch(conn, plan, v, first, pick, |c, picked| {
+        for s in &plan.analyze {
+            c.execute(s, v)?;
+        }
+        let mut active = 0;
+        for s in &plan.lock_children {
+            active += c.count(s, v)?;
+        }
+        let recheck = !plan.lock_counts_active() || active > 0;
+        let kept = match &plan.recheck {
+            Some(r) if recheck => c.execute(r, v)? as u64,
+            _ => 0,
+        };
+        // Read back only for the audit log: the summary counts what the deletes report.
+        let users = if want_per_user {
+            c.users(&plan.batch_users, v)?
+        } else {
+            Vec::new()
+        };
+        let mut per_user = Vec::new();
+        if want_per_user {
+            for l in &plan.count_per_user {
+                per_user.push((
+                    l.table.clone(),
+                    c.id_counts(&l.stmt, v)?.into_iter().collect(),
+                ));
             }
-            let mut active = 0;
-            for s in &plan.lock_children {
-                active += c.count(s, v)?;
-            }
-            let recheck = !plan.lock_counts_active() || active > 0;
-            let kept = match &plan.recheck {
-                Some(r) if recheck => c.execute(r, v)? as u64,
-                _ => 0,
-            };
-            // Read back only for the audit log: the summary counts what the deletes report.
-            let users = if want_per_user {
-                c.users(&plan.batch_users, v)?
-            } else {
-                Vec::new()
-            };
-            let mut per_user = Vec::new();
-            if want_per_user {
-                for l in &plan.count_per_user {
-                    per_user.push((
-                        l.table.clone(),
-                        c.id_counts(&l.stmt, v)?.into_iter().collect(),
-                    ));
+        }
+        let mut archived = Vec::new();
+        if archiving.is_some() {
+            for (i, stmt) in plan.archive_rows.iter().enumerate() {
+                for (id, row) in c.id_texts(stmt, v)? {
+                    archived.push((i, id, row.unwrap_or_else(|| "null".into())));
                 }
             }
-            let mut archived = Vec::new();
-            if archiving.is_some() {
-                for (i, stmt) in plan.archive_rows.iter().enumerate() {
-                    for (id, row) in c.id_texts(stmt, v)? {
-                        archived.push((i, id, row.unwrap_or_else(|| "null".into())));
-                    }
-                }
-            }
-            let mut counts = Vec::new();
-            for d in &plan.deletes {
-                counts.push(c.execute(&d.stmt, v)? as u64);
-            }
-            if let Some(a) = archiving {
-                // The archive holds exactly what was deleted: the rows were read (and locked)
-                // in this transaction; a row that appeared in between changes a count.
-                for (i, d) in plan.deletes.iter().enumerate() {
-                    let read = archived.iter().filter(|(t, _, _)| *t == i).count() as u64;
-                    if read != counts[i] {
-                        return Err(BatchError::Changed(format!(
+        }
+        let mut counts = Vec::new();
+        for d in &plan.deletes {
+            counts.push(c.execute(&d.stmt, v)? as u64);
+        }
+        if let Some(a) = archiving {
+            // The archive holds exactly what was deleted: the rows were read (and locked)
+            // in this transaction; a row that appeared in between changes a count.
+            for (i, d) in plan.deletes.iter().enumerate() {
+                let read = archived.iter().filter(|(t, _, _)| *t == i).count() as u64;
+                if read != counts[i] {
+                    return Err(BatchError::Changed(format!(
                             "{} rows of {} were archived but {} deleted (rows changed meanwhile): batch rolled back",
                             read, d.table, counts[i]
                         )));
-                    }
-                }
-                let order: Vec<String> = plan.deletes.iter().map(|d| d.table.clone()).collect();
-                let s = &plan.settings_names;
-                let records =
-                    crate::archive::records(&opts.run_id, attempt, &s.0, &s.1, &order, archived)
-                        .map_err(BatchError::Archive)?;
-                a.archive
-                    .write_batch(c, &records)
-                    .map_err(BatchError::Archive)?;
-                if let Some(p) = a.pause_before_commit {
-                    std::thread::sleep(p);
                 }
             }
-            Ok(Batch::Done {
-                picked,
-                kept,
-                users,
-                per_user,
-                counts,
-            })
-        },
-    )?;
+            let order: Vec<String> = plan.deletes.iter().map(|d| d.table.clone()).collect();
+            let s = &plan.settings_names;
+            let records =
+                crate::archive::records(&opts.run_id, attempt, &s.0, &s.1, &order, archived)
+                    .map_err(BatchError::Archive)?;
+            a.archive
+                .write_batch(c, &records)
+                .map_err(BatchError::Archive)?;
+            if let Some(p) = a.pause_before_commit {
+                std::thread::sleep(p);
+            }
+        }
+        Ok(Batch::Done {
+            picked,
+            kept,
+            users,
+            per_user,
+            counts,
+        })
+    })?;
     Ok(done.unwrap_or(Batch::Empty))
 }
 
@@ -298,7 +287,6 @@ fn skip_one(
     plan: &Plan,
     v: Values,
     first: bool,
-    opts: &BatchOptions,
 ) -> Result<Option<String>, diesel::result::Error> {
     let pick = if first {
         &plan.skip_first
@@ -306,20 +294,12 @@ fn skip_one(
         &plan.skip_next
     };
     let one = Values { limit: 1, ..v };
-    let id = in_batch(
-        conn,
-        plan,
-        one,
-        first,
-        pick,
-        opts.lock_timeout_ms,
-        |c, _| {
-            Ok(c.users(&plan.batch_users, one)?
-                .into_iter()
-                .next()
-                .map(|u| u.id))
-        },
-    );
+    let id = in_batch(conn, plan, one, first, pick, |c, _| {
+        Ok(c.users(&plan.batch_users, one)?
+            .into_iter()
+            .next()
+            .map(|u| u.id))
+    });
     match id {
         Ok(id) => Ok(id.flatten()),
         Err(BatchError::Db(e)) => Err(e),
@@ -348,15 +328,8 @@ pub fn run(
         deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
         ..Default::default()
     };
-    if conn.backend() == Backend::Sqlite {
-        conn.batch_execute(&format!("PRAGMA busy_timeout = {}", opts.lock_timeout_ms))?;
-    }
-    if conn.backend() == Backend::Mysql {
-        // InnoDB row-lock waits are in whole seconds.
-        conn.batch_execute(&format!(
-            "SET SESSION innodb_lock_wait_timeout = {}",
-            opts.lock_timeout_ms.div_ceil(1000)
-        ))?;
+    for s in &plan.session {
+        conn.execute(s, Values { cutoff, limit: 0 })?;
     }
     for s in &plan.setup {
         conn.execute(s, Values { cutoff, limit: 0 })?;
@@ -481,7 +454,7 @@ pub fn run(
                     continue;
                 }
                 retried = false;
-                match skip_one(conn, plan, v, first, opts) {
+                match skip_one(conn, plan, v, first) {
                     Ok(Some(id)) => {
                         first = false;
                         warn!("user {id} could not be deleted: {last_error}");

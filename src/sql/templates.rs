@@ -132,28 +132,38 @@ pub struct Sample<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "batch/session.sql", escape = "none")]
+pub struct SessionLockWait<'a> {
+    pub backend: &'a str,
+    pub lock_timeout_ms: u64,
+    /// InnoDB row-lock waits are in whole seconds.
+    pub lock_wait_secs: u64,
+}
+
+#[derive(Template)]
+#[template(path = "batch/lock_timeout.sql", escape = "none")]
+pub struct BatchLockTimeout {
+    pub lock_timeout_ms: u64,
+}
+
+/// One statement of the listing, with when it runs.
+pub struct ListedSql<'a> {
+    /// A section heading printed before this statement, if it opens one.
+    pub section: &'a str,
+    pub when: &'a str,
+    pub what: &'a str,
+    pub binds: String,
+    pub sql: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "overview.sql", escape = "none")]
 pub struct Overview<'a> {
     pub preset: &'a str,
     pub backend: &'a str,
-    pub params: Vec<String>,
     pub assumed: bool,
     pub formats: Vec<String>,
-    pub count_eligible: &'a str,
-    pub setup: Vec<&'a str>,
-    pub begin: &'a str,
-    pub clear_before_begin: bool,
-    pub clear: &'a str,
-    pub load_cursor: Vec<&'a str>,
-    pub pick: &'a str,
-    pub advance: Vec<&'a str>,
-    pub lock_children: Vec<&'a str>,
-    pub lock_counts_active: bool,
-    pub recheck: &'a str,
-    pub batch_users: &'a str,
-    pub deletes: Vec<&'a str>,
-    pub analyze: Vec<&'a str>,
-    pub teardown: Vec<&'a str>,
+    pub statements: Vec<ListedSql<'a>>,
 }
 
 #[derive(Template)]

@@ -1,0 +1,397 @@
+//! The one pipeline behind `run`, `run --dry-run`, `plan` and `demo`: future as-of check, lock,
+//! audit log, pre-flight, plan, counts, caps, archive, batches. The dry run walks the same
+//! steps and stops before the first write: every refusal `run` would make is reported with the
+//! same exit code, and each side effect is described instead of done.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::archive::{Archive, Header};
+use crate::config::settings::{fmt_time, Settings};
+use crate::error::capped;
+use crate::exec::audit::AuditLog;
+use crate::exec::batches::{self, Archiving, BatchOptions, Control, RunOutcome};
+use crate::exec::lock::{self, LockSpec};
+use crate::exec::stats::{self, PlanStats};
+use crate::output::hooks::{HookOptions, Hooks};
+use crate::output::progress::Progress;
+pub use crate::output::result::{exit_code, Intent, Report};
+use crate::plan::Plan;
+use crate::preflight;
+use crate::sql::conn::{Conn, Values};
+
+/// Where deleted users are archived.
+#[derive(Clone, Debug)]
+pub enum ArchiveTo {
+    /// A per-run JSON-lines file in this directory (gzip'd with `compress`).
+    Dir { dir: PathBuf, compress: bool },
+    /// The table `anonsweep_archive`, in each batch's transaction.
+    Table,
+}
+
+/// Everything a run was asked to do besides the rule (which is in `Settings`).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Stop before the first write and report instead.
+    pub dry_run: bool,
+    pub allow_future_as_of: bool,
+    pub lock: Option<LockSpec>,
+    pub lock_ttl: Duration,
+    pub max_runtime: Option<Duration>,
+    pub sleep: Duration,
+    pub audit_log: Option<PathBuf>,
+    pub archive: Option<ArchiveTo>,
+    pub quiet: bool,
+    /// Stop after the batch in flight on SIGINT/SIGTERM.
+    pub handle_signals: bool,
+    pub hooks: HookOptions,
+    /// Dry run: how many eligible ids to show, and whether to count each table's rows.
+    pub sample: usize,
+    pub per_table_counts: bool,
+    /// Dry run: the database's own plan for the eligibility count.
+    pub explain: bool,
+    /// Dry run: write the standalone SQL script here.
+    pub sql_out: Option<PathBuf>,
+    /// Fault injection for tests: sleep this long after the archive is written, before commit.
+    pub pause_before_commit: Option<Duration>,
+}
+
+/// Runs (or dry-runs) the cleanup. Hooks fire after a real run, whatever its result.
+pub fn run(settings: &Settings, opts: &RunOptions) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let hooks = Hooks::new(&opts.hooks)?;
+    let result = pipeline(settings, opts, started);
+    if !opts.dry_run {
+        hooks.after(settings, &result, started.elapsed().as_secs_f64());
+    }
+    result
+}
+
+/// Refusals: a real run stops with the error; a dry run keeps the first and goes on.
+struct Refusals {
+    dry_run: bool,
+    first: Option<anyhow::Error>,
+}
+
+impl Refusals {
+    fn refuse(&mut self, e: anyhow::Error) -> anyhow::Result<()> {
+        if !self.dry_run {
+            return Err(e);
+        }
+        if self.first.is_none() {
+            self.first = Some(e);
+        }
+        Ok(())
+    }
+}
+
+fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result<Report> {
+    let dry = opts.dry_run;
+    let mut refusals = Refusals {
+        dry_run: dry,
+        first: None,
+    };
+    let mut intent = Intent::default();
+    let now = chrono::Utc::now();
+    if s.as_of > now && !opts.allow_future_as_of {
+        refusals.refuse(capped(format!(
+            "--as-of {} is later than this machine's clock ({}): nothing deleted; fix the time, or pass --allow-future-as-of if you mean it",
+            fmt_time(s.as_of),
+            fmt_time(now)
+        ), None))?;
+    }
+    let deadline = opts.max_runtime.map(|d| started + d);
+    let db = s.database.clone().expect("run requires a database");
+    // The lock first: a second instance leaves before reading anything.
+    let guard = match &opts.lock {
+        Some(spec) if !dry => {
+            let g = lock::acquire(spec, &db, opts.lock_ttl)?;
+            info!("holding the {}", g.description);
+            Some(g)
+        }
+        Some(spec) => {
+            let (what, held) = lock::probe(spec, &db)?;
+            intent.lock = Some(match &held {
+                None => format!("{what}: free now (not taken by the dry run)"),
+                Some(_) => format!("{what}: held by another run"),
+            });
+            if let Some(e) = held {
+                refusals.refuse(e)?;
+            }
+            None
+        }
+        None => None,
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    if opts.handle_signals && !dry {
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            // A second signal ends the process at once; the first stops after the batch in flight.
+            signal_hook::flag::register_conditional_shutdown(sig, 1, interrupted.clone())?;
+            signal_hook::flag::register(sig, interrupted.clone())?;
+        }
+    }
+    let ctx = Locked {
+        s,
+        opts,
+        guard: guard.as_ref(),
+        interrupted,
+        deadline,
+        started,
+    };
+    let result = ctx.go(refusals, intent);
+    if let Some(g) = guard {
+        g.release();
+    }
+    result
+}
+
+struct Locked<'a> {
+    s: &'a Settings,
+    opts: &'a RunOptions,
+    guard: Option<&'a lock::Guard>,
+    interrupted: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+    started: Instant,
+}
+
+impl Locked<'_> {
+    fn go(&self, mut refusals: Refusals, mut intent: Intent) -> anyhow::Result<Report> {
+        let (s, opts, dry) = (self.s, self.opts, self.opts.dry_run);
+        let mut audit = None;
+        if let Some(path) = &opts.audit_log {
+            if dry {
+                match audit_writable(path) {
+                    Ok(()) => intent.audit_log = Some(path.display().to_string()),
+                    Err(e) => refusals.refuse(e)?,
+                }
+            } else {
+                audit = Some(AuditLog::open(path)?);
+            }
+        }
+        let (mut conn, plan, notes) = prepare(s)?;
+        let values = Values {
+            cutoff: s.cutoff,
+            limit: s.batch_size as i64,
+        };
+        let sample = if dry { opts.sample } else { 0 };
+        let per_table = dry && opts.per_table_counts;
+        let before = stats::collect(&mut conn, &plan, values, sample, per_table)?;
+        if let Err(e) = check_caps(s, before.eligible, before.total_anonymous) {
+            refusals.refuse(e)?;
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let report = |plan: Plan,
+                      notes: Vec<String>,
+                      outcome: Option<RunOutcome>,
+                      intent: Option<Intent>,
+                      refusal: Option<anyhow::Error>| Report {
+            settings: s.clone(),
+            plan,
+            notes,
+            before: before.clone(),
+            run_id: run_id.clone(),
+            elapsed: self.started.elapsed().as_secs_f64(),
+            outcome,
+            intent,
+            refusal,
+        };
+        if dry {
+            intent.archive = opts.archive.as_ref().map(|a| match a {
+                ArchiveTo::Dir { dir, compress } => format!(
+                    "a new file anonsweep-archive-<time>-<run>.jsonl{} in {}",
+                    if *compress { ".gz" } else { "" },
+                    dir.display()
+                ),
+                ArchiveTo::Table => format!(
+                    "table {} (created if missing), in each batch's transaction",
+                    crate::archive::TABLE
+                ),
+            });
+            if let Some(ArchiveTo::Dir { dir, .. }) = &opts.archive {
+                if dir.exists() && !dir.is_dir() {
+                    refusals.refuse(anyhow::anyhow!(
+                        "cannot create archive directory {}: it is a file; check --archive-dir",
+                        dir.display()
+                    ))?;
+                }
+            }
+            if opts.explain {
+                intent.explain = Some(conn.explain(&plan.count_eligible, values)?);
+            }
+            if let Some(path) = &opts.sql_out {
+                let script = plan.script(s, Some(before.eligible));
+                std::fs::write(path, script).map_err(|e| {
+                    anyhow::anyhow!("cannot write SQL script {}: {e}", path.display())
+                })?;
+                info!("wrote the standalone SQL script to {}", path.display());
+            }
+            return Ok(report(plan, notes, None, Some(intent), refusals.first));
+        }
+        info!(
+            "run {run_id}: {} eligible of {} anonymous users, cutoff {}, batches of {}",
+            before.eligible,
+            before.total_anonymous,
+            fmt_time(s.cutoff),
+            s.batch_size
+        );
+        for n in &notes {
+            info!("note: {n}");
+        }
+        let outcome = self.batches(&mut conn, &plan, &run_id, &before, audit.as_mut())?;
+        Ok(report(plan, notes, Some(outcome), None, None))
+    }
+
+    fn batches(
+        &self,
+        conn: &mut Conn,
+        plan: &Plan,
+        run_id: &str,
+        before: &PlanStats,
+        audit: Option<&mut AuditLog>,
+    ) -> anyhow::Result<RunOutcome> {
+        let (s, opts) = (self.s, self.opts);
+        let bopts = BatchOptions {
+            batch_size: s.batch_size,
+            max_failures: s.max_failures,
+            max_deletions: s.max_deletions,
+            run_id: run_id.to_string(),
+            control: Control {
+                interrupted: Some(self.interrupted.clone()),
+                lock_lost: self.guard.map(|g| g.lost_flag()),
+                deadline: self.deadline,
+                sleep: opts.sleep,
+            },
+        };
+        let mut archive = match &opts.archive {
+            Some(ArchiveTo::Dir { dir, compress }) => {
+                let header = Header {
+                    kind: "header".into(),
+                    format: crate::archive::FORMAT.into(),
+                    run_id: run_id.to_string(),
+                    backend: s.backend.name().into(),
+                    database: s.database_shown(),
+                    started_at: fmt_time(chrono::Utc::now()),
+                    users_table: s.schema.users.to_string(),
+                    users_id: s.schema.users_id.clone(),
+                    delete_order: plan.deletes.iter().map(|d| d.table.clone()).collect(),
+                };
+                Some(Archive::to_dir(dir, *compress, &header)?)
+            }
+            Some(ArchiveTo::Table) => Some(Archive::to_table(conn)?),
+            None => None,
+        };
+        if let Some(a) = &archive {
+            info!("archiving every deleted user to {}", a.describe());
+        }
+        let archiving = archive.as_mut().map(|a| Archiving {
+            archive: a,
+            pause_before_commit: opts.pause_before_commit,
+        });
+        let mut progress = Progress::new(before.eligible, opts.quiet);
+        let mut on_batch = |o: &RunOutcome| progress.update(o.deleted_users, o.batches);
+        let mut outcome = batches::run(
+            conn,
+            plan,
+            s.cutoff,
+            &bopts,
+            audit,
+            archiving,
+            Some(&mut on_batch),
+        )?;
+        progress.finish();
+        if let Some(a) = archive {
+            let what = a.describe();
+            if let Err(e) = a.finish() {
+                // Every batch's records were already fsync'd; only the gzip trailer may be missing.
+                warn!("{e:#}: the records of every committed batch are on disk");
+            }
+            outcome.archive = Some(what);
+        }
+        if outcome.aborted {
+            let why = outcome.stopped.clone().unwrap_or_default();
+            eprintln!(
+                "anonsweep: error: the run stopped after deleting {} users in committed batches: {why}",
+                outcome.deleted_users
+            );
+        } else if let Some(why) = &outcome.stopped {
+            warn!("{why}");
+        }
+        Ok(outcome)
+    }
+}
+
+/// Connects, runs the pre-flight checks (stopping on an error) and renders the plan.
+pub fn prepare(s: &Settings) -> anyhow::Result<(Conn, Plan, Vec<String>)> {
+    let db = s
+        .database
+        .clone()
+        .expect("commands that prepare require a database");
+    let mut conn = Conn::connect(&db)?;
+    let mut inspected = preflight::inspect(&mut conn, s)?;
+    let (formats, notes) = inspected.ready()?;
+    let plan = Plan::build(s, formats, &inspected.children, &inspected.users_columns);
+    Ok((conn, plan, notes))
+}
+
+/// The dry run's check of `--audit-log`: the file `run` would append to can be opened, without
+/// creating it.
+fn audit_writable(path: &Path) -> anyhow::Result<()> {
+    let bad = |why: String| {
+        anyhow::anyhow!(
+            "cannot open audit log {}: {why}: check the --audit-log path",
+            path.display()
+        )
+    };
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| bad(e.to_string()))?;
+        return Ok(());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad(format!("{} is not a directory", parent.display()))),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+/// The safety caps: refuse (exit 4, nothing deleted) when the plan goes beyond them.
+fn check_caps(s: &Settings, eligible: u64, anonymous: u64) -> anyhow::Result<()> {
+    let origin = |name: &str| {
+        s.effective
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.origin.clone())
+            .unwrap_or_default()
+    };
+    if let Some(max) = s.max_deletions {
+        if eligible > max {
+            return Err(capped(format!(
+                "{eligible} users are eligible, more than max_deletions {max} (from {}): nothing deleted; check the rule with `anonsweep plan`, then raise the cap if this is expected",
+                origin("max_deletions")
+            ), Some(eligible)));
+        }
+    }
+    if let Some(max) = s.max_fraction {
+        let share = if anonymous == 0 {
+            0.0
+        } else {
+            eligible as f64 / anonymous as f64
+        };
+        if share > max {
+            return Err(capped(format!(
+                "{eligible} of {anonymous} anonymous users ({:.1}%) are eligible, more than max_fraction {max} (from {}): nothing deleted; check the rule with `anonsweep plan`, then raise the cap if this is expected",
+                share * 100.0,
+                origin("max_fraction")
+            ), Some(eligible)));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The listing `plan` and `sql` print: every statement the run can execute, in the order it
+//! runs, each marked with when it runs. The executor runs these statements and no others.
+
+use super::{Plan, Stmt};
+use crate::config::settings::Settings;
+use crate::sql::dialect::{Backend, Param};
+use crate::sql::templates::{self, render, ListedSql};
+
+/// One statement of the plan, with when it runs.
+pub struct Listed<'a> {
+    /// The section it opens, if it is the first of one.
+    pub section: &'static str,
+    pub when: String,
+    pub what: String,
+    pub stmt: &'a Stmt,
+}
+
+const COUNTS: &str = "Before the first batch: counts, in one read-only snapshot";
+const ONCE: &str = "Once per run, on the run's own connection, before the first batch";
+const BATCH: &str = "Each batch: one transaction";
+const FAILED: &str =
+    "Only when a batch of one user fails: move the cursor past that user (it is kept and reported)";
+const AFTER: &str = "After the last batch";
+
+impl Plan {
+    /// Every statement, in execution order.
+    pub fn listing<'p>(&'p self) -> Vec<Listed<'p>> {
+        let mut out: Vec<Listed<'p>> = Vec::new();
+        let mut section = "";
+        let mut add = |sec: &'static str, when: &str, what: String, stmt: &'p Stmt| {
+            let opens = if sec != section { sec } else { "" };
+            section = sec;
+            out.push(Listed {
+                section: opens,
+                when: when.to_string(),
+                what,
+                stmt,
+            });
+        };
+        let (run_and_plan, plan_only) = ("run and plan", "plan only");
+        add(
+            COUNTS,
+            run_and_plan,
+            "anonymous users".into(),
+            &self.count_anonymous,
+        );
+        add(
+            COUNTS,
+            run_and_plan,
+            "eligible users: anonymous, created before the cutoff, no session activity at or after it"
+                .into(),
+            &self.count_eligible,
+        );
+        for c in &self.count_rows {
+            add(
+                COUNTS,
+                plan_only,
+                format!("rows {} would lose", c.table),
+                &c.stmt,
+            );
+        }
+        add(
+            COUNTS,
+            "plan only (--sample)",
+            "a sample of eligible ids".into(),
+            &self.sample,
+        );
+        for s in &self.session {
+            add(
+                ONCE,
+                "once per run",
+                "how long a batch waits for a lock".into(),
+                s,
+            );
+        }
+        for s in &self.setup {
+            add(
+                ONCE,
+                "once per run",
+                "the batch and keyset-cursor tables".into(),
+                s,
+            );
+        }
+        let every = "every batch";
+        let later = "batches after the first";
+        if self.clear_before_begin {
+            add(
+                BATCH,
+                every,
+                "empty the batch table (before the transaction: TRUNCATE commits implicitly)"
+                    .into(),
+                &self.clear,
+            );
+        }
+        for s in &self.batch_settings {
+            add(
+                BATCH,
+                every,
+                "first in the transaction: how long to wait for a row lock".into(),
+                s,
+            );
+        }
+        if !self.clear_before_begin {
+            add(BATCH, every, "empty the batch table".into(), &self.clear);
+        }
+        for s in &self.load_cursor {
+            add(BATCH, later, "load the keyset cursor".into(), s);
+        }
+        add(
+            BATCH,
+            "first batch",
+            "pick and lock the first users (no cursor yet)".into(),
+            &self.pick_first,
+        );
+        add(
+            BATCH,
+            later,
+            "pick and lock the next users after the cursor".into(),
+            &self.pick_next,
+        );
+        for s in &self.advance {
+            add(
+                BATCH,
+                every,
+                "move the keyset cursor past this batch".into(),
+                s,
+            );
+        }
+        for s in &self.analyze {
+            add(
+                BATCH,
+                every,
+                "statistics for the freshly filled batch table, so the planner drives the joins from it"
+                    .into(),
+                s,
+            );
+        }
+        for s in &self.lock_children {
+            let what = if self.lock_counts_active() {
+                "lock the picked users' sessions and count those with activity at or after the cutoff"
+            } else {
+                "lock the picked users' sessions, so their activity cannot change under us"
+            };
+            add(BATCH, every, what.into(), s);
+        }
+        if let Some(r) = &self.recheck {
+            let when = if self.lock_counts_active() {
+                "only when the lock count above is not zero"
+            } else {
+                every
+            };
+            add(
+                BATCH,
+                when,
+                "re-check the rule; drop users that changed since they were picked".into(),
+                r,
+            );
+        }
+        add(
+            BATCH,
+            "only with --audit-log",
+            "the batch's users, for the audit log".into(),
+            &self.batch_users,
+        );
+        for c in &self.count_per_user {
+            add(
+                BATCH,
+                "only with --audit-log",
+                format!("each user's rows in {}, for the audit log", c.table),
+                &c.stmt,
+            );
+        }
+        let archived = self.deletes.iter().map(|d| d.table.as_str());
+        for (s, table) in self.archive_rows.iter().zip(archived) {
+            let lock = if self.backend.has_row_locks() {
+                "read and lock"
+            } else {
+                "read"
+            };
+            add(
+                BATCH,
+                "only with --archive-dir or --archive-to-table",
+                format!("{lock} the rows of {table} the batch deletes, for the archive"),
+                s,
+            );
+        }
+        for d in &self.deletes {
+            add(
+                BATCH,
+                every,
+                format!("delete from {}, in foreign-key order", d.table),
+                &d.stmt,
+            );
+        }
+        add(FAILED, every, "empty the batch table".into(), &self.clear);
+        add(
+            FAILED,
+            "when the user fails in the first batch",
+            "take the failing user (no lock)".into(),
+            &self.skip_first,
+        );
+        add(
+            FAILED,
+            "when the user fails in a later batch",
+            "take the failing user (no lock)".into(),
+            &self.skip_next,
+        );
+        for s in &self.advance {
+            add(FAILED, every, "move the keyset cursor past it".into(), s);
+        }
+        add(
+            FAILED,
+            every,
+            "its id, for the report".into(),
+            &self.batch_users,
+        );
+        for s in &self.teardown {
+            add(
+                AFTER,
+                "once per run",
+                "drop the run's temporary tables".into(),
+                s,
+            );
+        }
+        out
+    }
+
+    fn format_lines(&self, settings: &Settings) -> Vec<String> {
+        let s = &settings.schema;
+        let mut out = vec![format!(
+            "{}.{}: {}",
+            s.users,
+            s.users_created_at,
+            self.formats.created_at.name()
+        )];
+        for (c, k) in s.sessions_activity.iter().zip(&self.formats.activity) {
+            out.push(format!("{}.{c}: {}", s.sessions, k.name()));
+        }
+        out
+    }
+
+    /// What each placeholder of `stmt` binds.
+    fn binds(&self, stmt: &Stmt) -> String {
+        stmt.params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let ph = match self.backend {
+                    Backend::Postgres => format!("${}", i + 1),
+                    Backend::Sqlite => format!("?{}", i + 1),
+                    Backend::Mysql => format!("?#{}", i + 1),
+                };
+                match p {
+                    Param::Cutoff(k) => {
+                        format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name())
+                    }
+                    Param::Limit => format!("{ph} = row limit (the batch size; for the sample, --sample)"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The annotated listing `anonsweep sql` prints and `plan` shows: every statement.
+    pub fn overview(&self, settings: &Settings) -> String {
+        let listed = self.listing();
+        let statements = listed
+            .iter()
+            .map(|l| ListedSql {
+                section: l.section,
+                when: &l.when,
+                what: &l.what,
+                binds: self.binds(l.stmt),
+                sql: &l.stmt.sql,
+            })
+            .collect();
+        let text = render(&templates::Overview {
+            preset: &self.preset,
+            backend: self.backend.name(),
+            assumed: self.formats.assumed,
+            formats: self.format_lines(settings),
+            statements,
+        });
+        format!("{text}\n")
+    }
+}

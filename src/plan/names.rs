@@ -1,0 +1,584 @@
+//! The configured schema's quoted names and the SQL fragments the templates are filled with.
+
+use super::{Formats, Labeled};
+use crate::config::settings::{Link, Schema};
+use crate::preflight::children::{Child, Source};
+use crate::sql::dialect::{is_binary, Backend, Binder, Stmt};
+use crate::sql::ident::quote;
+use crate::sql::templates::{self, render, TimeCmp};
+
+/// A child table's quoted names.
+pub(super) struct ChildSql {
+    pub(super) label: String,
+    pub(super) table: String,
+    pub(super) column: String,
+    /// What the link column holds.
+    pub(super) parent: Parent,
+    pub(super) as_text: bool,
+    pub(super) source: Source,
+    /// (quoted name, declared type).
+    pub(super) columns: Vec<(String, String)>,
+}
+
+/// What a child's link column holds.
+pub(super) enum Parent {
+    /// The user's id.
+    User,
+    /// A key of another child (index into `Names::children`).
+    Child(usize, String),
+    /// A parent that is not in the plan (cannot happen after the checks): match nothing, so
+    /// rows are kept rather than matched against the wrong values.
+    Missing,
+}
+
+/// What a child's link leads to, at the top of the chain.
+#[derive(Clone, Copy)]
+pub(super) enum Root<'a> {
+    /// The users of the current batch.
+    Batch,
+    /// Every eligible user (the plan's counts), given the eligibility predicate.
+    Eligible(&'a str),
+}
+
+/// Quoted names shared by every template.
+pub(super) struct Names {
+    pub(super) backend: Backend,
+    pub(super) users_label: String,
+    pub(super) users: String,
+    pub(super) user_id: String,
+    pub(super) is_anonymous: String,
+    pub(super) created_at: String,
+    pub(super) sessions: String,
+    pub(super) session_user: String,
+    pub(super) activity: Vec<String>,
+    /// Tables deleted before users, in delete order.
+    pub(super) children: Vec<ChildSql>,
+    pub(super) temp: &'static str,
+}
+
+impl Names {
+    pub(super) fn new(backend: Backend, s: &Schema, children: &[Child]) -> Names {
+        let q = |c: &str| quote(backend, c);
+        let children = children
+            .iter()
+            .map(|c| ChildSql {
+                label: c.label(),
+                table: c.table.quoted(backend),
+                column: q(c.link.column()),
+                parent: match &c.link {
+                    Link::User(_) => Parent::User,
+                    Link::Parent { parent, key, .. } => children
+                        .iter()
+                        .position(|p| &p.table == parent)
+                        .map(|i| Parent::Child(i, q(key)))
+                        .unwrap_or(Parent::Missing),
+                },
+                as_text: c.as_text,
+                source: c.source,
+                columns: c
+                    .columns
+                    .iter()
+                    .map(|(n, t)| (quote_any(backend, n), t.clone()))
+                    .collect(),
+            })
+            .collect();
+        Names {
+            backend,
+            users_label: s.users.to_string(),
+            users: s.users.quoted(backend),
+            user_id: q(&s.users_id),
+            is_anonymous: q(&s.users_is_anonymous),
+            created_at: q(&s.users_created_at),
+            sessions: s.sessions.quoted(backend),
+            session_user: q(&s.sessions_user_id),
+            activity: s.sessions_activity.iter().map(|c| q(c)).collect(),
+            children,
+            temp: backend.temp_schema(),
+        }
+    }
+
+    pub(super) fn text_cast(&self, expr: &str, as_text: bool) -> String {
+        if as_text {
+            self.backend.id_as_text(expr)
+        } else {
+            expr.to_string()
+        }
+    }
+
+    /// A subquery of the values child `i`'s link column must hold to belong to a user of `root`.
+    pub(super) fn keys(&self, i: usize, root: Root) -> String {
+        let c = &self.children[i];
+        match &c.parent {
+            Parent::Missing => "SELECT NULL WHERE 1 = 0".to_string(),
+            Parent::User => match root {
+                Root::Batch => format!(
+                    "SELECT {} FROM {}anonsweep_batch AS b",
+                    self.text_cast("b.id", c.as_text),
+                    self.temp
+                ),
+                Root::Eligible(e) => format!(
+                    "SELECT {} FROM {} AS u\n  WHERE {}",
+                    self.text_cast(&format!("u.{}", self.user_id), c.as_text),
+                    self.users,
+                    indent(e, "  ")
+                ),
+            },
+            Parent::Child(p, key) => {
+                let pc = &self.children[*p];
+                let alias = format!("p{}", i + 1);
+                format!(
+                    "SELECT {} FROM {} AS {alias} WHERE {}",
+                    self.text_cast(&format!("{alias}.{key}"), c.as_text),
+                    pc.table,
+                    self.member(
+                        &format!("{alias}.{}", pc.column),
+                        &self.keys(*p, root),
+                        root
+                    )
+                )
+            }
+        }
+    }
+
+    /// `column` holds one of the values `keys` (a subquery) returns. PostgreSQL, for a batch:
+    /// `= ANY(ARRAY(…))`, so the batch is read once and the table is probed through its index
+    /// for each key; an `IN` lets the planner pick a merge join that walks the index from its
+    /// start in every batch (cost growing with the cursor's position).
+    pub(super) fn member(&self, column: &str, keys: &str, root: Root) -> String {
+        match (self.backend, root) {
+            (Backend::Postgres, Root::Batch) => format!("{column} = ANY(ARRAY({keys}))"),
+            _ => format!("{column} IN ({keys})"),
+        }
+    }
+
+    /// Joins from child `i` (aliased `x`) up to the batch table (aliased `b`).
+    pub(super) fn joins(&self, i: usize) -> String {
+        let mut out = Vec::new();
+        let mut from = "x".to_string();
+        let mut cur = i;
+        loop {
+            let c = &self.children[cur];
+            match &c.parent {
+                Parent::Missing => {
+                    out.push("JOIN (SELECT NULL AS k) AS none ON 1 = 0".to_string());
+                    break;
+                }
+                Parent::User => {
+                    out.push(format!(
+                        "JOIN {}anonsweep_batch AS b ON {from}.{} = {}",
+                        self.temp,
+                        c.column,
+                        self.text_cast("b.id", c.as_text)
+                    ));
+                    break;
+                }
+                Parent::Child(p, key) => {
+                    let alias = format!("p{}", p + 1);
+                    out.push(format!(
+                        "JOIN {} AS {alias} ON {from}.{} = {}",
+                        self.children[*p].table,
+                        c.column,
+                        self.text_cast(&format!("{alias}.{key}"), c.as_text)
+                    ));
+                    from = alias;
+                    cur = *p;
+                }
+            }
+        }
+        out.join("\n")
+    }
+
+    /// A row of `alias` as JSON text that restore turns back into the same values; `columns`
+    /// are (quoted name, declared type).
+    pub(super) fn row_json(&self, alias: &str, columns: &[(String, String)]) -> String {
+        let unquote = |c: &str| {
+            let inner = &c[1..c.len() - 1];
+            match self.backend {
+                Backend::Mysql => inner.replace("``", "`"),
+                _ => inner.replace("\"\"", "\""),
+            }
+        };
+        let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+        match self.backend {
+            // Exact for every type: numerics keep their digits, json its text.
+            Backend::Postgres => format!("CAST(row_to_json({alias}) AS TEXT)"),
+            // Built as text: json_object would write REALs with 15 digits; %!.17g round-trips
+            // them. A BLOB makes json_quote fail, so its user fails and is kept.
+            Backend::Sqlite => {
+                let parts: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, _))| {
+                        let key = serde_json::to_string(&unquote(c)).unwrap_or_default();
+                        format!(
+                            "{} || CASE typeof({alias}.{c}) WHEN 'real' THEN printf('%!.17g', {alias}.{c}) ELSE json_quote({alias}.{c}) END",
+                            literal(&format!("{}{key}:", if i == 0 { "" } else { "," }))
+                        )
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    "'{}'".to_string()
+                } else {
+                    format!("'{{' || {} || '}}'", parts.join(" || "))
+                }
+            }
+            // Binary columns as base64 (a binary argument would turn the whole object into a
+            // binary string and garble its text).
+            Backend::Mysql => {
+                let pairs: Vec<String> = columns
+                    .iter()
+                    .map(|(c, ty)| {
+                        let value = if is_binary(ty) {
+                            format!("JSON_OBJECT('b64', TO_BASE64({alias}.{c}))")
+                        } else {
+                            format!("{alias}.{c}")
+                        };
+                        format!("{}, {value}", literal(&unquote(c)))
+                    })
+                    .collect();
+                format!("JSON_OBJECT({})", pairs.join(", "))
+            }
+        }
+    }
+
+    /// Reads (and on PostgreSQL and MySQL locks) the rows of each child, then of the users, of
+    /// the current batch, with their user's id: what the archive holds.
+    pub(super) fn archive_rows(&self, users_columns: &[(String, String)]) -> Vec<Stmt> {
+        let lock = self.backend.lock_clause("x");
+        let id = self.backend.id_as_text("b.id");
+        let pg = self.backend == Backend::Postgres;
+        let batch_ids = format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp);
+        let select = |id: &str, json: String, table: &str, filter: String| {
+            plain(
+                format!("SELECT {id} AS id, {json} AS t\nFROM {table} AS x\n{filter}\n{lock}")
+                    .trim_end()
+                    .to_string(),
+            )
+        };
+        let mut out: Vec<Stmt> = self
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let json = self.row_json("x", &c.columns);
+                match c.parent {
+                    // PostgreSQL: probe the link column's index per key (see `member`); the
+                    // link value is the user's id (as text when compared as text).
+                    Parent::User if pg => select(
+                        &self.backend.id_as_text(&format!("x.{}", c.column)),
+                        json,
+                        &c.table,
+                        format!(
+                            "WHERE {}",
+                            self.member(
+                                &format!("x.{}", c.column),
+                                &self.keys(i, Root::Batch),
+                                Root::Batch
+                            )
+                        ),
+                    ),
+                    _ => select(&id, json, &c.table, self.joins(i)),
+                }
+            })
+            .collect();
+        let ucols: Vec<(String, String)> = users_columns
+            .iter()
+            .map(|(n, t)| (quote_any(self.backend, n), t.clone()))
+            .collect();
+        let json = self.row_json("x", &ucols);
+        out.push(if pg {
+            select(
+                &self.backend.id_as_text(&format!("x.{}", self.user_id)),
+                json,
+                &self.users,
+                format!(
+                    "WHERE {}",
+                    self.member(&format!("x.{}", self.user_id), &batch_ids, Root::Batch)
+                ),
+            )
+        } else {
+            select(
+                &id,
+                json,
+                &self.users,
+                format!(
+                    "JOIN {}anonsweep_batch AS b ON x.{} = b.id",
+                    self.temp, self.user_id
+                ),
+            )
+        });
+        out
+    }
+
+    /// The index of the sessions table among the children.
+    pub(super) fn sessions_child(&self) -> Option<usize> {
+        self.children
+            .iter()
+            .position(|c| c.source == Source::Sessions)
+    }
+
+    pub(super) fn anonymous(&self, f: &Formats) -> String {
+        let col = format!("u.{}", self.is_anonymous);
+        match (self.backend, f.anonymous_is_int) {
+            // Bare boolean: the same predicate as the shipped partial index, so the planner can use it.
+            (Backend::Postgres, false) => col,
+            (Backend::Postgres, true) => format!("{col} = 1"),
+            (Backend::Sqlite, _) => format!("{col} IN (1, 'true')"),
+            // TINYINT(1) / BOOLEAN.
+            (Backend::Mysql, _) => format!("{col} = 1"),
+        }
+    }
+
+    pub(super) fn eligible(&self, f: &Formats, b: &mut Binder) -> String {
+        self.eligible_after(f, b, "")
+    }
+
+    pub(super) fn eligible_after(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        session_after: &str,
+    ) -> String {
+        self.eligible_with(f, b, session_after, false)
+    }
+
+    /// The rule; `created_unindexed` writes the created-at comparison as `+expr`, which SQLite
+    /// never matches to an index (same value).
+    pub(super) fn eligible_with(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        session_after: &str,
+        created_unindexed: bool,
+    ) -> String {
+        let created_cutoff = b.cutoff(f.created_at);
+        let activity: Vec<TimeCmp> = self
+            .activity
+            .iter()
+            .zip(&f.activity)
+            .map(|(c, k)| TimeCmp {
+                expr: k.column_expr(self.backend, &format!("s.{c}")),
+                cutoff: b.cutoff(*k),
+            })
+            .collect();
+        render(&templates::Eligible {
+            anonymous: &self.anonymous(f),
+            created_expr: &format!(
+                "{}{}",
+                if created_unindexed { "+" } else { "" },
+                f.created_at
+                    .column_expr(self.backend, &format!("u.{}", self.created_at))
+            ),
+            created_cutoff: &created_cutoff,
+            sessions: &self.sessions,
+            session_user: &self.session_user,
+            user_id: &self.user_id,
+            activity: &activity,
+            session_after,
+        })
+    }
+
+    pub(super) fn stmt(&self, b: &mut Binder, f: impl FnOnce(&mut Binder) -> String) -> Stmt {
+        let sql = f(b);
+        Stmt {
+            sql,
+            params: b.take(),
+        }
+    }
+
+    pub(super) fn pick(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        after_cursor: bool,
+        limited: bool,
+        lock: bool,
+    ) -> Stmt {
+        self.stmt(b, |b| {
+            let cursor = self.cursor_expr();
+            // MySQL cannot open one temporary table twice in a statement; it needs no such hint.
+            let bound = after_cursor && self.backend != Backend::Mysql;
+            let eligible = self.eligible_after(f, b, if bound { &cursor } else { "" });
+            let limit = if limited { b.limit() } else { String::new() };
+            render(&templates::Pick {
+                temp: self.temp,
+                user_id: &self.user_id,
+                users: &self.users,
+                eligible: &eligible,
+                after_cursor,
+                cursor: &cursor,
+                limit: &limit,
+                lock: &if lock {
+                    self.backend.lock_clause("u")
+                } else {
+                    String::new()
+                },
+            })
+        })
+    }
+
+    pub(super) fn recheck(&self, f: &Formats, b: &mut Binder) -> Stmt {
+        self.stmt(b, |b| {
+            let eligible = indent(&self.eligible(f, b), "  ");
+            render(&templates::Recheck {
+                temp: self.temp,
+                users: &self.users,
+                user_id: &self.user_id,
+                eligible: &eligible,
+            })
+        })
+    }
+
+    pub(super) fn setup(&self) -> Vec<Stmt> {
+        let mut out: Vec<Stmt> = [("anonsweep_batch", "id"), ("anonsweep_cursor", "last_id")]
+            .iter()
+            .map(|(t, c)| {
+                plain(render(&templates::CreateTemp {
+                    temp_table: t,
+                    temp_column: c,
+                    user_id: &self.user_id,
+                    users: &self.users,
+                }))
+            })
+            .collect();
+        if self.backend == Backend::Mysql {
+            // One row, updated in place each batch (its value is unused until the first batch
+            // moves it): deleted rows of an InnoDB temporary table linger and skew the plans.
+            out.push(plain(format!(
+                "INSERT INTO anonsweep_cursor (last_id) SELECT u.{0} FROM {1} AS u ORDER BY u.{0} LIMIT 1",
+                self.user_id, self.users
+            )));
+        }
+        out
+    }
+
+    /// The keyset cursor as the pick reads it. MySQL: a session variable loaded from the cursor
+    /// table at the start of each batch, a constant the optimizer turns into a primary-key range.
+    pub(super) fn cursor_expr(&self) -> String {
+        match self.backend {
+            Backend::Mysql => "@anonsweep_after".to_string(),
+            _ => format!("(SELECT c.last_id FROM {}anonsweep_cursor AS c)", self.temp),
+        }
+    }
+
+    pub(super) fn advance(&self) -> Vec<Stmt> {
+        let temp = self.temp;
+        match self.backend {
+            Backend::Mysql => vec![plain(
+                "UPDATE anonsweep_cursor SET last_id = \
+                 (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1)"
+                    .to_string(),
+            )],
+            _ => vec![
+                plain(self.backend.clear_table(&format!("{temp}anonsweep_cursor"))),
+                plain(format!(
+                    "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT b.id FROM {temp}anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1"
+                )),
+            ],
+        }
+    }
+
+    pub(super) fn teardown(&self) -> Vec<Stmt> {
+        ["anonsweep_batch", "anonsweep_cursor"]
+            .iter()
+            .map(|t| plain(self.backend.drop_temp(t)))
+            .collect()
+    }
+
+    /// Locks the sessions of the batch. PostgreSQL: counts, among the locked rows (their latest
+    /// versions, read after the users were locked), those with activity at or after the cutoff;
+    /// the re-check runs only when that count is not zero. MySQL: counts the locked rows.
+    pub(super) fn lock_children(&self, f: &Formats, b: &mut Binder) -> Vec<Stmt> {
+        if !self.backend.has_row_locks() {
+            return Vec::new();
+        }
+        let Some(i) = self.sessions_child() else {
+            return Vec::new();
+        };
+        let derived = self.backend == Backend::Postgres;
+        let member = self.member(
+            &format!("x.{}", self.children[i].column),
+            &self.keys(i, Root::Batch),
+            Root::Batch,
+        );
+        vec![self.stmt(b, |b| {
+            let active: Vec<String> = if derived {
+                self.activity
+                    .iter()
+                    .zip(&f.activity)
+                    .map(|(c, k)| {
+                        format!(
+                            "{} >= {}",
+                            k.column_expr(self.backend, &format!("s.{c}")),
+                            b.cutoff(*k)
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            render(&templates::LockChildren {
+                derived,
+                table: &self.children[i].table,
+                member: &member,
+                active: &active.join(" OR "),
+                lock: &self.backend.lock_clause("x"),
+            })
+        })]
+    }
+
+    pub(super) fn deletes(&self) -> Vec<Labeled> {
+        let mut out: Vec<Labeled> = self
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Labeled {
+                table: c.label.clone(),
+                stmt: plain(render(&templates::DeleteRows {
+                    join_delete: self.backend == Backend::Mysql,
+                    table: &c.table,
+                    member: &self.member(&c.column, &self.keys(i, Root::Batch), Root::Batch),
+                    joins: &self.joins(i),
+                })),
+            })
+            .collect();
+        out.push(Labeled {
+            table: self.users_label.clone(),
+            stmt: plain(render(&templates::DeleteRows {
+                join_delete: self.backend == Backend::Mysql,
+                table: &self.users,
+                member: &self.member(
+                    &self.user_id,
+                    &format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp),
+                    Root::Batch,
+                ),
+                joins: &format!(
+                    "JOIN {}anonsweep_batch AS b ON x.{} = b.id",
+                    self.temp, self.user_id
+                ),
+            })),
+        });
+        out
+    }
+}
+
+/// Quotes a name read from the database (not validated like configured names): quote
+/// characters inside it are doubled.
+pub(super) fn quote_any(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Mysql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+/// Indents every line but the first, for a predicate embedded one level deeper.
+fn indent(text: &str, by: &str) -> String {
+    text.replace('\n', &format!("\n{by}"))
+}
+
+pub(super) fn plain(sql: String) -> Stmt {
+    Stmt {
+        sql,
+        params: Vec::new(),
+    }
+}
