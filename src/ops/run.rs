@@ -338,28 +338,34 @@ pub fn prepare(s: &Settings) -> anyhow::Result<(Conn, Plan, Vec<String>)> {
 /// The dry run's check of `--audit-log`: the file `run` would append to can be opened, without
 /// creating it.
 fn audit_writable(path: &Path) -> anyhow::Result<()> {
-    let bad = |why: String| {
-        anyhow::anyhow!(
-            "cannot open audit log {}: {why}: check the --audit-log path",
-            path.display()
-        )
-    };
-    if path.exists() {
+    use anyhow::Context;
+    let checked = if path.exists() {
         std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| bad(e.to_string()))?;
-        return Ok(());
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+            .map(drop)
+    } else {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::metadata(parent).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "Not a directory (os error 20)",
+                ))
+            }
+        })
     };
-    match std::fs::metadata(parent) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(bad(format!("{} is not a directory", parent.display()))),
-        Err(e) => Err(bad(e.to_string())),
-    }
+    checked.with_context(|| {
+        format!(
+            "cannot open audit log {}: check the --audit-log path",
+            path.display()
+        )
+    })
 }
 
 /// The safety caps: refuse (exit 4, nothing deleted) when the plan goes beyond them.

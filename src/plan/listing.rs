@@ -254,7 +254,9 @@ impl Plan {
                     Param::Cutoff(k) => {
                         format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name())
                     }
-                    Param::Limit => format!("{ph} = row limit (the batch size; for the sample, --sample)"),
+                    Param::Limit => {
+                        format!("{ph} = row limit (the batch size; for the sample, --sample)")
+                    }
                 }
             })
             .collect::<Vec<_>>()
