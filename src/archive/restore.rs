@@ -35,14 +35,7 @@ fn quoted_table(backend: Backend, label: &str) -> String {
             name: label.to_string(),
         },
     };
-    let q = |p: &str| match backend {
-        Backend::Mysql => format!("`{}`", p.replace('`', "``")),
-        _ => format!("\"{}\"", p.replace('"', "\"\"")),
-    };
-    match &t.schema {
-        Some(s) => format!("{}.{}", q(s), q(&t.name)),
-        None => q(&t.name),
-    }
+    t.quoted(backend)
 }
 
 /// The JSON path of a key, for SQLite and MySQL.
@@ -112,10 +105,7 @@ impl Columns {
 
 /// An INSERT of one archived row (bound as JSON text) into `table`, for the row's keys.
 fn insert_sql(backend: Backend, table: &str, cols: &[&(String, String)]) -> String {
-    let q = |c: &str| match backend {
-        Backend::Mysql => format!("`{}`", c.replace('`', "``")),
-        _ => format!("\"{}\"", c.replace('"', "\"\"")),
-    };
+    let q = |c: &str| crate::sql::ident::quote(backend, c);
     let t = quoted_table(backend, table);
     let names: Vec<String> = cols.iter().map(|(c, _)| q(c)).collect();
     match backend {

@@ -78,7 +78,7 @@ impl Names {
                 columns: c
                     .columns
                     .iter()
-                    .map(|(n, t)| (quote_any(backend, n), t.clone()))
+                    .map(|(n, t)| (quote(backend, n), t.clone()))
                     .collect(),
             })
             .collect();
@@ -283,7 +283,7 @@ impl Names {
             .collect();
         let ucols: Vec<(String, String)> = users_columns
             .iter()
-            .map(|(n, t)| (quote_any(self.backend, n), t.clone()))
+            .map(|(n, t)| (quote(self.backend, n), t.clone()))
             .collect();
         let json = self.row_json("x", &ucols);
         out.push(if pg {
@@ -559,15 +559,6 @@ impl Names {
             })),
         });
         out
-    }
-}
-
-/// Quotes a name read from the database (not validated like configured names): quote
-/// characters inside it are doubled.
-pub(super) fn quote_any(backend: Backend, name: &str) -> String {
-    match backend {
-        Backend::Mysql => format!("`{}`", name.replace('`', "``")),
-        _ => format!("\"{}\"", name.replace('"', "\"\"")),
     }
 }
 

@@ -60,11 +60,12 @@ pub fn table(value: &str, setting: &str) -> anyhow::Result<TableName> {
     }
 }
 
-/// Quotes one identifier for the backend (names are validated, so no escaping is needed).
+/// Quotes one identifier for the backend, doubling any quote character inside it: the one
+/// place that quotes names, whether configured (validated) or read from a catalog or an archive.
 pub fn quote(backend: Backend, ident: &str) -> String {
     match backend {
-        Backend::Postgres | Backend::Sqlite => format!("\"{ident}\""),
-        Backend::Mysql => format!("`{ident}`"),
+        Backend::Postgres | Backend::Sqlite => format!("\"{}\"", ident.replace('"', "\"\"")),
+        Backend::Mysql => format!("`{}`", ident.replace('`', "``")),
     }
 }
 
