@@ -218,8 +218,7 @@ fn the_dry_run_accepts_and_reports_the_run_only_flags_and_writes_nothing() {
         ]);
         assert_eq!(d.code, 0, "{}", d.all());
         assert!(
-            d.stdout
-                .contains(&format!("would use archive    a new file"))
+            d.stdout.contains("would use archive    a new file")
                 && d.stdout.contains(archive.to_str().unwrap())
                 && d.stdout
                     .contains(&format!("would use audit log  {}", audit.display())),

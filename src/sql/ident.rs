@@ -88,6 +88,22 @@ impl std::fmt::Display for TableName {
     }
 }
 
+/// `table_schema = … AND table_name = …` for a MySQL table (the schema is the database),
+/// honouring `lower_case_table_names`.
+pub fn mysql_table_cond(table: &TableName) -> (String, Vec<String>) {
+    let schema = match &table.schema {
+        Some(_) => "table_schema = ?",
+        None => "table_schema = DATABASE()",
+    };
+    let cond = format!(
+        "{schema} AND (table_name = ? OR (@@lower_case_table_names <> 0 AND LOWER(table_name) = LOWER(?)))"
+    );
+    let mut binds: Vec<String> = table.schema.iter().cloned().collect();
+    binds.push(table.name.clone());
+    binds.push(table.name.clone());
+    (cond, binds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,20 +123,4 @@ mod tests {
         assert_eq!(t.quoted(Backend::Postgres), "\"auth\".\"users\"");
         assert_eq!(quote(Backend::Sqlite, "isAnonymous"), "\"isAnonymous\"");
     }
-}
-
-/// `table_schema = … AND table_name = …` for a MySQL table (the schema is the database),
-/// honouring `lower_case_table_names`.
-pub fn mysql_table_cond(table: &TableName) -> (String, Vec<String>) {
-    let schema = match &table.schema {
-        Some(_) => "table_schema = ?",
-        None => "table_schema = DATABASE()",
-    };
-    let cond = format!(
-        "{schema} AND (table_name = ? OR (@@lower_case_table_names <> 0 AND LOWER(table_name) = LOWER(?)))"
-    );
-    let mut binds: Vec<String> = table.schema.iter().cloned().collect();
-    binds.push(table.name.clone());
-    binds.push(table.name.clone());
-    (cond, binds)
 }
