@@ -206,11 +206,7 @@ impl Archive {
             }
             Archive::Table => {
                 let backend = conn.backend();
-                let ph = |i: usize| match backend {
-                    Backend::Postgres => format!("${i}"),
-                    Backend::Sqlite => format!("?{i}"),
-                    Backend::Mysql => "?".to_string(),
-                };
+                let ph = |i: usize| backend.placeholder(i);
                 for chunk in records.chunks(100) {
                     let mut values = Vec::new();
                     let mut binds: Vec<String> = Vec::new();
@@ -423,11 +419,7 @@ pub fn read_table(conn: &mut Conn, run: Option<&str>) -> anyhow::Result<Contents
         Some(r) => conn.texts(
             &format!(
                 "SELECT record AS t FROM {TABLE} WHERE run_id = {} ORDER BY batch, user_id",
-                match conn.backend() {
-                    Backend::Postgres => "$1",
-                    Backend::Sqlite => "?1",
-                    Backend::Mysql => "?",
-                }
+                conn.backend().placeholder(1)
             ),
             &[r],
         ),

@@ -246,9 +246,9 @@ impl Plan {
             .enumerate()
             .map(|(i, p)| {
                 let ph = match self.backend {
-                    Backend::Postgres => format!("${}", i + 1),
-                    Backend::Sqlite => format!("?{}", i + 1),
+                    // Positional: say which `?` it is.
                     Backend::Mysql => format!("?#{}", i + 1),
+                    b => b.placeholder(i + 1),
                 };
                 match p {
                     Param::Cutoff(k) => {

@@ -95,6 +95,16 @@ impl Backend {
         }
     }
 
+    /// The placeholder for the `n`th bound value (1-based): `$n`, `?n`, or MySQL's positional `?`.
+    /// The one place placeholders are written.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Backend::Postgres => format!("${n}"),
+            Backend::Sqlite => format!("?{n}"),
+            Backend::Mysql => "?".to_string(),
+        }
+    }
+
     /// How a script opens its single transaction.
     pub fn begin(self) -> &'static str {
         match self {
@@ -232,7 +242,7 @@ impl Binder {
         if self.backend == Backend::Mysql {
             // Positional `?` only: every use is its own parameter.
             self.params.push(p);
-            return "?".to_string();
+            return self.backend.placeholder(self.params.len());
         }
         let idx = match self.params.iter().position(|q| *q == p) {
             Some(i) => i + 1,
@@ -241,11 +251,7 @@ impl Binder {
                 self.params.len()
             }
         };
-        match self.backend {
-            Backend::Postgres => format!("${idx}"),
-            Backend::Sqlite => format!("?{idx}"),
-            Backend::Mysql => unreachable!("handled above"),
-        }
+        self.backend.placeholder(idx)
     }
 
     /// The cutoff for a column of `kind`.
