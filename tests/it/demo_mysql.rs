@@ -3,7 +3,7 @@
 //! against the `anonsweep_demo` marker), keeps everyone else, and refuses (exit 2, nothing
 //! changed) a database that already has a table.
 
-mod support;
+use crate::support;
 
 use anonsweep::conn::Conn;
 use support::TestDb;

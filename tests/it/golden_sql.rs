@@ -1,7 +1,7 @@
 //! Golden SQL per backend × preset: `sql/<preset>.<backend>.sql` is exactly what `anonsweep sql`
 //! renders. Regenerate with `ANONSWEEP_BLESS=1 cargo test --test golden_sql` and review the diff.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! Notifications against real local peers: an SMTP sink and an HTTP listener, both written
 //! here on top of std::net, plus dead and misbehaving peers that must only produce messages.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

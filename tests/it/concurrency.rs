@@ -5,7 +5,7 @@
 //! Two deterministic tests commit a registration, or a session touch, while a batch waits on its
 //! row lock: the user is kept.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};

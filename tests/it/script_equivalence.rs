@@ -1,7 +1,7 @@
 //! The `--sql-out` script, run by `psql` / `sqlite3` on one copy, and `anonsweep run` on another
 //! copy leave identical databases; and `plan` leaves a database byte-for-byte unchanged.
 
-mod support;
+use crate::support;
 
 use support::TestDb;
 

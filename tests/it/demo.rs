@@ -3,7 +3,7 @@
 //! `anonsweep_demo` marker), keeps everyone else, replaces only a file it made itself, and refuses
 //! (exit 2, nothing changed) a file or database it did not make.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

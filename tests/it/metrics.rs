@@ -2,7 +2,7 @@
 //! textfile output, and a real `prometheus-pushgateway` receives the pushes.
 //! Needs the Debian packages `prometheus` (promtool) and `prometheus-pushgateway`.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! users are gone, every touched user remains, no child row is orphaned, and the summary counts
 //! what really vanished; a user whose row another transaction holds fails alone (exit 3).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
