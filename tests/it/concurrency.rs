@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use anonsweep::conn::Conn;
-use anonsweep::dburl::DbUrl;
-use support::TestDb;
+use support::{Conn, DbUrl, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff 2026-10-27T00:00:00Z
 const N: u32 = 50_000;

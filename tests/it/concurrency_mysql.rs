@@ -13,9 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use anonsweep::conn::Conn;
-use anonsweep::dburl::DbUrl;
-use support::TestDb;
+use support::{Conn, DbUrl, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff 2026-10-27T00:00:00Z
 const CUTOFF: &str = "2026-10-27 00:00:00";

@@ -7,9 +7,7 @@ use crate::support;
 
 use std::path::Path;
 
-use anonsweep::conn::Conn;
-use anonsweep::dburl::DbUrl;
-use support::TestDb;
+use support::{Conn, DbUrl, TestDb};
 
 const DEMO_FILE: &str = "anonsweep-demo.db";
 

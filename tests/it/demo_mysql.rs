@@ -5,8 +5,7 @@
 
 use crate::support;
 
-use anonsweep::conn::Conn;
-use support::TestDb;
+use support::{Conn, TestDb};
 
 const TABLES: [&str; 4] = ["users", "sessions", "accounts", "anonsweep_demo"];
 

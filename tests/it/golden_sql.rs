@@ -88,13 +88,13 @@ fn camel_case_identifiers_are_quoted_for_postgres() {
 /// embedded in the binary with `embed_migrations!`; they must be byte-identical to the templates.
 #[test]
 fn migrations_dir_matches_the_templates() {
-    use anonsweep::dialect::Backend;
+    use support::Backend;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
     let bless = std::env::var("ANONSWEEP_BLESS").is_ok();
     let mut problems = Vec::new();
     for backend in Backend::ALL {
         let dir = root.join(backend.name());
-        let rendered = anonsweep::commands::migrate::committed(backend);
+        let rendered = support::committed_migrations(backend);
         if bless {
             let _ = std::fs::remove_dir_all(&dir);
         }

@@ -8,9 +8,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anonsweep::metrics::{self, RunMetrics};
 use chrono::{DateTime, TimeZone, Utc};
 use support::peers::{parse, promtool_check, value, Gateway, Sample};
+use support::{metrics, RunMetrics};
 
 const ALL_METRICS: &[&str] = &[
     "anonsweep_last_run_timestamp_seconds",

@@ -33,7 +33,7 @@ fn populate(db: &TestDb, users: &str) -> String {
         .trim_end_matches("+00")
         .trim_end_matches('Z')
         .replace('T', " ");
-    anonsweep::settings::parse_as_of(&plain)
+    support::parse_as_of(&plain)
         .unwrap_or_else(|| panic!("cannot read the demo's as-of {marker:?}"))
         .to_rfc3339()
 }
