@@ -3,7 +3,7 @@
 //! for notifications. The hooks never change what is deleted or the exit code; a bad hook
 //! setting is a usage error before anything is touched; no output carries the database password.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! time zone against columns without one (PostgreSQL); missing indexes until `migrate run`;
 //! the JSON report's keys. Doctor changes nothing.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

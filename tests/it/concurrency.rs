@@ -5,7 +5,7 @@
 //! Two deterministic tests commit a registration, or a session touch, while a batch waits on its
 //! row lock: the user is kept.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use anonsweep::sql::conn::Conn;
-use anonsweep::sql::dburl::DbUrl;
-use support::TestDb;
+use support::{Conn, DbUrl, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff 2026-10-27T00:00:00Z
 const N: u32 = 50_000;

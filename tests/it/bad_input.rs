@@ -1,7 +1,7 @@
 //! Bad input: a clear one-line error naming the problem and the fix, the documented exit code,
 //! and an untouched database. A password in the URL never appears in any output.
 
-mod support;
+use crate::support;
 
 use support::{Run, TestDb};
 

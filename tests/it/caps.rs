@@ -3,7 +3,7 @@
 //! nothing deleted and no archive written; a cap that is not exceeded lets the run delete
 //! normally; `--allow-future-as-of` lets a future as-of run; bad cap values are usage errors.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The shipped index migrations: run / revert / status / sql on SQLite and PostgreSQL, beside an
 //! application's own diesel migrations, for custom schemas, INVALID leftovers, and the planner.
 
-mod support;
+use crate::support;
 
 use support::{Run, TestDb};
 

@@ -4,7 +4,7 @@
 //! users are gone, every touched user remains, no child row is orphaned, and the summary counts
 //! what really vanished; a user whose row another transaction holds fails alone (exit 3).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
@@ -13,9 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use anonsweep::sql::conn::Conn;
-use anonsweep::sql::dburl::DbUrl;
-use support::TestDb;
+use support::{Conn, DbUrl, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff 2026-10-27T00:00:00Z
 const CUTOFF: &str = "2026-10-27 00:00:00";

@@ -3,7 +3,7 @@
 //! configuration misses, or a link that contradicts a foreign key, stops `plan` and `run` before
 //! anything changes; malformed entries are refused with a one-line error.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -6,7 +6,7 @@
 //!
 //! Runs are made slow with `--batch-size 5 --sleep-ms 100`; nothing here asserts on timings.
 
-mod support;
+use crate::support;
 
 use support::{Run, TestDb};
 

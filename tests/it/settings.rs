@@ -1,7 +1,7 @@
 //! Configuration precedence (flag > environment > anonsweep.toml > preset), `.env`, the audit
 //! log, JSON summaries and `run --dry-run`.
 
-mod support;
+use crate::support;
 
 use support::TestDb;
 

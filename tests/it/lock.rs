@@ -8,7 +8,7 @@
 //! Runs are made slow with `--batch-size 5 --sleep-ms 100` so that a second instance reliably
 //! meets the first; nothing here asserts on timings.
 
-mod support;
+use crate::support;
 
 use support::TestDb;
 

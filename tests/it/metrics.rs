@@ -2,15 +2,15 @@
 //! textfile output, and a real `prometheus-pushgateway` receives the pushes.
 //! Needs the Debian packages `prometheus` (promtool) and `prometheus-pushgateway`.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anonsweep::output::metrics::{self, RunMetrics};
 use chrono::{DateTime, TimeZone, Utc};
 use support::peers::{parse, promtool_check, value, Gateway, Sample};
+use support::{metrics, RunMetrics};
 
 const ALL_METRICS: &[&str] = &[
     "anonsweep_last_run_timestamp_seconds",

@@ -1,17 +1,17 @@
 //! Notifications against real local peers: an SMTP sink and an HTTP listener, both written
 //! here on top of std::net, plus dead and misbehaving peers that must only produce messages.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
-use anonsweep::output::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
 use support::peers::{dead_port, http_listener, silent_peer, smtp_sink};
+use support::{EmailConfig, Event, EventKind, Notifier, Tls};
 
 const SECRET: &str = "n0tify-s3cret-pw";
 
 fn event(kind: EventKind, deleted: u64) -> Event {
-    anonsweep::error::register_secret(SECRET);
+    support::register_secret(SECRET);
     Event {
         kind,
         run_id: "run-42".into(),
@@ -268,8 +268,8 @@ fn email_config_from_env() {
     let to = || vec!["ops@example.com".to_string()];
     let err = |to: Vec<String>| {
         let e = EmailConfig::from_env(to).unwrap_err();
-        assert_eq!(anonsweep::error::exit_code_for(&e), 2, "usage error: {e}");
-        let msg = anonsweep::error::one_line(&e);
+        assert_eq!(support::exit_code_for(&e), 2, "usage error: {e}");
+        let msg = support::one_line(&e);
         assert!(!msg.contains('\n'));
         msg
     };
@@ -304,7 +304,7 @@ fn email_config_from_env() {
     );
     assert_eq!(c.user.as_deref(), Some("sweeper"));
     assert_eq!(c.password.as_deref(), Some("env-smtp-pa55"));
-    assert_eq!(anonsweep::error::redact("pw env-smtp-pa55"), "pw ***");
+    assert_eq!(support::redact("pw env-smtp-pa55"), "pw ***");
     assert!(!format!("{c:?}").contains("env-smtp-pa55"));
 
     // Bad values name the variable and the fix.

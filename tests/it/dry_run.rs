@@ -4,7 +4,7 @@
 //! run-only flags (`--archive-dir`, `--archive-to-table`, `--audit-log`, `--lock`) are accepted
 //! and reported, with no file, table or lock left behind.
 
-mod support;
+use crate::support;
 
 use support::TestDb;
 

@@ -1,7 +1,7 @@
 //! The exact deleted set on a hand-built dataset with every edge of the rule, in every
 //! timestamp storage format and id type seen in the wild, on SQLite and PostgreSQL.
 
-mod support;
+use crate::support;
 
 use support::TestDb;
 

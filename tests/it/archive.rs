@@ -5,7 +5,7 @@
 //! loses nothing: every deleted user is in the archive, the in-flight batch's users are still in
 //! the database and `restore` reports them as not deleted.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;

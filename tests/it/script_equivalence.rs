@@ -1,7 +1,7 @@
 //! The `--sql-out` script, run by `psql` / `sqlite3` on one copy, and `anonsweep run` on another
 //! copy leave identical databases; and `plan` leaves a database byte-for-byte unchanged.
 
-mod support;
+use crate::support;
 
 use support::TestDb;
 
@@ -33,7 +33,7 @@ fn populate(db: &TestDb, users: &str) -> String {
         .trim_end_matches("+00")
         .trim_end_matches('Z')
         .replace('T', " ");
-    anonsweep::config::settings::parse_as_of(&plain)
+    support::parse_as_of(&plain)
         .unwrap_or_else(|| panic!("cannot read the demo's as-of {marker:?}"))
         .to_rfc3339()
 }

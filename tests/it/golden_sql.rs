@@ -1,7 +1,7 @@
 //! Golden SQL per backend × preset: `sql/<preset>.<backend>.sql` is exactly what `anonsweep sql`
-//! renders. Regenerate with `ANONSWEEP_BLESS=1 cargo test --test golden_sql` and review the diff.
+//! renders. Regenerate with `ANONSWEEP_BLESS=1 cargo test golden_sql` and review the diff.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 
@@ -88,13 +88,13 @@ fn camel_case_identifiers_are_quoted_for_postgres() {
 /// embedded in the binary with `embed_migrations!`; they must be byte-identical to the templates.
 #[test]
 fn migrations_dir_matches_the_templates() {
-    use anonsweep::sql::dialect::Backend;
+    use support::Backend;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
     let bless = std::env::var("ANONSWEEP_BLESS").is_ok();
     let mut problems = Vec::new();
     for backend in Backend::ALL {
         let dir = root.join(backend.name());
-        let rendered = anonsweep::indexes::status::committed(backend);
+        let rendered = support::committed_migrations(backend);
         if bless {
             let _ = std::fs::remove_dir_all(&dir);
         }

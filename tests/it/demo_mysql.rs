@@ -3,10 +3,9 @@
 //! against the `anonsweep_demo` marker), keeps everyone else, and refuses (exit 2, nothing
 //! changed) a database that already has a table.
 
-mod support;
+use crate::support;
 
-use anonsweep::sql::conn::Conn;
-use support::TestDb;
+use support::{Conn, TestDb};
 
 const TABLES: [&str; 4] = ["users", "sessions", "accounts", "anonsweep_demo"];
 

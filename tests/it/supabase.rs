@@ -4,7 +4,7 @@
 //! session), flow_state (no foreign key) and saml_relay_states below it — and nothing is left
 //! pointing at a deleted user, while every row of a kept user stays.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

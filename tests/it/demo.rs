@@ -3,13 +3,11 @@
 //! `anonsweep_demo` marker), keeps everyone else, replaces only a file it made itself, and refuses
 //! (exit 2, nothing changed) a file or database it did not make.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
-use anonsweep::sql::conn::Conn;
-use anonsweep::sql::dburl::DbUrl;
-use support::TestDb;
+use support::{Conn, DbUrl, TestDb};
 
 const DEMO_FILE: &str = "anonsweep-demo.db";
 

@@ -15,15 +15,14 @@
 //! as `TIMESTAMP'…'`, number) replaced by `?`. The plan's output is cut into statements at `;` and
 //! at blank lines, and a logged statement must equal one of them (a prefix is not enough).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anonsweep::sql::conn::Conn;
-use anonsweep::sql::dburl::DbUrl;
+use crate::support::{Conn, DbUrl};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 /// AS_OF minus the default 30 days.

@@ -2,7 +2,7 @@
 //! a user another user references fails alone, reported, while the rest go; a referencing table
 //! the config does not know stops the run before anything is deleted.
 
-mod support;
+use crate::support;
 
 use support::TestDb;
 

@@ -1,0 +1,29 @@
+//! The integration tests, as one test binary (one link of the crate and its dependencies, one
+//! process that runs every suite in parallel): one module per suite, shared code in `support`.
+
+mod support;
+
+mod app_tables;
+mod archive;
+mod bad_input;
+mod caps;
+mod concurrency;
+mod concurrency_mysql;
+mod demo;
+mod demo_mysql;
+mod doctor;
+mod dry_run;
+mod eligibility;
+mod foreign_keys;
+mod golden_sql;
+mod lock;
+mod metrics;
+mod migrations;
+mod notify;
+mod run_hooks;
+mod schedule;
+mod script_equivalence;
+mod settings;
+mod statement_log;
+mod stop;
+mod supabase;
