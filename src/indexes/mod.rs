@@ -130,12 +130,14 @@ pub fn index_name(table: &TableName, parts: &[&str]) -> String {
 pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
     let q = |c: &str| quote(backend, c);
     let anon = q(&s.users_is_anonymous);
-    let predicate = match (backend, f.anonymous_is_int) {
-        (Backend::Postgres, false) => anon.clone(),
-        (Backend::Postgres, true) => format!("{anon} = 1"),
-        (Backend::Sqlite, _) => format!("{anon} IN (1, 'true')"),
+    let predicate = match backend {
         // No partial indexes: a composite key puts the anonymous users together instead.
-        (Backend::Mysql, _) => String::new(),
+        Backend::Mysql => String::new(),
+        _ => crate::sql::templates::render(&crate::sql::templates::Anonymous {
+            backend: backend.name(),
+            column: &anon,
+            is_int: f.anonymous_is_int,
+        }),
     };
     let created = match (backend, f.created_at) {
         // The same expression the rule compares, so SQLite can use the index for the range.

@@ -318,15 +318,11 @@ impl Names {
     }
 
     pub(super) fn anonymous(&self, f: &Formats) -> String {
-        let col = format!("u.{}", self.is_anonymous);
-        match (self.backend, f.anonymous_is_int) {
-            // Bare boolean: the same predicate as the shipped partial index, so the planner can use it.
-            (Backend::Postgres, false) => col,
-            (Backend::Postgres, true) => format!("{col} = 1"),
-            (Backend::Sqlite, _) => format!("{col} IN (1, 'true')"),
-            // TINYINT(1) / BOOLEAN.
-            (Backend::Mysql, _) => format!("{col} = 1"),
-        }
+        render(&templates::Anonymous {
+            backend: self.backend.name(),
+            column: &format!("u.{}", self.is_anonymous),
+            is_int: f.anonymous_is_int,
+        })
     }
 
     pub(super) fn eligible(&self, f: &Formats, b: &mut Binder) -> String {

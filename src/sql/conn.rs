@@ -380,6 +380,22 @@ impl Conn {
         Ok(rows.into_iter().map(|r| r.t).collect())
     }
 
+    /// Runs a query with text parameters and loads typed rows (catalog queries).
+    pub fn rows<T>(&mut self, sql: &str, bind: &[&str]) -> QueryResult<Vec<T>>
+    where
+        T: QueryableByName<Pg> + QueryableByName<Sqlite> + QueryableByName<Mysql> + 'static,
+    {
+        let binds: Vec<BindValue> = bind
+            .iter()
+            .map(|b| BindValue::Text(b.to_string()))
+            .collect();
+        match self {
+            Conn::Pg(c) => bound!(Pg, sql, binds).load(c),
+            Conn::Sqlite(c) => bound!(Sqlite, sql, binds).load(c),
+            Conn::Mysql(c) => bound!(Mysql, sql, binds).load(c),
+        }
+    }
+
     /// The database server's clock, as UTC text.
     pub fn server_clock(&mut self) -> QueryResult<Option<String>> {
         match self.backend() {

@@ -8,6 +8,17 @@ pub struct TimeCmp {
     pub cutoff: String,
 }
 
+/// "The user is anonymous": one predicate for the rule and the shipped partial index, so the
+/// planner can match the two. PostgreSQL's bare boolean; `= 1` for integer flags and MySQL's
+/// TINYINT(1); SQLite accepts 1 and 'true'.
+#[derive(Template)]
+#[template(path = "rule/anonymous.sql", escape = "none")]
+pub struct Anonymous<'a> {
+    pub backend: &'a str,
+    pub column: &'a str,
+    pub is_int: bool,
+}
+
 #[derive(Template)]
 #[template(path = "rule/eligible.sql", escape = "none")]
 pub struct Eligible<'a> {

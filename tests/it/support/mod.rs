@@ -14,14 +14,14 @@ pub mod population;
 // and only here: when the library's modules move, this block is the one place to follow them.
 // ---------------------------------------------------------------------------------------------
 
+pub use anonsweep::config::settings::parse_as_of;
+pub use anonsweep::error::{exit_code_for, one_line, redact, register_secret};
 pub use anonsweep::indexes::status::committed as committed_migrations;
+pub use anonsweep::output::metrics::{self, RunMetrics};
+pub use anonsweep::output::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
 pub use anonsweep::sql::conn::Conn;
 pub use anonsweep::sql::dburl::DbUrl;
 pub use anonsweep::sql::dialect::Backend;
-pub use anonsweep::error::{exit_code_for, one_line, redact, register_secret};
-pub use anonsweep::output::metrics::{self, RunMetrics};
-pub use anonsweep::output::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
-pub use anonsweep::config::settings::parse_as_of;
 
 /// The PostgreSQL server tests use (`ANONSWEEP_TEST_PG_URL`, default the local trust-auth server).
 pub fn pg_server() -> String {
