@@ -25,7 +25,12 @@ pub struct Restored {
 
 /// A table name from an archive (`schema.table` or `table`), quoted for `backend`.
 fn quoted_table(backend: Backend, label: &str) -> String {
-    let t = match label.split_once('.') {
+    archived_table(label).quoted(backend)
+}
+
+/// A table name from an archive: `schema.table` or `table`.
+fn archived_table(label: &str) -> TableName {
+    match label.split_once('.') {
         Some((s, n)) => TableName {
             schema: Some(s.to_string()),
             name: n.to_string(),
@@ -34,8 +39,7 @@ fn quoted_table(backend: Backend, label: &str) -> String {
             schema: None,
             name: label.to_string(),
         },
-    };
-    t.quoted(backend)
+    }
 }
 
 /// The JSON path of a key, for SQLite and MySQL.
@@ -56,42 +60,11 @@ impl Columns {
         table: &str,
     ) -> anyhow::Result<&Vec<(String, String)>> {
         if !self.cache.contains_key(table) {
-            let b = conn.backend();
-            let q = quoted_table(b, table);
-            let cols = match b {
-                Backend::Postgres => conn.texts(
-                    "SELECT attname || chr(9) || format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = to_regclass($1) \
-                     AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
-                    &[&q],
-                )?,
-                Backend::Sqlite => {
-                    let (schema, name) = match table.split_once('.') {
-                        Some((s, n)) => (s.to_string(), n.to_string()),
-                        None => ("main".to_string(), table.to_string()),
-                    };
-                    conn.texts(
-                        "SELECT name || char(9) || type AS t FROM pragma_table_xinfo(?1, ?2) WHERE hidden = 0 ORDER BY cid",
-                        &[&name, &schema],
-                    )?
-                }
-                Backend::Mysql => {
-                    let name = table.rsplit('.').next().unwrap_or(table);
-                    conn.texts(
-                        "SELECT CAST(CONCAT(column_name, CHAR(9), column_type) AS CHAR) AS t FROM information_schema.columns \
-                         WHERE table_schema = DATABASE() AND table_name = ? AND extra NOT LIKE '%GENERATED%' \
-                         ORDER BY ordinal_position",
-                        &[name],
-                    )?
-                }
-            };
-            let cols: Vec<(String, String)> = cols
-                .into_iter()
-                .flatten()
-                .filter_map(|r| {
-                    r.split_once('\t')
-                        .map(|(n, t)| (n.to_string(), t.to_string()))
-                })
-                .collect();
+            let cols: Vec<(String, String)> =
+                crate::sql::catalog::column_types(conn, &archived_table(table), true)?
+                    .into_iter()
+                    .map(|c| (c.name, c.ty))
+                    .collect();
             if cols.is_empty() {
                 return Err(anyhow!(
                     "table {table} from the archive does not exist in this database: restore into the database the archive came from"

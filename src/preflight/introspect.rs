@@ -44,47 +44,13 @@ pub(crate) fn columns(
     table: &TableName,
     setting: &str,
 ) -> anyhow::Result<Columns> {
-    let rows = match conn.backend() {
-        Backend::Postgres => {
-            let quoted = table.quoted(Backend::Postgres);
-            let found = conn.texts("SELECT CAST(to_regclass($1) AS TEXT) AS t", &[&quoted])?;
-            if found.first().cloned().flatten().is_none() {
-                return Err(missing_table(table, setting));
-            }
-            conn.texts(
-                "SELECT a.attname || '|' || format_type(a.atttypid, a.atttypmod) AS t \
-                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
-                 ORDER BY a.attnum",
-                &[&quoted],
-            )?
-        }
-        Backend::Sqlite => {
-            let schema = table.schema.clone().unwrap_or_else(|| "main".into());
-            conn.texts(
-                "SELECT name || '|' || type AS t FROM pragma_table_info(?1, ?2) ORDER BY cid",
-                &[&table.name, &schema],
-            )?
-        }
-        Backend::Mysql => {
-            let (cond, binds) = mysql_table_cond(table);
-            let sql = format!(
-                "SELECT CAST(CONCAT(column_name, '|', column_type) AS CHAR) AS t FROM information_schema.columns \
-                 WHERE {cond} ORDER BY ordinal_position"
-            );
-            conn.texts(&sql, &binds.iter().map(String::as_str).collect::<Vec<_>>())?
-        }
-    };
-    if rows.is_empty() {
+    let cols: Vec<(String, String)> = crate::sql::catalog::column_types(conn, table, false)?
+        .into_iter()
+        .map(|c| (c.name, c.ty))
+        .collect();
+    if cols.is_empty() {
         return Err(missing_table(table, setting));
     }
-    let cols = rows
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            r.split_once('|')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-        })
-        .collect();
     Ok(Columns {
         table: table.clone(),
         cols,

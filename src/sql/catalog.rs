@@ -155,3 +155,66 @@ pub fn columns(conn: &mut Conn) -> anyhow::Result<Vec<ColumnRow>> {
     };
     Ok(conn.rows(sql, &[])?)
 }
+
+/// A column of one table with its declared type.
+#[derive(QueryableByName, Clone, Debug)]
+pub struct ColumnTypeRow {
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub ty: String,
+}
+
+/// The columns of `t` with their declared types, in column order (empty when `t` does not
+/// exist). `writable_only` leaves generated columns out (what a restore inserts).
+pub fn column_types(
+    conn: &mut Conn,
+    t: &TableName,
+    writable_only: bool,
+) -> anyhow::Result<Vec<ColumnTypeRow>> {
+    let b = conn.backend();
+    Ok(match b {
+        Backend::Postgres => {
+            let generated = if writable_only {
+                "AND a.attgenerated = '' "
+            } else {
+                ""
+            };
+            conn.rows(
+                &format!(
+                    "SELECT CAST(a.attname AS TEXT) AS name, format_type(a.atttypid, a.atttypmod) AS ty \
+                     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+                     AND NOT a.attisdropped {generated}ORDER BY a.attnum"
+                ),
+                &[&t.quoted(b)],
+            )?
+        }
+        Backend::Sqlite => {
+            let schema = t.schema.clone().unwrap_or_else(|| "main".into());
+            let (list, hidden) = if writable_only {
+                ("pragma_table_xinfo", "WHERE hidden = 0 ")
+            } else {
+                ("pragma_table_info", "")
+            };
+            conn.rows(
+                &format!("SELECT name, type AS ty FROM {list}(?1, ?2) {hidden}ORDER BY cid"),
+                &[&t.name, &schema],
+            )?
+        }
+        Backend::Mysql => {
+            let (cond, binds) = mysql_table_cond(t);
+            let generated = if writable_only {
+                "AND extra NOT LIKE '%GENERATED%' "
+            } else {
+                ""
+            };
+            conn.rows(
+                &format!(
+                    "SELECT CAST(column_name AS CHAR) AS name, CAST(column_type AS CHAR) AS ty \
+                     FROM information_schema.columns WHERE {cond} {generated}ORDER BY ordinal_position"
+                ),
+                &binds.iter().map(String::as_str).collect::<Vec<_>>(),
+            )?
+        }
+    })
+}
