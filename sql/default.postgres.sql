@@ -46,7 +46,7 @@ WHERE x."user_id" IN (
     )
 );
 -- [plan only (--sample)] a sample of eligible ids
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
@@ -72,7 +72,7 @@ SET LOCAL lock_timeout = '5000ms';
 -- [every batch] empty the batch table
 TRUNCATE pg_temp.anonsweep_batch;
 -- [first batch] pick and lock the first users (no cursor yet)
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
@@ -87,7 +87,7 @@ ORDER BY u."id"
 LIMIT $2
 FOR UPDATE OF u;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
@@ -174,7 +174,7 @@ WHERE "id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 -- [every batch] empty the batch table
 TRUNCATE pg_temp.anonsweep_batch;
 -- [when the user fails in the first batch] take the failing user (no lock)
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
@@ -188,7 +188,7 @@ WHERE u."is_anonymous"
 ORDER BY u."id"
 LIMIT $2;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = row limit (the batch size; for the sample, --sample)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u

@@ -60,7 +60,7 @@ WHERE x.`user_id` IN (
     )
 );
 -- [plan only (--sample)] a sample of eligible ids
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = row limit (the batch size; for the sample, --sample)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the --sample count
 SELECT CAST(u.`id` AS CHAR) AS id FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
@@ -90,7 +90,7 @@ TRUNCATE TABLE anonsweep_batch;
 -- [batches after the first] load the keyset cursor
 SET @anonsweep_after = (SELECT c.last_id FROM anonsweep_cursor AS c);
 -- [first batch] pick and lock the first users (no cursor yet)
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = row limit (the batch size; for the sample, --sample)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u
@@ -105,7 +105,7 @@ ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = row limit (the batch size; for the sample, --sample)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u
@@ -197,7 +197,7 @@ JOIN anonsweep_batch AS b ON x.`id` = b.id;
 -- [every batch] empty the batch table
 TRUNCATE TABLE anonsweep_batch;
 -- [when the user fails in the first batch] take the failing user (no lock)
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = row limit (the batch size; for the sample, --sample)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u
@@ -211,7 +211,7 @@ WHERE u.`is_anonymous` = 1
 ORDER BY u.`id`
 LIMIT ?;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = row limit (the batch size; for the sample, --sample)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u

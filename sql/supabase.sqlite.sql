@@ -60,7 +60,7 @@ WHERE x."user_id" IN (
     )
 );
 -- [plan only (--sample)] a sample of eligible ids
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
@@ -86,7 +86,7 @@ SELECT u."id" AS last_id FROM "auth"."users" AS u LIMIT 0;
 -- [every batch] empty the batch table
 DELETE FROM temp.anonsweep_batch;
 -- [first batch] pick and lock the first users (no cursor yet)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
@@ -100,7 +100,7 @@ WHERE u."is_anonymous" IN (1, 'true')
 ORDER BY u."id"
 LIMIT ?2;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
@@ -172,7 +172,7 @@ WHERE "id" IN (SELECT b.id FROM temp.anonsweep_batch AS b);
 -- [every batch] empty the batch table
 DELETE FROM temp.anonsweep_batch;
 -- [when the user fails in the first batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
@@ -186,7 +186,7 @@ WHERE u."is_anonymous" IN (1, 'true')
 ORDER BY u."id"
 LIMIT ?2;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = row limit (the batch size; for the sample, --sample)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u

@@ -149,7 +149,7 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
                 "{}",
                 report::plan_text(s, &plan.before, &plan.notes, plan.elapsed)
             );
-            println!("\n== 2. the SQL each batch runs (see `anonsweep sql`)\n");
+            println!("\n== 2. the SQL the run executes, each statement marked with when it runs (see `anonsweep sql`)\n");
             println!("{}", plan.plan.overview(s));
             println!("== 3. run: the summary\n");
             print!(

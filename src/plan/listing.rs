@@ -241,6 +241,11 @@ impl Plan {
 
     /// What each placeholder of `stmt` binds.
     fn binds(&self, stmt: &Stmt) -> String {
+        let limit = if std::ptr::eq(stmt, &self.sample) {
+            "the --sample count"
+        } else {
+            "the batch size"
+        };
         stmt.params
             .iter()
             .enumerate()
@@ -254,9 +259,7 @@ impl Plan {
                     Param::Cutoff(k) => {
                         format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name())
                     }
-                    Param::Limit => {
-                        format!("{ph} = row limit (the batch size; for the sample, --sample)")
-                    }
+                    Param::Limit => format!("{ph} = {limit}"),
                 }
             })
             .collect::<Vec<_>>()
