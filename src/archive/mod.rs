@@ -118,12 +118,7 @@ fn now_text() -> String {
 impl Archive {
     /// Creates `DIR/anonsweep-archive-<time>-<run>.jsonl[.gz]` (mode 0600) and writes its header.
     pub fn to_dir(dir: &Path, compress: bool, header: &Header) -> anyhow::Result<Archive> {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!(
-                "cannot create archive directory {}: check --archive-dir",
-                dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(dir).with_context(|| dir_error(dir))?;
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let name = format!(
             "anonsweep-archive-{stamp}-{}.jsonl{}",
@@ -157,6 +152,25 @@ impl Archive {
     }
 
     /// Creates the archive table if needed (before any batch: DDL commits on MySQL).
+    /// For a dry run: whether `to_dir` could create `dir`, without creating it (the same error
+    /// when it could not: the first existing ancestor, or `dir` itself, is not a directory).
+    pub fn can_create_dir(dir: &Path) -> anyhow::Result<()> {
+        let mut at = Some(dir);
+        while let Some(p) = at {
+            match std::fs::metadata(p) {
+                Ok(m) if m.is_dir() => return Ok(()),
+                Ok(_) => {
+                    // create_dir_all: the path itself is a file (EEXIST), or an ancestor is.
+                    let errno = if p == dir { 17 } else { 20 };
+                    return Err(std::io::Error::from_raw_os_error(errno))
+                        .with_context(|| dir_error(dir));
+                }
+                Err(_) => at = p.parent().filter(|q| !q.as_os_str().is_empty()),
+            }
+        }
+        Ok(())
+    }
+
     pub fn to_table(conn: &mut Conn) -> anyhow::Result<Archive> {
         let (key, text) = match conn.backend() {
             Backend::Mysql => ("VARCHAR(255)", "LONGTEXT"),
@@ -438,4 +452,11 @@ pub fn read_table(conn: &mut Conn, run: Option<&str>) -> anyhow::Result<Contents
         c.users.push(u);
     }
     Ok(c)
+}
+
+fn dir_error(dir: &Path) -> String {
+    format!(
+        "cannot create archive directory {}: check --archive-dir",
+        dir.display()
+    )
 }

@@ -140,7 +140,16 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
         deadline,
         started,
     };
-    let result = ctx.go(refusals, intent);
+    let result = ctx.go(&mut refusals, intent);
+    // A dry run that recorded a refusal and then failed at a later step: the run would have
+    // stopped at the refusal first, so that is the answer (the later error is still said).
+    let result = match (result, refusals.first.take()) {
+        (Err(later), Some(first)) => {
+            warn!("the dry run also found: {}", crate::error::one_line(&later));
+            Err(first)
+        }
+        (result, _) => result,
+    };
     if let Some(g) = guard {
         g.release();
     }
@@ -157,7 +166,7 @@ struct Locked<'a> {
 }
 
 impl Locked<'_> {
-    fn go(&self, mut refusals: Refusals, mut intent: Intent) -> anyhow::Result<Report> {
+    fn go(&self, refusals: &mut Refusals, mut intent: Intent) -> anyhow::Result<Report> {
         let (s, opts, dry) = (self.s, self.opts, self.opts.dry_run);
         let mut audit = None;
         if let Some(path) = &opts.audit_log {
@@ -210,11 +219,8 @@ impl Locked<'_> {
                 ),
             });
             if let Some(ArchiveTo::Dir { dir, .. }) = &opts.archive {
-                if dir.exists() && !dir.is_dir() {
-                    refusals.refuse(anyhow::anyhow!(
-                        "cannot create archive directory {}: it is a file; check --archive-dir",
-                        dir.display()
-                    ))?;
+                if let Err(e) = Archive::can_create_dir(dir) {
+                    refusals.refuse(e)?;
                 }
             }
             if opts.explain {
@@ -227,7 +233,13 @@ impl Locked<'_> {
                 })?;
                 info!("wrote the standalone SQL script to {}", path.display());
             }
-            return Ok(report(plan, notes, None, Some(intent), refusals.first));
+            return Ok(report(
+                plan,
+                notes,
+                None,
+                Some(intent),
+                refusals.first.take(),
+            ));
         }
         info!(
             "run {run_id}: {} eligible of {} anonymous users, cutoff {}, batches of {}",

@@ -248,3 +248,54 @@ fn the_dry_run_accepts_and_reports_the_run_only_flags_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn the_first_refusal_wins_in_the_dry_run_as_in_the_run() {
+    // A held lock and a failed check: the run stops at the lock (before it reads anything), so
+    // the dry run answers 75 too, not 2.
+    let db = TestDb::sqlite();
+    setup(&db);
+    db.exec(
+        "CREATE TABLE favorites (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id));
+         INSERT INTO favorites VALUES ('f1', 'e3');",
+    );
+    let real = db.dir().join("app.db").canonicalize().unwrap();
+    let lock_path = format!("{}.anonsweep-lock", real.display());
+    let holder = std::fs::File::create(&lock_path).unwrap();
+    holder.lock().unwrap();
+    same_refusal(
+        &db,
+        &["--lock", "database"],
+        false,
+        75,
+        "another anonsweep run holds",
+    );
+    holder.unlock().unwrap();
+    same_refusal(
+        &db,
+        &["--lock", "database"],
+        false,
+        2,
+        "favorites.user_id references users.id",
+    );
+}
+
+#[test]
+fn an_archive_directory_the_run_cannot_create_is_refused_by_both() {
+    for db in TestDb::each() {
+        setup(&db);
+        let dir = support::scratch();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        for target in [file.clone(), file.join("archive")] {
+            same_refusal(
+                &db,
+                &["--archive-dir", target.to_str().unwrap()],
+                false,
+                1,
+                "cannot create archive directory",
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    }
+}
