@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::config::defs;
 use clap::{Args, Parser, Subcommand};
 
 /// Removes abandoned anonymous accounts from an application's SQL database, safely and in batches.
@@ -57,8 +58,13 @@ pub struct MigrateCommon {
     pub rule: RuleArgs,
     #[command(flatten)]
     pub db: DbArgs,
-    /// PostgreSQL lock_timeout for each index build, in milliseconds (default 5000).
-    #[arg(long, env = "ANONSWEEP_LOCK_TIMEOUT_MS", value_name = "MS")]
+    #[arg(
+        long,
+        env = defs::LOCK_TIMEOUT_MS.env,
+        help = defs::LOCK_TIMEOUT_MS.help,
+        value_name = "MS",
+        allow_hyphen_values = true
+    )]
     pub lock_timeout_ms: Option<String>,
 }
 
@@ -83,10 +89,10 @@ pub struct RuleArgs {
     /// Config file (default: ./anonsweep.toml when it exists).
     #[arg(long, env = "ANONSWEEP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Days without activity after which an anonymous user is abandoned (whole number, 1..=36500; default 30).
     #[arg(
         long,
-        env = "ANONSWEEP_RETENTION_DAYS",
+        env = defs::RETENTION_DAYS.env,
+        help = defs::RETENTION_DAYS.help,
         value_name = "DAYS",
         allow_hyphen_values = true
     )]
@@ -209,26 +215,45 @@ pub struct PlanArgs {
 /// the same way and reports what `run` would refuse.
 #[derive(Debug, Args)]
 pub struct RunLimits {
-    /// Users per batch transaction (1..=100000; default 5000 on PostgreSQL, 2000 on MySQL/MariaDB,
-    /// 1000 on SQLite).
     #[arg(
         long,
-        env = "ANONSWEEP_BATCH_SIZE",
+        env = defs::BATCH_SIZE.env,
+        help = defs::BATCH_SIZE.help,
         value_name = "N",
         allow_hyphen_values = true
     )]
     pub batch_size: Option<String>,
-    /// Give up waiting for a row lock after this many milliseconds (PostgreSQL lock_timeout, SQLite busy timeout; default 5000).
-    #[arg(long, env = "ANONSWEEP_LOCK_TIMEOUT_MS", value_name = "MS")]
+    #[arg(
+        long,
+        env = defs::LOCK_TIMEOUT_MS.env,
+        help = defs::LOCK_TIMEOUT_MS.help,
+        value_name = "MS",
+        allow_hyphen_values = true
+    )]
     pub lock_timeout_ms: Option<String>,
-    /// Stop after this many users failed to delete (default 100).
-    #[arg(long, env = "ANONSWEEP_MAX_FAILURES", value_name = "N")]
+    #[arg(
+        long,
+        env = defs::MAX_FAILURES.env,
+        help = defs::MAX_FAILURES.help,
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     pub max_failures: Option<String>,
-    /// Safety cap: delete nothing (exit 4) when more than N users are eligible.
-    #[arg(long, env = "ANONSWEEP_MAX_DELETIONS", value_name = "N")]
+    #[arg(
+        long,
+        env = defs::MAX_DELETIONS.env,
+        help = defs::MAX_DELETIONS.help,
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     pub max_deletions: Option<String>,
-    /// Safety cap: delete nothing (exit 4) when more than this share (0..1) of the anonymous users is eligible.
-    #[arg(long, env = "ANONSWEEP_MAX_FRACTION", value_name = "F")]
+    #[arg(
+        long,
+        env = defs::MAX_FRACTION.env,
+        help = defs::MAX_FRACTION.help,
+        value_name = "F",
+        allow_hyphen_values = true
+    )]
     pub max_fraction: Option<String>,
     /// Accept an --as-of later than this machine's clock (refused otherwise, exit 4).
     #[arg(long)]

@@ -109,9 +109,14 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
 
     let inputs = Inputs {
         database_url: Some((raw.clone(), Origin::Flag("--database-url"))),
-        batch_size: args
+        numbers: args
             .batch_size
-            .map(|n| (n.to_string(), Origin::Flag("--batch-size"))),
+            .map(|n| {
+                let d = &crate::config::defs::BATCH_SIZE;
+                (d.key, (n.to_string(), Origin::Flag(d.flag)))
+            })
+            .into_iter()
+            .collect(),
         as_of: Some((now.to_rfc3339(), Origin::Default)),
         format: Some(args.format.clone()),
         needs_database: true,

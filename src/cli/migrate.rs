@@ -36,13 +36,10 @@ fn resolve(
     let mut inputs: Inputs = super::rule_inputs(&c.rule, Some(&c.db), m);
     inputs.needs_database = needs_db;
     inputs.backend = backend.map(|b| (b, crate::config::settings::Origin::Flag("--backend")));
-    inputs.lock_timeout_ms = super::given(
-        &c.lock_timeout_ms,
+    inputs.numbers.extend(super::number_given(
         m,
-        "lock_timeout_ms",
-        "--lock-timeout-ms",
-        "ANONSWEEP_LOCK_TIMEOUT_MS",
-    );
+        &[&crate::config::defs::LOCK_TIMEOUT_MS],
+    ));
     super::resolve(&inputs)
 }
 

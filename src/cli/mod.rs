@@ -17,7 +17,8 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::args::{Cli, Command, DbArgs, RuleArgs, RunLimits};
+use crate::cli::args::{Cli, Command, DbArgs, RuleArgs};
+use crate::config::defs::{self, Def};
 use crate::config::file;
 use crate::config::settings::{Given, Inputs, Origin, Settings};
 use crate::error::{exit, exit_code_for, one_line};
@@ -99,13 +100,6 @@ pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) 
         }),
         preset: given(&rule.preset, m, "preset", "--preset", "ANONSWEEP_PRESET"),
         config: rule.config.clone(),
-        retention_days: given(
-            &rule.retention_days,
-            m,
-            "retention_days",
-            "--retention-days",
-            "ANONSWEEP_RETENTION_DAYS",
-        ),
         as_of: given(&rule.as_of, m, "as_of", "--as-of", "ANONSWEEP_AS_OF"),
         timestamp_format: given(
             &rule.timestamp_format,
@@ -115,68 +109,45 @@ pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) 
             "ANONSWEEP_TIMESTAMP_FORMAT",
         ),
         format: Some(rule.format.clone()),
+        numbers: number_given(m, &[&defs::RETENTION_DAYS]),
         ..Inputs::default()
     }
 }
 
+/// The numeric settings of `defs` given on the command line or in the environment, as clap
+/// saw them (each flag's clap id is its definition's key).
+pub(crate) fn number_given(
+    m: &ArgMatches,
+    defs: &[&Def],
+) -> std::collections::BTreeMap<&'static str, (String, Origin)> {
+    defs.iter()
+        .filter_map(|d| {
+            let v = m.try_get_one::<String>(d.key).ok().flatten()?.clone();
+            let origin = match m.value_source(d.key) {
+                Some(ValueSource::EnvVariable) => Origin::Env(d.env),
+                _ => Origin::Flag(d.flag),
+            };
+            Some((d.key, (v, origin)))
+        })
+        .collect()
+}
+
 /// The run's limits, from their flags or environment variables (as clap saw them).
-pub(crate) fn run_inputs(inputs: &mut Inputs, m: &ArgMatches, l: &RunLimits) {
-    inputs.batch_size = given(
-        &l.batch_size,
-        m,
-        "batch_size",
-        "--batch-size",
-        "ANONSWEEP_BATCH_SIZE",
-    );
-    inputs.lock_timeout_ms = given(
-        &l.lock_timeout_ms,
-        m,
-        "lock_timeout_ms",
-        "--lock-timeout-ms",
-        "ANONSWEEP_LOCK_TIMEOUT_MS",
-    );
-    inputs.max_failures = given(
-        &l.max_failures,
-        m,
-        "max_failures",
-        "--max-failures",
-        "ANONSWEEP_MAX_FAILURES",
-    );
-    inputs.max_deletions = given(
-        &l.max_deletions,
-        m,
-        "max_deletions",
-        "--max-deletions",
-        "ANONSWEEP_MAX_DELETIONS",
-    );
-    inputs.max_fraction = given(
-        &l.max_fraction,
-        m,
-        "max_fraction",
-        "--max-fraction",
-        "ANONSWEEP_MAX_FRACTION",
-    );
+pub(crate) fn run_inputs(inputs: &mut Inputs, m: &ArgMatches) {
+    inputs.numbers.extend(number_given(m, &defs::RUN_LIMITS));
 }
 
 /// Commands that check the run's settings without running (`doctor`) read the run-only
 /// settings from the environment too, so they show what `run` would use.
 pub(crate) fn run_settings_from_env(inputs: &mut Inputs) {
-    let env = |name: &'static str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(|v| (v, Origin::Env(name)))
-    };
-    let slots: [(&mut Given, &'static str); 5] = [
-        (&mut inputs.batch_size, "ANONSWEEP_BATCH_SIZE"),
-        (&mut inputs.lock_timeout_ms, "ANONSWEEP_LOCK_TIMEOUT_MS"),
-        (&mut inputs.max_failures, "ANONSWEEP_MAX_FAILURES"),
-        (&mut inputs.max_deletions, "ANONSWEEP_MAX_DELETIONS"),
-        (&mut inputs.max_fraction, "ANONSWEEP_MAX_FRACTION"),
-    ];
-    for (slot, name) in slots {
-        if slot.is_none() {
-            *slot = env(name);
+    for d in defs::RUN_LIMITS {
+        if let Ok(v) = std::env::var(d.env) {
+            if !v.is_empty() {
+                inputs
+                    .numbers
+                    .entry(d.key)
+                    .or_insert((v, Origin::Env(d.env)));
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::ops::run::{self, RunOptions};
 pub fn run_plan_command(args: &PlanArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
-    super::run_inputs(&mut inputs, m, &args.limits);
+    super::run_inputs(&mut inputs, m);
     let settings = super::resolve(&inputs)?;
     let opts = RunOptions {
         dry_run: true,

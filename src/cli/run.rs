@@ -13,7 +13,7 @@ use crate::output::hooks::HookOptions;
 pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
-    super::run_inputs(&mut inputs, m, &args.limits);
+    super::run_inputs(&mut inputs, m);
     let settings = super::resolve(&inputs)?;
     let max_runtime = match &args.max_runtime {
         Some(v) => {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 use serde::Serialize;
 
+use crate::config::defs::{self, Def, Fallback};
 use crate::config::file::{ConfigFile, Loaded, TableEntry};
 use crate::config::preset::{self, SchemaNames};
 use crate::error::usage;
@@ -44,14 +45,10 @@ pub struct Inputs {
     pub database_url: Given,
     pub preset: Given,
     pub config: Option<PathBuf>,
-    pub retention_days: Given,
     pub as_of: Given,
     pub timestamp_format: Given,
-    pub batch_size: Given,
-    pub lock_timeout_ms: Given,
-    pub max_failures: Given,
-    pub max_deletions: Given,
-    pub max_fraction: Given,
+    /// The numeric settings given by flag or environment, by their definition's key.
+    pub numbers: std::collections::BTreeMap<&'static str, (String, Origin)>,
     pub backend: Given,
     pub format: Option<String>,
     /// Whether this command needs a database URL.
@@ -181,9 +178,6 @@ impl Settings {
     }
 }
 
-/// Largest retention accepted: a hundred years.
-pub const MAX_RETENTION_DAYS: u32 = 36_500;
-
 struct Resolver<'a> {
     file: Option<&'a Loaded>,
     effective: Vec<Effective>,
@@ -217,6 +211,45 @@ impl Resolver<'_> {
         (v, o)
     }
 
+    /// A setting's value and origin: flag/env > file > its fallback (`None` when it is off).
+    fn value(&mut self, inputs: &Inputs, d: &Def, backend: Backend) -> Option<(String, Origin)> {
+        let fallback = match d.fallback {
+            Fallback::Value(v) => (v.to_string(), Origin::Default),
+            Fallback::BackendBatchSize => {
+                (backend.default_batch_size().to_string(), Origin::Default)
+            }
+            Fallback::Off => ("none".to_string(), Origin::Default),
+        };
+        let off = matches!(d.fallback, Fallback::Off);
+        let from_file = self.file().and_then(|f| toml_scalar((d.file)(f)));
+        let (v, o) = self.pick(
+            d.key,
+            &inputs.numbers.get(d.key).cloned(),
+            from_file,
+            fallback,
+        );
+        (!(off && o == Origin::Default)).then_some((v, o))
+    }
+
+    /// A whole-number setting, checked against its range.
+    fn number(
+        &mut self,
+        inputs: &Inputs,
+        d: &Def,
+        backend: Backend,
+    ) -> anyhow::Result<Option<u64>> {
+        self.value(inputs, d, backend)
+            .map(|(v, o)| d.whole(&v, &o))
+            .transpose()
+    }
+
+    /// A share setting (0..=1).
+    fn share(&mut self, inputs: &Inputs, d: &Def) -> anyhow::Result<Option<f64>> {
+        self.value(inputs, d, Backend::Sqlite)
+            .map(|(v, o)| d.share(&v, &o))
+            .transpose()
+    }
+
     fn note(&mut self, name: &'static str, value: &str, origin: &Origin) {
         self.effective.push(Effective {
             name,
@@ -226,27 +259,11 @@ impl Resolver<'_> {
     }
 }
 
-fn toml_scalar(v: &Option<toml::Value>) -> Option<String> {
-    v.as_ref().map(|v| match v {
+fn toml_scalar(v: Option<&toml::Value>) -> Option<String> {
+    v.map(|v| match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
     })
-}
-
-fn whole_number(
-    value: &str,
-    origin: &Origin,
-    what: &str,
-    min: u64,
-    max: u64,
-    example: &str,
-) -> anyhow::Result<u64> {
-    match value.trim().parse::<i128>() {
-        Ok(n) if n >= min as i128 && n <= max as i128 => Ok(n as u64),
-        _ => Err(usage(format!(
-            "{what} must be a whole number from {min} to {max}, got {value:?} (from {origin}): set e.g. {example}"
-        ))),
-    }
 }
 
 /// Parses `--as-of`: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD` (midnight UTC).
@@ -569,20 +586,9 @@ impl Settings {
         let schema = schema_names(&mut r, &preset_name, base)?;
 
         // The rule.
-        let (v, o) = r.pick(
-            "retention_days",
-            &inputs.retention_days,
-            file.and_then(|f| toml_scalar(&f.retention_days)),
-            ("30".into(), Origin::Default),
-        );
-        let retention_days = whole_number(
-            &v,
-            &o,
-            "retention days",
-            1,
-            MAX_RETENTION_DAYS as u64,
-            "--retention-days 30",
-        )? as u32;
+        let retention_days = r
+            .number(inputs, &defs::RETENTION_DAYS, backend)?
+            .unwrap_or(30) as u32;
 
         let (as_of, as_of_origin) = match &inputs.as_of {
             Some((v, o)) => {
@@ -615,77 +621,13 @@ impl Settings {
         let timestamp_format = parse_timestamp_format(&v, &o)?;
 
         // Execution.
-        let (v, o) = r.pick(
-            "batch_size",
-            &inputs.batch_size,
-            file.and_then(|f| toml_scalar(&f.batch_size)),
-            (backend.default_batch_size().to_string(), Origin::Default),
-        );
-        let batch_size = whole_number(&v, &o, "batch size", 1, 100_000, "--batch-size 1000")?;
-        let (v, o) = r.pick(
-            "lock_timeout_ms",
-            &inputs.lock_timeout_ms,
-            file.and_then(|f| toml_scalar(&f.lock_timeout_ms)),
-            ("5000".into(), Origin::Default),
-        );
-        let lock_timeout_ms = whole_number(
-            &v,
-            &o,
-            "lock timeout (ms)",
-            1,
-            3_600_000,
-            "--lock-timeout-ms 5000",
-        )?;
-        let (v, o) = r.pick(
-            "max_failures",
-            &inputs.max_failures,
-            file.and_then(|f| toml_scalar(&f.max_failures)),
-            ("100".into(), Origin::Default),
-        );
-        let max_failures = whole_number(
-            &v,
-            &o,
-            "max failures",
-            1,
-            u32::MAX as u64,
-            "--max-failures 100",
-        )?;
-
+        let whole = |r: &mut Resolver, d: &Def| r.number(inputs, d, backend);
+        let batch_size = whole(&mut r, &defs::BATCH_SIZE)?.unwrap_or(1);
+        let lock_timeout_ms = whole(&mut r, &defs::LOCK_TIMEOUT_MS)?.unwrap_or(5000);
+        let max_failures = whole(&mut r, &defs::MAX_FAILURES)?.unwrap_or(100);
         // The caps are off unless set somewhere.
-        let mut cap = |name: &'static str, given: &Given, from_file: Option<String>| {
-            let (v, o) = r.pick(name, given, from_file, ("none".into(), Origin::Default));
-            (o != Origin::Default).then_some((v, o))
-        };
-        let max_deletions = match cap(
-            "max_deletions",
-            &inputs.max_deletions,
-            file.and_then(|f| toml_scalar(&f.max_deletions)),
-        ) {
-            Some((v, o)) => Some(whole_number(
-                &v,
-                &o,
-                "max deletions",
-                0,
-                u64::MAX >> 1,
-                "--max-deletions 50000",
-            )?),
-            None => None,
-        };
-        let max_fraction = match cap(
-            "max_fraction",
-            &inputs.max_fraction,
-            file.and_then(|f| toml_scalar(&f.max_fraction)),
-        ) {
-            Some((v, o)) => match v.trim().parse::<f64>() {
-                Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
-                _ => {
-                    return Err(usage(format!(
-                        "max fraction must be a number from 0 to 1 (a share of the anonymous users), got {v:?} (from {o}): set e.g. --max-fraction 0.5"
-                    )))
-                }
-            },
-            None => None,
-        };
+        let max_deletions = whole(&mut r, &defs::MAX_DELETIONS)?;
+        let max_fraction = r.share(inputs, &defs::MAX_FRACTION)?;
 
         let format = match inputs.format.as_deref().unwrap_or("text") {
             "text" => OutputFormat::Text,
