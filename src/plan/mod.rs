@@ -133,11 +133,7 @@ impl Plan {
             created_text: &backend.id_as_text(&format!("u.{}", n.created_at)),
             users: &n.users,
             user_id: &n.user_id,
-            member: &n.member(
-                &format!("u.{}", n.user_id),
-                &format!("SELECT b.id FROM {}anonsweep_batch AS b", n.temp),
-                Root::Batch,
-            ),
+            member: &n.member(&format!("u.{}", n.user_id), &n.batch_ids(), Root::Batch),
         }));
         let count_per_user = n
             .children
@@ -182,10 +178,7 @@ impl Plan {
             skip_next: n.pick(f, &mut b, true, true, false),
             advance: n.advance(),
             load_cursor: match backend {
-                Backend::Mysql => vec![plain(
-                    "SET @anonsweep_after = (SELECT c.last_id FROM anonsweep_cursor AS c)"
-                        .to_string(),
-                )],
+                Backend::Mysql => vec![plain(render(&templates::LoadCursor))],
                 _ => Vec::new(),
             },
             clear_before_begin: backend == Backend::Mysql,
@@ -195,7 +188,7 @@ impl Plan {
             count_per_user,
             deletes: n.deletes(),
             analyze: match backend {
-                Backend::Postgres => vec![plain(format!("ANALYZE {temp}anonsweep_batch"))],
+                Backend::Postgres => vec![plain(render(&templates::Analyze { temp }))],
                 Backend::Sqlite | Backend::Mysql => Vec::new(),
             },
             teardown: n.teardown(),

@@ -4,7 +4,7 @@ use super::{Formats, Labeled};
 use crate::config::settings::{Link, Schema};
 use crate::preflight::children::{Child, Source};
 use crate::sql::dialect::{is_binary, Backend, Binder, Stmt};
-use crate::sql::ident::quote;
+use crate::sql::ident::{quote, string_literal};
 use crate::sql::templates::{self, render, TimeCmp};
 
 /// A child table's quoted names.
@@ -105,36 +105,52 @@ impl Names {
         }
     }
 
+    /// The batch's ids (`SELECT b.id FROM … AS b`).
+    pub(super) fn batch_ids(&self) -> String {
+        self.keys_sql("batch", "b.id", "", "", "")
+    }
+
+    fn keys_sql(&self, kind: &str, value: &str, table: &str, alias: &str, filter: &str) -> String {
+        render(&templates::Keys {
+            kind,
+            value,
+            temp: self.temp,
+            table,
+            alias,
+            filter,
+        })
+    }
+
     /// A subquery of the values child `i`'s link column must hold to belong to a user of `root`.
     pub(super) fn keys(&self, i: usize, root: Root) -> String {
         let c = &self.children[i];
         match &c.parent {
-            Parent::Missing => "SELECT NULL WHERE 1 = 0".to_string(),
+            Parent::Missing => self.keys_sql("none", "", "", "", ""),
             Parent::User => match root {
-                Root::Batch => format!(
-                    "SELECT {} FROM {}anonsweep_batch AS b",
-                    self.text_cast("b.id", c.as_text),
-                    self.temp
-                ),
-                Root::Eligible(e) => format!(
-                    "SELECT {} FROM {} AS u\n  WHERE {}",
-                    self.text_cast(&format!("u.{}", self.user_id), c.as_text),
-                    self.users,
-                    indent(e, "  ")
+                Root::Batch => {
+                    self.keys_sql("batch", &self.text_cast("b.id", c.as_text), "", "", "")
+                }
+                Root::Eligible(e) => self.keys_sql(
+                    "eligible",
+                    &self.text_cast(&format!("u.{}", self.user_id), c.as_text),
+                    &self.users,
+                    "u",
+                    &indent(e, "  "),
                 ),
             },
             Parent::Child(p, key) => {
                 let pc = &self.children[*p];
                 let alias = format!("p{}", i + 1);
-                format!(
-                    "SELECT {} FROM {} AS {alias} WHERE {}",
-                    self.text_cast(&format!("{alias}.{key}"), c.as_text),
-                    pc.table,
-                    self.member(
+                self.keys_sql(
+                    "parent",
+                    &self.text_cast(&format!("{alias}.{key}"), c.as_text),
+                    &pc.table,
+                    &alias,
+                    &self.member(
                         &format!("{alias}.{}", pc.column),
                         &self.keys(*p, root),
-                        root
-                    )
+                        root,
+                    ),
                 )
             }
         }
@@ -145,10 +161,23 @@ impl Names {
     /// for each key; an `IN` lets the planner pick a merge join that walks the index from its
     /// start in every batch (cost growing with the cursor's position).
     pub(super) fn member(&self, column: &str, keys: &str, root: Root) -> String {
-        match (self.backend, root) {
-            (Backend::Postgres, Root::Batch) => format!("{column} = ANY(ARRAY({keys}))"),
-            _ => format!("{column} IN ({keys})"),
-        }
+        render(&templates::Member {
+            any_array: matches!((self.backend, root), (Backend::Postgres, Root::Batch)),
+            column,
+            keys,
+        })
+    }
+
+    /// The join of `from`.`column` to the batch table (aliased `b`), by id (as text if asked).
+    pub(super) fn join_batch(&self, from: &str, column: &str, as_text: bool) -> String {
+        render(&templates::Join {
+            missing: false,
+            table: &format!("{}anonsweep_batch", self.temp),
+            alias: "b",
+            from,
+            column,
+            value: &self.text_cast("b.id", as_text),
+        })
     }
 
     /// Joins from child `i` (aliased `x`) up to the batch table (aliased `b`).
@@ -160,26 +189,30 @@ impl Names {
             let c = &self.children[cur];
             match &c.parent {
                 Parent::Missing => {
-                    out.push("JOIN (SELECT NULL AS k) AS none ON 1 = 0".to_string());
+                    out.push(render(&templates::Join {
+                        missing: true,
+                        table: "",
+                        alias: "",
+                        from: "",
+                        column: "",
+                        value: "",
+                    }));
                     break;
                 }
                 Parent::User => {
-                    out.push(format!(
-                        "JOIN {}anonsweep_batch AS b ON {from}.{} = {}",
-                        self.temp,
-                        c.column,
-                        self.text_cast("b.id", c.as_text)
-                    ));
+                    out.push(self.join_batch(&from, &c.column, c.as_text));
                     break;
                 }
                 Parent::Child(p, key) => {
                     let alias = format!("p{}", p + 1);
-                    out.push(format!(
-                        "JOIN {} AS {alias} ON {from}.{} = {}",
-                        self.children[*p].table,
-                        c.column,
-                        self.text_cast(&format!("{alias}.{key}"), c.as_text)
-                    ));
+                    out.push(render(&templates::Join {
+                        missing: false,
+                        table: &self.children[*p].table,
+                        alias: &alias,
+                        from: &from,
+                        column: &c.column,
+                        value: &self.text_cast(&format!("{alias}.{key}"), c.as_text),
+                    }));
                     from = alias;
                     cur = *p;
                 }
@@ -189,7 +222,11 @@ impl Names {
     }
 
     /// A row of `alias` as JSON text that restore turns back into the same values; `columns`
-    /// are (quoted name, declared type).
+    /// are (quoted name, declared type). PostgreSQL: exact for every type (numerics keep their
+    /// digits, json its text). SQLite: built as text, since json_object would write REALs with
+    /// 15 digits and %!.17g round-trips them (a BLOB makes json_quote fail, so its user fails
+    /// and is kept). MySQL: binary columns as base64 (a binary argument would turn the whole
+    /// object into a binary string and garble its text).
     pub(super) fn row_json(&self, alias: &str, columns: &[(String, String)]) -> String {
         let unquote = |c: &str| {
             let inner = &c[1..c.len() - 1];
@@ -198,47 +235,26 @@ impl Names {
                 _ => inner.replace("\"\"", "\""),
             }
         };
-        let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
-        match self.backend {
-            // Exact for every type: numerics keep their digits, json its text.
-            Backend::Postgres => format!("CAST(row_to_json({alias}) AS TEXT)"),
-            // Built as text: json_object would write REALs with 15 digits; %!.17g round-trips
-            // them. A BLOB makes json_quote fail, so its user fails and is kept.
-            Backend::Sqlite => {
-                let parts: Vec<String> = columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (c, _))| {
+        let cols: Vec<templates::JsonColumn> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (c, ty))| templates::JsonColumn {
+                name: c.clone(),
+                key: match self.backend {
+                    Backend::Sqlite => {
                         let key = serde_json::to_string(&unquote(c)).unwrap_or_default();
-                        format!(
-                            "{} || CASE typeof({alias}.{c}) WHEN 'real' THEN printf('%!.17g', {alias}.{c}) ELSE json_quote({alias}.{c}) END",
-                            literal(&format!("{}{key}:", if i == 0 { "" } else { "," }))
-                        )
-                    })
-                    .collect();
-                if parts.is_empty() {
-                    "'{}'".to_string()
-                } else {
-                    format!("'{{' || {} || '}}'", parts.join(" || "))
-                }
-            }
-            // Binary columns as base64 (a binary argument would turn the whole object into a
-            // binary string and garble its text).
-            Backend::Mysql => {
-                let pairs: Vec<String> = columns
-                    .iter()
-                    .map(|(c, ty)| {
-                        let value = if is_binary(ty) {
-                            format!("JSON_OBJECT('b64', TO_BASE64({alias}.{c}))")
-                        } else {
-                            format!("{alias}.{c}")
-                        };
-                        format!("{}, {value}", literal(&unquote(c)))
-                    })
-                    .collect();
-                format!("JSON_OBJECT({})", pairs.join(", "))
-            }
-        }
+                        string_literal(&format!("{}{key}:", if i == 0 { "" } else { "," }))
+                    }
+                    _ => string_literal(&unquote(c)),
+                },
+                binary: self.backend == Backend::Mysql && is_binary(ty),
+            })
+            .collect();
+        render(&templates::RowJson {
+            backend: self.backend.name(),
+            alias,
+            columns: &cols,
+        })
     }
 
     /// Reads (and on PostgreSQL and MySQL locks) the rows of each child, then of the users, of
@@ -247,13 +263,14 @@ impl Names {
         let lock = self.backend.lock_clause("x");
         let id = self.backend.id_as_text("b.id");
         let pg = self.backend == Backend::Postgres;
-        let batch_ids = format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp);
         let select = |id: &str, json: String, table: &str, filter: String| {
-            plain(
-                format!("SELECT {id} AS id, {json} AS t\nFROM {table} AS x\n{filter}\n{lock}")
-                    .trim_end()
-                    .to_string(),
-            )
+            plain(render(&templates::ArchiveRows {
+                id,
+                json: &json,
+                table,
+                filter: &filter,
+                lock: &lock,
+            }))
         };
         let mut out: Vec<Stmt> = self
             .children
@@ -293,7 +310,11 @@ impl Names {
                 &self.users,
                 format!(
                     "WHERE {}",
-                    self.member(&format!("x.{}", self.user_id), &batch_ids, Root::Batch)
+                    self.member(
+                        &format!("x.{}", self.user_id),
+                        &self.batch_ids(),
+                        Root::Batch
+                    )
                 ),
             )
         } else {
@@ -301,10 +322,7 @@ impl Names {
                 &id,
                 json,
                 &self.users,
-                format!(
-                    "JOIN {}anonsweep_batch AS b ON x.{} = b.id",
-                    self.temp, self.user_id
-                ),
+                self.join_batch("x", &self.user_id, false),
             )
         });
         out
@@ -440,10 +458,10 @@ impl Names {
         if self.backend == Backend::Mysql {
             // One row, updated in place each batch (its value is unused until the first batch
             // moves it): deleted rows of an InnoDB temporary table linger and skew the plans.
-            out.push(plain(format!(
-                "INSERT INTO anonsweep_cursor (last_id) SELECT u.{0} FROM {1} AS u ORDER BY u.{0} LIMIT 1",
-                self.user_id, self.users
-            )));
+            out.push(plain(render(&templates::SeedCursor {
+                user_id: &self.user_id,
+                users: &self.users,
+            })));
         }
         out
     }
@@ -451,26 +469,29 @@ impl Names {
     /// The keyset cursor as the pick reads it. MySQL: a session variable loaded from the cursor
     /// table at the start of each batch, a constant the optimizer turns into a primary-key range.
     pub(super) fn cursor_expr(&self) -> String {
-        match self.backend {
-            Backend::Mysql => "@anonsweep_after".to_string(),
-            _ => format!("(SELECT c.last_id FROM {}anonsweep_cursor AS c)", self.temp),
-        }
+        render(&templates::Cursor {
+            mysql: self.backend == Backend::Mysql,
+            temp: self.temp,
+        })
     }
 
     pub(super) fn advance(&self) -> Vec<Stmt> {
-        let temp = self.temp;
-        match self.backend {
-            Backend::Mysql => vec![plain(
-                "UPDATE anonsweep_cursor SET last_id = \
-                 (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1)"
-                    .to_string(),
-            )],
-            _ => vec![
-                plain(self.backend.clear_table(&format!("{temp}anonsweep_cursor"))),
-                plain(format!(
-                    "INSERT INTO {temp}anonsweep_cursor (last_id) SELECT b.id FROM {temp}anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1"
-                )),
-            ],
+        let mysql = self.backend == Backend::Mysql;
+        let set = plain(render(&templates::Advance {
+            mysql,
+            temp: self.temp,
+        }));
+        if mysql {
+            // One row, updated in place.
+            vec![set]
+        } else {
+            vec![
+                plain(
+                    self.backend
+                        .clear_table(&format!("{}anonsweep_cursor", self.temp)),
+                ),
+                set,
+            ]
         }
     }
 
@@ -543,15 +564,8 @@ impl Names {
             stmt: plain(render(&templates::DeleteRows {
                 join_delete: self.backend == Backend::Mysql,
                 table: &self.users,
-                member: &self.member(
-                    &self.user_id,
-                    &format!("SELECT b.id FROM {}anonsweep_batch AS b", self.temp),
-                    Root::Batch,
-                ),
-                joins: &format!(
-                    "JOIN {}anonsweep_batch AS b ON x.{} = b.id",
-                    self.temp, self.user_id
-                ),
+                member: &self.member(&self.user_id, &self.batch_ids(), Root::Batch),
+                joins: &self.join_batch("x", &self.user_id, false),
             })),
         });
         out

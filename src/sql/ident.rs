@@ -69,6 +69,11 @@ pub fn quote(backend: Backend, ident: &str) -> String {
     }
 }
 
+/// A SQL string literal: quotes doubled.
+pub fn string_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 impl TableName {
     /// The quoted, possibly qualified name.
     pub fn quoted(&self, backend: Backend) -> String {

@@ -198,6 +198,100 @@ pub struct Script<'a> {
     pub teardown: Vec<&'a str>,
 }
 
+/// The values a link column must hold: a subquery over the batch, the eligible users or a
+/// parent table (`kind`: `batch`, `eligible`, `parent`, or `none` for a parent not in the plan).
+#[derive(Template)]
+#[template(path = "fragments/keys.sql", escape = "none")]
+pub struct Keys<'a> {
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub temp: &'a str,
+    pub table: &'a str,
+    pub alias: &'a str,
+    pub filter: &'a str,
+}
+
+/// `column` holds one of the values `keys` returns. PostgreSQL, for a batch, `= ANY(ARRAY(…))`.
+#[derive(Template)]
+#[template(path = "fragments/member.sql", escape = "none")]
+pub struct Member<'a> {
+    pub any_array: bool,
+    pub column: &'a str,
+    pub keys: &'a str,
+}
+
+/// One join of a chain from a child up to the batch table.
+#[derive(Template)]
+#[template(path = "fragments/join.sql", escape = "none")]
+pub struct Join<'a> {
+    /// The parent is not in the plan: the join matches nothing.
+    pub missing: bool,
+    pub table: &'a str,
+    pub alias: &'a str,
+    pub from: &'a str,
+    pub column: &'a str,
+    pub value: &'a str,
+}
+
+/// A column of a row turned into JSON: its quoted name, the JSON key as a string literal
+/// (SQLite: with the separator before it), and whether it holds bytes (MySQL: base64).
+pub struct JsonColumn {
+    pub name: String,
+    pub key: String,
+    pub binary: bool,
+}
+
+/// A row of `alias` as JSON text that restore turns back into the same values.
+#[derive(Template)]
+#[template(path = "fragments/row_json.sql", escape = "none")]
+pub struct RowJson<'a> {
+    pub backend: &'a str,
+    pub alias: &'a str,
+    pub columns: &'a [JsonColumn],
+}
+
+/// The keyset cursor as a pick reads it.
+#[derive(Template)]
+#[template(path = "fragments/cursor.sql", escape = "none")]
+pub struct Cursor<'a> {
+    pub mysql: bool,
+    pub temp: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/archive_rows.sql", escape = "none")]
+pub struct ArchiveRows<'a> {
+    pub id: &'a str,
+    pub json: &'a str,
+    pub table: &'a str,
+    pub filter: &'a str,
+    pub lock: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/seed_cursor.sql", escape = "none")]
+pub struct SeedCursor<'a> {
+    pub user_id: &'a str,
+    pub users: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/advance.sql", escape = "none")]
+pub struct Advance<'a> {
+    pub mysql: bool,
+    pub temp: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "batch/load_cursor.sql", escape = "none")]
+pub struct LoadCursor;
+
+#[derive(Template)]
+#[template(path = "batch/analyze.sql", escape = "none")]
+pub struct Analyze<'a> {
+    pub temp: &'a str,
+}
+
 /// Renders a template; the templates are compiled in, so failure is a bug.
 pub fn render(t: &impl Template) -> String {
     t.render()

@@ -1,0 +1,1 @@
+ANALYZE {{ temp }}anonsweep_batch

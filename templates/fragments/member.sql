@@ -1,0 +1,5 @@
+{%- if any_array -%}
+{{ column }} = ANY(ARRAY({{ keys }}))
+{%- else -%}
+{{ column }} IN ({{ keys }})
+{%- endif -%}
