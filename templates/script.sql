@@ -1,6 +1,13 @@
-{%- for m in meta %}
-{{ m }}
-{%- endfor %}
+{%- if backend == "postgres" %}
+\set ON_ERROR_STOP on
+{%- else if backend == "sqlite" %}
+.bail on
+PRAGMA foreign_keys = ON;
+{%- else %}
+{#- The `mariadb`/`mysql` client stops at the first error when reading a file. #}
+SET time_zone = '+00:00';
+SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
+{%- endif %}
 -- anonsweep {{ version }}: standalone cleanup script
 -- as-of:      {{ as_of }}
 -- retention:  {{ retention_days }} days

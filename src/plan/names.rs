@@ -263,12 +263,13 @@ impl Names {
         let lock = self.backend.lock_clause("x");
         let id = self.backend.id_as_text("b.id");
         let pg = self.backend == Backend::Postgres;
-        let select = |id: &str, json: String, table: &str, filter: String| {
+        let select = |id: &str, json: String, table: &str, joins: String, condition: String| {
             plain(render(&templates::ArchiveRows {
                 id,
                 json: &json,
                 table,
-                filter: &filter,
+                joins: &joins,
+                condition: &condition,
                 lock: &lock,
             }))
         };
@@ -285,16 +286,14 @@ impl Names {
                         &self.backend.id_as_text(&format!("x.{}", c.column)),
                         json,
                         &c.table,
-                        format!(
-                            "WHERE {}",
-                            self.member(
-                                &format!("x.{}", c.column),
-                                &self.keys(i, Root::Batch),
-                                Root::Batch
-                            )
+                        String::new(),
+                        self.member(
+                            &format!("x.{}", c.column),
+                            &self.keys(i, Root::Batch),
+                            Root::Batch,
                         ),
                     ),
-                    _ => select(&id, json, &c.table, self.joins(i)),
+                    _ => select(&id, json, &c.table, self.joins(i), String::new()),
                 }
             })
             .collect();
@@ -308,13 +307,11 @@ impl Names {
                 &self.backend.id_as_text(&format!("x.{}", self.user_id)),
                 json,
                 &self.users,
-                format!(
-                    "WHERE {}",
-                    self.member(
-                        &format!("x.{}", self.user_id),
-                        &self.batch_ids(),
-                        Root::Batch
-                    )
+                String::new(),
+                self.member(
+                    &format!("x.{}", self.user_id),
+                    &self.batch_ids(),
+                    Root::Batch,
                 ),
             )
         } else {
@@ -323,6 +320,7 @@ impl Names {
                 json,
                 &self.users,
                 self.join_batch("x", &self.user_id, false),
+                String::new(),
             )
         });
         out

@@ -2,7 +2,7 @@
 
 use super::{fmt_time, Names, Plan, Stmt};
 use crate::config::settings::Settings;
-use crate::sql::dialect::{Backend, Binder};
+use crate::sql::dialect::Binder;
 use crate::sql::templates::{self, render};
 
 impl Plan {
@@ -18,15 +18,6 @@ impl Plan {
         } else {
             String::new()
         };
-        let meta: Vec<&str> = match backend {
-            Backend::Postgres => vec!["\\set ON_ERROR_STOP on"],
-            Backend::Sqlite => vec![".bail on", "PRAGMA foreign_keys = ON;"],
-            // The `mariadb`/`mysql` client stops at the first error when reading a file.
-            Backend::Mysql => vec![
-                "SET time_zone = '+00:00';",
-                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;",
-            ],
-        };
         let strs = |v: &[Stmt]| v.iter().map(|s| s.sql.clone()).collect::<Vec<_>>();
         // The script needs the batch table only (no cursor: it takes every eligible user at once).
         let setup: Vec<String> = strs(&self.setup).into_iter().take(1).collect();
@@ -34,7 +25,6 @@ impl Plan {
         let lock = strs(&n.lock_children(&self.formats, &mut b));
         let deletes: Vec<String> = self.deletes.iter().map(|d| d.stmt.sql.clone()).collect();
         let text = render(&templates::Script {
-            meta,
             version: env!("CARGO_PKG_VERSION"),
             as_of: fmt_time(settings.as_of),
             retention_days: settings.retention_days,

@@ -180,7 +180,6 @@ pub struct Overview<'a> {
 #[derive(Template)]
 #[template(path = "script.sql", escape = "none")]
 pub struct Script<'a> {
-    pub meta: Vec<&'a str>,
     pub version: &'a str,
     pub as_of: String,
     pub retention_days: u32,
@@ -264,7 +263,10 @@ pub struct ArchiveRows<'a> {
     pub id: &'a str,
     pub json: &'a str,
     pub table: &'a str,
-    pub filter: &'a str,
+    /// Joins up to the batch table, or
+    pub joins: &'a str,
+    /// a membership condition on the link column (PostgreSQL, direct links).
+    pub condition: &'a str,
     pub lock: &'a str,
 }
 
