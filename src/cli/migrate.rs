@@ -45,7 +45,7 @@ fn resolve(
 
 /// Renders the migrations for this database's schema and reads their state.
 fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<Migrations> {
-    let (formats, _) = introspect::inspect(conn, settings)?;
+    let (formats, _, _) = introspect::inspect(conn, settings)?;
     inspect_with(conn, settings, &formats)
 }
 

@@ -19,7 +19,7 @@ pub fn run_sql_command(args: &SqlArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         settings.schema.sessions_activity.len(),
     );
     let children = crate::preflight::children::from_config(&settings.schema);
-    let plan = Plan::build(&settings, formats, &children, &[]);
+    let plan = Plan::build(&settings, formats, &children, &[], &[]);
     let text = plan.overview(&settings);
     match &args.out {
         Some(path) => {

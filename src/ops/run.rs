@@ -343,7 +343,13 @@ pub fn prepare(s: &Settings) -> anyhow::Result<(Conn, Plan, Vec<String>)> {
     let mut conn = Conn::connect(&db)?;
     let mut inspected = preflight::inspect(&mut conn, s)?;
     let (formats, notes) = inspected.ready()?;
-    let plan = Plan::build(s, formats, &inspected.children, &inspected.users_columns);
+    let plan = Plan::build(
+        s,
+        formats,
+        &inspected.children,
+        &inspected.users_columns,
+        &inspected.reads,
+    );
     Ok((conn, plan, notes))
 }
 

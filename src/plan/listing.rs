@@ -15,6 +15,8 @@ pub struct Listed<'a> {
     pub stmt: &'a Stmt,
 }
 
+const CHECKS: &str =
+    "Pre-flight checks that read the data (to detect how times are stored), before anything else";
 const COUNTS: &str = "Before the first batch: counts, in one read-only snapshot";
 const ONCE: &str = "Once per run, on the run's own connection, before the first batch";
 const BATCH: &str = "Each batch: one transaction";
@@ -38,6 +40,14 @@ impl Plan {
             });
         };
         let (run_and_plan, plan_only) = ("run and plan", "plan only");
+        for s in &self.preflight_reads {
+            add(
+                CHECKS,
+                "run, plan and doctor",
+                "read-only check of stored values".into(),
+                s,
+            );
+        }
         add(
             COUNTS,
             run_and_plan,

@@ -28,6 +28,9 @@ pub struct Plan {
     pub backend: Backend,
     pub preset: String,
     pub formats: Formats,
+    /// The reads of the application's data the pre-flight checks made to detect the storage
+    /// formats (SQLite value types and ISO-8601 shape, epoch units), before anything else.
+    pub preflight_reads: Vec<Stmt>,
     pub count_anonymous: Stmt,
     pub count_eligible: Stmt,
     pub count_rows: Vec<Labeled>,
@@ -78,6 +81,7 @@ impl Plan {
         formats: Formats,
         children: &[Child],
         users_columns: &[(String, String)],
+        preflight_reads: &[String],
     ) -> Plan {
         let backend = settings.backend;
         let n = Names::new(backend, &settings.schema, children);
@@ -152,6 +156,7 @@ impl Plan {
         Plan {
             backend,
             preset: settings.preset.clone(),
+            preflight_reads: preflight_reads.iter().map(|s| plain(s.clone())).collect(),
             count_anonymous,
             count_eligible,
             count_rows,

@@ -8,6 +8,7 @@ use crate::sql::conn::Conn;
 use crate::sql::dialect::Formats;
 use crate::sql::dialect::{Backend, TimeKind};
 use crate::sql::ident::{mysql_table_cond, quote, TableName};
+use crate::sql::templates::{self, render};
 
 /// The columns of one table: (name, declared type).
 pub(crate) struct Columns {
@@ -63,6 +64,7 @@ fn missing_table(table: &TableName, setting: &str) -> anyhow::Error {
 
 fn pg_time_kind(
     conn: &mut Conn,
+    reads: &mut Vec<String>,
     table: &TableName,
     col: &str,
     ty: &str,
@@ -77,7 +79,7 @@ fn pg_time_kind(
         return Ok(TimeKind::IsoText);
     }
     if ty == "bigint" || ty == "integer" || ty == "numeric" {
-        return epoch_unit(conn, table, col);
+        return epoch_unit(conn, reads, table, col);
     }
     Err(anyhow!(
         "column {table}.{col} has type {ty}, which anonsweep cannot compare as a time: use a timestamp, text or integer epoch column"
@@ -86,6 +88,7 @@ fn pg_time_kind(
 
 fn mysql_time_kind(
     conn: &mut Conn,
+    reads: &mut Vec<String>,
     table: &TableName,
     col: &str,
     ty: &str,
@@ -94,22 +97,37 @@ fn mysql_time_kind(
         return Ok(TimeKind::Timestamp);
     }
     if ty.starts_with("bigint") || ty.starts_with("int") || ty.starts_with("decimal") {
-        return epoch_unit(conn, table, col);
+        return epoch_unit(conn, reads, table, col);
     }
     Err(anyhow!(
         "column {table}.{col} has type {ty}, which anonsweep cannot compare as a time on MySQL: use DATETIME, TIMESTAMP or an integer epoch column"
     ))
 }
 
-fn epoch_unit(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result<TimeKind> {
+/// Runs a read of the application's data (not the catalog) and records its text: `plan` lists
+/// these reads with the statements of the run.
+fn data_read(conn: &mut Conn, reads: &mut Vec<String>, sql: String) -> anyhow::Result<Vec<String>> {
+    let rows = conn.texts(&sql, &[])?.into_iter().flatten().collect();
+    if !reads.contains(&sql) {
+        reads.push(sql);
+    }
+    Ok(rows)
+}
+
+fn epoch_unit(
+    conn: &mut Conn,
+    reads: &mut Vec<String>,
+    table: &TableName,
+    col: &str,
+) -> anyhow::Result<TimeKind> {
     let b = conn.backend();
-    let sql = format!(
-        "SELECT {} AS t FROM {}",
-        b.id_as_text(&format!("MAX({})", quote(b, col))),
-        table.quoted(b)
-    );
-    let max = conn
-        .text(&sql)?
+    let sql = render(&templates::MaxValue {
+        max_text: &b.id_as_text(&format!("MAX({})", quote(b, col))),
+        table: &table.quoted(b),
+    });
+    let max = data_read(conn, reads, sql)?
+        .into_iter()
+        .next()
         .and_then(|m| m.parse::<f64>().ok())
         .unwrap_or(0.0);
     // 1e11 seconds is the year 5138; 1e11 milliseconds is 1973.
@@ -122,38 +140,39 @@ fn epoch_unit(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result<T
 
 fn sqlite_time_kind(
     conn: &mut Conn,
+    reads: &mut Vec<String>,
     table: &TableName,
     col: &str,
     declared: &str,
 ) -> anyhow::Result<TimeKind> {
     let q = quote(Backend::Sqlite, col);
     let t = table.quoted(Backend::Sqlite);
-    let kinds: Vec<String> = conn
-        .texts(&format!("SELECT DISTINCT typeof({q}) AS t FROM {t}"), &[])?
-        .into_iter()
-        .flatten()
-        .filter(|k| k != "null")
-        .collect();
+    let kinds: Vec<String> = data_read(
+        conn,
+        reads,
+        render(&templates::ValueTypes {
+            column: &q,
+            table: &t,
+        }),
+    )?
+    .into_iter()
+    .filter(|k| k != "null")
+    .collect();
     match kinds.as_slice() {
         [] => Ok(if declared.contains("int") { TimeKind::EpochMs } else { TimeKind::IsoText }),
-        [k] if k == "integer" => epoch_unit(conn, table, col),
+        [k] if k == "integer" => epoch_unit(conn, reads, table, col),
         [k] if k == "text" => {
-            let bad = conn
-                .texts(
-                    &format!(
-                        // A date first (`YYYY-`: not `now`, a time or a Julian day number),
-                        // then one SQLite's date functions parse. `julianday` is the cheapest
-                        // of them; they share one parser.
-                        "SELECT CAST(COUNT(*) AS TEXT) AS t FROM {t} WHERE {q} IS NOT NULL AND \
-                         (substr({q}, 5, 1) <> '-' OR julianday({q}) IS NULL \
-                          OR substr({q}, 1, 4) NOT GLOB '[0-9][0-9][0-9][0-9]')"
-                    ),
-                    &[],
-                )?
-                .into_iter()
-                .flatten()
-                .next()
-                .unwrap_or_default();
+            let bad = data_read(
+                conn,
+                reads,
+                render(&templates::BadIsoText {
+                    column: &q,
+                    table: &t,
+                }),
+            )?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
             if bad != "0" {
                 return Err(anyhow!(
                     "{bad} values in {table}.{col} are text but not ISO-8601 timestamps: fix those rows, or set timestamp_format if the column holds something else"
@@ -208,7 +227,12 @@ fn id_is_unique(conn: &mut Conn, table: &TableName, col: &str) -> anyhow::Result
 }
 
 /// Checks the schema and returns how each compared column stores its values.
-pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats, Vec<String>)> {
+/// The storage formats, notes about them, and the reads of the application's data the detection
+/// made (listed by `plan`).
+pub fn inspect(
+    conn: &mut Conn,
+    settings: &Settings,
+) -> anyhow::Result<(Formats, Vec<String>, Vec<String>)> {
     let s: &Schema = &settings.schema;
     let backend = conn.backend();
     let users = columns(conn, &s.users, "users.table")?;
@@ -268,14 +292,15 @@ pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats,
         }
     };
 
+    let mut reads = Vec::new();
     let mut kind_of =
         |conn: &mut Conn, table: &TableName, col: &str, ty: &str| -> anyhow::Result<TimeKind> {
             let k = match settings.timestamp_format {
                 TimestampFormat::Fixed(k) => k,
                 TimestampFormat::Auto => match backend {
-                    Backend::Postgres => pg_time_kind(conn, table, col, ty),
-                    Backend::Sqlite => sqlite_time_kind(conn, table, col, ty),
-                    Backend::Mysql => mysql_time_kind(conn, table, col, ty),
+                    Backend::Postgres => pg_time_kind(conn, &mut reads, table, col, ty),
+                    Backend::Sqlite => sqlite_time_kind(conn, &mut reads, table, col, ty),
+                    Backend::Mysql => mysql_time_kind(conn, &mut reads, table, col, ty),
                 }?,
             };
             // MySQL TIMESTAMP columns are converted by the (UTC) session; the others carry no zone.
@@ -300,5 +325,6 @@ pub fn inspect(conn: &mut Conn, settings: &Settings) -> anyhow::Result<(Formats,
             assumed: false,
         },
         notes,
+        reads,
     ))
 }

@@ -27,6 +27,8 @@ pub struct Inspected {
     pub children: Vec<Child>,
     /// The users table's columns and types.
     pub users_columns: Vec<(String, String)>,
+    /// The reads of the application's data the format detection made (`plan` lists them).
+    pub reads: Vec<String>,
     pub foreign_keys: Vec<Finding>,
     /// Why the foreign keys could not be read (`plan` and `run` stop with it).
     pub foreign_keys_error: Option<anyhow::Error>,
@@ -54,14 +56,16 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
         schema_error: None,
         children: Vec::new(),
         users_columns: Vec::new(),
+        reads: Vec::new(),
         foreign_keys: Vec::new(),
         foreign_keys_error: None,
         clock: None,
         indexes: Vec::new(),
     };
     let formats = match introspect::inspect(conn, s) {
-        Ok((formats, notes)) => {
+        Ok((formats, notes, reads)) => {
             out.schema.extend(notes.into_iter().map(Finding::note));
+            out.reads = reads;
             formats
         }
         Err(e) => {

@@ -294,6 +294,30 @@ pub struct Analyze<'a> {
     pub temp: &'a str,
 }
 
+/// Pre-flight: the largest value of an epoch column (seconds or milliseconds?).
+#[derive(Template)]
+#[template(path = "preflight/max_value.sql", escape = "none")]
+pub struct MaxValue<'a> {
+    pub max_text: &'a str,
+    pub table: &'a str,
+}
+
+/// Pre-flight (SQLite): which value types a time column holds.
+#[derive(Template)]
+#[template(path = "preflight/value_types.sql", escape = "none")]
+pub struct ValueTypes<'a> {
+    pub column: &'a str,
+    pub table: &'a str,
+}
+
+/// Pre-flight (SQLite): how many text values of a time column are not ISO-8601.
+#[derive(Template)]
+#[template(path = "preflight/bad_iso_text.sql", escape = "none")]
+pub struct BadIsoText<'a> {
+    pub column: &'a str,
+    pub table: &'a str,
+}
+
 /// Renders a template; the templates are compiled in, so failure is a bug.
 pub fn render(t: &impl Template) -> String {
     t.render()

@@ -1,0 +1,1 @@
+SELECT DISTINCT typeof({{ column }}) AS t FROM {{ table }}
