@@ -1,76 +1,14 @@
 //! `anonsweep demo`: a whole cleanup on a synthetic population, in one command.
 
-use std::path::PathBuf;
-
 use crate::cli::args::DemoArgs;
 use crate::config::settings::{Inputs, Origin, OutputFormat};
 use crate::error::{exit, usage};
 use crate::ops::population;
 use crate::ops::run::{self, RunOptions};
 use crate::output::report;
-use crate::sql::conn::Conn;
 use crate::sql::dburl::DbUrl;
-use crate::sql::dialect::Backend;
 
 const DEFAULT_FILE: &str = "anonsweep-demo.db";
-
-fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
-    match url {
-        DbUrl::Sqlite { path } => {
-            if path.exists() {
-                let not_ours = || {
-                    usage(format!(
-                        "{} exists and was not made by `anonsweep demo`: pass another --database-url path",
-                        path.display()
-                    ))
-                };
-                let mut c = Conn::connect(url)?;
-                // A file that is not a SQLite database at all is refused the same way.
-                let marked = c
-                    .texts(
-                        "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                        &[population::MARKER],
-                    )
-                    .map_err(|_| not_ours())?
-                    .into_iter()
-                    .next()
-                    .is_some();
-                drop(c);
-                if !marked {
-                    return Err(not_ours());
-                }
-                std::fs::remove_file(path)?;
-                for ext in ["-wal", "-shm", "-journal"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(ext);
-                    let _ = std::fs::remove_file(PathBuf::from(p));
-                }
-            }
-            Conn::create_sqlite(path)
-        }
-        DbUrl::Postgres { .. } | DbUrl::Mysql { .. } => {
-            let mut c = Conn::connect(url)?;
-            // Only an empty database: any table of an application means "not ours".
-            let sql = match url.backend() {
-                Backend::Mysql => {
-                    "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables \
-                     WHERE table_schema = DATABASE() ORDER BY 1 LIMIT 1"
-                }
-                _ => {
-                    "SELECT CAST(schemaname || '.' || tablename AS TEXT) AS t FROM pg_tables \
-                     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1 LIMIT 1"
-                }
-            };
-            let found = c.texts(sql, &[])?;
-            if let Some(t) = found.into_iter().flatten().next() {
-                return Err(usage(format!(
-                    "the database already has a table {t}: the demo fills only an empty database (create one with `createdb`)"
-                )));
-            }
-            Ok(c)
-        }
-    }
-}
 
 pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
     if args.users == 0 || args.users > 50_000_000 {
@@ -90,7 +28,7 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         None => chrono::Utc::now(),
     };
     let now = chrono::Timelike::with_nanosecond(&now, 0).unwrap_or(now);
-    let mut conn = open_target(&url)?;
+    let mut conn = population::open_target(&url)?;
     crate::info!("creating {} demo users in {url}", args.users);
     let started = std::time::Instant::now();
     let pop = population::fill(&mut conn, args.users, now)?;

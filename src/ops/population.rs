@@ -3,7 +3,12 @@
 
 use chrono::{DateTime, Utc};
 
+use std::path::PathBuf;
+
+use crate::error::usage;
+use crate::sql::catalog;
 use crate::sql::conn::Conn;
+use crate::sql::dburl::DbUrl;
 use crate::sql::dialect::Backend;
 
 /// Table that marks a database as created by the demo (so it may be replaced).
@@ -199,4 +204,53 @@ pub fn fill(conn: &mut Conn, n: u64, now: DateTime<Utc>) -> anyhow::Result<Popul
         Backend::Sqlite => {}
     }
     Ok(pop)
+}
+
+/// Opens the database the demo fills: a SQLite file is created (an earlier demo's file is
+/// replaced, any other file refused); a PostgreSQL or MySQL database must be empty.
+pub fn open_target(url: &DbUrl) -> anyhow::Result<Conn> {
+    match url {
+        DbUrl::Sqlite { path } => {
+            if path.exists() {
+                let not_ours = || {
+                    usage(format!(
+                        "{} exists and was not made by `anonsweep demo`: pass another --database-url path",
+                        path.display()
+                    ))
+                };
+                let mut c = Conn::connect(url)?;
+                // A file that is not a SQLite database at all is refused the same way.
+                let marked = catalog::tables(&mut c)
+                    .map_err(|_| not_ours())?
+                    .iter()
+                    .any(|t| t.name == MARKER);
+                drop(c);
+                if !marked {
+                    return Err(not_ours());
+                }
+                std::fs::remove_file(path)?;
+                for ext in ["-wal", "-shm", "-journal"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(ext);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+            }
+            Conn::create_sqlite(path)
+        }
+        DbUrl::Postgres { .. } | DbUrl::Mysql { .. } => {
+            let mut c = Conn::connect(url)?;
+            // Only an empty database: any table of an application means "not ours".
+            let found = catalog::tables(&mut c)?;
+            if let Some(t) = found.first() {
+                let t = match url.backend() {
+                    Backend::Mysql => t.name.clone(),
+                    _ => format!("{}.{}", t.schema, t.name),
+                };
+                return Err(usage(format!(
+                    "the database already has a table {t}: the demo fills only an empty database (create one with `createdb`)"
+                )));
+            }
+            Ok(c)
+        }
+    }
 }

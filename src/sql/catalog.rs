@@ -218,3 +218,23 @@ pub fn column_types(
         }
     })
 }
+
+/// The application's tables (PostgreSQL: outside the system schemas; MySQL: the current
+/// database; SQLite: the main database), ordered by schema and name.
+pub fn tables(conn: &mut Conn) -> anyhow::Result<Vec<TableRow>> {
+    let sql = match conn.backend() {
+        Backend::Postgres => {
+            "SELECT CAST(schemaname AS TEXT) AS schema, CAST(tablename AS TEXT) AS name FROM pg_tables \
+             WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        }
+        Backend::Sqlite => {
+            "SELECT 'main' AS schema, name FROM sqlite_master \
+             WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 2"
+        }
+        Backend::Mysql => {
+            "SELECT CAST(table_schema AS CHAR) AS `schema`, CAST(table_name AS CHAR) AS name \
+             FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1, 2"
+        }
+    };
+    Ok(conn.rows(sql, &[])?)
+}
