@@ -3,7 +3,7 @@
 //! the environment lookups, the config file lookup and the resolver all read these.
 
 use crate::config::file::ConfigFile;
-use crate::config::settings::Origin;
+use crate::config::origin::Origin;
 use crate::error::usage;
 
 /// What values a setting takes.

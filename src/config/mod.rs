@@ -3,5 +3,6 @@
 
 pub mod defs;
 pub mod file;
+pub mod origin;
 pub mod preset;
 pub mod settings;

@@ -14,27 +14,7 @@ use crate::sql::dburl::DbUrl;
 use crate::sql::dialect::{Backend, TimeKind};
 use crate::sql::ident::{self, TableName};
 
-/// Where a setting's value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
-    Flag(&'static str),
-    Env(&'static str),
-    File(PathBuf),
-    Preset(String),
-    Default,
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::Flag(name) => write!(f, "flag {name}"),
-            Origin::Env(name) => write!(f, "env {name}"),
-            Origin::File(p) => write!(f, "file {}", p.display()),
-            Origin::Preset(p) => write!(f, "preset {p}"),
-            Origin::Default => write!(f, "default"),
-        }
-    }
-}
+pub use crate::config::origin::Origin;
 
 /// A value typed on the command line or found in the environment, with its origin.
 pub type Given = Option<(String, Origin)>;
