@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod peers;
+mod per_backend;
 pub mod population;
+
+pub(crate) use per_backend::backend_test;
 
 // ---------------------------------------------------------------------------------------------
 // The library as the tests see it. Every path into `anonsweep` that a test uses is named here,
@@ -111,6 +114,23 @@ pub enum TestDb {
 }
 
 impl TestDb {
+    /// A fresh database on `backend`.
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb::sqlite(),
+            Backend::Postgres => TestDb::pg(),
+            Backend::Mysql => TestDb::mysql(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            TestDb::Sqlite { .. } => Backend::Sqlite,
+            TestDb::Pg { .. } => Backend::Postgres,
+            TestDb::Mysql { .. } => Backend::Mysql,
+        }
+    }
+
     pub fn sqlite() -> TestDb {
         let dir = scratch();
         let path = dir.path().join("app.db");
@@ -134,16 +154,6 @@ impl TestDb {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
         TestDb::Mysql { name }
-    }
-
-    /// SQLite and PostgreSQL.
-    pub fn each() -> Vec<TestDb> {
-        vec![TestDb::sqlite(), TestDb::pg()]
-    }
-
-    /// Every backend: SQLite, PostgreSQL and MySQL/MariaDB.
-    pub fn all() -> Vec<TestDb> {
-        vec![TestDb::sqlite(), TestDb::pg(), TestDb::mysql()]
     }
 
     pub fn is_pg(&self) -> bool {
