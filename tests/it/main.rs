@@ -8,7 +8,6 @@ mod archive;
 mod bad_input;
 mod caps;
 mod concurrency;
-mod concurrency_mysql;
 mod demo;
 mod demo_mysql;
 mod doctor;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub mod peers;
 mod per_backend;
 pub mod population;
+pub mod race_sql;
 
 pub(crate) use per_backend::backend_test;
 
