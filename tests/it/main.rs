@@ -9,7 +9,6 @@ mod bad_input;
 mod caps;
 mod concurrency;
 mod demo;
-mod demo_mysql;
 mod doctor;
 mod eligibility;
 mod foreign_keys;
