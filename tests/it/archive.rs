@@ -724,24 +724,27 @@ backend_test!(
     }
 );
 
-#[test]
-fn restore_refuses_an_archive_from_another_kind_of_database() {
-    let sqlite = TestDb::sqlite();
-    population(&sqlite, 3);
-    let scratch = support::scratch();
-    let dir = scratch.path().join("a");
-    run_json(&sqlite, &["--archive-dir", dir.to_str().unwrap()]);
-    let file = only_file(&dir).unwrap();
+// A SQLite archive restored into PostgreSQL (the backend in the test's path is the target).
+backend_test!(
+    restore_refuses_an_archive_from_another_kind_of_database,
+    [postgres],
+    |pg: TestDb| {
+        let sqlite = TestDb::sqlite();
+        population(&sqlite, 3);
+        let scratch = support::scratch();
+        let dir = scratch.path().join("a");
+        run_json(&sqlite, &["--archive-dir", dir.to_str().unwrap()]);
+        let file = only_file(&dir).unwrap();
 
-    let pg = TestDb::pg();
-    population(&pg, 3);
-    pg.exec("DELETE FROM sessions WHERE user_id LIKE 'e%'; DELETE FROM accounts WHERE user_id LIKE 'e%'; DELETE FROM users WHERE id LIKE 'e%'");
-    let before = pg.fingerprint(TABLES);
-    let r = pg.run(&["restore", "--archive", file.to_str().unwrap()]);
-    assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("sqlite"), "{}", r.stderr);
-    assert_eq!(pg.fingerprint(TABLES), before);
-}
+        population(&pg, 3);
+        pg.exec("DELETE FROM sessions WHERE user_id LIKE 'e%'; DELETE FROM accounts WHERE user_id LIKE 'e%'; DELETE FROM users WHERE id LIKE 'e%'");
+        let before = pg.fingerprint(TABLES);
+        let r = pg.run(&["restore", "--archive", file.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.stderr.contains("sqlite"), "{}", r.stderr);
+        assert_eq!(pg.fingerprint(TABLES), before);
+    }
+);
 
 /// Starts `run --archive-dir DIR --batch-size 5` with a pause between each batch's archive and
 /// its commit, kills it (SIGKILL) once two batches have committed and a third is archived, then
