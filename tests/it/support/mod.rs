@@ -1,5 +1,6 @@
 //! Test support: the real binary, and throwaway databases (a SQLite file in a temp dir, or a
-//! uniquely named PostgreSQL database) that are dropped when the test ends.
+//! uniquely named PostgreSQL or MySQL/MariaDB database) that are dropped when the test ends;
+//! `backend_test!` to run a test on each backend; the library's paths, re-exported in one place.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -14,9 +14,10 @@
 //! backend_test!(renders, [sqlite, postgres, mysql], |backend: Backend| render(backend));
 //! ```
 //!
-//! Attributes (doc comments, `#[ignore]`) before the name go on every generated test. The
-//! body sees the enclosing module's items (`use super::*`); a backend that is not `sqlite`,
-//! `postgres` or `mysql` does not compile.
+//! Attributes (`#[ignore]`, doc comments) written inside the call before the name go on every
+//! generated test (rustfmt leaves such a call as written, so the suites put a test's comment
+//! above the call instead). The body sees the enclosing module's items (`use super::*`); a
+//! backend that is not `sqlite`, `postgres` or `mysql` does not compile.
 
 macro_rules! backend_test {
     // No list: every backend.
