@@ -7,7 +7,7 @@ use crate::support;
 
 use std::collections::BTreeMap;
 
-use support::{Run, TestDb};
+use support::{backend_test, Run, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 
@@ -196,19 +196,19 @@ fn run_and_check(db: &TestDb, fks: bool) {
     }
 }
 
-#[test]
-fn app_tables_with_foreign_keys_are_deleted_children_first() {
-    for db in TestDb::all() {
+backend_test!(
+    app_tables_with_foreign_keys_are_deleted_children_first,
+    |db: TestDb| {
         run_and_check(&db, true);
     }
-}
+);
 
-#[test]
-fn app_tables_without_foreign_keys_are_deleted_the_same() {
-    for db in TestDb::all() {
+backend_test!(
+    app_tables_without_foreign_keys_are_deleted_the_same,
+    |db: TestDb| {
         run_and_check(&db, false);
     }
-}
+);
 
 /// Both commands exit 2, print every `needles` on stderr and change nothing.
 fn assert_refused(db: &TestDb, config: &str, tables: &[&str], needles: &[&str]) {
@@ -223,9 +223,9 @@ fn assert_refused(db: &TestDb, config: &str, tables: &[&str], needles: &[&str]) 
     }
 }
 
-#[test]
-fn unconfigured_table_referencing_users_stops_plan_and_run() {
-    for db in TestDb::all() {
+backend_test!(
+    unconfigured_table_referencing_users_stops_plan_and_run,
+    |db: TestDb| {
         setup(&db, true);
         add_user_table(&db, "wishlist", "");
         let mut tables = TABLES.to_vec();
@@ -238,11 +238,11 @@ fn unconfigured_table_referencing_users_stops_plan_and_run() {
         ];
         assert_refused(&db, CONFIG, &tables, &needles);
     }
-}
+);
 
-#[test]
-fn unconfigured_second_level_table_stops_plan_and_run() {
-    for db in TestDb::all() {
+backend_test!(
+    unconfigured_second_level_table_stops_plan_and_run,
+    |db: TestDb| {
         setup(&db, true);
         let needles = [
             "try_on_image.try_on_id references try_on.id",
@@ -253,11 +253,11 @@ fn unconfigured_second_level_table_stops_plan_and_run() {
         ];
         assert_refused(&db, TRY_ON_ONLY, &TABLES, &needles);
     }
-}
+);
 
-#[test]
-fn user_column_whose_foreign_key_points_elsewhere_is_refused() {
-    for db in TestDb::all() {
+backend_test!(
+    user_column_whose_foreign_key_points_elsewhere_is_refused,
+    |db: TestDb| {
         setup(&db, true);
         let i = id(&db);
         // profiles share the user ids, so a run that trusted the config would delete notes.
@@ -273,11 +273,11 @@ fn user_column_whose_foreign_key_points_elsewhere_is_refused() {
         tables.extend(["profiles", "notes"]);
         assert_refused(&db, &config, &tables, &["notes.owner", "profiles"]);
     }
-}
+);
 
-#[test]
-fn cascading_tables_are_found_counted_and_deleted() {
-    for db in TestDb::all() {
+backend_test!(
+    cascading_tables_are_found_counted_and_deleted,
+    |db: TestDb| {
         setup(&db, true);
         add_user_table(&db, "favorites", " ON DELETE CASCADE");
         // A second level: cascades from a configured table.
@@ -308,14 +308,14 @@ fn cascading_tables_are_found_counted_and_deleted() {
             assert_eq!(deleted.map(|d| d.1), Some(gone), "{t}: {}", run);
         }
     }
-}
+);
 
-/// Integer ids everywhere, so a try_on or session id can equal a user id: a table cascading
-/// from a configured table (try_on_tag) or from sessions (session_event) loses exactly the rows
-/// under the deleted user's try_on and sessions, not the rows whose parent id equals a user id.
-#[test]
-fn cascades_below_configured_tables_follow_their_parent() {
-    for db in TestDb::all() {
+// Integer ids everywhere, so a try_on or session id can equal a user id: a table cascading
+// from a configured table (try_on_tag) or from sessions (session_event) loses exactly the rows
+// under the deleted user's try_on and sessions, not the rows whose parent id equals a user id.
+backend_test!(
+    cascades_below_configured_tables_follow_their_parent,
+    |db: TestDb| {
         db.exec(&support::default_schema(
             &db,
             ts_type(&db),
@@ -346,7 +346,7 @@ fn cascades_below_configured_tables_follow_their_parent() {
         assert_eq!(db.ids("try_on_tag", "id"), vec!["10"], "{name}");
         assert_eq!(db.ids("session_event", "id"), vec!["100"], "{name}");
     }
-}
+);
 
 /// `plan`'s "would delete rows" section: table → count.
 fn plan_counts(stdout: &str) -> BTreeMap<String, u64> {
@@ -364,51 +364,45 @@ fn plan_counts(stdout: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-#[test]
-fn plan_counts_match_what_run_deletes() {
-    for db in TestDb::all() {
-        setup(&db, true);
-        add_user_table(&db, "favorites", " ON DELETE CASCADE");
-        let tables = [TABLES.as_slice(), &["favorites"]].concat();
-        let before: Vec<u64> = tables.iter().map(|t| db.count(t)).collect();
-        let p = with_config(&db, CONFIG, "plan");
-        assert_eq!(p.code, 0, "{}", p.all());
-        let planned = plan_counts(&p.stdout);
-        let r = with_config(&db, CONFIG, "run --batch-size 2");
-        assert_eq!(r.code, 0, "{}", r.all());
-        for (t, b) in tables.iter().zip(before) {
-            let gone = b - db.count(t);
-            assert!(gone > 0, "{t}: something to delete");
-            assert_eq!(planned.get(*t), Some(&gone), "{t}:\n{}", p.stdout);
-        }
-        assert_eq!(planned.len(), tables.len(), "{planned:?}");
+backend_test!(plan_counts_match_what_run_deletes, |db: TestDb| {
+    setup(&db, true);
+    add_user_table(&db, "favorites", " ON DELETE CASCADE");
+    let tables = [TABLES.as_slice(), &["favorites"]].concat();
+    let before: Vec<u64> = tables.iter().map(|t| db.count(t)).collect();
+    let p = with_config(&db, CONFIG, "plan");
+    assert_eq!(p.code, 0, "{}", p.all());
+    let planned = plan_counts(&p.stdout);
+    let r = with_config(&db, CONFIG, "run --batch-size 2");
+    assert_eq!(r.code, 0, "{}", r.all());
+    for (t, b) in tables.iter().zip(before) {
+        let gone = b - db.count(t);
+        assert!(gone > 0, "{t}: something to delete");
+        assert_eq!(planned.get(*t), Some(&gone), "{t}:\n{}", p.stdout);
     }
-}
+    assert_eq!(planned.len(), tables.len(), "{planned:?}");
+});
 
-#[test]
-fn parent_column_other_than_id_is_followed() {
-    for db in TestDb::all() {
-        setup(&db, true);
-        let i = id(&db);
-        db.exec(&format!(
-            "CREATE TABLE try_on_share (id {i} PRIMARY KEY, try_on_code {i} NOT NULL, \
+backend_test!(parent_column_other_than_id_is_followed, |db: TestDb| {
+    setup(&db, true);
+    let i = id(&db);
+    db.exec(&format!(
+        "CREATE TABLE try_on_share (id {i} PRIMARY KEY, try_on_code {i} NOT NULL, \
              FOREIGN KEY (try_on_code) REFERENCES try_on (code))"
+    ));
+    for (u, ..) in USERS {
+        db.exec(&format!(
+            "INSERT INTO try_on_share VALUES ('{u}-x1', '{u}-c1'), ('{u}-x2', '{u}-c1')"
         ));
-        for (u, ..) in USERS {
-            db.exec(&format!(
-                "INSERT INTO try_on_share VALUES ('{u}-x1', '{u}-c1'), ('{u}-x2', '{u}-c1')"
-            ));
-        }
-        let config = format!(
+    }
+    let config = format!(
             "{CONFIG}\n[[tables]]\ntable = \"try_on_share\"\ncolumn = \"try_on_code\"\nparent = \"try_on\"\nparent_column = \"code\"\n"
         );
-        let tables = [TABLES.as_slice(), &["try_on_share"]].concat();
-        let before = snapshot(&db, &tables);
-        let r = with_config(&db, &config, "run");
-        assert_eq!(r.code, 0, "{}", r.all());
-        assert_only_kept_rows(&db, &before);
-    }
-}
+    let tables = [TABLES.as_slice(), &["try_on_share"]].concat();
+    let before = snapshot(&db, &tables);
+    let r = with_config(&db, &config, "run");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_only_kept_rows(&db, &before);
+});
 
 /// Integer user ids; try_on.user_ref and try_on_note.try_on_ref are text (no foreign key
 /// possible): users 0, 1, 2 are eligible (USERS order), 3..6 kept; try_on n*10 and n*10+1 belong
@@ -444,9 +438,9 @@ fn text_links(db: &TestDb) {
 const TEXT_TRY_ON: &str =
     "[[tables]]\ntable = \"try_on\"\nuser_column = \"user_ref\"\ncompare_as_text = true\n";
 
-#[test]
-fn text_columns_holding_integer_user_ids_are_compared_as_text() {
-    for db in TestDb::all() {
+backend_test!(
+    text_columns_holding_integer_user_ids_are_compared_as_text,
+    |db: TestDb| {
         text_links(&db);
         let r = with_config(&db, TEXT_TRY_ON, "run");
         assert_eq!(r.code, 0, "{}", r.all());
@@ -454,13 +448,13 @@ fn text_columns_holding_integer_user_ids_are_compared_as_text() {
         let refs = db.ids("try_on", "user_ref");
         assert_eq!(refs, vec!["3", "3", "4", "4", "5", "5", "6", "6"]);
     }
-}
+);
 
-/// `compare_as_text` is accepted on a parent entry (a text column holding an integer key): it
-/// must be honoured, or refused before anything runs, not ignored.
-#[test]
-fn compare_as_text_on_a_parent_entry_is_honoured_or_refused() {
-    for db in TestDb::all() {
+// `compare_as_text` is accepted on a parent entry (a text column holding an integer key): it
+// must be honoured, or refused before anything runs, not ignored.
+backend_test!(
+    compare_as_text_on_a_parent_entry_is_honoured_or_refused,
+    |db: TestDb| {
         text_links(&db);
         let config = format!(
             "{TEXT_TRY_ON}[[tables]]\ntable = \"try_on_note\"\ncolumn = \"try_on_ref\"\nparent = \"try_on\"\ncompare_as_text = true\n"
@@ -468,7 +462,7 @@ fn compare_as_text_on_a_parent_entry_is_honoured_or_refused() {
         let name = db.url().split(':').next().unwrap().to_string();
         let p = with_config(&db, &config, "plan");
         if p.code == 2 {
-            continue; // refused up front
+            return; // refused up front
         }
         assert_eq!(p.code, 0, "{name}: plan works or refuses (2)\n{}", p.all());
         let r = with_config(&db, &config, "run");
@@ -478,18 +472,19 @@ fn compare_as_text_on_a_parent_entry_is_honoured_or_refused() {
             vec!["300", "400", "500", "600"]
         );
     }
-}
+);
 
-#[test]
-fn bad_table_entries_are_refused_with_one_line_and_nothing_changes() {
-    let entry = |t: &str, rest: &str| format!("[[tables]]\ntable = \"{t}\"\n{rest}\n");
-    let image = entry(
-        "try_on_image",
-        "column = \"try_on_id\"\nparent = \"try_on\"",
-    );
-    let user = "user_column = \"user_id\"";
-    // Each config is CONFIG but for the flaw under test: without the check, `run` would delete.
-    #[rustfmt::skip]
+backend_test!(
+    bad_table_entries_are_refused_with_one_line_and_nothing_changes,
+    |db: &TestDb| {
+        let entry = |t: &str, rest: &str| format!("[[tables]]\ntable = \"{t}\"\n{rest}\n");
+        let image = entry(
+            "try_on_image",
+            "column = \"try_on_id\"\nparent = \"try_on\"",
+        );
+        let user = "user_column = \"user_id\"";
+        // Each config is CONFIG but for the flaw under test: without the check, `run` would delete.
+        #[rustfmt::skip]
     let cases = [
         ("unknown key", image.clone() + &entry("try_on", &format!("{user}\nuser_col = \"user_id\"")), vec!["user_col", "fix"]),
         ("neither link", image.clone() + &entry("try_on", ""), vec!["user_column", "parent"]),
@@ -499,13 +494,9 @@ fn bad_table_entries_are_refused_with_one_line_and_nothing_changes() {
         ("sessions listed again", CONFIG.to_string() + &entry("sessions", user), vec!["sessions", "twice"]),
         ("listed twice", format!("{CONFIG}{TRY_ON_ONLY}"), vec!["try_on", "twice"]),
     ];
-    let dbs = TestDb::all();
-    for db in &dbs {
         setup(db, true);
-    }
-    let before: Vec<_> = dbs.iter().map(|db| db.fingerprint(&TABLES)).collect();
-    for (what, config, needles) in &cases {
-        for (db, before) in dbs.iter().zip(&before) {
+        let before = db.fingerprint(&TABLES);
+        for (what, config, needles) in &cases {
             for cmd in ["plan", "run"] {
                 let r = with_config(db, config, cmd);
                 assert_eq!(r.code, 2, "{what} ({cmd}): exit 2\n{}", r.all());
@@ -515,16 +506,16 @@ fn bad_table_entries_are_refused_with_one_line_and_nothing_changes() {
                 for n in needles {
                     assert!(err.contains(n), "{what} ({cmd}): mentions {n:?}: {err}");
                 }
-                assert_eq!(&db.fingerprint(&TABLES), before, "{what} ({cmd})");
+                assert_eq!(db.fingerprint(&TABLES), before, "{what} ({cmd})");
             }
         }
     }
-}
+);
 
-/// The same table under another spelling (schema-qualified) is still listed twice.
-#[test]
-fn a_table_listed_twice_under_two_spellings_is_refused() {
-    for db in TestDb::all() {
+// The same table under another spelling (schema-qualified) is still listed twice.
+backend_test!(
+    a_table_listed_twice_under_two_spellings_is_refused,
+    |db: TestDb| {
         setup(&db, true);
         let schema = match &db {
             TestDb::Sqlite { .. } => "main".to_string(),
@@ -535,4 +526,4 @@ fn a_table_listed_twice_under_two_spellings_is_refused() {
             format!("{CONFIG}[[tables]]\ntable = \"{schema}.try_on\"\nuser_column = \"user_id\"\n");
         assert_refused(&db, &config, &TABLES, &["try_on"]);
     }
-}
+);

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::TestDb;
+use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 /// AS_OF minus the default 30 days.
@@ -362,9 +362,9 @@ fn restore(db: &TestDb, args: &[&str]) -> Value {
     json(&r)
 }
 
-#[test]
-fn file_archive_then_restore_gives_back_the_original_database() {
-    for db in TestDb::all() {
+backend_test!(
+    file_archive_then_restore_gives_back_the_original_database,
+    |db: TestDb| {
         demo(&db, 300);
         let copy = db.copy();
         for (db, compress) in [(&db, false), (&copy, true)] {
@@ -410,11 +410,11 @@ fn file_archive_then_restore_gives_back_the_original_database() {
             );
         }
     }
-}
+);
 
-#[test]
-fn table_archive_then_restore_from_table_gives_back_the_original_database() {
-    for db in TestDb::all() {
+backend_test!(
+    table_archive_then_restore_from_table_gives_back_the_original_database,
+    |db: TestDb| {
         let what = backend_name(&db);
         demo(&db, 300);
         let before = db.fingerprint(DEMO_TABLES);
@@ -500,7 +500,7 @@ fn table_archive_then_restore_from_table_gives_back_the_original_database() {
             "{what}: restore keeps the archive"
         );
     }
-}
+);
 
 /// PostgreSQL with types that do not survive a careless round trip: uuid ids, timestamptz with
 /// microseconds, jsonb, numeric with a scale, NULLs, quotes and unicode, bytea, arrays, an enum,
@@ -562,69 +562,71 @@ INSERT INTO accounts VALUES
 
 const PG_AWKWARD_TABLES: &[&str] = &["users", "sessions", "accounts", "session_events"];
 
-#[test]
-fn pg_awkward_types_round_trip_through_a_file_and_the_table() {
-    let db = TestDb::pg();
-    pg_awkward_schema(&db);
-    let copy = db.copy();
-    let before = db.fingerprint(PG_AWKWARD_TABLES);
-    let kept: BTreeSet<String> = [
-        "00000000-0000-4000-8000-000000000004",
-        "00000000-0000-4000-8000-000000000005",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+backend_test!(
+    pg_awkward_types_round_trip_through_a_file_and_the_table,
+    [postgres],
+    |db: TestDb| {
+        pg_awkward_schema(&db);
+        let copy = db.copy();
+        let before = db.fingerprint(PG_AWKWARD_TABLES);
+        let kept: BTreeSet<String> = [
+            "00000000-0000-4000-8000-000000000004",
+            "00000000-0000-4000-8000-000000000005",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
 
-    // A file.
-    let scratch = support::scratch();
-    let dir = scratch.path().join("a");
-    let out = run_json(&db, &["--archive-dir", dir.to_str().unwrap()]);
-    assert_eq!(out["deleted_users"], 3, "{out}");
-    assert_eq!(user_ids(&db), kept);
-    assert_eq!(db.count("session_events"), 1, "cascading rows went too");
-    let path = only_file(&dir).unwrap();
-    let a = Archive::read(&path);
-    assert_eq!(
-        a.header["delete_order"],
-        serde_json::json!(["accounts", "session_events", "sessions", "users"])
-    );
-    let first = a
-        .users
-        .iter()
-        .find(|u| u["user_id"] == "00000000-0000-4000-8000-000000000001")
-        .unwrap();
-    assert_eq!(record_rows(first, "session_events"), vec!["1", "2"]);
-    let users_row = &first["tables"].as_array().unwrap().last().unwrap()["rows"][0];
-    assert!(
-        users_row["profile"].is_object(),
-        "jsonb stays JSON: {users_row}"
-    );
-    assert_eq!(users_row["avatar"], "\\x00ff10");
-    let r = restore(&db, &["--archive", path.to_str().unwrap()]);
-    assert_eq!(r["users"], 3, "{r}");
-    assert_eq!(
-        db.fingerprint(PG_AWKWARD_TABLES),
-        before,
-        "file: the original database"
-    );
+        // A file.
+        let scratch = support::scratch();
+        let dir = scratch.path().join("a");
+        let out = run_json(&db, &["--archive-dir", dir.to_str().unwrap()]);
+        assert_eq!(out["deleted_users"], 3, "{out}");
+        assert_eq!(user_ids(&db), kept);
+        assert_eq!(db.count("session_events"), 1, "cascading rows went too");
+        let path = only_file(&dir).unwrap();
+        let a = Archive::read(&path);
+        assert_eq!(
+            a.header["delete_order"],
+            serde_json::json!(["accounts", "session_events", "sessions", "users"])
+        );
+        let first = a
+            .users
+            .iter()
+            .find(|u| u["user_id"] == "00000000-0000-4000-8000-000000000001")
+            .unwrap();
+        assert_eq!(record_rows(first, "session_events"), vec!["1", "2"]);
+        let users_row = &first["tables"].as_array().unwrap().last().unwrap()["rows"][0];
+        assert!(
+            users_row["profile"].is_object(),
+            "jsonb stays JSON: {users_row}"
+        );
+        assert_eq!(users_row["avatar"], "\\x00ff10");
+        let r = restore(&db, &["--archive", path.to_str().unwrap()]);
+        assert_eq!(r["users"], 3, "{r}");
+        assert_eq!(
+            db.fingerprint(PG_AWKWARD_TABLES),
+            before,
+            "file: the original database"
+        );
 
-    // The table.
-    let out = run_json(&copy, &["--archive-to-table"]);
-    assert_eq!(out["deleted_users"], 3);
-    assert_eq!(user_ids(&copy), kept);
-    let r = restore(&copy, &["--from-table"]);
-    assert_eq!(r["users"], 3, "{r}");
-    assert_eq!(
-        copy.fingerprint(PG_AWKWARD_TABLES),
-        before,
-        "table: the original database"
-    );
-}
+        // The table.
+        let out = run_json(&copy, &["--archive-to-table"]);
+        assert_eq!(out["deleted_users"], 3);
+        assert_eq!(user_ids(&copy), kept);
+        let r = restore(&copy, &["--from-table"]);
+        assert_eq!(r["users"], 3, "{r}");
+        assert_eq!(
+            copy.fingerprint(PG_AWKWARD_TABLES),
+            before,
+            "table: the original database"
+        );
+    }
+);
 
-#[test]
-fn restore_one_user_and_refuse_when_an_archived_user_exists_again() {
-    for db in TestDb::all() {
+backend_test!(
+    restore_one_user_and_refuse_when_an_archived_user_exists_again,
+    |db: TestDb| {
         let what = backend_name(&db);
         population(&db, 6);
         let before = db.fingerprint(TABLES);
@@ -720,26 +722,29 @@ fn restore_one_user_and_refuse_when_an_archived_user_exists_again() {
             "{what}: the original database"
         );
     }
-}
+);
 
-#[test]
-fn restore_refuses_an_archive_from_another_kind_of_database() {
-    let sqlite = TestDb::sqlite();
-    population(&sqlite, 3);
-    let scratch = support::scratch();
-    let dir = scratch.path().join("a");
-    run_json(&sqlite, &["--archive-dir", dir.to_str().unwrap()]);
-    let file = only_file(&dir).unwrap();
+// A SQLite archive restored into PostgreSQL (the backend in the test's path is the target).
+backend_test!(
+    restore_refuses_an_archive_from_another_kind_of_database,
+    [postgres],
+    |pg: TestDb| {
+        let sqlite = TestDb::sqlite();
+        population(&sqlite, 3);
+        let scratch = support::scratch();
+        let dir = scratch.path().join("a");
+        run_json(&sqlite, &["--archive-dir", dir.to_str().unwrap()]);
+        let file = only_file(&dir).unwrap();
 
-    let pg = TestDb::pg();
-    population(&pg, 3);
-    pg.exec("DELETE FROM sessions WHERE user_id LIKE 'e%'; DELETE FROM accounts WHERE user_id LIKE 'e%'; DELETE FROM users WHERE id LIKE 'e%'");
-    let before = pg.fingerprint(TABLES);
-    let r = pg.run(&["restore", "--archive", file.to_str().unwrap()]);
-    assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("sqlite"), "{}", r.stderr);
-    assert_eq!(pg.fingerprint(TABLES), before);
-}
+        population(&pg, 3);
+        pg.exec("DELETE FROM sessions WHERE user_id LIKE 'e%'; DELETE FROM accounts WHERE user_id LIKE 'e%'; DELETE FROM users WHERE id LIKE 'e%'");
+        let before = pg.fingerprint(TABLES);
+        let r = pg.run(&["restore", "--archive", file.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.stderr.contains("sqlite"), "{}", r.stderr);
+        assert_eq!(pg.fingerprint(TABLES), before);
+    }
+);
 
 /// Starts `run --archive-dir DIR --batch-size 5` with a pause between each batch's archive and
 /// its commit, kills it (SIGKILL) once two batches have committed and a third is archived, then
@@ -881,29 +886,27 @@ fn killed_run(db: &TestDb, compress: bool) {
     );
 }
 
-#[test]
-fn sigkill_between_archive_and_commit_sqlite() {
-    killed_run(&TestDb::sqlite(), false);
-}
+backend_test!(
+    sigkill_between_archive_and_commit,
+    [sqlite, postgres],
+    |db: &TestDb| killed_run(db, false)
+);
 
-#[test]
-fn sigkill_between_archive_and_commit_sqlite_gzip() {
-    killed_run(&TestDb::sqlite(), true);
-}
-
-#[test]
-fn sigkill_between_archive_and_commit_postgres() {
-    killed_run(&TestDb::pg(), false);
-}
+backend_test!(
+    sigkill_between_archive_and_commit_gzip,
+    [sqlite],
+    |db: &TestDb| killed_run(db, true)
+);
 
 // ---------------------------------------------------------------------------------------------
 // Exact values. "restore puts users back with their original ids and values" (README); these
 // check values a JSON round trip through f64 or a sorted map would change.
 
-#[test]
-fn pg_numeric_and_json_values_round_trip_exactly() {
-    let db = TestDb::pg();
-    db.exec(
+backend_test!(
+    pg_numeric_and_json_values_round_trip_exactly,
+    [postgres],
+    |db: TestDb| {
+        db.exec(
         r#"
 CREATE TABLE users (id text PRIMARY KEY, is_anonymous boolean, created_at timestamptz,
   amount numeric, huge numeric, doc json, data jsonb);
@@ -915,8 +918,9 @@ INSERT INTO users VALUES
   ('n2', TRUE, '2026-01-01 00:00:00+00', 0.1, 3.141592653589793238462643383279, '[1, 2]', '{"big": 123456789012345678901234567890}');
 "#,
     );
-    assert_round_trip(&db, 2, "numeric and json values come back exactly");
-}
+        assert_round_trip(&db, 2, "numeric and json values come back exactly");
+    }
+);
 
 /// Archive to a file with `run`, expecting `deleted` users gone, restore the file, and require
 /// every table to be back exactly as before.
@@ -1028,13 +1032,14 @@ fn mysql_non_ascii_text_in_a_table_with_a_blob_column_is_archived() {
     assert_eq!(db.fingerprint(TABLES), before);
 }
 
-/// A user that cannot be deleted (a registered user's `invited_by` points at it, checked at
-/// commit: a deferred foreign key) fails alone: its batch attempts were archived, then the commit
-/// failed (no commit line). `restore` puts back the users that went and reports the failed one
-/// as not deleted.
-#[test]
-fn a_failed_user_is_archived_without_a_commit_and_restore_skips_it() {
-    for db in TestDb::each() {
+// A user that cannot be deleted (a registered user's `invited_by` points at it, checked at
+// commit: a deferred foreign key) fails alone: its batch attempts were archived, then the commit
+// failed (no commit line). `restore` puts back the users that went and reports the failed one
+// as not deleted.
+backend_test!(
+    a_failed_user_is_archived_without_a_commit_and_restore_skips_it,
+    [sqlite, postgres],
+    |db: TestDb| {
         let what = backend_name(&db);
         population(&db, 8);
         db.exec(
@@ -1089,12 +1094,13 @@ fn a_failed_user_is_archived_without_a_commit_and_restore_skips_it() {
             "{what}: the original database"
         );
     }
-}
+);
 
-/// An archive directory that cannot be created stops the run before anything is deleted.
-#[test]
-fn a_run_that_cannot_create_its_archive_deletes_nothing() {
-    for db in TestDb::each() {
+// An archive directory that cannot be created stops the run before anything is deleted.
+backend_test!(
+    a_run_that_cannot_create_its_archive_deletes_nothing,
+    [sqlite, postgres],
+    |db: TestDb| {
         let what = backend_name(&db);
         population(&db, 5);
         let before = db.fingerprint(TABLES);
@@ -1118,4 +1124,4 @@ fn a_run_that_cannot_create_its_archive_deletes_nothing() {
         assert!(r.stderr.contains("--archive-dir"), "{what}: {}", r.stderr);
         assert_eq!(db.fingerprint(TABLES), before, "{what}: nothing deleted");
     }
-}
+);

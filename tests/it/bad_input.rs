@@ -3,19 +3,18 @@
 
 use crate::support;
 
-use support::{Run, TestDb};
+use support::{backend_test, Run, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 const TABLES: [&str; 3] = ["users", "sessions", "accounts"];
 
-fn populated() -> TestDb {
-    let db = TestDb::sqlite();
-    db.exec(&support::default_schema(&db, "TEXT", "TEXT", false));
+/// Two users (one eligible) in the SQLite database `db`.
+fn populate(db: &TestDb) {
+    db.exec(&support::default_schema(db, "TEXT", "TEXT", false));
     db.exec(
         "INSERT INTO users VALUES ('u1', 1, '2026-01-01T00:00:00.000Z'), ('u2', 0, '2026-01-01T00:00:00.000Z');
          INSERT INTO sessions VALUES ('s1', 'u1', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');",
     );
-    db
 }
 
 /// Exactly one line on stderr, the expected code, and the line names the problem.
@@ -30,60 +29,66 @@ fn assert_error(r: &Run, code: i32, needles: &[&str]) {
     assert!(r.stdout.is_empty(), "nothing on stdout: {}", r.stdout);
 }
 
-#[test]
-fn bad_values_are_usage_errors_and_delete_nothing() {
-    let db = populated();
-    let before = db.fingerprint(&TABLES);
-    let cases: Vec<(Vec<&str>, &[&str])> = vec![
-        (
-            vec!["run", "--retention-days", "0"],
-            &["retention days", "\"0\"", "--retention-days 30"],
-        ),
-        (
-            vec!["run", "--retention-days", "-5"],
-            &["retention days", "\"-5\""],
-        ),
-        (
-            vec!["run", "--retention-days", "999999"],
-            &["retention days", "36500"],
-        ),
-        (vec!["run", "--retention-days", "1.5"], &["retention days"]),
-        (
-            vec!["run", "--preset", "nope"],
-            &["unknown preset \"nope\"", "default, better-auth"],
-        ),
-        (vec!["run", "--as-of", "yesterday"], &["as-of", "RFC 3339"]),
-        (vec!["run", "--batch-size", "0"], &["batch size"]),
-        (
-            vec!["run", "--timestamp-format", "weird"],
-            &["timestamp format", "iso-text"],
-        ),
-        (vec!["plan", "--format", "xml"], &["output format"]),
-    ];
-    for (args, needles) in cases {
-        let mut a = args.clone();
-        a.extend(
-            ["--as-of", AS_OF]
-                .iter()
-                .filter(|_| !args.contains(&"--as-of")),
-        );
-        let r = db.run(&a);
-        assert_error(&r, 2, needles);
-        assert_eq!(
-            db.fingerprint(&TABLES),
-            before,
-            "{args:?} changed the database"
-        );
+backend_test!(
+    bad_values_are_usage_errors_and_delete_nothing,
+    [sqlite],
+    |db: TestDb| {
+        populate(&db);
+        let before = db.fingerprint(&TABLES);
+        let cases: Vec<(Vec<&str>, &[&str])> = vec![
+            (
+                vec!["run", "--retention-days", "0"],
+                &["retention days", "\"0\"", "--retention-days 30"],
+            ),
+            (
+                vec!["run", "--retention-days", "-5"],
+                &["retention days", "\"-5\""],
+            ),
+            (
+                vec!["run", "--retention-days", "999999"],
+                &["retention days", "36500"],
+            ),
+            (vec!["run", "--retention-days", "1.5"], &["retention days"]),
+            (
+                vec!["run", "--preset", "nope"],
+                &["unknown preset \"nope\"", "default, better-auth"],
+            ),
+            (vec!["run", "--as-of", "yesterday"], &["as-of", "RFC 3339"]),
+            (vec!["run", "--batch-size", "0"], &["batch size"]),
+            (
+                vec!["run", "--timestamp-format", "weird"],
+                &["timestamp format", "iso-text"],
+            ),
+            (vec!["plan", "--format", "xml"], &["output format"]),
+        ];
+        for (args, needles) in cases {
+            let mut a = args.clone();
+            a.extend(
+                ["--as-of", AS_OF]
+                    .iter()
+                    .filter(|_| !args.contains(&"--as-of")),
+            );
+            let r = db.run(&a);
+            assert_error(&r, 2, needles);
+            assert_eq!(
+                db.fingerprint(&TABLES),
+                before,
+                "{args:?} changed the database"
+            );
+        }
     }
-}
+);
 
-#[test]
-fn env_values_are_checked_the_same_way() {
-    let db = populated();
-    let r = db.run_env(&["run"], &[("ANONSWEEP_RETENTION_DAYS", "0")]);
-    assert_error(&r, 2, &["retention days", "env ANONSWEEP_RETENTION_DAYS"]);
-    assert_eq!(db.count("users"), 2);
-}
+backend_test!(
+    env_values_are_checked_the_same_way,
+    [sqlite],
+    |db: TestDb| {
+        populate(&db);
+        let r = db.run_env(&["run"], &[("ANONSWEEP_RETENTION_DAYS", "0")]);
+        assert_error(&r, 2, &["retention days", "env ANONSWEEP_RETENTION_DAYS"]);
+        assert_eq!(db.count("users"), 2);
+    }
+);
 
 #[test]
 fn malformed_and_unknown_urls() {
@@ -134,38 +139,34 @@ fn unreachable_server_hides_the_password() {
     assert!(!r.all().contains("Hunter2Secret"));
 }
 
-#[test]
-fn missing_table_and_column_are_named() {
-    for db in TestDb::all() {
-        let (ts, id) = types(&db);
-        db.exec(&format!(
-            "CREATE TABLE users (id {id} PRIMARY KEY, is_anonymous BOOLEAN, created_at {ts})"
-        ));
-        let r = db.run(&["run", "--as-of", AS_OF]);
-        assert_error(&r, 1, &["table sessions not found", "sessions.table"]);
+backend_test!(missing_table_and_column_are_named, |db: TestDb| {
+    let (ts, id) = types(&db);
+    db.exec(&format!(
+        "CREATE TABLE users (id {id} PRIMARY KEY, is_anonymous BOOLEAN, created_at {ts})"
+    ));
+    let r = db.run(&["run", "--as-of", AS_OF]);
+    assert_error(&r, 1, &["table sessions not found", "sessions.table"]);
 
-        db.exec(&format!(
+    db.exec(&format!(
             "CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id}, created_at {ts}, last_seen {ts});
              CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id});
              INSERT INTO users VALUES ('u1', TRUE, {});",
             db.ts("2026-01-01 00:00:00")
         ));
-        let r = db.run(&["run", "--as-of", AS_OF]);
-        assert_error(
-            &r,
-            1,
-            &[
-                "column \"updated_at\" not found in table sessions",
-                "sessions.activity",
-            ],
-        );
-        assert_eq!(db.count("users"), 1, "nothing deleted");
-    }
-}
+    let r = db.run(&["run", "--as-of", AS_OF]);
+    assert_error(
+        &r,
+        1,
+        &[
+            "column \"updated_at\" not found in table sessions",
+            "sessions.activity",
+        ],
+    );
+    assert_eq!(db.count("users"), 1, "nothing deleted");
+});
 
-#[test]
-fn config_file_errors() {
-    let db = populated();
+backend_test!(config_file_errors, [sqlite], |db: TestDb| {
+    populate(&db);
     let cases = [
         (
             "[users]\ntable = 'us\"ers'\n",
@@ -197,7 +198,7 @@ fn config_file_errors() {
     }
     let r = db.run(&["run", "--config", "/nonexistent/anonsweep.toml"]);
     assert_error(&r, 2, &["does not exist"]);
-}
+});
 
 #[test]
 fn clap_usage_errors_exit_2() {
@@ -208,84 +209,83 @@ fn clap_usage_errors_exit_2() {
     assert_eq!(r.code, 2);
 }
 
-#[test]
-fn password_never_appears_in_any_output() {
-    let db = TestDb::pg();
-    db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
-    db.exec("INSERT INTO users VALUES ('u1', TRUE, '2026-01-01T00:00:00Z'), ('u2', FALSE, '2026-01-01T00:00:00Z')");
-    let TestDb::Pg { name } = &db else {
-        unreachable!()
-    };
-    // Trust auth ignores the password, so the commands succeed with it in the URL.
-    let secret = "Pa55w0rd_Zebra";
-    let url = format!("{}/{name}", support::pg_server()).replacen(
-        "postgres@",
-        &format!("postgres:{secret}@"),
-        1,
-    );
-    let dir = support::scratch();
-    let script = dir.path().join("s.sql");
-    let audit = dir.path().join("audit.jsonl");
-    let mut outputs = Vec::new();
-    for args in [
-        vec![
-            "plan",
-            "--as-of",
-            AS_OF,
-            "--sql-out",
-            script.to_str().unwrap(),
-        ],
-        vec!["plan", "--as-of", AS_OF, "--format", "json"],
-        vec![
-            "run",
-            "--as-of",
-            AS_OF,
-            "--audit-log",
-            audit.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        vec!["run", "--as-of", AS_OF],
-    ] {
-        let mut a = args.clone();
-        a.extend(["--database-url", &url]);
-        let r = support::anonsweep_in(dir.path(), &a, &[("ANONSWEEP_LOG", "debug")]);
+backend_test!(
+    password_never_appears_in_any_output,
+    [postgres],
+    |db: TestDb| {
+        db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
+        db.exec("INSERT INTO users VALUES ('u1', TRUE, '2026-01-01T00:00:00Z'), ('u2', FALSE, '2026-01-01T00:00:00Z')");
+        let TestDb::Pg { name } = &db else {
+            unreachable!()
+        };
+        // Trust auth ignores the password, so the commands succeed with it in the URL.
+        let secret = "Pa55w0rd_Zebra";
+        let url = format!("{}/{name}", support::pg_server()).replacen(
+            "postgres@",
+            &format!("postgres:{secret}@"),
+            1,
+        );
+        let dir = support::scratch();
+        let script = dir.path().join("s.sql");
+        let audit = dir.path().join("audit.jsonl");
+        let mut outputs = Vec::new();
+        for args in [
+            vec![
+                "plan",
+                "--as-of",
+                AS_OF,
+                "--sql-out",
+                script.to_str().unwrap(),
+            ],
+            vec!["plan", "--as-of", AS_OF, "--format", "json"],
+            vec![
+                "run",
+                "--as-of",
+                AS_OF,
+                "--audit-log",
+                audit.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            vec!["run", "--as-of", AS_OF],
+        ] {
+            let mut a = args.clone();
+            a.extend(["--database-url", &url]);
+            let r = support::anonsweep_in(dir.path(), &a, &[("ANONSWEEP_LOG", "debug")]);
+            assert_eq!(r.code, 0, "{}", r.all());
+            outputs.push(r.all());
+        }
+        // Through the environment too.
+        let r = support::anonsweep_in(
+            dir.path(),
+            &["plan", "--as-of", AS_OF],
+            &[("DATABASE_URL", &url)],
+        );
         assert_eq!(r.code, 0, "{}", r.all());
         outputs.push(r.all());
+        outputs.push(std::fs::read_to_string(&script).unwrap());
+        outputs.push(std::fs::read_to_string(&audit).unwrap());
+        for o in &outputs {
+            assert!(!o.contains(secret), "password leaked in:\n{o}");
+        }
+        assert_eq!(db.ids("users", "id"), vec!["u2"], "the run itself worked");
     }
-    // Through the environment too.
-    let r = support::anonsweep_in(
-        dir.path(),
-        &["plan", "--as-of", AS_OF],
-        &[("DATABASE_URL", &url)],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    outputs.push(r.all());
-    outputs.push(std::fs::read_to_string(&script).unwrap());
-    outputs.push(std::fs::read_to_string(&audit).unwrap());
-    for o in &outputs {
-        assert!(!o.contains(secret), "password leaked in:\n{o}");
-    }
-    assert_eq!(db.ids("users", "id"), vec!["u2"], "the run itself worked");
-}
+);
 
-#[test]
-fn a_users_id_that_is_not_unique_is_refused() {
-    for db in TestDb::all() {
-        let (ts, id) = types(&db);
-        let t = db.ts("2026-01-01 00:00:00");
-        db.exec(&format!(
+backend_test!(a_users_id_that_is_not_unique_is_refused, |db: TestDb| {
+    let (ts, id) = types(&db);
+    let t = db.ts("2026-01-01 00:00:00");
+    db.exec(&format!(
             "CREATE TABLE users (id {id}, is_anonymous BOOLEAN, created_at {ts});
              CREATE INDEX users_id_idx ON users (id);
              CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id}, created_at {ts}, updated_at {ts});
              CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id});
              INSERT INTO users VALUES ('dup', TRUE, {t}), ('dup', FALSE, {t});"
         ));
-        let r = db.run(&["run", "--as-of", AS_OF]);
-        assert_error(&r, 1, &["users.id is neither the primary key nor unique"]);
-        assert_eq!(db.count("users"), 2, "the registered twin must survive");
-    }
-}
+    let r = db.run(&["run", "--as-of", AS_OF]);
+    assert_error(&r, 1, &["users.id is neither the primary key nor unique"]);
+    assert_eq!(db.count("users"), 2, "the registered twin must survive");
+});
 
 /// (timestamp type, id type) for hand-written tables.
 fn types(db: &TestDb) -> (&'static str, &'static str) {

@@ -7,7 +7,7 @@ use crate::support;
 
 use std::path::Path;
 
-use support::TestDb;
+use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 const TABLES: &[&str] = &["users", "sessions", "accounts"];
@@ -100,85 +100,85 @@ fn run_case(db: &TestDb, c: &Case) -> (support::Run, bool) {
     (r, archived)
 }
 
-#[test]
-fn each_cap_from_flag_env_and_file_stops_the_run_with_exit_4() {
-    let deletions = "10 users are eligible, more than max_deletions 9";
-    let fraction = "10 of 12 anonymous users (83.3%) are eligible, more than max_fraction 0.8";
-    let cases = [
-        (
-            case("--max-deletions", &["--max-deletions", "9"], &[], None),
-            deletions,
-            "(from flag --max-deletions)",
-        ),
-        (
-            case(
-                "ANONSWEEP_MAX_DELETIONS",
-                &[],
-                &[("ANONSWEEP_MAX_DELETIONS", "9")],
-                None,
+backend_test!(
+    each_cap_from_flag_env_and_file_stops_the_run_with_exit_4,
+    |db: TestDb| {
+        let deletions = "10 users are eligible, more than max_deletions 9";
+        let fraction = "10 of 12 anonymous users (83.3%) are eligible, more than max_fraction 0.8";
+        let cases = [
+            (
+                case("--max-deletions", &["--max-deletions", "9"], &[], None),
+                deletions,
+                "(from flag --max-deletions)",
             ),
-            deletions,
-            "(from env ANONSWEEP_MAX_DELETIONS)",
-        ),
-        (
-            case(
-                "max_deletions in the file",
-                &[],
-                &[],
-                Some("max_deletions = 9\n"),
+            (
+                case(
+                    "ANONSWEEP_MAX_DELETIONS",
+                    &[],
+                    &[("ANONSWEEP_MAX_DELETIONS", "9")],
+                    None,
+                ),
+                deletions,
+                "(from env ANONSWEEP_MAX_DELETIONS)",
             ),
-            deletions,
-            "(from file anonsweep.toml)",
-        ),
-        (
-            case("--max-fraction", &["--max-fraction", "0.8"], &[], None),
-            fraction,
-            "(from flag --max-fraction)",
-        ),
-        (
-            case(
-                "ANONSWEEP_MAX_FRACTION",
-                &[],
-                &[("ANONSWEEP_MAX_FRACTION", "0.8")],
-                None,
+            (
+                case(
+                    "max_deletions in the file",
+                    &[],
+                    &[],
+                    Some("max_deletions = 9\n"),
+                ),
+                deletions,
+                "(from file anonsweep.toml)",
             ),
-            fraction,
-            "(from env ANONSWEEP_MAX_FRACTION)",
-        ),
-        (
-            case(
-                "max_fraction in the file",
-                &[],
-                &[],
-                Some("max_fraction = 0.8\n"),
+            (
+                case("--max-fraction", &["--max-fraction", "0.8"], &[], None),
+                fraction,
+                "(from flag --max-fraction)",
             ),
-            fraction,
-            "(from file anonsweep.toml)",
-        ),
-        // The flag wins over the environment and the file.
-        (
-            case(
-                "--max-deletions over env and file",
-                &["--max-deletions", "9"],
-                &[("ANONSWEEP_MAX_DELETIONS", "1000")],
-                Some("max_deletions = 1000\n"),
+            (
+                case(
+                    "ANONSWEEP_MAX_FRACTION",
+                    &[],
+                    &[("ANONSWEEP_MAX_FRACTION", "0.8")],
+                    None,
+                ),
+                fraction,
+                "(from env ANONSWEEP_MAX_FRACTION)",
             ),
-            deletions,
-            "(from flag --max-deletions)",
-        ),
-        // The environment wins over the file.
-        (
-            case(
-                "ANONSWEEP_MAX_FRACTION over the file",
-                &[],
-                &[("ANONSWEEP_MAX_FRACTION", "0.8")],
-                Some("max_fraction = 1.0\n"),
+            (
+                case(
+                    "max_fraction in the file",
+                    &[],
+                    &[],
+                    Some("max_fraction = 0.8\n"),
+                ),
+                fraction,
+                "(from file anonsweep.toml)",
             ),
-            fraction,
-            "(from env ANONSWEEP_MAX_FRACTION)",
-        ),
-    ];
-    for db in TestDb::all() {
+            // The flag wins over the environment and the file.
+            (
+                case(
+                    "--max-deletions over env and file",
+                    &["--max-deletions", "9"],
+                    &[("ANONSWEEP_MAX_DELETIONS", "1000")],
+                    Some("max_deletions = 1000\n"),
+                ),
+                deletions,
+                "(from flag --max-deletions)",
+            ),
+            // The environment wins over the file.
+            (
+                case(
+                    "ANONSWEEP_MAX_FRACTION over the file",
+                    &[],
+                    &[("ANONSWEEP_MAX_FRACTION", "0.8")],
+                    Some("max_fraction = 1.0\n"),
+                ),
+                fraction,
+                "(from env ANONSWEEP_MAX_FRACTION)",
+            ),
+        ];
         setup(&db);
         let before = db.fingerprint(TABLES);
         for (c, numbers, origin) in &cases {
@@ -198,41 +198,41 @@ fn each_cap_from_flag_env_and_file_stops_the_run_with_exit_4() {
             );
         }
     }
-}
+);
 
-#[test]
-fn caps_that_are_not_exceeded_let_the_run_delete() {
-    let cases = [
-        case(
-            "both flags",
-            &["--max-deletions", "11", "--max-fraction", "0.85"],
-            &[],
-            None,
-        ),
-        case(
-            "env",
-            &[],
-            &[
-                ("ANONSWEEP_MAX_DELETIONS", "1000"),
-                ("ANONSWEEP_MAX_FRACTION", "1"),
-            ],
-            None,
-        ),
-        case(
-            "file",
-            &[],
-            &[],
-            Some("max_deletions = 50\nmax_fraction = 0.9\n"),
-        ),
-        // A low cap in the file, overridden by the flag.
-        case(
-            "flag over file",
-            &["--max-deletions", "100"],
-            &[],
-            Some("max_deletions = 1\n"),
-        ),
-    ];
-    for db in TestDb::all() {
+backend_test!(
+    caps_that_are_not_exceeded_let_the_run_delete,
+    |db: TestDb| {
+        let cases = [
+            case(
+                "both flags",
+                &["--max-deletions", "11", "--max-fraction", "0.85"],
+                &[],
+                None,
+            ),
+            case(
+                "env",
+                &[],
+                &[
+                    ("ANONSWEEP_MAX_DELETIONS", "1000"),
+                    ("ANONSWEEP_MAX_FRACTION", "1"),
+                ],
+                None,
+            ),
+            case(
+                "file",
+                &[],
+                &[],
+                Some("max_deletions = 50\nmax_fraction = 0.9\n"),
+            ),
+            // A low cap in the file, overridden by the flag.
+            case(
+                "flag over file",
+                &["--max-deletions", "100"],
+                &[],
+                Some("max_deletions = 1\n"),
+            ),
+        ];
         setup(&db);
         for c in &cases {
             let what = format!("{}: {}", backend_name(&db), c.what);
@@ -245,15 +245,16 @@ fn caps_that_are_not_exceeded_let_the_run_delete() {
             assert!(archived, "{what}: the run archived what it deleted");
         }
     }
-}
+);
 
-/// A cap that is reached but not exceeded: ten users eligible and `--max-deletions 10`, or
-/// nobody eligible and `--max-deletions 0`. Neither is "more than max_deletions", so the run
-/// deletes every eligible user and succeeds (exit 0) without claiming it stopped early.
-#[test]
-fn a_cap_equal_to_the_eligible_count_is_not_exceeded() {
-    let mut problems = Vec::new();
-    for db in TestDb::each() {
+// A cap that is reached but not exceeded: ten users eligible and `--max-deletions 10`, or
+// nobody eligible and `--max-deletions 0`. Neither is "more than max_deletions", so the run
+// deletes every eligible user and succeeds (exit 0) without claiming it stopped early.
+backend_test!(
+    a_cap_equal_to_the_eligible_count_is_not_exceeded,
+    [sqlite, postgres],
+    |db: TestDb| {
+        let mut problems = Vec::new();
         let what = backend_name(&db);
         setup(&db);
         let r = db.run(&["run", "--as-of", AS_OF, "--max-deletions", "10"]);
@@ -277,101 +278,99 @@ fn a_cap_equal_to_the_eligible_count_is_not_exceeded() {
                 r.all()
             ));
         }
+        assert!(problems.is_empty(), "{}", problems.join("\n\n"));
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
-}
+);
 
-#[test]
-fn a_future_as_of_is_refused_unless_allowed() {
-    for db in TestDb::all() {
-        let what = backend_name(&db);
-        setup(&db);
-        let before = db.fingerprint(TABLES);
-        let dir = support::scratch();
+backend_test!(a_future_as_of_is_refused_unless_allowed, |db: TestDb| {
+    let what = backend_name(&db);
+    setup(&db);
+    let before = db.fingerprint(TABLES);
+    let dir = support::scratch();
 
-        let r = run_in(&db, dir.path(), &["run", "--as-of", "2099-01-01"], &[]);
-        assert_eq!(r.code, 4, "{what}: {}", r.all());
-        assert!(
-            r.stderr
-                .contains("--as-of 2099-01-01T00:00:00Z is later than this machine's clock")
-                && r.stderr.contains("nothing deleted"),
-            "{what}: {}",
-            r.stderr
-        );
-        assert_eq!(db.fingerprint(TABLES), before, "{what}: nothing deleted");
+    let r = run_in(&db, dir.path(), &["run", "--as-of", "2099-01-01"], &[]);
+    assert_eq!(r.code, 4, "{what}: {}", r.all());
+    assert!(
+        r.stderr
+            .contains("--as-of 2099-01-01T00:00:00Z is later than this machine's clock")
+            && r.stderr.contains("nothing deleted"),
+        "{what}: {}",
+        r.stderr
+    );
+    assert_eq!(db.fingerprint(TABLES), before, "{what}: nothing deleted");
 
-        let r = run_in(
-            &db,
-            dir.path(),
-            &["run"],
-            &[("ANONSWEEP_AS_OF", "2099-01-01T00:00:00Z")],
-        );
-        assert_eq!(r.code, 4, "{what}: from the environment too\n{}", r.all());
-        assert_eq!(db.fingerprint(TABLES), before);
+    let r = run_in(
+        &db,
+        dir.path(),
+        &["run"],
+        &[("ANONSWEEP_AS_OF", "2099-01-01T00:00:00Z")],
+    );
+    assert_eq!(r.code, 4, "{what}: from the environment too\n{}", r.all());
+    assert_eq!(db.fingerprint(TABLES), before);
 
-        // Allowed: the cutoff is 2098-12-02, so every anonymous user is eligible.
-        let r = run_in(
-            &db,
-            dir.path(),
-            &["run", "--as-of", "2099-01-01", "--allow-future-as-of"],
-            &[],
-        );
-        assert_eq!(r.code, 0, "{what}: {}", r.all());
-        assert_eq!(db.ids("users", "id"), ["r0", "r1"], "{what}");
-        assert_eq!(db.ids("sessions", "id"), ["sr0", "sr1"], "{what}");
-        assert_eq!(db.count("accounts"), 0, "{what}");
-    }
-}
+    // Allowed: the cutoff is 2098-12-02, so every anonymous user is eligible.
+    let r = run_in(
+        &db,
+        dir.path(),
+        &["run", "--as-of", "2099-01-01", "--allow-future-as-of"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{what}: {}", r.all());
+    assert_eq!(db.ids("users", "id"), ["r0", "r1"], "{what}");
+    assert_eq!(db.ids("sessions", "id"), ["sr0", "sr1"], "{what}");
+    assert_eq!(db.count("accounts"), 0, "{what}");
+});
 
-#[test]
-fn bad_cap_values_are_usage_errors() {
-    let cases = [
-        case("negative deletions", &["--max-deletions=-1"], &[], None),
-        case("text deletions", &["--max-deletions", "lots"], &[], None),
-        case(
-            "fractional deletions",
-            &["--max-deletions", "1.5"],
-            &[],
-            None,
-        ),
-        case("negative fraction", &["--max-fraction=-0.1"], &[], None),
-        case(
-            "negative fraction, separate",
-            &["--max-fraction", "-0.5"],
-            &[],
-            None,
-        ),
-        case("fraction above 1", &["--max-fraction", "1.5"], &[], None),
-        case("text fraction", &["--max-fraction", "half"], &[], None),
-        case("NaN fraction", &["--max-fraction", "NaN"], &[], None),
-        case(
-            "env deletions",
-            &[],
-            &[("ANONSWEEP_MAX_DELETIONS", "-5")],
-            None,
-        ),
-        case(
-            "env fraction",
-            &[],
-            &[("ANONSWEEP_MAX_FRACTION", "2")],
-            None,
-        ),
-        case("file deletions", &[], &[], Some("max_deletions = -1\n")),
-        case(
-            "file deletions text",
-            &[],
-            &[],
-            Some("max_deletions = \"many\"\n"),
-        ),
-        case("file fraction", &[], &[], Some("max_fraction = 1.01\n")),
-        case(
-            "file fraction text",
-            &[],
-            &[],
-            Some("max_fraction = \"half\"\n"),
-        ),
-    ];
-    for db in TestDb::each() {
+backend_test!(
+    bad_cap_values_are_usage_errors,
+    [sqlite, postgres],
+    |db: TestDb| {
+        let cases = [
+            case("negative deletions", &["--max-deletions=-1"], &[], None),
+            case("text deletions", &["--max-deletions", "lots"], &[], None),
+            case(
+                "fractional deletions",
+                &["--max-deletions", "1.5"],
+                &[],
+                None,
+            ),
+            case("negative fraction", &["--max-fraction=-0.1"], &[], None),
+            case(
+                "negative fraction, separate",
+                &["--max-fraction", "-0.5"],
+                &[],
+                None,
+            ),
+            case("fraction above 1", &["--max-fraction", "1.5"], &[], None),
+            case("text fraction", &["--max-fraction", "half"], &[], None),
+            case("NaN fraction", &["--max-fraction", "NaN"], &[], None),
+            case(
+                "env deletions",
+                &[],
+                &[("ANONSWEEP_MAX_DELETIONS", "-5")],
+                None,
+            ),
+            case(
+                "env fraction",
+                &[],
+                &[("ANONSWEEP_MAX_FRACTION", "2")],
+                None,
+            ),
+            case("file deletions", &[], &[], Some("max_deletions = -1\n")),
+            case(
+                "file deletions text",
+                &[],
+                &[],
+                Some("max_deletions = \"many\"\n"),
+            ),
+            case("file fraction", &[], &[], Some("max_fraction = 1.01\n")),
+            case(
+                "file fraction text",
+                &[],
+                &[],
+                Some("max_fraction = \"half\"\n"),
+            ),
+        ];
         setup(&db);
         let before = db.fingerprint(TABLES);
         for c in &cases {
@@ -389,4 +388,4 @@ fn bad_cap_values_are_usage_errors() {
             assert!(!archived, "{what}");
         }
     }
-}
+);

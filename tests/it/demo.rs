@@ -1,13 +1,16 @@
-//! `anonsweep demo` on SQLite and PostgreSQL: it fills a deterministic population, deletes exactly
-//! the users that are eligible at its own as-of (checked with independent SQL against the
-//! `anonsweep_demo` marker), keeps everyone else, replaces only a file it made itself, and refuses
-//! (exit 2, nothing changed) a file or database it did not make.
+//! `anonsweep demo` on SQLite, PostgreSQL and MySQL/MariaDB: it fills a deterministic
+//! population, deletes exactly the users that are eligible at its own as-of (checked with
+//! independent SQL against the `anonsweep_demo` marker), keeps everyone else, replaces only a
+//! file it made itself, and refuses (exit 2, nothing changed) a file, or a database that already
+//! has a table, that it did not make. The server tests are written once for PostgreSQL and
+//! MySQL (what differs per backend is in `support::demo_sql`).
 
 use crate::support;
 
 use std::path::Path;
 
-use support::{Conn, DbUrl, TestDb};
+use support::demo_sql;
+use support::{backend_test, Backend, Conn, DbUrl, TestDb};
 
 const DEMO_FILE: &str = "anonsweep-demo.db";
 
@@ -30,6 +33,8 @@ fn number(conn: &mut Conn, sql: &str) -> u64 {
 /// What a demo database holds, judged by SQL written here, with the demo's own as-of (the
 /// `anonsweep_demo` row) minus 30 days as the cutoff.
 struct Census {
+    /// The marker's as-of, `YYYY-MM-DDTHH:MM:SS`.
+    as_of: String,
     users: u64,
     anonymous: u64,
     /// Anonymous, created before the cutoff, no session created or updated at or after it.
@@ -47,7 +52,8 @@ impl Census {
     /// The counts, for messages (the registered ids are too many to print).
     fn brief(&self) -> String {
         format!(
-            "users {}, anonymous {}, eligible {}, active anonymous {}, registered {}, sessions {}, accounts {}, orphans {}",
+            "as-of {}, users {}, anonymous {}, eligible {}, active anonymous {}, registered {}, sessions {}, accounts {}, orphans {}",
+            self.as_of,
             self.users,
             self.anonymous,
             self.eligible,
@@ -60,36 +66,23 @@ impl Census {
     }
 }
 
-fn census(conn: &mut Conn, pg: bool) -> Census {
-    let (cutoff_cte, anon, registered) = if pg {
-        (
-            "WITH c AS (SELECT created_at - INTERVAL '30 days' AS cutoff FROM anonsweep_demo)",
-            "u.is_anonymous IS TRUE",
-            "u.is_anonymous IS NOT TRUE",
-        )
-    } else {
-        // The demo writes every SQLite timestamp as YYYY-MM-DDTHH:MM:SS.mmmZ, so text order is time order.
-        (
-            "WITH c AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '-30 days') AS cutoff FROM anonsweep_demo)",
-            "u.is_anonymous = 1",
-            "(u.is_anonymous = 0 OR u.is_anonymous IS NULL)",
-        )
-    };
-    if !pg {
+fn census(conn: &mut Conn) -> Census {
+    let backend = conn.backend();
+    let cutoff_cte = demo_sql::cutoff_cte(backend);
+    let (anon, registered) = (demo_sql::anonymous(backend), demo_sql::registered(backend));
+    let count_t = demo_sql::text(backend, "COUNT(*)");
+    if backend == Backend::Sqlite {
         let iso = "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'";
-        let bad = number(conn, &format!("SELECT CAST(COUNT(*) AS TEXT) AS t FROM users WHERE NOT created_at {iso}"))
-            + number(conn, &format!("SELECT CAST(COUNT(*) AS TEXT) AS t FROM sessions WHERE NOT created_at {iso} OR NOT updated_at {iso}"))
-            + number(conn, &format!("SELECT CAST(COUNT(*) AS TEXT) AS t FROM anonsweep_demo WHERE NOT created_at {iso}"));
+        let bad = number(conn, &format!("SELECT {count_t} AS t FROM users WHERE NOT created_at {iso}"))
+            + number(conn, &format!("SELECT {count_t} AS t FROM sessions WHERE NOT created_at {iso} OR NOT updated_at {iso}"))
+            + number(conn, &format!("SELECT {count_t} AS t FROM anonsweep_demo WHERE NOT created_at {iso}"));
         assert_eq!(
             bad, 0,
             "the demo's SQLite timestamps are not uniform ISO-8601 text"
         );
     }
     assert_eq!(
-        number(
-            conn,
-            "SELECT CAST(COUNT(*) AS TEXT) AS t FROM anonsweep_demo"
-        ),
+        number(conn, &format!("SELECT {count_t} AS t FROM anonsweep_demo")),
         1,
         "one marker row"
     );
@@ -97,12 +90,11 @@ fn census(conn: &mut Conn, pg: bool) -> Census {
     let count = |conn: &mut Conn, cond: &str| {
         number(
             conn,
-            &format!(
-                "{cutoff_cte} SELECT CAST(COUNT(*) AS TEXT) AS t FROM users AS u, c WHERE {cond}"
-            ),
+            &format!("{cutoff_cte} SELECT {count_t} AS t FROM users AS u, c WHERE {cond}"),
         )
     };
     Census {
+        as_of: strings(conn, demo_sql::marker_as_of(backend)).remove(0),
         users: count(conn, "TRUE"),
         anonymous: count(conn, anon),
         eligible: count(
@@ -112,15 +104,20 @@ fn census(conn: &mut Conn, pg: bool) -> Census {
         active_anonymous: count(conn, &format!("{anon} AND {recent}")),
         registered: strings(
             conn,
-            &format!("SELECT u.id AS t FROM users AS u WHERE {registered} ORDER BY u.id"),
+            &format!(
+                "SELECT {} AS t FROM users AS u WHERE {registered} ORDER BY u.id",
+                demo_sql::text(backend, "u.id")
+            ),
         ),
-        sessions: number(conn, "SELECT CAST(COUNT(*) AS TEXT) AS t FROM sessions"),
-        accounts: number(conn, "SELECT CAST(COUNT(*) AS TEXT) AS t FROM accounts"),
+        sessions: number(conn, &format!("SELECT {count_t} AS t FROM sessions")),
+        accounts: number(conn, &format!("SELECT {count_t} AS t FROM accounts")),
         orphans: number(
             conn,
-            "SELECT CAST(COUNT(*) AS TEXT) AS t FROM (
-               SELECT user_id FROM sessions UNION ALL SELECT user_id FROM accounts) AS x
-             WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = x.user_id)",
+            &format!(
+                "SELECT {count_t} AS t FROM (
+                   SELECT user_id FROM sessions UNION ALL SELECT user_id FROM accounts) AS x
+                 WHERE NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = x.user_id)"
+            ),
         ),
     }
 }
@@ -182,7 +179,7 @@ fn sqlite_demo_deletes_exactly_the_eligible_users_and_replaces_its_own_file() {
     );
     let [users, anonymous, sessions, accounts] = filled(&fill.stderr);
     assert_eq!(users, 3000);
-    let before = census(&mut connect(&url), false);
+    let before = census(&mut connect(&url));
     assert_eq!(
         (
             before.users,
@@ -233,7 +230,7 @@ fn sqlite_demo_deletes_exactly_the_eligible_users_and_replaces_its_own_file() {
             "round {round}: same population"
         );
 
-        let after = census(&mut connect(&url), false);
+        let after = census(&mut connect(&url));
         println!(
             "round {round}: deleted {deleted}\n  fill-only: {}\n  after:     {}",
             before.brief(),
@@ -365,153 +362,175 @@ fn sqlite_demo_refuses_a_non_database_file_with_exit_2() {
     assert_eq!(r.code, 2, "{}", r.all());
 }
 
-const PG_TABLES: [&str; 4] = ["users", "sessions", "accounts", "anonsweep_demo"];
+const TABLES: [&str; 4] = ["users", "sessions", "accounts", "anonsweep_demo"];
 
-#[test]
-fn postgres_demo_fills_an_empty_database_deletes_the_eligible_and_refuses_a_second_time() {
-    // --fill-only: filled as logged, nothing deleted.
-    let filled_db = TestDb::pg();
-    let url = filled_db.url();
-    let fill = support::anonsweep_in(
-        &filled_db.dir(),
-        &[
-            "demo",
-            "--users",
-            "2000",
-            "--fill-only",
-            "--database-url",
-            &url,
-        ],
-        &[],
-    );
-    assert_eq!(fill.code, 0, "{}", fill.all());
-    let [users, anonymous, sessions, accounts] = filled(&fill.stderr);
-    assert_eq!(users, 2000);
-    let before = census(&mut filled_db.conn(), true);
-    assert_eq!(
-        (
-            before.users,
-            before.anonymous,
-            before.sessions,
-            before.accounts
-        ),
-        (users, anonymous, sessions, accounts)
-    );
-    assert_eq!(before.orphans, 0);
-    assert!(
-        before.eligible > 0 && before.active_anonymous > 0 && !before.registered.is_empty(),
-        "{}",
-        before.brief()
-    );
-
-    // The same database again: not empty any more, refused, unchanged.
-    let fingerprint = filled_db.fingerprint(&PG_TABLES);
-    let again = support::anonsweep_in(
-        &filled_db.dir(),
-        &["demo", "--users", "2000", "--database-url", &url],
-        &[],
-    );
-    assert_eq!(again.code, 2, "{}", again.all());
-    assert_eq!(
-        filled_db.fingerprint(&PG_TABLES),
-        fingerprint,
-        "a refused demo changed the database"
-    );
-
-    // The whole demo on a fresh database.
-    let db = TestDb::pg();
-    let url = db.url();
-    let r = support::anonsweep_in(
-        &db.dir(),
-        &[
-            "demo",
-            "--users",
-            "2000",
-            "--database-url",
-            &url,
-            "--format",
-            "json",
-        ],
-        &[],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(
-        filled(&r.stderr),
-        [users, anonymous, sessions, accounts],
-        "same population"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(r.stdout.trim()).expect("demo --format json prints the run summary");
-    let deleted = json["deleted_users"].as_u64().unwrap();
-    assert_eq!(json["eligible"].as_u64(), Some(deleted), "{}", r.stdout);
-    assert_eq!(json["failed"].as_array().map(Vec::len), Some(0));
-    let after = census(&mut db.conn(), true);
-    println!(
-        "postgres: deleted {deleted}\n  fill-only: {}\n  after:     {}",
-        before.brief(),
-        after.brief()
-    );
-    assert_eq!(after.eligible, 0, "eligible users remain");
-    assert_eq!(after.users, 2000 - deleted);
-    assert_eq!(
-        deleted, before.eligible,
-        "the demo deleted other than the eligible users"
-    );
-    assert_eq!(after.anonymous, anonymous - deleted);
-    assert_eq!(after.active_anonymous, before.active_anonymous);
-    assert!(after.active_anonymous > 0);
-    assert_eq!(
-        after.registered, before.registered,
-        "registered users all remain"
-    );
-    assert_eq!(after.orphans, 0);
-
-    // And a second demo on it is refused without changing anything.
-    let fingerprint = db.fingerprint(&PG_TABLES);
-    let second = support::anonsweep_in(
-        &db.dir(),
-        &["demo", "--users", "2000", "--database-url", &url],
-        &[],
-    );
-    assert_eq!(second.code, 2, "{}", second.all());
-    assert!(
-        second.stderr.contains("already has a table"),
-        "{}",
-        second.stderr
-    );
-    assert_eq!(
-        db.fingerprint(&PG_TABLES),
-        fingerprint,
-        "a refused demo changed the database"
-    );
-    assert_eq!(db.count("users"), 2000 - deleted);
+fn tables(db: &TestDb) -> Vec<String> {
+    db.strings(demo_sql::tables(db.backend()))
 }
 
-/// `demo --database-url` fills only an *empty* database: an application's database with other
-/// tables (here a better-auth style `"user"` table) is refused and left alone.
-#[test]
-fn postgres_demo_refuses_a_database_with_other_tables() {
-    let db = TestDb::pg();
-    db.exec(r#"CREATE TABLE "user" (id TEXT PRIMARY KEY); INSERT INTO "user" VALUES ('real');"#);
-    let tables = "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1";
-    let before = db.strings(tables);
+/// `demo --users 2000 --database-url URL ARGS`.
+fn demo(db: &TestDb, args: &[&str]) -> support::Run {
     let url = db.url();
-    let r = support::anonsweep_in(
-        &db.dir(),
-        &[
-            "demo",
-            "--users",
-            "50",
-            "--fill-only",
-            "--database-url",
-            &url,
-        ],
-        &[],
-    );
-    assert_eq!(r.code, 2, "{}", r.all());
-    assert_eq!(
-        db.strings(tables),
-        before,
-        "the demo added tables to a non-empty database"
-    );
+    let mut all = vec!["demo", "--users", "2000", "--database-url", &url];
+    all.extend_from_slice(args);
+    support::anonsweep_in(&db.dir(), &all, &[])
 }
+
+// Formerly `postgres_demo_fills_…` here and its copy `mysql_demo_fills_…` in demo_mysql.rs; each
+// backend now makes every check that either made.
+backend_test!(
+    demo_fills_an_empty_database_deletes_the_eligible_and_refuses_a_second_time,
+    [postgres, mysql],
+    |backend: Backend| {
+        // --fill-only: filled as logged, nothing deleted.
+        let filled_db = TestDb::new(backend);
+        let fill = demo(&filled_db, &["--fill-only"]);
+        assert_eq!(fill.code, 0, "{}", fill.all());
+        assert!(
+            !fill.stdout.contains("deleted users"),
+            "--fill-only must not run: {}",
+            fill.stdout
+        );
+        let [users, anonymous, sessions, accounts] = filled(&fill.stderr);
+        assert_eq!(users, 2000);
+        let mut expected = TABLES.map(String::from).to_vec();
+        expected.sort();
+        assert_eq!(tables(&filled_db), expected, "the demo's tables");
+        let before = census(&mut filled_db.conn());
+        assert_eq!(
+            (
+                before.users,
+                before.anonymous,
+                before.sessions,
+                before.accounts
+            ),
+            (users, anonymous, sessions, accounts)
+        );
+        assert_eq!(before.orphans, 0);
+        assert!(
+            before.eligible > 0 && before.active_anonymous > 0 && !before.registered.is_empty(),
+            "{}",
+            before.brief()
+        );
+        assert!(before.eligible < before.anonymous, "{}", before.brief());
+
+        // The same database again: not empty any more, refused, unchanged.
+        let fingerprint = filled_db.fingerprint(&TABLES);
+        let again = demo(&filled_db, &[]);
+        assert_eq!(again.code, 2, "{}", again.all());
+        assert!(
+            again.stderr.contains("already has a table"),
+            "{}",
+            again.stderr
+        );
+        assert_eq!(
+            filled_db.fingerprint(&TABLES),
+            fingerprint,
+            "a refused demo changed the database"
+        );
+
+        // The whole demo on a fresh database.
+        let db = TestDb::new(backend);
+        let r = demo(&db, &["--format", "json"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(
+            filled(&r.stderr),
+            [users, anonymous, sessions, accounts],
+            "same population"
+        );
+        let json: serde_json::Value = serde_json::from_str(r.stdout.trim())
+            .expect("demo --format json prints the run summary");
+        let deleted = json["deleted_users"].as_u64().unwrap();
+        assert_eq!(json["backend"], backend.name(), "{}", r.stdout);
+        assert_eq!(json["eligible"].as_u64(), Some(deleted), "{}", r.stdout);
+        assert_eq!(json["failed"].as_array().map(Vec::len), Some(0));
+        let after = census(&mut db.conn());
+        println!(
+            "{}: deleted {deleted}\n  fill-only: {}\n  after:     {}",
+            backend.name(),
+            before.brief(),
+            after.brief()
+        );
+        // The marker holds the as-of the run used (UTC, to the second).
+        assert_eq!(
+            json["as_of"].as_str().map(|s| s.trim_end_matches('Z')),
+            Some(after.as_of.as_str()),
+            "the anonsweep_demo marker and the run's as-of differ: {}",
+            r.stdout
+        );
+        assert_eq!(after.eligible, 0, "eligible users remain");
+        assert_eq!(after.users, 2000 - deleted);
+        assert_eq!(
+            deleted, before.eligible,
+            "the demo deleted other than the eligible users"
+        );
+        assert_eq!(after.anonymous, anonymous - deleted);
+        assert_eq!(after.active_anonymous, before.active_anonymous);
+        assert!(after.active_anonymous > 0);
+        assert_eq!(
+            after.registered, before.registered,
+            "registered users all remain"
+        );
+        let rows_of = |table: &str| {
+            json["deleted_rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["table"] == table)
+                .and_then(|r| r["rows"].as_u64())
+                .unwrap_or_else(|| panic!("no deleted_rows entry for {table}: {}", r.stdout))
+        };
+        assert_eq!(rows_of("users"), deleted);
+        assert_eq!(after.sessions, sessions - rows_of("sessions"));
+        assert_eq!(after.accounts, accounts - rows_of("accounts"));
+        assert_eq!(after.orphans, 0);
+
+        // And a second demo on it is refused without changing anything.
+        let fingerprint = db.fingerprint(&TABLES);
+        let second = demo(&db, &[]);
+        assert_eq!(second.code, 2, "{}", second.all());
+        assert!(
+            second.stderr.contains("already has a table"),
+            "{}",
+            second.stderr
+        );
+        assert_eq!(
+            db.fingerprint(&TABLES),
+            fingerprint,
+            "a refused demo changed the database"
+        );
+        assert_eq!(db.count("users"), 2000 - deleted);
+        assert_eq!(census(&mut db.conn()).users, 2000 - deleted);
+    }
+);
+
+// `demo --database-url` fills only an *empty* database: an application's database with another
+// table (here a better-auth style `user` table) is refused and left alone, with or without
+// --fill-only. Formerly `postgres_demo_refuses_…` and its copy `mysql_demo_refuses_…`.
+backend_test!(
+    demo_refuses_a_database_with_other_tables,
+    [postgres, mysql],
+    |db: TestDb| {
+        db.exec(&demo_sql::one_row_table(db.backend(), "user", "real"));
+        let before = tables(&db);
+        assert_eq!(before, vec!["user".to_string()]);
+        let refusal = format!(
+            "already has a table {}",
+            demo_sql::named_in_messages(db.backend(), "user")
+        );
+        for args in [&["--fill-only"][..], &[][..]] {
+            let r = demo(&db, args);
+            assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+            assert!(r.stderr.contains(&refusal), "{args:?}: {}", r.stderr);
+            assert_eq!(
+                tables(&db),
+                before,
+                "{args:?}: the demo added tables to a non-empty database"
+            );
+            assert_eq!(
+                db.strings(&demo_sql::ids_of(db.backend(), "user")),
+                vec!["real".to_string()]
+            );
+        }
+    }
+);

@@ -8,7 +8,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::TestDb;
+use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 const TABLES: &[&str] = &["users", "sessions", "accounts"];
@@ -98,9 +98,9 @@ fn setting(report: &Value, name: &str) -> (String, String) {
     )
 }
 
-#[test]
-fn a_clean_default_schema_passes_and_nothing_changes() {
-    for db in TestDb::all() {
+backend_test!(
+    a_clean_default_schema_passes_and_nothing_changes,
+    |db: TestDb| {
         let what = backend_name(&db);
         setup(&db, default_ts(&db));
         let (rows, objects) = (db.fingerprint(TABLES), schema_objects(&db));
@@ -137,11 +137,11 @@ fn a_clean_default_schema_passes_and_nothing_changes() {
             "{what}: no table or index changed"
         );
     }
-}
+);
 
-#[test]
-fn an_unconfigured_referencing_table_is_an_error_with_the_fix() {
-    for db in TestDb::all() {
+backend_test!(
+    an_unconfigured_referencing_table_is_an_error_with_the_fix,
+    |db: TestDb| {
         let what = backend_name(&db);
         setup(&db, default_ts(&db));
         let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
@@ -206,168 +206,174 @@ fn an_unconfigured_referencing_table_is_an_error_with_the_fix() {
         );
         assert_eq!(db.fingerprint(&tables), rows, "{what}: nothing changed");
     }
-}
+);
 
-#[test]
-fn configuration_values_show_where_they_came_from() {
-    let db = TestDb::sqlite();
-    setup(&db, "TEXT");
-    let dir = support::scratch();
-    std::fs::write(
-        dir.path().join("anonsweep.toml"),
-        "retention_days = 42\nbatch_size = 50\n[users]\ntable = \"users\"\n",
-    )
-    .unwrap();
-    let file = "file anonsweep.toml";
-
-    // The file alone.
-    let j = json(&doctor_in(
-        &db,
-        dir.path(),
-        &["--as-of", AS_OF, "--format", "json"],
-        &[],
-    ));
-    assert_eq!(setting(&j, "retention_days"), ("42".into(), file.into()));
-    assert_eq!(setting(&j, "batch_size"), ("50".into(), file.into()));
-    assert_eq!(setting(&j, "users.table"), ("users".into(), file.into()));
-    assert_eq!(
-        setting(&j, "users.id"),
-        ("id".into(), "preset default".into())
-    );
-    assert_eq!(
-        setting(&j, "lock_timeout_ms"),
-        ("5000".into(), "default".into())
-    );
-    assert_eq!(setting(&j, "preset"), ("default".into(), "default".into()));
-    assert_eq!(
-        setting(&j, "as_of"),
-        ("2026-11-26T00:00:00+00:00".into(), "flag --as-of".into())
-    );
-    assert_eq!(setting(&j, "database_url").1, "flag --database-url");
-
-    // The environment beats the file.
-    let env = [
-        ("ANONSWEEP_RETENTION_DAYS", "41"),
-        ("ANONSWEEP_PRESET", "default"),
-    ];
-    let j = json(&doctor_in(
-        &db,
-        dir.path(),
-        &["--as-of", AS_OF, "--format", "json"],
-        &env,
-    ));
-    assert_eq!(
-        setting(&j, "retention_days"),
-        ("41".into(), "env ANONSWEEP_RETENTION_DAYS".into())
-    );
-    assert_eq!(
-        setting(&j, "preset"),
-        ("default".into(), "env ANONSWEEP_PRESET".into())
-    );
-
-    // The flag beats both; the text report shows the same.
-    let r = doctor_in(
-        &db,
-        dir.path(),
-        &["--as-of", AS_OF, "--retention-days", "40"],
-        &env,
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("retention_days"))
-        .unwrap_or_else(|| panic!("{}", r.stdout));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(words, ["retention_days", "40", "flag", "--retention-days"]);
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("batch_size"))
+backend_test!(
+    configuration_values_show_where_they_came_from,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, "TEXT");
+        let dir = support::scratch();
+        std::fs::write(
+            dir.path().join("anonsweep.toml"),
+            "retention_days = 42\nbatch_size = 50\n[users]\ntable = \"users\"\n",
+        )
         .unwrap();
-    assert!(line.contains("50") && line.ends_with(file), "{line}");
+        let file = "file anonsweep.toml";
 
-    // DATABASE_URL from the environment.
-    let url = db.url();
-    let r = support::anonsweep_in(
-        dir.path(),
-        &["doctor", "--as-of", AS_OF, "--format", "json"],
-        &[("DATABASE_URL", &url)],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(setting(&json(&r), "database_url").1, "env DATABASE_URL");
-}
+        // The file alone.
+        let j = json(&doctor_in(
+            &db,
+            dir.path(),
+            &["--as-of", AS_OF, "--format", "json"],
+            &[],
+        ));
+        assert_eq!(setting(&j, "retention_days"), ("42".into(), file.into()));
+        assert_eq!(setting(&j, "batch_size"), ("50".into(), file.into()));
+        assert_eq!(setting(&j, "users.table"), ("users".into(), file.into()));
+        assert_eq!(
+            setting(&j, "users.id"),
+            ("id".into(), "preset default".into())
+        );
+        assert_eq!(
+            setting(&j, "lock_timeout_ms"),
+            ("5000".into(), "default".into())
+        );
+        assert_eq!(setting(&j, "preset"), ("default".into(), "default".into()));
+        assert_eq!(
+            setting(&j, "as_of"),
+            ("2026-11-26T00:00:00+00:00".into(), "flag --as-of".into())
+        );
+        assert_eq!(setting(&j, "database_url").1, "flag --database-url");
 
-/// `backend` is read from the database URL: its origin is the URL's.
-#[test]
-fn the_backend_origin_is_the_database_urls() {
-    let db = TestDb::sqlite();
-    setup(&db, "TEXT");
-    let dir = support::scratch();
-    let url = db.url();
-    let r = support::anonsweep_in(
-        dir.path(),
-        &["doctor", "--as-of", AS_OF, "--format", "json"],
-        &[("DATABASE_URL", &url)],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    let j = json(&r);
-    assert_eq!(setting(&j, "database_url").1, "env DATABASE_URL");
-    assert_eq!(
-        setting(&j, "backend"),
-        ("sqlite".into(), "env DATABASE_URL".into()),
-        "no --database-url flag was given"
-    );
-}
+        // The environment beats the file.
+        let env = [
+            ("ANONSWEEP_RETENTION_DAYS", "41"),
+            ("ANONSWEEP_PRESET", "default"),
+        ];
+        let j = json(&doctor_in(
+            &db,
+            dir.path(),
+            &["--as-of", AS_OF, "--format", "json"],
+            &env,
+        ));
+        assert_eq!(
+            setting(&j, "retention_days"),
+            ("41".into(), "env ANONSWEEP_RETENTION_DAYS".into())
+        );
+        assert_eq!(
+            setting(&j, "preset"),
+            ("default".into(), "env ANONSWEEP_PRESET".into())
+        );
 
-/// Doctor lists what `run` will use: the run settings it shows (batch size, caps) come from the
-/// environment when set there, as they do from the file.
-#[test]
-fn run_settings_from_the_environment_are_shown_as_run_uses_them() {
-    let db = TestDb::sqlite();
-    setup(&db, "TEXT");
-    let dir = support::scratch();
-    std::fs::write(dir.path().join("anonsweep.toml"), "max_fraction = 0.5\n").unwrap();
-    let env = [
-        ("ANONSWEEP_BATCH_SIZE", "77"),
-        ("ANONSWEEP_MAX_DELETIONS", "0"),
-        ("ANONSWEEP_MAX_FRACTION", "0.9"),
-    ];
-    // What run uses: the environment's values (here the deletion cap stops it).
-    let url = db.url();
-    let r = support::anonsweep_in(
-        dir.path(),
-        &["run", "--as-of", AS_OF, "--database-url", &url],
-        &env,
-    );
-    assert_eq!(r.code, 4, "{}", r.all());
-    assert!(
-        r.stderr
-            .contains("more than max_deletions 0 (from env ANONSWEEP_MAX_DELETIONS)"),
-        "{}",
-        r.stderr
-    );
+        // The flag beats both; the text report shows the same.
+        let r = doctor_in(
+            &db,
+            dir.path(),
+            &["--as-of", AS_OF, "--retention-days", "40"],
+            &env,
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("retention_days"))
+            .unwrap_or_else(|| panic!("{}", r.stdout));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words, ["retention_days", "40", "flag", "--retention-days"]);
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("batch_size"))
+            .unwrap();
+        assert!(line.contains("50") && line.ends_with(file), "{line}");
 
-    let j = json(&doctor_in(
-        &db,
-        dir.path(),
-        &["--as-of", AS_OF, "--format", "json"],
-        &env,
-    ));
-    assert_eq!(db.count("users"), 3, "nothing deleted");
-    assert_eq!(
-        setting(&j, "batch_size"),
-        ("77".into(), "env ANONSWEEP_BATCH_SIZE".into())
-    );
-    assert_eq!(
-        setting(&j, "max_deletions"),
-        ("0".into(), "env ANONSWEEP_MAX_DELETIONS".into())
-    );
-    assert_eq!(
-        setting(&j, "max_fraction"),
-        ("0.9".into(), "env ANONSWEEP_MAX_FRACTION".into())
-    );
-}
+        // DATABASE_URL from the environment.
+        let url = db.url();
+        let r = support::anonsweep_in(
+            dir.path(),
+            &["doctor", "--as-of", AS_OF, "--format", "json"],
+            &[("DATABASE_URL", &url)],
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(setting(&json(&r), "database_url").1, "env DATABASE_URL");
+    }
+);
+
+// `backend` is read from the database URL: its origin is the URL's.
+backend_test!(
+    the_backend_origin_is_the_database_urls,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, "TEXT");
+        let dir = support::scratch();
+        let url = db.url();
+        let r = support::anonsweep_in(
+            dir.path(),
+            &["doctor", "--as-of", AS_OF, "--format", "json"],
+            &[("DATABASE_URL", &url)],
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        let j = json(&r);
+        assert_eq!(setting(&j, "database_url").1, "env DATABASE_URL");
+        assert_eq!(
+            setting(&j, "backend"),
+            ("sqlite".into(), "env DATABASE_URL".into()),
+            "no --database-url flag was given"
+        );
+    }
+);
+
+// Doctor lists what `run` will use: the run settings it shows (batch size, caps) come from the
+// environment when set there, as they do from the file.
+backend_test!(
+    run_settings_from_the_environment_are_shown_as_run_uses_them,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, "TEXT");
+        let dir = support::scratch();
+        std::fs::write(dir.path().join("anonsweep.toml"), "max_fraction = 0.5\n").unwrap();
+        let env = [
+            ("ANONSWEEP_BATCH_SIZE", "77"),
+            ("ANONSWEEP_MAX_DELETIONS", "0"),
+            ("ANONSWEEP_MAX_FRACTION", "0.9"),
+        ];
+        // What run uses: the environment's values (here the deletion cap stops it).
+        let url = db.url();
+        let r = support::anonsweep_in(
+            dir.path(),
+            &["run", "--as-of", AS_OF, "--database-url", &url],
+            &env,
+        );
+        assert_eq!(r.code, 4, "{}", r.all());
+        assert!(
+            r.stderr
+                .contains("more than max_deletions 0 (from env ANONSWEEP_MAX_DELETIONS)"),
+            "{}",
+            r.stderr
+        );
+
+        let j = json(&doctor_in(
+            &db,
+            dir.path(),
+            &["--as-of", AS_OF, "--format", "json"],
+            &env,
+        ));
+        assert_eq!(db.count("users"), 3, "nothing deleted");
+        assert_eq!(
+            setting(&j, "batch_size"),
+            ("77".into(), "env ANONSWEEP_BATCH_SIZE".into())
+        );
+        assert_eq!(
+            setting(&j, "max_deletions"),
+            ("0".into(), "env ANONSWEEP_MAX_DELETIONS".into())
+        );
+        assert_eq!(
+            setting(&j, "max_fraction"),
+            ("0.9".into(), "env ANONSWEEP_MAX_FRACTION".into())
+        );
+    }
+);
 
 /// Sets the test database's default time zone (new connections pick it up).
 fn set_zone(db: &TestDb, zone: &str) {
@@ -387,17 +393,18 @@ fn zone_warnings(j: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn pg_time_zone_warning_for_columns_without_a_zone() {
-    // timestamp columns, New York: warned, with the zone and the columns; a warning, not an error.
-    let db = TestDb::pg();
-    setup(&db, "TIMESTAMP");
-    set_zone(&db, "America/New_York");
-    let objects = schema_objects(&db);
-    let rows = db.fingerprint(TABLES);
-    let r = db.run(&["doctor", "--as-of", AS_OF]);
-    assert_eq!(r.code, 0, "a warning is not an error\n{}", r.all());
-    assert!(
+backend_test!(
+    pg_time_zone_warning_for_columns_without_a_zone,
+    [postgres],
+    |db: TestDb| {
+        // timestamp columns, New York: warned, with the zone and the columns; a warning, not an error.
+        setup(&db, "TIMESTAMP");
+        set_zone(&db, "America/New_York");
+        let objects = schema_objects(&db);
+        let rows = db.fingerprint(TABLES);
+        let r = db.run(&["doctor", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "a warning is not an error\n{}", r.all());
+        assert!(
         r.stdout.contains("database time zone America/New_York")
             && r.stdout.contains(
                 "warning: the database's default time zone is America/New_York, and users.created_at, sessions.created_at, sessions.updated_at have no time zone"
@@ -405,48 +412,49 @@ fn pg_time_zone_warning_for_columns_without_a_zone() {
         "{}",
         r.stdout
     );
-    let j = json(&db.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
-    assert_eq!(j["clock"]["time_zone"], "America/New_York");
-    let w = zone_warnings(&j);
-    assert_eq!(w.len(), 1, "{j}");
-    assert!(w[0].contains("America/New_York"), "{}", w[0]);
-    assert!(j["warnings"].as_u64().unwrap() >= 1);
-    assert_eq!(schema_objects(&db), objects);
-    assert_eq!(db.fingerprint(TABLES), rows);
+        let j = json(&db.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
+        assert_eq!(j["clock"]["time_zone"], "America/New_York");
+        let w = zone_warnings(&j);
+        assert_eq!(w.len(), 1, "{j}");
+        assert!(w[0].contains("America/New_York"), "{}", w[0]);
+        assert!(j["warnings"].as_u64().unwrap() >= 1);
+        assert_eq!(schema_objects(&db), objects);
+        assert_eq!(db.fingerprint(TABLES), rows);
 
-    // The same zone with timestamptz columns: nothing to warn about.
-    let tz = TestDb::pg();
-    setup(&tz, "TIMESTAMPTZ");
-    set_zone(&tz, "America/New_York");
-    let j = json(&tz.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
-    assert_eq!(j["clock"]["time_zone"], "America/New_York");
-    assert_eq!(zone_warnings(&j), Vec::<String>::new(), "{j}");
+        // The same zone with timestamptz columns: nothing to warn about.
+        let tz = TestDb::pg();
+        setup(&tz, "TIMESTAMPTZ");
+        set_zone(&tz, "America/New_York");
+        let j = json(&tz.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
+        assert_eq!(j["clock"]["time_zone"], "America/New_York");
+        assert_eq!(zone_warnings(&j), Vec::<String>::new(), "{j}");
 
-    // timestamp columns in a UTC database: nothing to warn about.
-    let utc = TestDb::pg();
-    setup(&utc, "TIMESTAMP");
-    set_zone(&utc, "UTC");
-    let j = json(&utc.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
-    assert_eq!(j["clock"]["time_zone"], "UTC");
-    assert_eq!(zone_warnings(&j), Vec::<String>::new(), "{j}");
+        // timestamp columns in a UTC database: nothing to warn about.
+        let utc = TestDb::pg();
+        setup(&utc, "TIMESTAMP");
+        set_zone(&utc, "UTC");
+        let j = json(&utc.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
+        assert_eq!(j["clock"]["time_zone"], "UTC");
+        assert_eq!(zone_warnings(&j), Vec::<String>::new(), "{j}");
 
-    // Mixed: only the columns without a zone are named.
-    let mixed = TestDb::pg();
-    setup(&mixed, "TIMESTAMPTZ");
-    mixed.exec(
+        // Mixed: only the columns without a zone are named.
+        let mixed = TestDb::pg();
+        setup(&mixed, "TIMESTAMPTZ");
+        mixed.exec(
         "ALTER TABLE sessions ALTER COLUMN updated_at TYPE timestamp USING updated_at AT TIME ZONE 'UTC'",
     );
-    set_zone(&mixed, "Europe/Berlin");
-    let j = json(&mixed.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
-    let w = zone_warnings(&j);
-    assert_eq!(w.len(), 1, "{j}");
-    assert!(
-        w[0].contains("Europe/Berlin, and sessions.updated_at has no time zone")
-            && !w[0].contains("users.created_at"),
-        "{}",
-        w[0]
-    );
-}
+        set_zone(&mixed, "Europe/Berlin");
+        let j = json(&mixed.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
+        let w = zone_warnings(&j);
+        assert_eq!(w.len(), 1, "{j}");
+        assert!(
+            w[0].contains("Europe/Berlin, and sessions.updated_at has no time zone")
+                && !w[0].contains("users.created_at"),
+            "{}",
+            w[0]
+        );
+    }
+);
 
 fn index_messages(j: &Value) -> Vec<String> {
     j["indexes"]
@@ -457,9 +465,9 @@ fn index_messages(j: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn missing_indexes_are_listed_until_migrate_run() {
-    for db in TestDb::all() {
+backend_test!(
+    missing_indexes_are_listed_until_migrate_run,
+    |db: TestDb| {
         let what = backend_name(&db);
         setup(&db, default_ts(&db));
         let objects = schema_objects(&db);
@@ -517,11 +525,12 @@ fn missing_indexes_are_listed_until_migrate_run() {
         let j = json(&db.run(&["doctor", "--as-of", AS_OF, "--format", "json"]));
         assert_eq!(index_messages(&j), Vec::<String>::new(), "{what}");
     }
-}
+);
 
-#[test]
-fn json_report_has_every_section() {
-    for db in TestDb::each() {
+backend_test!(
+    json_report_has_every_section,
+    [sqlite, postgres],
+    |db: TestDb| {
         let what = backend_name(&db);
         setup(&db, default_ts(&db));
         let r = db.run(&["doctor", "--as-of", AS_OF, "--format", "json"]);
@@ -592,4 +601,4 @@ fn json_report_has_every_section() {
             assert!(j["clock"]["time_zone"].is_null());
         }
     }
-}
+);

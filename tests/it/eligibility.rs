@@ -1,9 +1,9 @@
 //! The exact deleted set on a hand-built dataset with every edge of the rule, in every
-//! timestamp storage format and id type seen in the wild, on SQLite and PostgreSQL.
+//! timestamp storage format and id type seen in the wild, on SQLite, PostgreSQL and MySQL/MariaDB.
 
 use crate::support;
 
-use support::TestDb;
+use support::{backend_test, Backend, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z"; // cutoff = 2026-10-27T00:00:00Z with 30 days
 
@@ -444,55 +444,70 @@ fn postgres_uuid_ids_epoch_ms() {
     check_variant(TestDb::pg(), &v);
 }
 
-#[test]
-fn better_auth_preset_camel_case_on_both_backends() {
-    for db in TestDb::each() {
-        let v = if db.is_pg() {
-            Variant {
-                name: "better-auth pg",
-                id_type: "TEXT",
-                ts_type: "TIMESTAMPTZ",
-                bool_type: "BOOLEAN",
-                id: text_id,
-                ts: pg_tz,
-                bool_lit: pg_bool,
-            }
+// The better-auth preset's camelCase names, quoted as each backend quotes them (MySQL with
+// backticks). Formerly `better_auth_preset_camel_case_on_both_backends` (SQLite, PostgreSQL)
+// and its copy `better_auth_preset_on_mysql`.
+backend_test!(better_auth_preset_camel_case, |db: TestDb| {
+    let v = match db.backend() {
+        Backend::Postgres => Variant {
+            name: "better-auth pg",
+            id_type: "TEXT",
+            ts_type: "TIMESTAMPTZ",
+            bool_type: "BOOLEAN",
+            id: text_id,
+            ts: pg_tz,
+            bool_lit: pg_bool,
+        },
+        Backend::Sqlite => Variant {
+            name: "better-auth sqlite",
+            id_type: "TEXT",
+            ts_type: "DATE",
+            bool_type: "INTEGER",
+            id: text_id,
+            ts: iso_z,
+            bool_lit: sqlite_bool,
+        },
+        Backend::Mysql => Variant {
+            name: "better-auth mysql",
+            id_type: "VARCHAR(36)",
+            ts_type: "DATETIME(3)",
+            bool_type: "BOOLEAN",
+            id: text_id,
+            ts: mysql_datetime,
+            bool_lit: pg_bool,
+        },
+    };
+    let q = |name: &str| {
+        if db.is_mysql() {
+            format!("`{name}`")
         } else {
-            Variant {
-                name: "better-auth sqlite",
-                id_type: "TEXT",
-                ts_type: "DATE",
-                bool_type: "INTEGER",
-                id: text_id,
-                ts: iso_z,
-                bool_lit: sqlite_bool,
-            }
-        };
-        setup(
-            &db,
-            &v,
-            ("\"user\"", "\"session\"", "\"account\""),
-            [
-                "\"isAnonymous\"",
-                "\"createdAt\"",
-                "\"userId\"",
-                "\"createdAt\"",
-                "\"updatedAt\"",
-                "id",
-            ],
-        );
-        let run = db.run(&["run", "--preset", "better-auth", "--as-of", AS_OF]);
-        assert_eq!(run.code, 0, "{}: {}", v.name, run.all());
-        assert_eq!(db.ids("\"user\"", "id"), expected_kept(&v), "{}", v.name);
-        assert_eq!(
-            db.count("\"session\"") as usize,
-            expected_sessions_left(),
-            "{}",
-            v.name
-        );
-        assert_eq!(db.count("\"account\""), 2, "{}", v.name);
-    }
-}
+            format!("\"{name}\"")
+        }
+    };
+    let (user, session, account) = (q("user"), q("session"), q("account"));
+    let (anon, created, user_id, updated) = (
+        q("isAnonymous"),
+        q("createdAt"),
+        q("userId"),
+        q("updatedAt"),
+    );
+    setup(
+        &db,
+        &v,
+        (&user, &session, &account),
+        [&anon, &created, &user_id, &created, &updated, "id"],
+    );
+    let run = db.run(&["run", "--preset", "better-auth", "--as-of", AS_OF]);
+    assert_eq!(run.code, 0, "{}: {}", v.name, run.all());
+    assert_eq!(db.ids(&user, "id"), expected_kept(&v), "{}", v.name);
+    assert_eq!(
+        db.count(&session) as usize,
+        expected_sessions_left(),
+        "{}",
+        v.name
+    );
+    assert_eq!(db.count(&account), 2, "{}", v.name);
+});
 
 #[test]
 fn config_file_schema_qualified_tables_on_postgres() {
@@ -599,36 +614,4 @@ fn mysql_epoch_milliseconds_integer_ids() {
         bool_lit: pg_bool,
     };
     check_variant(TestDb::mysql(), &v);
-}
-
-#[test]
-fn better_auth_preset_on_mysql() {
-    let db = TestDb::mysql();
-    let v = Variant {
-        name: "better-auth mysql",
-        id_type: "VARCHAR(36)",
-        ts_type: "DATETIME(3)",
-        bool_type: "BOOLEAN",
-        id: text_id,
-        ts: mysql_datetime,
-        bool_lit: pg_bool,
-    };
-    setup(
-        &db,
-        &v,
-        ("`user`", "`session`", "`account`"),
-        [
-            "`isAnonymous`",
-            "`createdAt`",
-            "`userId`",
-            "`createdAt`",
-            "`updatedAt`",
-            "id",
-        ],
-    );
-    let run = db.run(&["run", "--preset", "better-auth", "--as-of", AS_OF]);
-    assert_eq!(run.code, 0, "{}: {}", v.name, run.all());
-    assert_eq!(db.ids("`user`", "id"), expected_kept(&v));
-    assert_eq!(db.count("`session`") as usize, expected_sessions_left());
-    assert_eq!(db.count("`account`"), 2);
 }

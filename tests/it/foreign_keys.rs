@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use support::TestDb;
+use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 
@@ -39,9 +39,9 @@ fn setup(db: &TestDb, cascade: bool) {
     db.exec(&sql);
 }
 
-#[test]
-fn without_cascade_children_go_first_on_every_backend() {
-    for db in TestDb::all() {
+backend_test!(
+    without_cascade_children_go_first_on_every_backend,
+    |db: TestDb| {
         setup(&db, false);
         let r = db.run(&["run", "--as-of", AS_OF, "--batch-size", "3"]);
         assert_eq!(r.code, 0, "{}", r.all());
@@ -49,19 +49,16 @@ fn without_cascade_children_go_first_on_every_backend() {
         assert_eq!(db.ids("sessions", "id"), vec!["s10", "s11"]);
         assert_eq!(db.ids("accounts", "id"), vec!["a10", "a11"]);
     }
-}
+);
 
-#[test]
-fn with_cascade_the_result_is_the_same() {
-    for db in TestDb::all() {
-        setup(&db, true);
-        let r = db.run(&["run", "--as-of", AS_OF]);
-        assert_eq!(r.code, 0, "{}", r.all());
-        assert_eq!(db.ids("users", "id"), vec!["u10", "u11"]);
-        assert_eq!(db.ids("sessions", "id"), vec!["s10", "s11"]);
-        assert_eq!(db.ids("accounts", "id"), vec!["a10", "a11"]);
-    }
-}
+backend_test!(with_cascade_the_result_is_the_same, |db: TestDb| {
+    setup(&db, true);
+    let r = db.run(&["run", "--as-of", AS_OF]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db.ids("users", "id"), vec!["u10", "u11"]);
+    assert_eq!(db.ids("sessions", "id"), vec!["s10", "s11"]);
+    assert_eq!(db.ids("accounts", "id"), vec!["a10", "a11"]);
+});
 
 /// Registered users u10 and u11 were invited by anonymous users u03 and u07
 /// (`users.invited_by`, no cascade): those two cannot be deleted.
@@ -79,9 +76,9 @@ fn add_invitations(db: &TestDb, inviters: &[(&str, &str)]) {
     }
 }
 
-#[test]
-fn referenced_users_fail_alone_are_reported_and_the_rest_go() {
-    for db in TestDb::all() {
+backend_test!(
+    referenced_users_fail_alone_are_reported_and_the_rest_go,
+    |db: TestDb| {
         setup(&db, false);
         add_invitations(&db, &[("u10", "u03"), ("u11", "u07")]);
         let r = db.run(&[
@@ -113,11 +110,11 @@ fn referenced_users_fail_alone_are_reported_and_the_rest_go() {
         assert_eq!(db.ids("sessions", "id"), vec!["s03", "s07", "s10", "s11"]);
         assert_eq!(db.ids("accounts", "id"), vec!["a03", "a07", "a10", "a11"]);
     }
-}
+);
 
-#[test]
-fn unconfigured_referencing_table_stops_plan_and_run_before_anything_is_deleted() {
-    for db in TestDb::all() {
+backend_test!(
+    unconfigured_referencing_table_stops_plan_and_run_before_anything_is_deleted,
+    |db: TestDb| {
         setup(&db, false);
         let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
         db.exec(&format!(
@@ -141,11 +138,9 @@ fn unconfigured_referencing_table_stops_plan_and_run_before_anything_is_deleted(
             );
         }
     }
-}
+);
 
-#[test]
-fn max_failures_stops_the_run_early() {
-    let db = TestDb::sqlite();
+backend_test!(max_failures_stops_the_run_early, [sqlite], |db: TestDb| {
     setup(&db, false);
     // u01, u02 and u03 invited registered users, so they cannot be deleted.
     db.exec("INSERT INTO users (id, is_anonymous, created_at) VALUES ('r1', 0, '2026-01-01'), ('r2', 0, '2026-01-01'), ('r3', 0, '2026-01-01')");
@@ -169,4 +164,4 @@ fn max_failures_stops_the_run_early() {
             "u11"
         ]
     );
-}
+});

@@ -10,7 +10,7 @@
 
 use crate::support;
 
-use support::TestDb;
+use support::{backend_test, Backend, TestDb};
 
 use std::time::{Duration, Instant};
 
@@ -93,13 +93,11 @@ fn redis_second_instance_exits_75(db: TestDb) {
     );
 }
 
-#[test]
-fn redis_lock_second_instance_exits_75_and_names_the_holder() {
-    each_parallel(
-        vec![TestDb::sqlite, TestDb::pg],
-        redis_second_instance_exits_75,
-    );
-}
+backend_test!(
+    redis_lock_second_instance_exits_75_and_names_the_holder,
+    [sqlite, postgres],
+    |db: TestDb| redis_second_instance_exits_75(db)
+);
 
 // ---------------------------------------------------------------------------------------------
 // 2. Database lock, the same scenario, on every backend
@@ -178,55 +176,54 @@ fn database_second_instance_exits_75(db: TestDb) {
     assert_eq!(deleted_users(&c.stdout), 0);
 }
 
-#[test]
-fn database_lock_second_instance_exits_75_and_changes_nothing() {
-    each_parallel(
-        vec![TestDb::sqlite, TestDb::pg, TestDb::mysql],
-        database_second_instance_exits_75,
-    );
-}
+backend_test!(
+    database_lock_second_instance_exits_75_and_changes_nothing,
+    |db: TestDb| database_second_instance_exits_75(db)
+);
 
 // ---------------------------------------------------------------------------------------------
 // 3. A killed Redis holder: the key stays until its TTL passes
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn killed_redis_holder_blocks_until_the_ttl_passes() {
-    let db = TestDb::sqlite();
-    setup(&db);
-    let mut a = spawn(
-        &db,
-        &slow_run(&["--lock", REDIS, "--lock-ttl-ms", "2000"]),
-        &[],
-    );
-    let key = wait_for_redis_holder(&mut a, &db);
-    let pid = a.pid();
-    a.kill_hard();
-    assert_whole(&db, "after SIGKILL");
-    let left = eligible_left(&db);
-    assert!(left > 0 && left < ELIGIBLE, "A was killed mid-run: {left}");
-
-    let b = db.run(&quick_run(&["--lock", REDIS]));
-    assert_eq!(b.code, 75, "the key outlives its holder\n{}", b.all());
-    assert!(b.stderr.contains(&format!("pid {pid}")), "{}", b.stderr);
-    assert_eq!(eligible_left(&db), left, "B deleted nothing");
-
-    // The TTL (2 s) passes: the key expires.
-    let until = Instant::now() + Duration::from_secs(10);
-    while redis_get(&key).is_some() {
-        assert!(
-            Instant::now() < until,
-            "key {key} still there 10 s after its holder died"
+backend_test!(
+    killed_redis_holder_blocks_until_the_ttl_passes,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db);
+        let mut a = spawn(
+            &db,
+            &slow_run(&["--lock", REDIS, "--lock-ttl-ms", "2000"]),
+            &[],
         );
-        std::thread::sleep(Duration::from_millis(100));
+        let key = wait_for_redis_holder(&mut a, &db);
+        let pid = a.pid();
+        a.kill_hard();
+        assert_whole(&db, "after SIGKILL");
+        let left = eligible_left(&db);
+        assert!(left > 0 && left < ELIGIBLE, "A was killed mid-run: {left}");
+
+        let b = db.run(&quick_run(&["--lock", REDIS]));
+        assert_eq!(b.code, 75, "the key outlives its holder\n{}", b.all());
+        assert!(b.stderr.contains(&format!("pid {pid}")), "{}", b.stderr);
+        assert_eq!(eligible_left(&db), left, "B deleted nothing");
+
+        // The TTL (2 s) passes: the key expires.
+        let until = Instant::now() + Duration::from_secs(10);
+        while redis_get(&key).is_some() {
+            assert!(
+                Instant::now() < until,
+                "key {key} still there 10 s after its holder died"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let c = db.run(&quick_run(&["--lock", REDIS]));
+        assert_eq!(c.code, 0, "after the TTL\n{}", c.all());
+        assert_eq!(deleted_users(&c.stdout), left);
+        assert_eq!(user_ids(&db), survivors());
+        assert_whole(&db, "after the rerun");
+        assert_eq!(redis_get(&key), None);
     }
-    let c = db.run(&quick_run(&["--lock", REDIS]));
-    assert_eq!(c.code, 0, "after the TTL\n{}", c.all());
-    assert_eq!(deleted_users(&c.stdout), left);
-    assert_eq!(user_ids(&db), survivors());
-    assert_whole(&db, "after the rerun");
-    assert_eq!(redis_get(&key), None);
-}
+);
 
 // ---------------------------------------------------------------------------------------------
 // 4. A killed database-lock holder: the OS / server releases the lock at once
@@ -248,10 +245,11 @@ fn killed_database_holder(db: TestDb) {
     assert_whole(&db, "after the rerun");
 }
 
-#[test]
-fn killed_database_lock_holder_frees_the_lock_at_once() {
-    each_parallel(vec![TestDb::sqlite, TestDb::pg], killed_database_holder);
-}
+backend_test!(
+    killed_database_lock_holder_frees_the_lock_at_once,
+    [sqlite, postgres],
+    |db: TestDb| killed_database_holder(db)
+);
 
 // ---------------------------------------------------------------------------------------------
 // 5. A lost Redis lock: the holder stops after the batch in flight, exit 7
@@ -352,53 +350,57 @@ fn lost_by_takeover(db: TestDb) {
     assert_whole(&db, "after the rerun");
 }
 
-#[test]
-fn lost_redis_lock_stops_after_the_batch_with_exit_7() {
-    std::thread::scope(|s| {
-        let a = s.spawn(|| lost_by_delete(TestDb::sqlite()));
-        let b = s.spawn(|| lost_by_takeover(TestDb::pg()));
-        let (a, b) = (a.join(), b.join());
-        assert!(a.is_ok() && b.is_ok(), "see the panic messages above");
-    });
+/// A lost Redis lock, two ways: the key deleted under the holder (on SQLite), or taken over
+/// by someone else (on PostgreSQL).
+mod lost_redis_lock_stops_after_the_batch_with_exit_7 {
+    use super::*;
+
+    backend_test!(key_deleted, [sqlite], |db: TestDb| lost_by_delete(db));
+
+    backend_test!(key_taken_over, [postgres], |db: TestDb| lost_by_takeover(
+        db
+    ));
 }
 
-/// PostgreSQL: the advisory lock's connection is terminated under the holder; the run stops
-/// after the batch in flight with exit 7.
-#[test]
-fn lost_database_lock_connection_stops_with_exit_7() {
-    let db = TestDb::pg();
-    setup(&db);
-    let mut a = spawn(&db, &slow_run(&["--lock", "database"]), &[]);
-    a.wait_for_first_batch(&db);
-    let TestDb::Pg { name } = &db else {
-        unreachable!()
-    };
-    let killed = texts(
-        &db,
-        &format!(
-            "SELECT CAST(pg_terminate_backend(pid) AS TEXT) AS t FROM pg_stat_activity \
+// PostgreSQL: the advisory lock's connection is terminated under the holder; the run stops
+// after the batch in flight with exit 7.
+backend_test!(
+    lost_database_lock_connection_stops_with_exit_7,
+    [postgres],
+    |db: TestDb| {
+        setup(&db);
+        let mut a = spawn(&db, &slow_run(&["--lock", "database"]), &[]);
+        a.wait_for_first_batch(&db);
+        let TestDb::Pg { name } = &db else {
+            unreachable!()
+        };
+        let killed = texts(
+            &db,
+            &format!(
+                "SELECT CAST(pg_terminate_backend(pid) AS TEXT) AS t FROM pg_stat_activity \
              WHERE datname = '{name}' AND application_name LIKE 'anonsweep lock:%'"
-        ),
-    );
-    assert_eq!(killed, vec!["true"], "one lock connection");
-    let r = a.finish();
-    assert_eq!(r.code, 7, "lock lost: exit 7\n{}", r.all());
-    assert!(r.stdout.contains("stopped early"), "{}", r.stdout);
-    let left = eligible_left(&db);
-    assert_eq!(deleted_users(&r.stdout) + left, ELIGIBLE, "{}", r.stdout);
-    assert!(left > 0, "{}", r.stdout);
-    assert_whole(&db, "after the lost lock");
-    let c = db.run(&quick_run(&["--lock", "database"]));
-    assert_eq!(c.code, 0, "rerun\n{}", c.all());
-    assert_eq!(user_ids(&db), survivors());
-}
+            ),
+        );
+        assert_eq!(killed, vec!["true"], "one lock connection");
+        let r = a.finish();
+        assert_eq!(r.code, 7, "lock lost: exit 7\n{}", r.all());
+        assert!(r.stdout.contains("stopped early"), "{}", r.stdout);
+        let left = eligible_left(&db);
+        assert_eq!(deleted_users(&r.stdout) + left, ELIGIBLE, "{}", r.stdout);
+        assert!(left > 0, "{}", r.stdout);
+        assert_whole(&db, "after the lost lock");
+        let c = db.run(&quick_run(&["--lock", "database"]));
+        assert_eq!(c.code, 0, "rerun\n{}", c.all());
+        assert_eq!(user_ids(&db), survivors());
+    }
+);
 
 // ---------------------------------------------------------------------------------------------
 // 6. Different databases never block each other
 // ---------------------------------------------------------------------------------------------
 
-fn two_databases_at_once(mk: fn() -> TestDb, lock: &str) {
-    let (db1, db2) = (mk(), mk());
+fn two_databases_at_once(backend: Backend, lock: &str) {
+    let (db1, db2) = (TestDb::new(backend), TestDb::new(backend));
     setup(&db1);
     setup(&db2);
     let mut a = spawn(&db1, &slow_run(&["--lock", lock]), &[]);
@@ -426,23 +428,19 @@ fn two_databases_at_once(mk: fn() -> TestDb, lock: &str) {
     }
 }
 
-#[test]
-fn different_databases_do_not_block_each_other() {
-    std::thread::scope(|s| {
-        let hs = vec![
-            s.spawn(|| two_databases_at_once(TestDb::sqlite, REDIS)),
-            s.spawn(|| two_databases_at_once(TestDb::pg, REDIS)),
-            // GET_LOCK names are server-wide: each database must still get its own.
-            s.spawn(|| two_databases_at_once(TestDb::mysql, "database")),
-        ];
-        let failed = hs
-            .into_iter()
-            .map(|h| h.join())
-            .filter(|r| r.is_err())
-            .count();
-        assert_eq!(failed, 0, "see the panic messages above");
-    });
-}
+// The Redis lock on SQLite and PostgreSQL, the database lock on MySQL (GET_LOCK names are
+// server-wide: each database must still get its own).
+backend_test!(
+    different_databases_do_not_block_each_other,
+    |backend: Backend| {
+        let lock = if backend == Backend::Mysql {
+            "database"
+        } else {
+            REDIS
+        };
+        two_databases_at_once(backend, lock)
+    }
+);
 
 // ---------------------------------------------------------------------------------------------
 // One database, two spellings: still one lock

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use support::{Run, TestDb};
+use support::{backend_test, Run, TestDb};
 
 const OURS: [&str; 2] = [
     "anonsweep_users_created_at_anon",
@@ -51,9 +51,10 @@ fn ok(r: Run) -> Run {
     r
 }
 
-#[test]
-fn run_is_idempotent_revert_touches_only_ours_and_run_again_works() {
-    for db in TestDb::each() {
+backend_test!(
+    run_is_idempotent_revert_touches_only_ours_and_run_again_works,
+    [sqlite, postgres],
+    |db: TestDb| {
         app_db(&db);
         let before = index_names(&db);
         let r = ok(db.run(&["migrate", "run"]));
@@ -101,11 +102,12 @@ fn run_is_idempotent_revert_touches_only_ours_and_run_again_works() {
         ok(db.run(&["migrate", "run"]));
         assert_eq!(index_names(&db), after);
     }
-}
+);
 
-#[test]
-fn status_reports_applied_present_and_equivalent() {
-    for db in TestDb::each() {
+backend_test!(
+    status_reports_applied_present_and_equivalent,
+    [sqlite, postgres],
+    |db: TestDb| {
         app_db(&db);
         db.exec("CREATE INDEX accounts_by_user ON accounts (user_id)");
         let s = ok(db.run(&["migrate", "status", "--format", "json"]));
@@ -142,11 +144,12 @@ fn status_reports_applied_present_and_equivalent() {
         assert_eq!(j["indexes"][0]["applied"], true);
         assert_eq!(j["indexes"][0]["valid"], true);
     }
-}
+);
 
-#[test]
-fn plan_warns_about_missing_indexes_until_they_exist() {
-    for db in TestDb::each() {
+backend_test!(
+    plan_warns_about_missing_indexes_until_they_exist,
+    [sqlite, postgres],
+    |db: TestDb| {
         app_db(&db);
         let p = ok(db.run(&["plan"]));
         assert!(
@@ -159,11 +162,11 @@ fn plan_warns_about_missing_indexes_until_they_exist() {
         let p = ok(db.run(&["plan"]));
         assert!(!p.stdout.contains("is missing"), "{}", p.stdout);
     }
-}
+);
 
-#[test]
-fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
-    for a in TestDb::all() {
+backend_test!(
+    migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run,
+    |a: TestDb| {
         app_db(&a);
         let b = a.copy();
         let dir = support::scratch();
@@ -208,7 +211,7 @@ fn migrate_sql_applied_by_the_client_gives_the_same_indexes_as_run() {
         ));
         assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
     }
-}
+);
 
 #[test]
 fn migrate_sql_without_a_database_renders_every_index() {
@@ -307,80 +310,84 @@ enabled = false
         .is_empty());
 }
 
-#[test]
-fn invalid_index_from_an_interrupted_concurrent_build_is_reported_and_rebuilt() {
-    let db = TestDb::pg();
-    app_db(&db);
-    db.exec(
+backend_test!(
+    invalid_index_from_an_interrupted_concurrent_build_is_reported_and_rebuilt,
+    [postgres],
+    |db: TestDb| {
+        app_db(&db);
+        db.exec(
         "INSERT INTO users SELECT 'u' || g, TRUE, TIMESTAMPTZ '2026-01-01 00:00:00+00' FROM generate_series(1, 50) g",
     );
-    // A concurrent build that fails half-way leaves an INVALID index behind under our name
-    // (here: a UNIQUE build over duplicate values).
-    let failed = db.conn().batch_execute(
+        // A concurrent build that fails half-way leaves an INVALID index behind under our name
+        // (here: a UNIQUE build over duplicate values).
+        let failed = db.conn().batch_execute(
         r#"CREATE UNIQUE INDEX CONCURRENTLY "anonsweep_users_created_at_anon" ON users (created_at) WHERE is_anonymous"#,
     );
-    assert!(failed.is_err());
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
-            .unwrap();
-    assert_eq!(j["indexes"][0]["exists"], true);
-    assert_eq!(j["indexes"][0]["valid"], false);
-    let plan = ok(db.run(&["plan"]));
-    assert!(plan.stdout.contains("is INVALID"), "{}", plan.stdout);
-    let sql = ok(db.run(&["migrate", "sql"]));
-    assert!(
-        sql.stdout
-            .contains("DROP INDEX CONCURRENTLY IF EXISTS \"anonsweep_users_created_at_anon\";"),
-        "{}",
-        sql.stdout
-    );
+        assert!(failed.is_err());
+        let j: serde_json::Value =
+            serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
+                .unwrap();
+        assert_eq!(j["indexes"][0]["exists"], true);
+        assert_eq!(j["indexes"][0]["valid"], false);
+        let plan = ok(db.run(&["plan"]));
+        assert!(plan.stdout.contains("is INVALID"), "{}", plan.stdout);
+        let sql = ok(db.run(&["migrate", "sql"]));
+        assert!(
+            sql.stdout
+                .contains("DROP INDEX CONCURRENTLY IF EXISTS \"anonsweep_users_created_at_anon\";"),
+            "{}",
+            sql.stdout
+        );
 
-    let r = ok(db.run(&["migrate", "run"]));
-    assert!(
-        r.stdout
-            .contains("created   anonsweep_users_created_at_anon"),
-        "{}",
-        r.stdout
-    );
-    let valid = db.strings(
+        let r = ok(db.run(&["migrate", "run"]));
+        assert!(
+            r.stdout
+                .contains("created   anonsweep_users_created_at_anon"),
+            "{}",
+            r.stdout
+        );
+        let valid = db.strings(
         "SELECT CAST(i.indisvalid AS TEXT) || '|' || CAST(i.indisunique AS TEXT) AS t FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'anonsweep_users_created_at_anon'",
     );
-    assert_eq!(
-        valid,
-        vec!["true|false"],
-        "rebuilt as a valid, non-unique index"
-    );
+        assert_eq!(
+            valid,
+            vec!["true|false"],
+            "rebuilt as a valid, non-unique index"
+        );
 
-    // Recorded as applied but INVALID again (e.g. a REINDEX CONCURRENTLY interrupted): rebuilt too.
-    db.exec("UPDATE pg_index SET indisvalid = FALSE WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
-    let r = ok(db.run(&["migrate", "run"]));
-    assert!(
-        r.stdout
-            .contains("rebuilt   anonsweep_users_created_at_anon"),
-        "{}",
-        r.stdout
-    );
-    let valid = db.strings("SELECT CAST(indisvalid AS TEXT) AS t FROM pg_index WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
-    assert_eq!(valid, vec!["true"]);
-}
+        // Recorded as applied but INVALID again (e.g. a REINDEX CONCURRENTLY interrupted): rebuilt too.
+        db.exec("UPDATE pg_index SET indisvalid = FALSE WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
+        let r = ok(db.run(&["migrate", "run"]));
+        assert!(
+            r.stdout
+                .contains("rebuilt   anonsweep_users_created_at_anon"),
+            "{}",
+            r.stdout
+        );
+        let valid = db.strings("SELECT CAST(indisvalid AS TEXT) AS t FROM pg_index WHERE indexrelid = 'anonsweep_users_created_at_anon'::regclass");
+        assert_eq!(valid, vec!["true"]);
+    }
+);
 
-#[test]
-fn lock_timeout_stops_a_build_that_would_queue_behind_a_long_transaction() {
-    let db = TestDb::pg();
-    app_db(&db);
-    let mut blocker = db.conn();
-    // A long transaction holding a conflicting lock on the users table.
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-        .unwrap();
-    let started = std::time::Instant::now();
-    let r = db.run(&["migrate", "run", "--lock-timeout-ms", "300"]);
-    assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stderr.contains("lock timeout"), "{}", r.stderr);
-    assert!(started.elapsed().as_secs() < 20);
-    blocker.batch_execute("ROLLBACK").unwrap();
-    ok(db.run(&["migrate", "run"]));
-}
+backend_test!(
+    lock_timeout_stops_a_build_that_would_queue_behind_a_long_transaction,
+    [postgres],
+    |db: TestDb| {
+        app_db(&db);
+        let mut blocker = db.conn();
+        // A long transaction holding a conflicting lock on the users table.
+        blocker
+            .batch_execute("BEGIN; LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let r = db.run(&["migrate", "run", "--lock-timeout-ms", "300"]);
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(r.stderr.contains("lock timeout"), "{}", r.stderr);
+        assert!(started.elapsed().as_secs() < 20);
+        blocker.batch_execute("ROLLBACK").unwrap();
+        ok(db.run(&["migrate", "run"]));
+    }
+);
 
 #[test]
 fn postgres_eligibility_query_uses_the_users_index_on_200k_users() {
@@ -445,100 +452,104 @@ fn sqlite_eligibility_query_uses_the_expression_index() {
     );
 }
 
-/// The application's own diesel migrations, run by diesel's own harness, keep working: after
-/// `migrate run`, the application's `revert_last_migration` reverts *its* latest migration.
-#[test]
-fn the_applications_diesel_harness_is_unaffected() {
-    use diesel::Connection;
-    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
-    let db = TestDb::pg();
-    let ts = "TIMESTAMPTZ";
-    db.exec(&support::default_schema(&db, ts, "TEXT", false));
-    let dir = support::scratch();
-    let m = dir.path().join("migrations/2024-05-01-000000_create_notes");
-    std::fs::create_dir_all(&m).unwrap();
-    std::fs::write(
-        m.join("up.sql"),
-        "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
-    )
-    .unwrap();
-    std::fs::write(m.join("down.sql"), "DROP TABLE notes;").unwrap();
-    let app = FileBasedMigrations::from_path(dir.path().join("migrations")).unwrap();
-    let mut conn = diesel::PgConnection::establish(&db.url()).unwrap();
-    conn.run_pending_migrations(app.clone()).unwrap();
-
-    ok(db.run(&["migrate", "run"]));
-    assert!(conn.pending_migrations(app.clone()).unwrap().is_empty());
-    let reverted = conn.revert_last_migration(app.clone()).unwrap();
-    assert_eq!(
-        reverted.to_string(),
-        "20240501000000",
-        "the app's revert reaches its own migration"
-    );
-    assert!(db.strings("SELECT CAST(to_regclass('notes') AS TEXT) AS t")[0].is_empty());
-    conn.run_pending_migrations(app).unwrap();
-
-    ok(db.run(&["migrate", "revert"]));
-    let mut v = versions(&db);
-    v.retain(|x| !x.contains("anonsweep"));
-    assert_eq!(v, vec!["20240501000000"]);
-    assert_eq!(db.count("notes"), 0, "the app's table is still there");
-}
-
-/// A long transaction on the users table: the concurrent build waits for it (up to the lock
-/// timeout) without blocking the application's writes, then gives up and can be rerun.
-#[test]
-fn a_long_transaction_does_not_block_application_writes_during_migrate_run() {
-    let db = TestDb::pg();
-    app_db(&db);
-    let mut long = db.conn();
-    long.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT COUNT(*) FROM users")
+// The application's own diesel migrations, run by diesel's own harness, keep working: after
+// `migrate run`, the application's `revert_last_migration` reverts *its* latest migration.
+backend_test!(
+    the_applications_diesel_harness_is_unaffected,
+    [postgres],
+    |db: TestDb| {
+        use diesel::Connection;
+        use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+        let ts = "TIMESTAMPTZ";
+        db.exec(&support::default_schema(&db, ts, "TEXT", false));
+        let dir = support::scratch();
+        let m = dir.path().join("migrations/2024-05-01-000000_create_notes");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(
+            m.join("up.sql"),
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
+        )
         .unwrap();
-    let url = db.url();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_anonsweep"))
-        .args([
-            "migrate",
-            "run",
-            "--lock-timeout-ms",
-            "3000",
-            "--database-url",
-            &url,
-        ])
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    // The application keeps writing while the index build waits.
-    let started = std::time::Instant::now();
-    let mut app = db.conn();
-    for i in 0..20 {
-        app.batch_execute(&format!("INSERT INTO users VALUES ('w{i}', TRUE, now())"))
-            .unwrap();
+        std::fs::write(m.join("down.sql"), "DROP TABLE notes;").unwrap();
+        let app = FileBasedMigrations::from_path(dir.path().join("migrations")).unwrap();
+        let mut conn = diesel::PgConnection::establish(&db.url()).unwrap();
+        conn.run_pending_migrations(app.clone()).unwrap();
+
+        ok(db.run(&["migrate", "run"]));
+        assert!(conn.pending_migrations(app.clone()).unwrap().is_empty());
+        let reverted = conn.revert_last_migration(app.clone()).unwrap();
+        assert_eq!(
+            reverted.to_string(),
+            "20240501000000",
+            "the app's revert reaches its own migration"
+        );
+        assert!(db.strings("SELECT CAST(to_regclass('notes') AS TEXT) AS t")[0].is_empty());
+        conn.run_pending_migrations(app).unwrap();
+
+        ok(db.run(&["migrate", "revert"]));
+        let mut v = versions(&db);
+        v.retain(|x| !x.contains("anonsweep"));
+        assert_eq!(v, vec!["20240501000000"]);
+        assert_eq!(db.count("notes"), 0, "the app's table is still there");
     }
-    let write_time = started.elapsed();
-    let out = child.wait_with_output().unwrap();
-    long.batch_execute("ROLLBACK").unwrap();
-    assert!(
-        write_time.as_millis() < 1500,
-        "application writes were blocked for {write_time:?}"
-    );
-    assert_eq!(db.count("users"), 20);
-    // The build waited for the long transaction until its lock timeout, then gave up cleanly.
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("lock timeout"), "{stderr}");
-    // A rerun rebuilds what the interrupted build left INVALID: every index present and valid.
-    ok(db.run(&["migrate", "run"]));
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
+);
+
+// A long transaction on the users table: the concurrent build waits for it (up to the lock
+// timeout) without blocking the application's writes, then gives up and can be rerun.
+backend_test!(
+    a_long_transaction_does_not_block_application_writes_during_migrate_run,
+    [postgres],
+    |db: TestDb| {
+        app_db(&db);
+        let mut long = db.conn();
+        long.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT COUNT(*) FROM users")
             .unwrap();
-    for row in j["indexes"].as_array().unwrap() {
-        assert_eq!(row["exists"], true, "{row}");
-        assert_eq!(row["valid"], true, "{row}");
+        let url = db.url();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_anonsweep"))
+            .args([
+                "migrate",
+                "run",
+                "--lock-timeout-ms",
+                "3000",
+                "--database-url",
+                &url,
+            ])
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        // The application keeps writing while the index build waits.
+        let started = std::time::Instant::now();
+        let mut app = db.conn();
+        for i in 0..20 {
+            app.batch_execute(&format!("INSERT INTO users VALUES ('w{i}', TRUE, now())"))
+                .unwrap();
+        }
+        let write_time = started.elapsed();
+        let out = child.wait_with_output().unwrap();
+        long.batch_execute("ROLLBACK").unwrap();
+        assert!(
+            write_time.as_millis() < 1500,
+            "application writes were blocked for {write_time:?}"
+        );
+        assert_eq!(db.count("users"), 20);
+        // The build waited for the long transaction until its lock timeout, then gave up cleanly.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("lock timeout"), "{stderr}");
+        // A rerun rebuilds what the interrupted build left INVALID: every index present and valid.
+        ok(db.run(&["migrate", "run"]));
+        let j: serde_json::Value =
+            serde_json::from_str(&ok(db.run(&["migrate", "status", "--format", "json"])).stdout)
+                .unwrap();
+        for row in j["indexes"].as_array().unwrap() {
+            assert_eq!(row["exists"], true, "{row}");
+            assert_eq!(row["valid"], true, "{row}");
+        }
     }
-}
+);
 
 #[test]
 fn mysql_run_revert_status_explain() {
@@ -605,12 +616,13 @@ fn mysql_run_revert_status_explain() {
     );
 }
 
-/// `[[tables]]` entries get an index migration on their link column, numbered from the table and
-/// column (reordering the config keeps every version), skipped when an index already leads with
-/// that column, and reverted with the others.
-#[test]
-fn configured_tables_get_index_migrations_that_survive_reordering() {
-    for db in TestDb::each() {
+// `[[tables]]` entries get an index migration on their link column, numbered from the table and
+// column (reordering the config keeps every version), skipped when an index already leads with
+// that column, and reverted with the others.
+backend_test!(
+    configured_tables_get_index_migrations_that_survive_reordering,
+    [sqlite, postgres],
+    |db: TestDb| {
         app_db(&db);
         db.exec(
             "CREATE TABLE favorites (id TEXT PRIMARY KEY, user_id TEXT REFERENCES users (id));
@@ -619,9 +631,9 @@ fn configured_tables_get_index_migrations_that_survive_reordering() {
         );
         let favorites = "[[tables]]\ntable = \"favorites\"\nuser_column = \"user_id\"\n";
         let try_on = "[[tables]]\ntable = \"try_on\"\nuser_column = \"owner\"\n";
-        let config = db
-            .dir()
-            .join(format!("anonsweep-{}.toml", std::process::id()));
+        // A private file (PostgreSQL tests share one working directory), removed afterwards.
+        let scratch = support::scratch();
+        let config = scratch.path().join("anonsweep.toml");
         let cfg = config.to_str().unwrap();
         let status = |text: &str| {
             std::fs::write(&config, text).unwrap();
@@ -667,4 +679,4 @@ fn configured_tables_get_index_migrations_that_survive_reordering() {
         );
         assert!(names.contains(&"try_on_owner_idx".to_string()), "{names:?}");
     }
-}
+);

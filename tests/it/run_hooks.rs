@@ -12,7 +12,7 @@ use support::peers::{
     dead_port, http_listener, join_within, parse, promtool_check, smtp_sink, value, Gateway, Idle,
     Mail, Request, Sample,
 };
-use support::{Run, TestDb};
+use support::{backend_test, Run, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 const TABLES: &[&str] = &["users", "sessions", "accounts"];
@@ -125,74 +125,74 @@ fn remaining(db: &TestDb) -> Vec<String> {
     db.ids("users", "id")
 }
 
-#[test]
-fn metrics_file_matches_the_summary_and_keeps_last_success_after_a_cap() {
-    let db = TestDb::sqlite();
-    setup(&db, 3);
-    let dir = support::scratch();
-    let file = dir.path().join("anonsweep.prom");
-    let f = file.to_str().unwrap();
+backend_test!(
+    metrics_file_matches_the_summary_and_keeps_last_success_after_a_cap,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, 3);
+        let dir = support::scratch();
+        let file = dir.path().join("anonsweep.prom");
+        let f = file.to_str().unwrap();
 
-    let r = run(&db, &format!("--format json --metrics-file {f}"), &[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(remaining(&db), ["k0", "r0"]);
-    assert_eq!(db.ids("sessions", "id"), ["s-k0", "s-r0"]);
-    assert_eq!(db.count("accounts"), 0);
-    let json = summary(&r);
-    assert_eq!(
-        (json["deleted_users"].as_u64(), json["eligible"].as_u64()),
-        (Some(3), Some(3))
-    );
-    let first = std::fs::read_to_string(&file).unwrap();
-    promtool_check(&first);
-    let samples = parse(&first);
-    check_metrics(&samples, &json, &[]);
-    let last_run = value(&samples, "anonsweep_last_run_timestamp_seconds", &[]).unwrap();
-    let success = value(&samples, "anonsweep_last_success_timestamp_seconds", &[]).unwrap();
-    assert_eq!(success, last_run, "a successful run is the last success");
+        let r = run(&db, &format!("--format json --metrics-file {f}"), &[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(remaining(&db), ["k0", "r0"]);
+        assert_eq!(db.ids("sessions", "id"), ["s-k0", "s-r0"]);
+        assert_eq!(db.count("accounts"), 0);
+        let json = summary(&r);
+        assert_eq!(
+            (json["deleted_users"].as_u64(), json["eligible"].as_u64()),
+            (Some(3), Some(3))
+        );
+        let first = std::fs::read_to_string(&file).unwrap();
+        promtool_check(&first);
+        let samples = parse(&first);
+        check_metrics(&samples, &json, &[]);
+        let last_run = value(&samples, "anonsweep_last_run_timestamp_seconds", &[]).unwrap();
+        let success = value(&samples, "anonsweep_last_success_timestamp_seconds", &[]).unwrap();
+        assert_eq!(success, last_run, "a successful run is the last success");
 
-    // More eligible users, and a cap they exceed: exit 4, nothing deleted, file rewritten.
-    add_eligible(&db, "f", 2);
-    let before = db.fingerprint(TABLES);
-    let r = run(&db, &format!("--max-deletions 0 --metrics-file {f}"), &[]);
-    assert_eq!(r.code, 4, "{}", r.all());
-    assert_eq!(db.fingerprint(TABLES), before, "nothing deleted");
-    let second = std::fs::read_to_string(&file).unwrap();
-    promtool_check(&second);
-    let samples = parse(&second);
-    let v = |name: &str| value(&samples, name, &[]);
-    assert_eq!(v("anonsweep_run_success"), Some(0.0), "{second}");
-    assert_eq!(v("anonsweep_run_exit_code"), Some(4.0), "{second}");
-    assert_eq!(v("anonsweep_deleted_users"), Some(0.0), "{second}");
-    assert_eq!(
-        v("anonsweep_eligible_users"),
-        Some(2.0),
-        "the plan's count: {second}"
-    );
-    let kept = v("anonsweep_last_success_timestamp_seconds");
-    assert_eq!(kept, Some(success), "last success carried over:\n{second}");
-    assert!(v("anonsweep_last_run_timestamp_seconds").unwrap() >= last_run);
+        // More eligible users, and a cap they exceed: exit 4, nothing deleted, file rewritten.
+        add_eligible(&db, "f", 2);
+        let before = db.fingerprint(TABLES);
+        let r = run(&db, &format!("--max-deletions 0 --metrics-file {f}"), &[]);
+        assert_eq!(r.code, 4, "{}", r.all());
+        assert_eq!(db.fingerprint(TABLES), before, "nothing deleted");
+        let second = std::fs::read_to_string(&file).unwrap();
+        promtool_check(&second);
+        let samples = parse(&second);
+        let v = |name: &str| value(&samples, name, &[]);
+        assert_eq!(v("anonsweep_run_success"), Some(0.0), "{second}");
+        assert_eq!(v("anonsweep_run_exit_code"), Some(4.0), "{second}");
+        assert_eq!(v("anonsweep_deleted_users"), Some(0.0), "{second}");
+        assert_eq!(
+            v("anonsweep_eligible_users"),
+            Some(2.0),
+            "the plan's count: {second}"
+        );
+        let kept = v("anonsweep_last_success_timestamp_seconds");
+        assert_eq!(kept, Some(success), "last success carried over:\n{second}");
+        assert!(v("anonsweep_last_run_timestamp_seconds").unwrap() >= last_run);
 
-    // An instance that finds the lock held does nothing and writes no metrics.
-    let TestDb::Sqlite { path, .. } = &db else {
-        unreachable!()
-    };
-    let lock = std::fs::File::create(format!("{}.anonsweep-lock", path.display())).unwrap();
-    lock.lock().unwrap();
-    let r = run(&db, &format!("--lock database --metrics-file {f}"), &[]);
-    assert_eq!(r.code, 75, "{}", r.all());
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        second,
-        "file untouched"
-    );
-    assert_eq!(db.fingerprint(TABLES), before);
-}
+        // An instance that finds the lock held does nothing and writes no metrics.
+        let TestDb::Sqlite { path, .. } = &db else {
+            unreachable!()
+        };
+        let lock = std::fs::File::create(format!("{}.anonsweep-lock", path.display())).unwrap();
+        lock.lock().unwrap();
+        let r = run(&db, &format!("--lock database --metrics-file {f}"), &[]);
+        assert_eq!(r.code, 75, "{}", r.all());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            second,
+            "file untouched"
+        );
+        assert_eq!(db.fingerprint(TABLES), before);
+    }
+);
 
-#[test]
-fn pushgateway_shows_the_runs_values() {
+backend_test!(pushgateway_shows_the_runs_values, [sqlite], |db: TestDb| {
     let gw = Gateway::start();
-    let db = TestDb::sqlite();
     setup(&db, 4);
     let r = run(
         &db,
@@ -208,81 +208,83 @@ fn pushgateway_shows_the_runs_values() {
     let json = summary(&r);
     assert_eq!(json["deleted_users"], 4);
     check_metrics(&samples, &json, &[("job", "anonsweep")]);
-}
+});
 
-#[test]
-fn email_and_webhook_announce_deletions_at_the_threshold() {
-    let db = TestDb::sqlite();
-    setup(&db, 3);
-    let (smtp_port, sink) = smtp_sink();
-    let (http_port, listener) = http_listener("200 OK");
-    let flags = notify_flags(http_port, "/hook");
-    let r = run(
-        &db,
-        &format!("--format json {flags} --notify-threshold 1"),
-        &smtp_env(smtp_port),
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(remaining(&db), ["k0", "r0"]);
-    assert_eq!(db.ids("sessions", "id"), ["s-k0", "s-r0"]);
-    let run_id = summary(&r)["run_id"].as_str().unwrap().to_string();
+backend_test!(
+    email_and_webhook_announce_deletions_at_the_threshold,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, 3);
+        let (smtp_port, sink) = smtp_sink();
+        let (http_port, listener) = http_listener("200 OK");
+        let flags = notify_flags(http_port, "/hook");
+        let r = run(
+            &db,
+            &format!("--format json {flags} --notify-threshold 1"),
+            &smtp_env(smtp_port),
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(remaining(&db), ["k0", "r0"]);
+        assert_eq!(db.ids("sessions", "id"), ["s-k0", "s-r0"]);
+        let run_id = summary(&r)["run_id"].as_str().unwrap().to_string();
 
-    let mail = join_within(sink, WAIT, "email");
-    let rcpt = mail.commands.iter().any(|c| c == "RCPT TO:<a@example.com>");
-    assert!(rcpt, "{mail:?}");
-    let text = mail_text(&mail);
-    assert!(
-        text.contains("Subject: anonsweep: 3 anonymous users deleted on "),
-        "{text}"
-    );
-    assert!(text.contains("deleted users        3"), "{text}");
-    assert!(text.contains(&run_id), "{text}");
+        let mail = join_within(sink, WAIT, "email");
+        let rcpt = mail.commands.iter().any(|c| c == "RCPT TO:<a@example.com>");
+        assert!(rcpt, "{mail:?}");
+        let text = mail_text(&mail);
+        assert!(
+            text.contains("Subject: anonsweep: 3 anonymous users deleted on "),
+            "{text}"
+        );
+        assert!(text.contains("deleted users        3"), "{text}");
+        assert!(text.contains(&run_id), "{text}");
 
-    let req = join_within(listener, WAIT, "webhook");
-    assert!(
-        req.head.starts_with("POST /hook HTTP/1.1\r\n"),
-        "{}",
-        req.head
-    );
-    let json = webhook_json(&req);
-    assert_eq!(json["event"], "threshold");
-    assert_eq!(json["deleted_users"], 3);
-    assert_eq!(json["run_id"], run_id.as_str());
-    let t = json["text"].as_str().unwrap();
-    assert!(
-        t.starts_with("anonsweep: 3 anonymous users deleted on "),
-        "{t}"
-    );
-}
+        let req = join_within(listener, WAIT, "webhook");
+        assert!(
+            req.head.starts_with("POST /hook HTTP/1.1\r\n"),
+            "{}",
+            req.head
+        );
+        let json = webhook_json(&req);
+        assert_eq!(json["event"], "threshold");
+        assert_eq!(json["deleted_users"], 3);
+        assert_eq!(json["run_id"], run_id.as_str());
+        let t = json["text"].as_str().unwrap();
+        assert!(
+            t.starts_with("anonsweep: 3 anonymous users deleted on "),
+            "{t}"
+        );
+    }
+);
 
-#[test]
-fn below_the_threshold_nothing_is_sent() {
-    let db = TestDb::sqlite();
-    setup(&db, 3);
-    let (smtp, http) = (Idle::bind(), Idle::bind());
-    let flags = notify_flags(http.port, "/hook");
-    let r = run(
-        &db,
-        &format!("{flags} --notify-threshold 4"),
-        &smtp_env(smtp.port),
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(remaining(&db), ["k0", "r0"]);
-    // Threshold 0 with nothing left to delete: still no message.
-    let r = run(
-        &db,
-        &format!("{flags} --notify-threshold 0"),
-        &smtp_env(smtp.port),
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert!(!smtp.contacted(Duration::from_millis(300)), "email sent");
-    assert!(!http.contacted(Duration::ZERO), "webhook called");
-    assert!(!r.stderr.contains("WARN"), "{}", r.stderr);
-}
+backend_test!(
+    below_the_threshold_nothing_is_sent,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, 3);
+        let (smtp, http) = (Idle::bind(), Idle::bind());
+        let flags = notify_flags(http.port, "/hook");
+        let r = run(
+            &db,
+            &format!("{flags} --notify-threshold 4"),
+            &smtp_env(smtp.port),
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(remaining(&db), ["k0", "r0"]);
+        // Threshold 0 with nothing left to delete: still no message.
+        let r = run(
+            &db,
+            &format!("{flags} --notify-threshold 0"),
+            &smtp_env(smtp.port),
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(!smtp.contacted(Duration::from_millis(300)), "email sent");
+        assert!(!http.contacted(Duration::ZERO), "webhook called");
+        assert!(!r.stderr.contains("WARN"), "{}", r.stderr);
+    }
+);
 
-#[test]
-fn failed_deliveries_only_warn() {
-    let db = TestDb::sqlite();
+backend_test!(failed_deliveries_only_warn, [sqlite], |db: TestDb| {
     setup(&db, 5);
     let copy = db.copy();
     let plain = run(&copy, "", &[]);
@@ -306,11 +308,9 @@ fn failed_deliveries_only_warn() {
         .any(|l| l.contains("webhook notification") && l.contains("HTTP 500"));
     assert!(hook, "{}", r.stderr);
     assert!(!r.all().contains("secret-token"), "{}", r.all());
-}
+});
 
-#[test]
-fn a_cap_and_a_failure_are_announced() {
-    let db = TestDb::sqlite();
+backend_test!(a_cap_and_a_failure_are_announced, [sqlite], |db: TestDb| {
     setup(&db, 3);
     let notify = |args: &str| {
         let (smtp_port, sink) = smtp_sink();
@@ -371,117 +371,123 @@ fn a_cap_and_a_failure_are_announced() {
     let samples = parse(&text);
     assert_eq!(value(&samples, "anonsweep_run_success", &[]), Some(0.0));
     assert_eq!(value(&samples, "anonsweep_run_exit_code", &[]), Some(2.0));
-}
+});
 
-#[test]
-fn the_database_password_appears_nowhere() {
-    const PW: &str = "secretpw";
-    let db = TestDb::pg();
-    setup(&db, 3);
-    let mut url = url::Url::parse(&db.url()).unwrap();
-    url.set_password(Some(PW)).unwrap();
-    let mut dead = url.clone();
-    dead.set_port(Some(dead_port())).unwrap();
-    let dir = support::scratch();
-    let file = dir.path().join("anonsweep.prom");
+backend_test!(
+    the_database_password_appears_nowhere,
+    [postgres],
+    |db: TestDb| {
+        const PW: &str = "secretpw";
+        setup(&db, 3);
+        let mut url = url::Url::parse(&db.url()).unwrap();
+        url.set_password(Some(PW)).unwrap();
+        let mut dead = url.clone();
+        dead.set_port(Some(dead_port())).unwrap();
+        let dir = support::scratch();
+        let file = dir.path().join("anonsweep.prom");
 
-    // A run that deletes (threshold event), and one that cannot reach its database (failed).
-    for (database_url, code, event) in [(&url, 0, "threshold"), (&dead, 1, "failed")] {
-        let (smtp_port, sink) = smtp_sink();
-        let (http_port, listener) = http_listener("200 OK");
-        let flags = notify_flags(http_port, "/hook");
-        let args = format!(
-            "run --as-of {AS_OF} {flags} --notify-threshold 1 --metrics-file {}",
-            file.display()
-        );
-        let args: Vec<&str> = args.split_whitespace().collect();
-        let env = smtp_env(smtp_port);
-        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let database_url = database_url.to_string();
-        env.push(("DATABASE_URL", &database_url));
-        let r = support::anonsweep_in(&db.dir(), &args, &env);
-        assert_eq!(r.code, code, "{}", r.all());
-        let mail = join_within(sink, WAIT, "email");
-        let req = join_within(listener, WAIT, "webhook");
-        assert_eq!(webhook_json(&req)["event"], event);
-        let metrics = std::fs::read_to_string(&file).unwrap();
-        for (what, text) in [
-            (
-                "email",
-                format!("{}\n{}", mail.commands.join("\n"), mail.data),
-            ),
-            ("webhook", format!("{}{}", req.head, req.body)),
-            ("metrics", metrics),
-            ("stdout", r.stdout.clone()),
-            ("stderr", r.stderr.clone()),
-        ] {
+        // A run that deletes (threshold event), and one that cannot reach its database (failed).
+        for (database_url, code, event) in [(&url, 0, "threshold"), (&dead, 1, "failed")] {
+            let (smtp_port, sink) = smtp_sink();
+            let (http_port, listener) = http_listener("200 OK");
+            let flags = notify_flags(http_port, "/hook");
+            let args = format!(
+                "run --as-of {AS_OF} {flags} --notify-threshold 1 --metrics-file {}",
+                file.display()
+            );
+            let args: Vec<&str> = args.split_whitespace().collect();
+            let env = smtp_env(smtp_port);
+            let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let database_url = database_url.to_string();
+            env.push(("DATABASE_URL", &database_url));
+            let r = support::anonsweep_in(&db.dir(), &args, &env);
+            assert_eq!(r.code, code, "{}", r.all());
+            let mail = join_within(sink, WAIT, "email");
+            let req = join_within(listener, WAIT, "webhook");
+            assert_eq!(webhook_json(&req)["event"], event);
+            let metrics = std::fs::read_to_string(&file).unwrap();
+            for (what, text) in [
+                (
+                    "email",
+                    format!("{}\n{}", mail.commands.join("\n"), mail.data),
+                ),
+                ("webhook", format!("{}{}", req.head, req.body)),
+                ("metrics", metrics),
+                ("stdout", r.stdout.clone()),
+                ("stderr", r.stderr.clone()),
+            ] {
+                assert!(
+                    !text.contains(PW),
+                    "{event}: {what} shows the password:\n{text}"
+                );
+            }
             assert!(
-                !text.contains(PW),
-                "{event}: {what} shows the password:\n{text}"
+                mail_text(&mail).contains("127.0.0.1"),
+                "the database is named"
             );
         }
-        assert!(
-            mail_text(&mail).contains("127.0.0.1"),
-            "the database is named"
-        );
+        assert_eq!(remaining(&db), ["k0", "r0"]);
     }
-    assert_eq!(remaining(&db), ["k0", "r0"]);
-}
+);
 
-#[test]
-fn bad_hook_settings_are_usage_errors() {
-    let db = TestDb::sqlite();
-    setup(&db, 3);
-    let before = db.fingerprint(TABLES);
-    let smtp = Idle::bind();
-    let cases = [
-        ("--notify-email not-an-address", "none", "not-an-address"),
-        ("--notify-webhook ftp://x", "none", "ftp://x"),
-        (
-            "--notify-email a@example.com",
-            "bogus",
-            "ANONSWEEP_SMTP_TLS",
-        ),
-    ];
-    for (args, tls, needle) in cases {
-        let mut env = smtp_env(smtp.port);
-        env[2].1 = tls.to_string();
-        let r = run(&db, &format!("{args} --notify-threshold 1"), &env);
-        assert_eq!(r.code, 2, "{args}: {}", r.all());
-        let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{args}: one line: {}", r.stderr);
-        assert!(lines[0].contains(needle), "{args}: {}", lines[0]);
-        assert!(r.stdout.is_empty(), "{}", r.stdout);
-        assert_eq!(db.fingerprint(TABLES), before, "{args}: nothing deleted");
+backend_test!(
+    bad_hook_settings_are_usage_errors,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, 3);
+        let before = db.fingerprint(TABLES);
+        let smtp = Idle::bind();
+        let cases = [
+            ("--notify-email not-an-address", "none", "not-an-address"),
+            ("--notify-webhook ftp://x", "none", "ftp://x"),
+            (
+                "--notify-email a@example.com",
+                "bogus",
+                "ANONSWEEP_SMTP_TLS",
+            ),
+        ];
+        for (args, tls, needle) in cases {
+            let mut env = smtp_env(smtp.port);
+            env[2].1 = tls.to_string();
+            let r = run(&db, &format!("{args} --notify-threshold 1"), &env);
+            assert_eq!(r.code, 2, "{args}: {}", r.all());
+            let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{args}: one line: {}", r.stderr);
+            assert!(lines[0].contains(needle), "{args}: {}", lines[0]);
+            assert!(r.stdout.is_empty(), "{}", r.stdout);
+            assert_eq!(db.fingerprint(TABLES), before, "{args}: nothing deleted");
+        }
+        assert!(!smtp.contacted(Duration::ZERO), "no email sent");
     }
-    assert!(!smtp.contacted(Duration::ZERO), "no email sent");
-}
+);
 
-#[test]
-fn credentials_in_hook_urls_are_never_printed() {
-    let db = TestDb::sqlite();
-    setup(&db, 2);
-    let port = support::peers::dead_port();
-    let r = run(
+backend_test!(
+    credentials_in_hook_urls_are_never_printed,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, 2);
+        let port = support::peers::dead_port();
+        let r = run(
         &db,
         &format!(
             "--pushgateway http://u:pushpw@127.0.0.1:{port}/ --notify-webhook http://w:hookpw@127.0.0.1:{port}/h --notify-threshold 1"
         ),
         &[],
     );
-    assert_eq!(
-        r.code,
-        0,
-        "unreachable hooks never fail the run: {}",
-        r.all()
-    );
-    assert_eq!(remaining(&db), vec!["k0", "r0"]);
-    assert!(
-        r.stderr.contains("WARN"),
-        "the failed push is reported: {}",
-        r.stderr
-    );
-    for secret in ["pushpw", "hookpw"] {
-        assert!(!r.all().contains(secret), "{secret} printed:\n{}", r.all());
+        assert_eq!(
+            r.code,
+            0,
+            "unreachable hooks never fail the run: {}",
+            r.all()
+        );
+        assert_eq!(remaining(&db), vec!["k0", "r0"]);
+        assert!(
+            r.stderr.contains("WARN"),
+            "the failed push is reported: {}",
+            r.stderr
+        );
+        for secret in ["pushpw", "hookpw"] {
+            assert!(!r.all().contains(secret), "{secret} printed:\n{}", r.all());
+        }
     }
-}
+);

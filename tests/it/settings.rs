@@ -3,21 +3,19 @@
 
 use crate::support;
 
-use support::TestDb;
+use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 
-/// Users created 5, 15, 25 and 45 days before AS_OF, all anonymous, no sessions.
-fn aged_users() -> TestDb {
-    let db = TestDb::sqlite();
-    db.exec(&support::default_schema(&db, "TEXT", "TEXT", false));
+/// Users created 5, 15, 25 and 45 days before AS_OF, all anonymous, no sessions (SQLite).
+fn aged_users(db: &TestDb) {
+    db.exec(&support::default_schema(db, "TEXT", "TEXT", false));
     db.exec(
         "INSERT INTO users VALUES
            ('d05', 1, '2026-11-21T00:00:00.000Z'), ('d15', 1, '2026-11-11T00:00:00.000Z'),
            ('d25', 1, '2026-11-01T00:00:00.000Z'), ('d45', 1, '2026-10-12T00:00:00.000Z');
          INSERT INTO accounts VALUES ('a1', 'd45', 'anonymous');",
     );
-    db
 }
 
 fn plan_json(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
@@ -38,78 +36,83 @@ fn setting<'a>(json: &'a serde_json::Value, name: &str) -> (&'a str, &'a str) {
     (s["value"].as_str().unwrap(), s["origin"].as_str().unwrap())
 }
 
-#[test]
-fn retention_precedence_flag_env_file_default() {
-    let db = aged_users();
-    std::fs::write(db.dir().join("anonsweep.toml"), "retention_days = 10\n").unwrap();
-    let env = [("ANONSWEEP_RETENTION_DAYS", "20")];
+backend_test!(
+    retention_precedence_flag_env_file_default,
+    [sqlite],
+    |db: TestDb| {
+        aged_users(&db);
+        std::fs::write(db.dir().join("anonsweep.toml"), "retention_days = 10\n").unwrap();
+        let env = [("ANONSWEEP_RETENTION_DAYS", "20")];
 
-    let j = plan_json(&db, &["--retention-days", "40"], &env);
-    assert_eq!(
-        setting(&j, "retention_days"),
-        ("40", "flag --retention-days")
-    );
-    assert_eq!(j["eligible"], 1, "only d45 is older than 40 days");
+        let j = plan_json(&db, &["--retention-days", "40"], &env);
+        assert_eq!(
+            setting(&j, "retention_days"),
+            ("40", "flag --retention-days")
+        );
+        assert_eq!(j["eligible"], 1, "only d45 is older than 40 days");
 
-    let j = plan_json(&db, &[], &env);
-    assert_eq!(
-        setting(&j, "retention_days"),
-        ("20", "env ANONSWEEP_RETENTION_DAYS")
-    );
-    assert_eq!(j["eligible"], 2);
+        let j = plan_json(&db, &[], &env);
+        assert_eq!(
+            setting(&j, "retention_days"),
+            ("20", "env ANONSWEEP_RETENTION_DAYS")
+        );
+        assert_eq!(j["eligible"], 2);
 
-    let j = plan_json(&db, &[], &[]);
-    assert_eq!(setting(&j, "retention_days").0, "10");
-    assert!(setting(&j, "retention_days").1.starts_with("file "));
-    assert_eq!(j["eligible"], 3);
-    assert_eq!(j["cutoff"], "2026-11-16T00:00:00Z");
+        let j = plan_json(&db, &[], &[]);
+        assert_eq!(setting(&j, "retention_days").0, "10");
+        assert!(setting(&j, "retention_days").1.starts_with("file "));
+        assert_eq!(j["eligible"], 3);
+        assert_eq!(j["cutoff"], "2026-11-16T00:00:00Z");
 
-    std::fs::remove_file(db.dir().join("anonsweep.toml")).unwrap();
-    let j = plan_json(&db, &[], &[]);
-    assert_eq!(setting(&j, "retention_days"), ("30", "default"));
-    assert_eq!(j["eligible"], 1);
+        std::fs::remove_file(db.dir().join("anonsweep.toml")).unwrap();
+        let j = plan_json(&db, &[], &[]);
+        assert_eq!(setting(&j, "retention_days"), ("30", "default"));
+        assert_eq!(j["eligible"], 1);
 
-    // And `run` obeys the same value: retention 20 from the environment deletes d25 and d45.
-    let r = db.run_env(&["run", "--as-of", AS_OF], &env);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);
-}
+        // And `run` obeys the same value: retention 20 from the environment deletes d25 and d45.
+        let r = db.run_env(&["run", "--as-of", AS_OF], &env);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);
+    }
+);
 
-#[test]
-fn preset_precedence_and_table_overrides() {
-    let db = aged_users();
-    std::fs::write(
-        db.dir().join("anonsweep.toml"),
-        "preset = 'better-auth'\n[users]\ntable = 'users'\n",
-    )
-    .unwrap();
-    // The file's preset would look for "session"; the flag wins and the file's override still applies.
-    let j = plan_json(&db, &["--preset", "default"], &[]);
-    assert_eq!(setting(&j, "preset"), ("default", "flag --preset"));
-    assert_eq!(setting(&j, "users.table").0, "users");
-    assert!(setting(&j, "users.table").1.starts_with("file "));
-    assert_eq!(
-        setting(&j, "sessions.table"),
-        ("sessions", "preset default")
-    );
-    let r = db.run_env(&["plan", "--as-of", AS_OF], &[]);
-    assert_eq!(
-        r.code,
-        1,
-        "better-auth's column names do not exist here: {}",
-        r.all()
-    );
-    assert!(r.stderr.contains("isAnonymous"), "{}", r.stderr);
-    let r = db.run_env(
-        &["plan", "--as-of", AS_OF],
-        &[("ANONSWEEP_PRESET", "default")],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-}
+backend_test!(
+    preset_precedence_and_table_overrides,
+    [sqlite],
+    |db: TestDb| {
+        aged_users(&db);
+        std::fs::write(
+            db.dir().join("anonsweep.toml"),
+            "preset = 'better-auth'\n[users]\ntable = 'users'\n",
+        )
+        .unwrap();
+        // The file's preset would look for "session"; the flag wins and the file's override still applies.
+        let j = plan_json(&db, &["--preset", "default"], &[]);
+        assert_eq!(setting(&j, "preset"), ("default", "flag --preset"));
+        assert_eq!(setting(&j, "users.table").0, "users");
+        assert!(setting(&j, "users.table").1.starts_with("file "));
+        assert_eq!(
+            setting(&j, "sessions.table"),
+            ("sessions", "preset default")
+        );
+        let r = db.run_env(&["plan", "--as-of", AS_OF], &[]);
+        assert_eq!(
+            r.code,
+            1,
+            "better-auth's column names do not exist here: {}",
+            r.all()
+        );
+        assert!(r.stderr.contains("isAnonymous"), "{}", r.stderr);
+        let r = db.run_env(
+            &["plan", "--as-of", AS_OF],
+            &[("ANONSWEEP_PRESET", "default")],
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+);
 
-#[test]
-fn dotenv_supplies_database_url() {
-    let db = aged_users();
+backend_test!(dotenv_supplies_database_url, [sqlite], |db: TestDb| {
+    aged_users(&db);
     let TestDb::Sqlite { path, .. } = &db else {
         unreachable!()
     };
@@ -125,127 +128,136 @@ fn dotenv_supplies_database_url() {
     let r = support::anonsweep_in(dir.path(), &["run", "--as-of", AS_OF], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);
-}
+});
 
-#[test]
-fn dry_run_changes_nothing_and_run_json_and_audit_log_match_the_database() {
-    let db = aged_users();
-    let dry = db.run(&[
-        "run",
-        "--dry-run",
-        "--as-of",
-        AS_OF,
-        "--retention-days",
-        "20",
-    ]);
-    assert_eq!(dry.code, 0, "{}", dry.all());
-    assert!(dry.stdout.contains("dry run, nothing changed"));
-    assert_eq!(db.count("users"), 4);
+backend_test!(
+    dry_run_changes_nothing_and_run_json_and_audit_log_match_the_database,
+    [sqlite],
+    |db: TestDb| {
+        aged_users(&db);
+        let dry = db.run(&[
+            "run",
+            "--dry-run",
+            "--as-of",
+            AS_OF,
+            "--retention-days",
+            "20",
+        ]);
+        assert_eq!(dry.code, 0, "{}", dry.all());
+        assert!(dry.stdout.contains("dry run, nothing changed"));
+        assert_eq!(db.count("users"), 4);
 
-    let audit = db.dir().join("audit.jsonl");
-    let r = db.run(&[
-        "run",
-        "--as-of",
-        AS_OF,
-        "--retention-days",
-        "20",
-        "--format",
-        "json",
-        "--audit-log",
-        audit.to_str().unwrap(),
-        "--batch-size",
-        "1",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(j["deleted_users"], 2);
-    assert_eq!(j["total_anonymous"], 4);
-    assert_eq!(j["eligible"], 2);
-    assert_eq!(j["batches"], 2);
-    assert_eq!(
-        j["deleted_rows"][1],
-        serde_json::json!({"table": "accounts", "rows": 1})
-    );
-    assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);
+        let audit = db.dir().join("audit.jsonl");
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--retention-days",
+            "20",
+            "--format",
+            "json",
+            "--audit-log",
+            audit.to_str().unwrap(),
+            "--batch-size",
+            "1",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(j["deleted_users"], 2);
+        assert_eq!(j["total_anonymous"], 4);
+        assert_eq!(j["eligible"], 2);
+        assert_eq!(j["batches"], 2);
+        assert_eq!(
+            j["deleted_rows"][1],
+            serde_json::json!({"table": "accounts", "rows": 1})
+        );
+        assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);
 
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut ids: Vec<&str> = lines
-        .iter()
-        .map(|l| l["user_id"].as_str().unwrap())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, vec!["d25", "d45"]);
-    let d45 = lines.iter().find(|l| l["user_id"] == "d45").unwrap();
-    assert_eq!(d45["rows"]["accounts"], 1);
-    assert_eq!(d45["rows"]["sessions"], 0);
-    assert_eq!(d45["created_at"], "2026-10-12T00:00:00.000Z");
-    assert_eq!(d45["run_id"], j["run_id"]);
-    assert!(d45["deleted_at"].as_str().unwrap().ends_with('Z'));
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut ids: Vec<&str> = lines
+            .iter()
+            .map(|l| l["user_id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, vec!["d25", "d45"]);
+        let d45 = lines.iter().find(|l| l["user_id"] == "d45").unwrap();
+        assert_eq!(d45["rows"]["accounts"], 1);
+        assert_eq!(d45["rows"]["sessions"], 0);
+        assert_eq!(d45["created_at"], "2026-10-12T00:00:00.000Z");
+        assert_eq!(d45["run_id"], j["run_id"]);
+        assert!(d45["deleted_at"].as_str().unwrap().ends_with('Z'));
 
-    // Appends, never truncates.
-    db.exec("INSERT INTO users VALUES ('d99', 1, '2025-01-01T00:00:00.000Z')");
-    let r = db.run(&[
-        "run",
-        "--as-of",
-        AS_OF,
-        "--audit-log",
-        audit.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0);
-    assert_eq!(std::fs::read_to_string(&audit).unwrap().lines().count(), 3);
-}
+        // Appends, never truncates.
+        db.exec("INSERT INTO users VALUES ('d99', 1, '2025-01-01T00:00:00.000Z')");
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0);
+        assert_eq!(std::fs::read_to_string(&audit).unwrap().lines().count(), 3);
+    }
+);
 
-#[test]
-fn logs_go_to_stderr_with_timestamps_and_data_to_stdout() {
-    let db = aged_users();
-    let r = db.run_env(&["run", "--as-of", AS_OF], &[("ANONSWEEP_LOG", "debug")]);
-    assert_eq!(r.code, 0);
-    assert!(r.stdout.starts_with("anonsweep run:"), "{}", r.stdout);
-    let first = r.stderr.lines().next().unwrap();
-    assert!(
-        first.starts_with("2026-") || first.starts_with("20"),
-        "{first}"
-    );
-    assert!(r.stderr.contains("DEBUG batch 1"), "{}", r.stderr);
-    let quiet = db.run_env(&["plan", "--as-of", AS_OF], &[("ANONSWEEP_LOG", "error")]);
-    assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
-}
+backend_test!(
+    logs_go_to_stderr_with_timestamps_and_data_to_stdout,
+    [sqlite],
+    |db: TestDb| {
+        aged_users(&db);
+        let r = db.run_env(&["run", "--as-of", AS_OF], &[("ANONSWEEP_LOG", "debug")]);
+        assert_eq!(r.code, 0);
+        assert!(r.stdout.starts_with("anonsweep run:"), "{}", r.stdout);
+        let first = r.stderr.lines().next().unwrap();
+        assert!(
+            first.starts_with("2026-") || first.starts_with("20"),
+            "{first}"
+        );
+        assert!(r.stderr.contains("DEBUG batch 1"), "{}", r.stderr);
+        let quiet = db.run_env(&["plan", "--as-of", AS_OF], &[("ANONSWEEP_LOG", "error")]);
+        assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
+    }
+);
 
-/// An audit log that cannot be written (a full disk: /dev/full) stops the run after the batch
-/// that already committed, with exit code 5, instead of deleting users it cannot record.
-#[test]
-fn an_unwritable_audit_log_stops_the_run_with_exit_5() {
-    let db = aged_users();
-    let r = db.run(&[
-        "run",
-        "--as-of",
-        AS_OF,
-        "--retention-days",
-        "1",
-        "--batch-size",
-        "1",
-        "--audit-log",
-        "/dev/full",
-    ]);
-    assert_eq!(r.code, 5, "{}", r.all());
-    assert!(
-        r.stderr.contains("cannot write the audit log"),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(db.count("users"), 3, "only the first batch (one user) went");
-}
+// An audit log that cannot be written (a full disk: /dev/full) stops the run after the batch
+// that already committed, with exit code 5, instead of deleting users it cannot record.
+backend_test!(
+    an_unwritable_audit_log_stops_the_run_with_exit_5,
+    [sqlite],
+    |db: TestDb| {
+        aged_users(&db);
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--retention-days",
+            "1",
+            "--batch-size",
+            "1",
+            "--audit-log",
+            "/dev/full",
+        ]);
+        assert_eq!(r.code, 5, "{}", r.all());
+        assert!(
+            r.stderr.contains("cannot write the audit log"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(db.count("users"), 3, "only the first batch (one user) went");
+    }
+);
 
-/// Without a configured batch size each backend uses its own default (BENCHMARKS.md): 5000 on
-/// PostgreSQL, 2000 on MySQL/MariaDB, 1000 on SQLite. 6000 eligible users therefore take 2, 3
-/// and 6 batches, and all of them are gone.
-#[test]
-fn the_default_batch_size_depends_on_the_backend() {
-    for db in TestDb::all() {
+// Without a configured batch size each backend uses its own default (BENCHMARKS.md): 5000 on
+// PostgreSQL, 2000 on MySQL/MariaDB, 1000 on SQLite. 6000 eligible users therefore take 2, 3
+// and 6 batches, and all of them are gone.
+backend_test!(
+    the_default_batch_size_depends_on_the_backend,
+    |db: TestDb| {
         db.exec(&support::default_schema(&db, "TIMESTAMPTZ", "TEXT", false));
         for chunk in 0..12 {
             let rows: Vec<String> = (0..500)
@@ -281,4 +293,4 @@ fn the_default_batch_size_depends_on_the_backend() {
         assert_eq!(json["deleted_users"].as_u64(), Some(6000));
         assert_eq!(db.ids("users", "id"), vec!["r1".to_string()]);
     }
-}
+);

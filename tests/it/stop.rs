@@ -8,7 +8,7 @@
 
 use crate::support;
 
-use support::{Run, TestDb};
+use support::{backend_test, Backend, Run, TestDb};
 
 use support::population::*;
 
@@ -67,23 +67,17 @@ fn signal_mid_run(db: TestDb, sig: &str) {
     assert_whole(&db, &format!("rerun after SIG{sig}"));
 }
 
-fn sigterm(db: TestDb) {
-    signal_mid_run(db, "TERM")
-}
+backend_test!(
+    sigterm_stops_after_the_batch_in_flight_with_exit_6,
+    [sqlite, postgres],
+    |db: TestDb| signal_mid_run(db, "TERM")
+);
 
-fn sigint(db: TestDb) {
-    signal_mid_run(db, "INT")
-}
-
-#[test]
-fn sigterm_stops_after_the_batch_in_flight_with_exit_6() {
-    each_parallel(vec![TestDb::sqlite, TestDb::pg], sigterm);
-}
-
-#[test]
-fn sigint_stops_after_the_batch_in_flight_with_exit_6() {
-    each_parallel(vec![TestDb::sqlite, TestDb::pg], sigint);
-}
+backend_test!(
+    sigint_stops_after_the_batch_in_flight_with_exit_6,
+    [sqlite, postgres],
+    |db: TestDb| signal_mid_run(db, "INT")
+);
 
 // ---------------------------------------------------------------------------------------------
 // 9. --max-runtime
@@ -131,85 +125,89 @@ fn max_runtime(db: TestDb) {
     assert_whole(&db, "after the rerun");
 }
 
-#[test]
-fn max_runtime_stops_after_the_batch_in_flight_with_exit_6() {
-    each_parallel(vec![TestDb::sqlite, TestDb::pg], max_runtime);
-}
+backend_test!(
+    max_runtime_stops_after_the_batch_in_flight_with_exit_6,
+    [sqlite, postgres],
+    |db: TestDb| max_runtime(db)
+);
 
 // ---------------------------------------------------------------------------------------------
 // 10. Progress lines
 // ---------------------------------------------------------------------------------------------
 
-/// A run of about 7 s (one user per batch, 100 ms apart, ended by --max-runtime 7s), stderr a
-/// pipe: a plain `progress: N/M users deleted` line without --quiet, none with it.
-#[test]
-fn progress_lines_on_a_pipe_unless_quiet() {
-    fn long_run(quiet: bool) -> (Run, usize) {
-        let db = TestDb::sqlite();
-        setup(&db);
-        let mut args = vec![
-            "run",
-            "--as-of",
-            AS_OF,
-            "--batch-size",
-            "1",
-            "--sleep-ms",
-            "100",
-            "--max-runtime",
-            "7s",
-        ];
-        if quiet {
-            args.push("--quiet");
+// A run of about 7 s (one user per batch, 100 ms apart, ended by --max-runtime 7s), stderr a
+// pipe: a plain `progress: N/M users deleted` line without --quiet, none with it.
+backend_test!(
+    progress_lines_on_a_pipe_unless_quiet,
+    [sqlite],
+    |backend: Backend| {
+        fn long_run(backend: Backend, quiet: bool) -> (Run, usize) {
+            let db = TestDb::new(backend);
+            setup(&db);
+            let mut args = vec![
+                "run",
+                "--as-of",
+                AS_OF,
+                "--batch-size",
+                "1",
+                "--sleep-ms",
+                "100",
+                "--max-runtime",
+                "7s",
+            ];
+            if quiet {
+                args.push("--quiet");
+            }
+            let r = db.run(&args);
+            assert_eq!(r.code, 6, "quiet {quiet}\n{}", r.all());
+            assert_whole(&db, "progress run");
+            let left = eligible_left(&db);
+            (r, left)
         }
-        let r = db.run(&args);
-        assert_eq!(r.code, 6, "quiet {quiet}\n{}", r.all());
-        assert_whole(&db, "progress run");
-        let left = eligible_left(&db);
-        (r, left)
-    }
-    let (loud, quiet) = std::thread::scope(|s| {
-        let l = s.spawn(|| long_run(false));
-        let q = s.spawn(|| long_run(true));
-        (l.join().unwrap(), q.join().unwrap())
-    });
-    let (r, left) = loud;
-    let lines: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter_map(|l| l.split_once("progress: ").map(|(_, rest)| rest))
-        .collect();
-    assert!(
-        !lines.is_empty(),
-        "a run of 7 s writes a progress line (every 5 s):\n{}",
-        r.stderr
-    );
-    for l in &lines {
-        let (done, rest) = l
-            .split_once('/')
-            .unwrap_or_else(|| panic!("progress: N/M …: {l}"));
-        let done: usize = done.parse().unwrap_or_else(|_| panic!("N: {l}"));
-        let (total, rest) = rest.split_once(' ').unwrap();
-        assert_eq!(total, ELIGIBLE.to_string(), "M is the eligible count: {l}");
-        assert!(rest.starts_with("users deleted"), "{l}");
+        let (loud, quiet) = std::thread::scope(|s| {
+            let l = s.spawn(|| long_run(backend, false));
+            let q = s.spawn(|| long_run(backend, true));
+            (l.join().unwrap(), q.join().unwrap())
+        });
+        let (r, left) = loud;
+        let lines: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter_map(|l| l.split_once("progress: ").map(|(_, rest)| rest))
+            .collect();
         assert!(
-            done > 0 && done <= ELIGIBLE - left,
-            "N ({done}) is what was deleted so far (at the end {}): {l}",
-            ELIGIBLE - left
+            !lines.is_empty(),
+            "a run of 7 s writes a progress line (every 5 s):\n{}",
+            r.stderr
         );
+        for l in &lines {
+            let (done, rest) = l
+                .split_once('/')
+                .unwrap_or_else(|| panic!("progress: N/M …: {l}"));
+            let done: usize = done.parse().unwrap_or_else(|_| panic!("N: {l}"));
+            let (total, rest) = rest.split_once(' ').unwrap();
+            assert_eq!(total, ELIGIBLE.to_string(), "M is the eligible count: {l}");
+            assert!(rest.starts_with("users deleted"), "{l}");
+            assert!(
+                done > 0 && done <= ELIGIBLE - left,
+                "N ({done}) is what was deleted so far (at the end {}): {l}",
+                ELIGIBLE - left
+            );
+        }
+        assert!(
+            !r.stdout.contains("progress"),
+            "progress goes to stderr:\n{}",
+            r.stdout
+        );
+        let (q, _) = quiet;
+        assert!(
+            !q.stderr.contains("progress"),
+            "--quiet: no progress line:\n{}",
+            q.stderr
+        );
+        assert!(q.stdout.contains("stopped early"), "{}", q.stdout);
     }
-    assert!(
-        !r.stdout.contains("progress"),
-        "progress goes to stderr:\n{}",
-        r.stdout
-    );
-    let (q, _) = quiet;
-    assert!(
-        !q.stderr.contains("progress"),
-        "--quiet: no progress line:\n{}",
-        q.stderr
-    );
-    assert!(q.stdout.contains("stopped early"), "{}", q.stdout);
-}
+);
 
 // ---------------------------------------------------------------------------------------------
 // 11. Bad --max-runtime / --lock values
@@ -231,111 +229,121 @@ fn assert_usage_error(db: &TestDb, what: &str, r: &Run, before: &[String]) {
     );
 }
 
-#[test]
-fn bad_max_runtime_and_lock_values_are_usage_errors() {
-    let db = TestDb::sqlite();
-    setup(&db);
-    let before = db.fingerprint(&["users", "sessions", "accounts"]);
-    let flags: [&[&str]; 10] = [
-        &["--max-runtime", "abc"],
-        &["--max-runtime", "10"],
-        &["--max-runtime", "1x"],
-        &["--max-runtime", ""],
-        &["--max-runtime=-1s"],
-        &["--lock", "bogus"],
-        &["--lock", ""],
-        &["--lock", "postgres://127.0.0.1/x"],
-        &["--lock", "redis://127.0.0.1:99999"],
-        &["--lock", "redis:"],
-    ];
-    for extra in flags {
-        let r = db.run(&quick_run(extra));
-        assert_usage_error(&db, &extra.join(" "), &r, &before);
-    }
-    for (k, v) in [
-        ("ANONSWEEP_MAX_RUNTIME", "soon"),
-        ("ANONSWEEP_LOCK_URL", "memcached://127.0.0.1"),
-    ] {
-        let r = db.run_env(&quick_run(&[]), &[(k, v)]);
-        assert_usage_error(&db, &format!("{k}={v}"), &r, &before);
-    }
-}
-
-/// A negative duration as its own argument, the way most people type it: still the tool's own
-/// one-line message (other numeric options accept leading hyphens for this reason).
-#[test]
-fn negative_max_runtime_is_a_one_line_usage_error() {
-    let db = TestDb::sqlite();
-    setup(&db);
-    let before = db.fingerprint(&["users", "sessions", "accounts"]);
-    let r = db.run(&quick_run(&["--max-runtime", "-1s"]));
-    assert_usage_error(&db, "--max-runtime -1s", &r, &before);
-    assert!(
-        r.stderr.contains("--max-runtime"),
-        "names the option:\n{}",
-        r.stderr
-    );
-}
-
-/// A duration too long to add to the clock (u64::MAX seconds, 300 billion years) is refused
-/// (exit 2, one line, nothing deleted) or taken as "no limit" (exit 0), never a panic.
-#[test]
-fn huge_max_runtime_does_not_panic() {
-    for v in ["18446744073709551615s", "300000000000years"] {
-        let db = TestDb::sqlite();
+backend_test!(
+    bad_max_runtime_and_lock_values_are_usage_errors,
+    [sqlite],
+    |db: TestDb| {
         setup(&db);
         let before = db.fingerprint(&["users", "sessions", "accounts"]);
-        let r = db.run(&quick_run(&["--max-runtime", v]));
+        let flags: [&[&str]; 10] = [
+            &["--max-runtime", "abc"],
+            &["--max-runtime", "10"],
+            &["--max-runtime", "1x"],
+            &["--max-runtime", ""],
+            &["--max-runtime=-1s"],
+            &["--lock", "bogus"],
+            &["--lock", ""],
+            &["--lock", "postgres://127.0.0.1/x"],
+            &["--lock", "redis://127.0.0.1:99999"],
+            &["--lock", "redis:"],
+        ];
+        for extra in flags {
+            let r = db.run(&quick_run(extra));
+            assert_usage_error(&db, &extra.join(" "), &r, &before);
+        }
+        for (k, v) in [
+            ("ANONSWEEP_MAX_RUNTIME", "soon"),
+            ("ANONSWEEP_LOCK_URL", "memcached://127.0.0.1"),
+        ] {
+            let r = db.run_env(&quick_run(&[]), &[(k, v)]);
+            assert_usage_error(&db, &format!("{k}={v}"), &r, &before);
+        }
+    }
+);
+
+// A negative duration as its own argument, the way most people type it: still the tool's own
+// one-line message (other numeric options accept leading hyphens for this reason).
+backend_test!(
+    negative_max_runtime_is_a_one_line_usage_error,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db);
+        let before = db.fingerprint(&["users", "sessions", "accounts"]);
+        let r = db.run(&quick_run(&["--max-runtime", "-1s"]));
+        assert_usage_error(&db, "--max-runtime -1s", &r, &before);
         assert!(
-            !r.stderr.contains("panicked") && (r.code == 0 || r.code == 2),
-            "--max-runtime {v}: exit {}\n{}",
-            r.code,
+            r.stderr.contains("--max-runtime"),
+            "names the option:\n{}",
             r.stderr
         );
-        if r.code == 2 {
-            assert_usage_error(&db, &format!("--max-runtime {v}"), &r, &before);
-        } else {
-            assert_eq!(user_ids(&db), survivors());
-        }
     }
-}
+);
 
-/// On a terminal (a pseudo-terminal made by util-linux `script`), `run` draws a progress bar with
-/// deleted/eligible; with `--quiet` it draws none. Either way the job is done.
-#[test]
-fn progress_bar_on_a_terminal_unless_quiet() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("note: `script` (util-linux) is missing: progress-bar test skipped");
-        return;
-    }
-    for quiet in [false, true] {
-        let db = TestDb::sqlite();
-        setup(&db);
-        let mut cmd = format!(
-            "{} run --database-url {} --as-of {AS_OF} --batch-size 20 --sleep-ms 20",
-            env!("CARGO_BIN_EXE_anonsweep"),
-            db.url()
-        );
-        if quiet {
-            cmd += " --quiet";
+// A duration too long to add to the clock (u64::MAX seconds, 300 billion years) is refused
+// (exit 2, one line, nothing deleted) or taken as "no limit" (exit 0), never a panic.
+backend_test!(
+    huge_max_runtime_does_not_panic,
+    [sqlite],
+    |backend: Backend| {
+        for v in ["18446744073709551615s", "300000000000years"] {
+            let db = TestDb::new(backend);
+            setup(&db);
+            let before = db.fingerprint(&["users", "sessions", "accounts"]);
+            let r = db.run(&quick_run(&["--max-runtime", v]));
+            assert!(
+                !r.stderr.contains("panicked") && (r.code == 0 || r.code == 2),
+                "--max-runtime {v}: exit {}\n{}",
+                r.code,
+                r.stderr
+            );
+            if r.code == 2 {
+                assert_usage_error(&db, &format!("--max-runtime {v}"), &r, &before);
+            } else {
+                assert_eq!(user_ids(&db), survivors());
+            }
         }
-        let out = std::process::Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .current_dir(db.dir())
-            .env_remove("DATABASE_URL")
-            .output()
-            .expect("run script");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}");
-        // The bar is redrawn at most 20 times a second: any state of it will do.
-        let bar = format!("/{ELIGIBLE} users deleted");
-        assert_eq!(text.contains(&bar), !quiet, "quiet={quiet}:\n{text}");
-        assert!(!text.contains("progress:"), "no plain lines on a terminal");
-        assert_eq!(eligible_left(&db), 0);
-        assert_whole(&db, "after the run");
     }
-}
+);
+
+// On a terminal (a pseudo-terminal made by util-linux `script`), `run` draws a progress bar with
+// deleted/eligible; with `--quiet` it draws none. Either way the job is done.
+backend_test!(
+    progress_bar_on_a_terminal_unless_quiet,
+    [sqlite],
+    |backend: Backend| {
+        if std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("note: `script` (util-linux) is missing: progress-bar test skipped");
+            return;
+        }
+        for quiet in [false, true] {
+            let db = TestDb::new(backend);
+            setup(&db);
+            let mut cmd = format!(
+                "{} run --database-url {} --as-of {AS_OF} --batch-size 20 --sleep-ms 20",
+                env!("CARGO_BIN_EXE_anonsweep"),
+                db.url()
+            );
+            if quiet {
+                cmd += " --quiet";
+            }
+            let out = std::process::Command::new("script")
+                .args(["-qec", &cmd, "/dev/null"])
+                .current_dir(db.dir())
+                .env_remove("DATABASE_URL")
+                .output()
+                .expect("run script");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{text}");
+            // The bar is redrawn at most 20 times a second: any state of it will do.
+            let bar = format!("/{ELIGIBLE} users deleted");
+            assert_eq!(text.contains(&bar), !quiet, "quiet={quiet}:\n{text}");
+            assert!(!text.contains("progress:"), "no plain lines on a terminal");
+            assert_eq!(eligible_left(&db), 0);
+            assert_whole(&db, "after the run");
+        }
+    }
+);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use support::TestDb;
+use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 const OLD: &str = "2026-01-01 00:00:00+00";
@@ -69,9 +69,8 @@ const OWNED: [(&str, &str); 10] = [
     ),
 ];
 
-/// A fresh PostgreSQL database with the Supabase Auth schema.
-fn supabase_db() -> TestDb {
-    let db = TestDb::pg();
+/// Loads the Supabase Auth schema into a fresh PostgreSQL database.
+fn load_supabase_schema(db: &TestDb) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/supabase_auth.sql");
     let out = Command::new("psql")
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url(), "-f"])
@@ -83,7 +82,6 @@ fn supabase_db() -> TestDb {
         "loading the fixture: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    db
 }
 
 /// Every kind of row for user `n`, plus a refresh token without a session for users 1 and 7.
@@ -182,157 +180,167 @@ fn table_rows(list: &serde_json::Value) -> BTreeMap<String, u64> {
         .collect()
 }
 
-#[test]
-fn supabase_run_deletes_eligible_users_and_leaves_no_orphans() {
-    let db = supabase_db();
-    fill(&db);
-    let eligible: Vec<String> = ELIGIBLE.iter().map(|n| uid(1, *n)).collect();
-    assert!(orphans(&db).is_empty(), "the data starts clean");
-    let before = owners(&db);
+backend_test!(
+    supabase_run_deletes_eligible_users_and_leaves_no_orphans,
+    [postgres],
+    |db: TestDb| {
+        load_supabase_schema(&db);
+        fill(&db);
+        let eligible: Vec<String> = ELIGIBLE.iter().map(|n| uid(1, *n)).collect();
+        assert!(orphans(&db).is_empty(), "the data starts clean");
+        let before = owners(&db);
 
-    let p = db.run(&[
-        "plan", "--preset", "supabase", "--as-of", AS_OF, "--format", "json",
-    ]);
-    assert_eq!(p.code, 0, "{}", p.all());
-    let plan: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
-    assert_eq!(plan["eligible"], 3, "{}", p.stdout);
-    let planned = table_rows(&plan["rows"]);
+        let p = db.run(&[
+            "plan", "--preset", "supabase", "--as-of", AS_OF, "--format", "json",
+        ]);
+        assert_eq!(p.code, 0, "{}", p.all());
+        let plan: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
+        assert_eq!(plan["eligible"], 3, "{}", p.stdout);
+        let planned = table_rows(&plan["rows"]);
 
-    let r = db.run(&[
-        "run",
-        "--preset",
-        "supabase",
-        "--as-of",
-        AS_OF,
-        "--batch-size",
-        "2",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    let run: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(run["deleted_users"], 3, "{}", r.stdout);
-    let deleted = table_rows(&run["deleted_rows"]);
+        let r = db.run(&[
+            "run",
+            "--preset",
+            "supabase",
+            "--as-of",
+            AS_OF,
+            "--batch-size",
+            "2",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let run: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(run["deleted_users"], 3, "{}", r.stdout);
+        let deleted = table_rows(&run["deleted_rows"]);
 
-    let users = db.ids("auth.users", "id");
-    let kept: Vec<String> = [4, 5, 6, 7].iter().map(|n| uid(1, *n)).collect();
-    assert_eq!(users, kept, "the eligible users are gone, the others kept");
-    assert_eq!(
-        orphans(&db),
-        Vec::<String>::new(),
-        "no row points at a deleted user"
-    );
+        let users = db.ids("auth.users", "id");
+        let kept: Vec<String> = [4, 5, 6, 7].iter().map(|n| uid(1, *n)).collect();
+        assert_eq!(users, kept, "the eligible users are gone, the others kept");
+        assert_eq!(
+            orphans(&db),
+            Vec::<String>::new(),
+            "no row points at a deleted user"
+        );
 
-    let after = owners(&db);
-    for (t, _) in OWNED {
-        let had_eligible: usize = eligible.iter().filter_map(|u| before[t].get(u)).sum();
-        assert!(had_eligible > 0, "{t}: the data has rows of eligible users");
-        // Every row of a kept user (and every row with no user) is still there; nothing else.
-        let want: BTreeMap<String, usize> = before[t]
-            .iter()
-            .filter(|(o, _)| !eligible.contains(o))
-            .map(|(o, c)| (o.clone(), *c))
-            .collect();
-        assert_eq!(after[t], want, "{t}: rows per user after the run");
-        // The plan's and the run's counts are the rows that actually went.
-        let gone = (before[t].values().sum::<usize>() - after[t].values().sum::<usize>()) as u64;
-        assert_eq!(planned.get(t), Some(&gone), "{t} in plan: {planned:?}");
-        assert_eq!(deleted.get(t), Some(&gone), "{t} in run: {deleted:?}");
+        let after = owners(&db);
+        for (t, _) in OWNED {
+            let had_eligible: usize = eligible.iter().filter_map(|u| before[t].get(u)).sum();
+            assert!(had_eligible > 0, "{t}: the data has rows of eligible users");
+            // Every row of a kept user (and every row with no user) is still there; nothing else.
+            let want: BTreeMap<String, usize> = before[t]
+                .iter()
+                .filter(|(o, _)| !eligible.contains(o))
+                .map(|(o, c)| (o.clone(), *c))
+                .collect();
+            assert_eq!(after[t], want, "{t}: rows per user after the run");
+            // The plan's and the run's counts are the rows that actually went.
+            let gone =
+                (before[t].values().sum::<usize>() - after[t].values().sum::<usize>()) as u64;
+            assert_eq!(planned.get(t), Some(&gone), "{t} in plan: {planned:?}");
+            assert_eq!(deleted.get(t), Some(&gone), "{t} in run: {deleted:?}");
+        }
     }
-}
+);
 
-#[test]
-fn supabase_plan_succeeds_and_lists_the_cascading_tables() {
-    let db = supabase_db();
-    fill(&db);
-    let before = db.fingerprint(&OWNED.map(|(t, _)| t));
-    let p = db.run(&["plan", "--preset", "supabase", "--as-of", AS_OF]);
-    assert_eq!(p.code, 0, "{}", p.all());
-    let listed: BTreeMap<&str, u64> = p
-        .stdout
-        .lines()
-        .skip_while(|l| !l.contains("would delete rows:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("    "))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some((w.next()?, w.next()?.parse().ok()?))
-        })
-        .collect();
-    for t in [
-        "auth.identities",
-        "auth.mfa_factors",
-        "auth.mfa_challenges",
-        "auth.mfa_amr_claims",
-        "auth.one_time_tokens",
-        "auth.saml_relay_states",
-        "auth.refresh_tokens",
-        "auth.flow_state",
-        "auth.sessions",
-    ] {
-        assert!(
-            listed.get(t).is_some_and(|n| *n > 0),
-            "{t}: {listed:?}\n{}",
-            p.stdout
+backend_test!(
+    supabase_plan_succeeds_and_lists_the_cascading_tables,
+    [postgres],
+    |db: TestDb| {
+        load_supabase_schema(&db);
+        fill(&db);
+        let before = db.fingerprint(&OWNED.map(|(t, _)| t));
+        let p = db.run(&["plan", "--preset", "supabase", "--as-of", AS_OF]);
+        assert_eq!(p.code, 0, "{}", p.all());
+        let listed: BTreeMap<&str, u64> = p
+            .stdout
+            .lines()
+            .skip_while(|l| !l.contains("would delete rows:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((w.next()?, w.next()?.parse().ok()?))
+            })
+            .collect();
+        for t in [
+            "auth.identities",
+            "auth.mfa_factors",
+            "auth.mfa_challenges",
+            "auth.mfa_amr_claims",
+            "auth.one_time_tokens",
+            "auth.saml_relay_states",
+            "auth.refresh_tokens",
+            "auth.flow_state",
+            "auth.sessions",
+        ] {
+            assert!(
+                listed.get(t).is_some_and(|n| *n > 0),
+                "{t}: {listed:?}\n{}",
+                p.stdout
+            );
+        }
+        assert_eq!(listed.get("auth.users"), Some(&3), "{}", p.stdout);
+        assert_eq!(
+            db.fingerprint(&OWNED.map(|(t, _)| t)),
+            before,
+            "plan changed nothing"
         );
     }
-    assert_eq!(listed.get("auth.users"), Some(&3), "{}", p.stdout);
-    assert_eq!(
-        db.fingerprint(&OWNED.map(|(t, _)| t)),
-        before,
-        "plan changed nothing"
-    );
-}
+);
 
-/// Archive and restore on the Supabase schema: every auth table's rows of the deleted users
-/// (including `refresh_tokens`, whose varchar `user_id` is compared as text, and the tables
-/// reached through a parent) go into the archive, and `restore` gives back exactly the rows
-/// that were there before.
-#[test]
-fn supabase_archive_then_restore_gives_back_every_row() {
-    let db = supabase_db();
-    fill(&db);
-    let before = owners(&db);
-    let fingerprint_before = db.fingerprint(&OWNED.map(|(t, _)| t));
-    let dir = support::scratch();
-    let archive_dir = dir.path().to_str().unwrap();
-    let r = db.run(&[
-        "run",
-        "--preset",
-        "supabase",
-        "--as-of",
-        AS_OF,
-        "--batch-size",
-        "2",
-        "--archive-dir",
-        archive_dir,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    let run: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(run["deleted_users"], 3, "{}", r.stdout);
-    assert_ne!(owners(&db), before, "the run deleted rows");
-    let file = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("an archive file");
-    let r = db.run(&[
-        "restore",
-        "--preset",
-        "supabase",
-        "--archive",
-        file.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(owners(&db), before, "every row is back, per user");
-    assert_eq!(
-        db.fingerprint(&OWNED.map(|(t, _)| t)),
-        fingerprint_before,
-        "with the same values"
-    );
-    assert!(orphans(&db).is_empty());
-}
+// Archive and restore on the Supabase schema: every auth table's rows of the deleted users
+// (including `refresh_tokens`, whose varchar `user_id` is compared as text, and the tables
+// reached through a parent) go into the archive, and `restore` gives back exactly the rows
+// that were there before.
+backend_test!(
+    supabase_archive_then_restore_gives_back_every_row,
+    [postgres],
+    |db: TestDb| {
+        load_supabase_schema(&db);
+        fill(&db);
+        let before = owners(&db);
+        let fingerprint_before = db.fingerprint(&OWNED.map(|(t, _)| t));
+        let dir = support::scratch();
+        let archive_dir = dir.path().to_str().unwrap();
+        let r = db.run(&[
+            "run",
+            "--preset",
+            "supabase",
+            "--as-of",
+            AS_OF,
+            "--batch-size",
+            "2",
+            "--archive-dir",
+            archive_dir,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let run: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(run["deleted_users"], 3, "{}", r.stdout);
+        assert_ne!(owners(&db), before, "the run deleted rows");
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .expect("an archive file");
+        let r = db.run(&[
+            "restore",
+            "--preset",
+            "supabase",
+            "--archive",
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(owners(&db), before, "every row is back, per user");
+        assert_eq!(
+            db.fingerprint(&OWNED.map(|(t, _)| t)),
+            fingerprint_before,
+            "with the same values"
+        );
+        assert!(orphans(&db).is_empty());
+    }
+);

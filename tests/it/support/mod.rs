@@ -1,13 +1,19 @@
 //! Test support: the real binary, and throwaway databases (a SQLite file in a temp dir, or a
-//! uniquely named PostgreSQL database) that are dropped when the test ends.
+//! uniquely named PostgreSQL or MySQL/MariaDB database) that are dropped when the test ends;
+//! `backend_test!` to run a test on each backend; the library's paths, re-exported in one place.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod demo_sql;
 pub mod peers;
+mod per_backend;
 pub mod population;
+pub mod race_sql;
+
+pub(crate) use per_backend::backend_test;
 
 // ---------------------------------------------------------------------------------------------
 // The library as the tests see it. Every path into `anonsweep` that a test uses is named here,
@@ -111,6 +117,23 @@ pub enum TestDb {
 }
 
 impl TestDb {
+    /// A fresh database on `backend`.
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb::sqlite(),
+            Backend::Postgres => TestDb::pg(),
+            Backend::Mysql => TestDb::mysql(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            TestDb::Sqlite { .. } => Backend::Sqlite,
+            TestDb::Pg { .. } => Backend::Postgres,
+            TestDb::Mysql { .. } => Backend::Mysql,
+        }
+    }
+
     pub fn sqlite() -> TestDb {
         let dir = scratch();
         let path = dir.path().join("app.db");
@@ -134,16 +157,6 @@ impl TestDb {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
         TestDb::Mysql { name }
-    }
-
-    /// SQLite and PostgreSQL.
-    pub fn each() -> Vec<TestDb> {
-        vec![TestDb::sqlite(), TestDb::pg()]
-    }
-
-    /// Every backend: SQLite, PostgreSQL and MySQL/MariaDB.
-    pub fn all() -> Vec<TestDb> {
-        vec![TestDb::sqlite(), TestDb::pg(), TestDb::mysql()]
     }
 
     pub fn is_pg(&self) -> bool {

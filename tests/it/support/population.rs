@@ -308,25 +308,6 @@ pub fn quick_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-/// Runs `f` on each database at once, each in its own thread.
-pub fn each_parallel(dbs: Vec<fn() -> TestDb>, f: fn(TestDb)) {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = dbs.into_iter().map(|mk| s.spawn(move || f(mk()))).collect();
-        let mut panics = Vec::new();
-        for h in handles {
-            if let Err(e) = h.join() {
-                panics.push(
-                    e.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default(),
-                );
-            }
-        }
-        assert!(panics.is_empty(), "{}", panics.join("\n---\n"));
-    });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Redis
 // ---------------------------------------------------------------------------------------------
