@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use support::TestDb;
+use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
 const TABLES: &[&str] = &["users", "sessions", "accounts"];
@@ -77,54 +77,57 @@ fn same_refusal(db: &TestDb, args: &[&str], plan_too: bool, code: i32, says: &st
     }
 }
 
-#[test]
-fn caps_refuse_the_dry_run_with_exit_4_like_the_run() {
-    for db in TestDb::all() {
-        setup(&db);
-        same_refusal(
-            &db,
-            &["--max-deletions", "5"],
-            true,
-            4,
-            "more than max_deletions 5",
-        );
-        same_refusal(
-            &db,
-            &["--max-fraction", "0.5"],
-            true,
-            4,
-            "more than max_fraction 0.5",
-        );
-        // The dry run still shows what it found: the counts and the SQL.
-        let d = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--max-deletions", "5"]);
-        assert!(
-            d.stdout.contains("eligible             10")
-                && d.stdout.contains("run would refuse")
-                && d.stdout.contains("DELETE FROM"),
-            "{}",
-            d.stdout
-        );
-        // Within the cap, both go on: the dry run deletes nothing, the run deletes the ten.
-        let d = db.run(&[
-            "run",
-            "--dry-run",
-            "--as-of",
-            AS_OF,
-            "--max-deletions",
-            "10",
-        ]);
-        assert_eq!(d.code, 0, "{}", d.all());
-        assert_eq!(db.count("users"), 12);
-        let r = db.run(&["run", "--as-of", AS_OF, "--max-deletions", "10"]);
-        assert_eq!(r.code, 0, "{}", r.all());
-        assert_eq!(db.ids("users", "id"), vec!["a0", "r0"]);
+backend_test!(
+    caps_refuse_the_dry_run_with_exit_4_like_the_run,
+    |db: &TestDb| {
+        {
+            setup(db);
+            same_refusal(
+                db,
+                &["--max-deletions", "5"],
+                true,
+                4,
+                "more than max_deletions 5",
+            );
+            same_refusal(
+                db,
+                &["--max-fraction", "0.5"],
+                true,
+                4,
+                "more than max_fraction 0.5",
+            );
+            // The dry run still shows what it found: the counts and the SQL.
+            let d = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--max-deletions", "5"]);
+            assert!(
+                d.stdout.contains("eligible             10")
+                    && d.stdout.contains("run would refuse")
+                    && d.stdout.contains("DELETE FROM"),
+                "{}",
+                d.stdout
+            );
+            // Within the cap, both go on: the dry run deletes nothing, the run deletes the ten.
+            let d = db.run(&[
+                "run",
+                "--dry-run",
+                "--as-of",
+                AS_OF,
+                "--max-deletions",
+                "10",
+            ]);
+            assert_eq!(d.code, 0, "{}", d.all());
+            assert_eq!(db.count("users"), 12);
+            let r = db.run(&["run", "--as-of", AS_OF, "--max-deletions", "10"]);
+            assert_eq!(r.code, 0, "{}", r.all());
+            assert_eq!(db.ids("users", "id"), vec!["a0", "r0"]);
+        }
     }
-}
+);
 
-#[test]
-fn a_future_as_of_refuses_the_dry_run_with_exit_4_like_the_run() {
-    for db in TestDb::each() {
-        setup(&db);
+backend_test!(
+    a_future_as_of_refuses_the_dry_run_with_exit_4_like_the_run,
+    [sqlite, postgres],
+    |db: &TestDb| {
+        setup(db);
         let future = (chrono::Utc::now() + chrono::Duration::days(3))
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
@@ -151,139 +154,179 @@ fn a_future_as_of_refuses_the_dry_run_with_exit_4_like_the_run() {
         assert_eq!(r.code, 0, "{}", r.all());
         assert_eq!(db.fingerprint(TABLES), before, "a dry run never deletes");
     }
-}
+);
 
-#[test]
-fn a_failed_check_refuses_the_dry_run_with_exit_2_like_the_run() {
-    for db in TestDb::all() {
-        setup(&db);
-        let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
-        db.exec(&format!(
+backend_test!(
+    a_failed_check_refuses_the_dry_run_with_exit_2_like_the_run,
+    |db: &TestDb| {
+        {
+            setup(db);
+            let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
+            db.exec(&format!(
             "CREATE TABLE favorites (id {id} PRIMARY KEY, user_id {id} NOT NULL, FOREIGN KEY (user_id) REFERENCES users (id));
              INSERT INTO favorites VALUES ('f1', 'e3');"
         ));
-        same_refusal(&db, &[], true, 2, "favorites.user_id references users.id");
-        assert_eq!(db.count("favorites"), 1);
+            same_refusal(db, &[], true, 2, "favorites.user_id references users.id");
+            assert_eq!(db.count("favorites"), 1);
+        }
     }
-}
+);
 
-#[test]
-fn a_held_lock_refuses_the_dry_run_with_exit_75_like_the_run() {
-    let db = TestDb::sqlite();
-    setup(&db);
-    // Another instance's lock file, held with an exclusive lock, as a running `run` holds it.
-    let real = db.dir().join("app.db").canonicalize().unwrap();
-    let lock_path = format!("{}.anonsweep-lock", real.display());
-    let holder = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&lock_path)
+backend_test!(
+    a_held_lock_refuses_the_dry_run_with_exit_75_like_the_run,
+    [sqlite],
+    |db: &TestDb| {
+        setup(db);
+        // Another instance's lock file, held with an exclusive lock, as a running `run` holds it.
+        let real = db.dir().join("app.db").canonicalize().unwrap();
+        let lock_path = format!("{}.anonsweep-lock", real.display());
+        let holder = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&lock_path)
+            .unwrap();
+        holder.lock().unwrap();
+        std::fs::write(
+            &lock_path,
+            r#"{"host":"elsewhere","pid":4242,"started_at":"2026-11-26T00:00:00Z","token":"t"}"#,
+        )
         .unwrap();
-    holder.lock().unwrap();
-    std::fs::write(
-        &lock_path,
-        r#"{"host":"elsewhere","pid":4242,"started_at":"2026-11-26T00:00:00Z","token":"t"}"#,
-    )
-    .unwrap();
-    same_refusal(&db, &["--lock", "database"], false, 75, "pid 4242");
-    holder.unlock().unwrap();
-    // Free: the dry run says so and leaves it free (a run can take it right after).
-    let d = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--lock", "database"]);
-    assert_eq!(d.code, 0, "{}", d.all());
-    assert!(d.stdout.contains("free now"), "{}", d.stdout);
-    let r = db.run(&["run", "--as-of", AS_OF, "--lock", "database"]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(db.ids("users", "id"), vec!["a0", "r0"]);
-}
+        same_refusal(db, &["--lock", "database"], false, 75, "pid 4242");
+        holder.unlock().unwrap();
+        // Free: the dry run says so and leaves it free (a run can take it right after).
+        let d = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--lock", "database"]);
+        assert_eq!(d.code, 0, "{}", d.all());
+        assert!(d.stdout.contains("free now"), "{}", d.stdout);
+        let r = db.run(&["run", "--as-of", AS_OF, "--lock", "database"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db.ids("users", "id"), vec!["a0", "r0"]);
+    }
+);
 
-#[test]
-fn the_dry_run_accepts_and_reports_the_run_only_flags_and_writes_nothing() {
-    for db in TestDb::all() {
-        setup(&db);
-        let before = db.fingerprint(TABLES);
-        let dir = support::scratch();
-        let archive = dir.path().join("archive");
-        let audit = dir.path().join("audit.jsonl");
-        let d = db.run(&[
-            "run",
-            "--dry-run",
-            "--as-of",
-            AS_OF,
-            "--archive-dir",
-            archive.to_str().unwrap(),
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ]);
-        assert_eq!(d.code, 0, "{}", d.all());
-        assert!(
-            d.stdout.contains("would use archive    a new file")
-                && d.stdout.contains(archive.to_str().unwrap())
-                && d.stdout
-                    .contains(&format!("would use audit log  {}", audit.display())),
-            "the dry run says where it would archive and log:\n{}",
-            d.stdout
-        );
-        assert!(!archive.exists(), "no archive directory created");
-        assert!(!audit.exists(), "no audit log created");
-        assert_eq!(db.fingerprint(TABLES), before);
-        let d = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--archive-to-table"]);
-        assert_eq!(d.code, 0, "{}", d.all());
-        assert!(d.stdout.contains("table anonsweep_archive"), "{}", d.stdout);
-        let tables = db.strings(match (db.is_pg(), db.is_mysql()) {
+backend_test!(
+    the_dry_run_accepts_and_reports_the_run_only_flags_and_writes_nothing,
+    |db: &TestDb| {
+        {
+            setup(db);
+            let before = db.fingerprint(TABLES);
+            let dir = support::scratch();
+            let archive = dir.path().join("archive");
+            let audit = dir.path().join("audit.jsonl");
+            let d = db.run(&[
+                "run",
+                "--dry-run",
+                "--as-of",
+                AS_OF,
+                "--archive-dir",
+                archive.to_str().unwrap(),
+                "--audit-log",
+                audit.to_str().unwrap(),
+            ]);
+            assert_eq!(d.code, 0, "{}", d.all());
+            assert!(
+                d.stdout.contains("would use archive    a new file")
+                    && d.stdout.contains(archive.to_str().unwrap())
+                    && d.stdout
+                        .contains(&format!("would use audit log  {}", audit.display())),
+                "the dry run says where it would archive and log:\n{}",
+                d.stdout
+            );
+            assert!(!archive.exists(), "no archive directory created");
+            assert!(!audit.exists(), "no audit log created");
+            assert_eq!(db.fingerprint(TABLES), before);
+            let d = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--archive-to-table"]);
+            assert_eq!(d.code, 0, "{}", d.all());
+            assert!(d.stdout.contains("table anonsweep_archive"), "{}", d.stdout);
+            let tables = db.strings(match (db.is_pg(), db.is_mysql()) {
             (true, _) => "SELECT CAST(tablename AS TEXT) AS t FROM pg_tables WHERE tablename = 'anonsweep_archive'",
             (_, true) => "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'anonsweep_archive'",
             _ => "SELECT name AS t FROM sqlite_master WHERE name = 'anonsweep_archive'",
         });
-        assert!(tables.is_empty(), "no archive table created: {tables:?}");
-        // An audit log the run could not open is refused by both, the same way.
-        let bad = dir.path().join("missing-dir").join("audit.jsonl");
-        same_refusal(
-            &db,
-            &["--audit-log", bad.to_str().unwrap()],
-            false,
-            1,
-            "cannot open audit log",
-        );
+            assert!(tables.is_empty(), "no archive table created: {tables:?}");
+            // An audit log the run could not open is refused by both, the same way.
+            let bad = dir.path().join("missing-dir").join("audit.jsonl");
+            same_refusal(
+                db,
+                &["--audit-log", bad.to_str().unwrap()],
+                false,
+                1,
+                "cannot open audit log",
+            );
+        }
     }
-}
+);
 
-#[test]
-fn the_first_refusal_wins_in_the_dry_run_as_in_the_run() {
-    // A held lock and a failed check: the run stops at the lock (before it reads anything), so
-    // the dry run answers 75 too, not 2.
-    let db = TestDb::sqlite();
-    setup(&db);
-    db.exec(
+// The lock another run holds, taken by this test process the way `run` takes it: the database's
+// own lock on PostgreSQL and MySQL, a Redis lock for SQLite.
+backend_test!(
+    a_lock_held_elsewhere_refuses_the_dry_run_with_exit_75_like_the_run,
+    |db: &TestDb| {
+        setup(db);
+        let url = support::DbUrl::parse(&db.url()).unwrap();
+        let spec = if db.is_pg() || db.is_mysql() {
+            "database".to_string()
+        } else {
+            "redis://127.0.0.1:6379".to_string()
+        };
+        let lock = support::LockSpec::parse(&spec).unwrap();
+        let guard = support::acquire_lock(&lock, &url, std::time::Duration::from_secs(60)).unwrap();
+        same_refusal(
+            db,
+            &["--lock", &spec],
+            false,
+            75,
+            "another anonsweep run holds",
+        );
+        guard.release();
+        let d = db.run(&["run", "--dry-run", "--as-of", AS_OF, "--lock", &spec]);
+        assert_eq!(d.code, 0, "{}", d.all());
+        assert!(d.stdout.contains("free now"), "{}", d.stdout);
+        let r = db.run(&["run", "--as-of", AS_OF, "--lock", &spec]);
+        assert_eq!(r.code, 0, "the dry run left the lock free\n{}", r.all());
+        assert_eq!(db.ids("users", "id"), vec!["a0", "r0"]);
+    }
+);
+
+backend_test!(
+    the_first_refusal_wins_in_the_dry_run_as_in_the_run,
+    [sqlite],
+    |db: &TestDb| {
+        // A held lock and a failed check: the run stops at the lock (before it reads anything), so
+        // the dry run answers 75 too, not 2.
+        setup(db);
+        db.exec(
         "CREATE TABLE favorites (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id));
          INSERT INTO favorites VALUES ('f1', 'e3');",
     );
-    let real = db.dir().join("app.db").canonicalize().unwrap();
-    let lock_path = format!("{}.anonsweep-lock", real.display());
-    let holder = std::fs::File::create(&lock_path).unwrap();
-    holder.lock().unwrap();
-    same_refusal(
-        &db,
-        &["--lock", "database"],
-        false,
-        75,
-        "another anonsweep run holds",
-    );
-    holder.unlock().unwrap();
-    same_refusal(
-        &db,
-        &["--lock", "database"],
-        false,
-        2,
-        "favorites.user_id references users.id",
-    );
-}
+        let real = db.dir().join("app.db").canonicalize().unwrap();
+        let lock_path = format!("{}.anonsweep-lock", real.display());
+        let holder = std::fs::File::create(&lock_path).unwrap();
+        holder.lock().unwrap();
+        same_refusal(
+            &db,
+            &["--lock", "database"],
+            false,
+            75,
+            "another anonsweep run holds",
+        );
+        holder.unlock().unwrap();
+        same_refusal(
+            &db,
+            &["--lock", "database"],
+            false,
+            2,
+            "favorites.user_id references users.id",
+        );
+    }
+);
 
-#[test]
-fn an_archive_directory_the_run_cannot_create_is_refused_by_both() {
-    for db in TestDb::each() {
-        setup(&db);
+backend_test!(
+    an_archive_directory_the_run_cannot_create_is_refused_by_both,
+    [sqlite, postgres],
+    |db: &TestDb| {
+        setup(db);
         let dir = support::scratch();
         let file = dir.path().join("not-a-dir");
         std::fs::write(&file, "x").unwrap();
@@ -298,4 +341,4 @@ fn an_archive_directory_the_run_cannot_create_is_refused_by_both() {
         }
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
     }
-}
+);

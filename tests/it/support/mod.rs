@@ -22,6 +22,7 @@ pub(crate) use per_backend::backend_test;
 
 pub use anonsweep::config::settings::parse_as_of;
 pub use anonsweep::error::{exit_code_for, one_line, redact, register_secret};
+pub use anonsweep::exec::lock::{acquire as acquire_lock, LockSpec};
 pub use anonsweep::indexes::status::committed as committed_migrations;
 pub use anonsweep::output::metrics::{self, RunMetrics};
 pub use anonsweep::output::notify::{EmailConfig, Event, EventKind, Notifier, Tls};
