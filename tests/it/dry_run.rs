@@ -305,7 +305,7 @@ backend_test!(
         let holder = std::fs::File::create(&lock_path).unwrap();
         holder.lock().unwrap();
         same_refusal(
-            &db,
+            db,
             &["--lock", "database"],
             false,
             75,
@@ -313,7 +313,7 @@ backend_test!(
         );
         holder.unlock().unwrap();
         same_refusal(
-            &db,
+            db,
             &["--lock", "database"],
             false,
             2,
