@@ -332,7 +332,7 @@ backend_test!(
         std::fs::write(&file, "x").unwrap();
         for target in [file.clone(), file.join("archive")] {
             same_refusal(
-                &db,
+                db,
                 &["--archive-dir", target.to_str().unwrap()],
                 false,
                 1,
