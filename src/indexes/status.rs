@@ -4,7 +4,6 @@
 use crate::config::settings::{Inputs, Schema, Settings};
 use crate::indexes::state::{self, IndexState};
 use crate::indexes::{self, IndexMigration, IndexSpec, Source};
-use crate::preflight::children::{Child, Source as ChildSource};
 use crate::sql::conn::Conn;
 use crate::sql::dialect::{Backend, Formats};
 
@@ -121,59 +120,4 @@ pub fn inspect_with(
         Source::Rendered(indexes::RenderedSource(to_run))
     };
     Ok(out)
-}
-
-/// One line per shipped index that is missing or INVALID (for `plan` and `doctor`).
-pub fn index_notes(
-    conn: &mut Conn,
-    settings: &Settings,
-    formats: &Formats,
-    children: &[Child],
-) -> anyhow::Result<Vec<String>> {
-    let idx = inspect_with(conn, settings, formats)?;
-    let mut notes = Vec::new();
-    // The tables found through their cascades (the configured ones have migrations above):
-    // without an index led by the link column, every batch scans the whole table.
-    for c in children.iter().filter(|c| c.source == ChildSource::Cascade) {
-        let col = c.link.column().to_string();
-        let probe = IndexSpec {
-            seq: 0,
-            slug: "probe".into(),
-            name: String::new(),
-            table: c.table.clone(),
-            columns: String::new(),
-            first_column: col.clone(),
-            predicate: String::new(),
-            purpose: String::new(),
-            optional_if_equivalent: true,
-        };
-        if state::state(conn, &probe)?.equivalent.is_none() {
-            let b = conn.backend();
-            notes.push(format!(
-                "{}.{col} has no index led by it: every batch scans {} to delete its rows; create one, e.g. CREATE INDEX {} ON {} ({})",
-                c.label(),
-                c.label(),
-                crate::sql::ident::quote(b, &format!("{}_{col}_idx", c.table.name)),
-                c.table.quoted(b),
-                crate::sql::ident::quote(b, &col)
-            ));
-        }
-    }
-    for (w, st) in &idx.wanted {
-        if idx.skipped(w, st) {
-            continue;
-        }
-        if st.exists && !st.valid {
-            notes.push(format!(
-                "index {} on {} is INVALID: rebuild it with `anonsweep migrate run`",
-                w.spec.name, w.spec.table
-            ));
-        } else if !st.exists {
-            notes.push(format!(
-                "index {} is missing ({}): create it with `anonsweep migrate run`",
-                w.spec.name, w.spec.purpose
-            ));
-        }
-    }
-    Ok(notes)
 }

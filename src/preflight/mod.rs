@@ -4,6 +4,7 @@
 pub mod children;
 pub mod clock;
 pub mod fkgraph;
+pub mod index_checks;
 pub mod introspect;
 
 use crate::config::settings::Link;
@@ -88,7 +89,7 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
         }
     }
     out.clock = Some(clock::clock_checks(conn, &formats, &time_columns(s))?);
-    for n in crate::indexes::status::index_notes(conn, s, &formats, &out.children)? {
+    for n in index_checks::index_notes(conn, s, &formats, &out.children)? {
         out.indexes.push(Finding::warning(n));
     }
     out.formats = Some(formats);

@@ -14,6 +14,7 @@ mod dry_run;
 mod eligibility;
 mod foreign_keys;
 mod golden_sql;
+mod layers;
 mod lock;
 mod metrics;
 mod migrations;
