@@ -5,13 +5,14 @@
 --   auth.sessions.created_at: timestamp (UTC assumed)
 --   auth.sessions.updated_at: timestamp (UTC assumed)
 --   auth.sessions.refreshed_at: timestamp (UTC assumed)
+--   auth.users.last_sign_in_at: timestamp (UTC assumed)
 
 -- == Before the first batch: counts, in one read-only snapshot
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1;
 -- [run and plan] eligible users: anonymous, created before the cutoff, no session activity at or after it
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
@@ -19,9 +20,10 @@ WHERE u.`is_anonymous` = 1
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
-  );
+  )
+  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?);
 -- [plan only] rows auth.sessions would lose
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `auth`.`sessions` AS x
 WHERE x.`user_id` IN (
   SELECT u.`id` FROM `auth`.`users` AS u
@@ -32,9 +34,10 @@ WHERE x.`user_id` IN (
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
+    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 );
 -- [plan only] rows auth.refresh_tokens would lose
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `auth`.`refresh_tokens` AS x
 WHERE x.`user_id` IN (
   SELECT CAST(u.`id` AS CHAR) FROM `auth`.`users` AS u
@@ -45,9 +48,10 @@ WHERE x.`user_id` IN (
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
+    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 );
 -- [plan only] rows auth.flow_state would lose
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `auth`.`flow_state` AS x
 WHERE x.`user_id` IN (
   SELECT u.`id` FROM `auth`.`users` AS u
@@ -58,9 +62,10 @@ WHERE x.`user_id` IN (
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
+    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 );
 -- [plan only (--sample)] a sample of eligible ids
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the --sample count
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the --sample count
 SELECT CAST(u.`id` AS CHAR) AS id FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
@@ -69,6 +74,7 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
+  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 ORDER BY u.`id`
 LIMIT ?;
 
@@ -90,7 +96,7 @@ TRUNCATE TABLE anonsweep_batch;
 -- [batches after the first] load the keyset cursor
 SET @anonsweep_after = (SELECT c.last_id FROM anonsweep_cursor AS c);
 -- [first batch] pick and lock the first users (no cursor yet)
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u
@@ -101,11 +107,12 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
+  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u
@@ -116,6 +123,7 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
+  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
   AND u.`id` > @anonsweep_after
 ORDER BY u.`id`
 LIMIT ?
@@ -127,7 +135,7 @@ SELECT COUNT(*) AS n FROM `auth`.`sessions` AS x
 WHERE x.`user_id` IN (SELECT b.id FROM anonsweep_batch AS b)
 FOR UPDATE;
 -- [every batch] re-check the rule; drop users that changed since they were picked
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 DELETE FROM anonsweep_batch
 WHERE NOT EXISTS (
   SELECT 1 FROM `auth`.`users` AS u
@@ -139,6 +147,7 @@ WHERE NOT EXISTS (
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
+    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 );
 -- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u.`id` AS CHAR) AS id, CAST(u.`created_at` AS CHAR) AS created_at
@@ -197,7 +206,7 @@ JOIN anonsweep_batch AS b ON x.`id` = b.id;
 -- [every batch] empty the batch table
 TRUNCATE TABLE anonsweep_batch;
 -- [when the user fails in the first batch] take the failing user (no lock)
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u
@@ -208,10 +217,11 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
+  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 ORDER BY u.`id`
 LIMIT ?;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = the batch size
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `auth`.`users` AS u
@@ -222,6 +232,7 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
+  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
   AND u.`id` > @anonsweep_after
 ORDER BY u.`id`
 LIMIT ?;

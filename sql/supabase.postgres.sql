@@ -5,6 +5,7 @@
 --   auth.sessions.created_at: timestamptz
 --   auth.sessions.updated_at: timestamptz
 --   auth.sessions.refreshed_at: timestamptz
+--   auth.users.last_sign_in_at: timestamptz
 
 -- == Before the first batch: counts, in one read-only snapshot
 -- [run and plan] anonymous users
@@ -19,7 +20,8 @@ WHERE u."is_anonymous"
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
-  );
+  )
+  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1);
 -- [plan only] rows auth.sessions would lose
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
 SELECT COUNT(*) AS n FROM "auth"."sessions" AS x
@@ -32,6 +34,7 @@ WHERE x."user_id" IN (
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
+    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 );
 -- [plan only] rows auth.refresh_tokens would lose
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
@@ -45,6 +48,7 @@ WHERE x."user_id" IN (
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
+    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 );
 -- [plan only] rows auth.flow_state would lose
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
@@ -58,6 +62,7 @@ WHERE x."user_id" IN (
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
+    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the --sample count
@@ -69,6 +74,7 @@ WHERE u."is_anonymous"
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
+  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 ORDER BY u."id"
 LIMIT $2;
 
@@ -97,6 +103,7 @@ WHERE u."is_anonymous"
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
+  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 ORDER BY u."id"
 LIMIT $2
 FOR UPDATE OF u;
@@ -113,6 +120,7 @@ WHERE u."is_anonymous"
       AND s."user_id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
+  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
   AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
 ORDER BY u."id"
 LIMIT $2
@@ -143,6 +151,7 @@ WHERE NOT EXISTS (
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
+    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 );
 -- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
@@ -212,6 +221,7 @@ WHERE u."is_anonymous"
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
+  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 ORDER BY u."id"
 LIMIT $2;
 -- [when the user fails in a later batch] take the failing user (no lock)
@@ -227,6 +237,7 @@ WHERE u."is_anonymous"
       AND s."user_id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
+  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
   AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
 ORDER BY u."id"
 LIMIT $2;

@@ -5,6 +5,7 @@
 --   auth.sessions.created_at: iso-text
 --   auth.sessions.updated_at: iso-text
 --   auth.sessions.refreshed_at: iso-text
+--   auth.users.last_sign_in_at: iso-text
 
 -- == Before the first batch: counts, in one read-only snapshot
 -- [run and plan] anonymous users
@@ -19,7 +20,8 @@ WHERE u."is_anonymous" IN (1, 'true')
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
-  );
+  )
+  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1);
 -- [plan only] rows auth.sessions would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "auth"."sessions" AS x
@@ -32,6 +34,7 @@ WHERE x."user_id" IN (
       WHERE s."user_id" = u."id"
         AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
     )
+    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
 );
 -- [plan only] rows auth.refresh_tokens would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -45,6 +48,7 @@ WHERE x."user_id" IN (
       WHERE s."user_id" = u."id"
         AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
     )
+    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
 );
 -- [plan only] rows auth.flow_state would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -58,6 +62,7 @@ WHERE x."user_id" IN (
       WHERE s."user_id" = u."id"
         AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
     )
+    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
 );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
@@ -69,6 +74,7 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
   )
+  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
 ORDER BY u."id"
 LIMIT ?2;
 
@@ -97,6 +103,7 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
   )
+  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
 ORDER BY u."id"
 LIMIT ?2;
 -- [batches after the first] pick and lock the next users after the cursor
@@ -112,6 +119,7 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
   )
+  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
   AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
 ORDER BY u."id"
 LIMIT ?2;
@@ -183,6 +191,7 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
   )
+  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
 ORDER BY u."id"
 LIMIT ?2;
 -- [when the user fails in a later batch] take the failing user (no lock)
@@ -198,6 +207,7 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
   )
+  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
   AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
 ORDER BY u."id"
 LIMIT ?2;

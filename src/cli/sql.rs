@@ -17,6 +17,7 @@ pub fn run_sql_command(args: &SqlArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         settings.backend,
         settings.timestamp_format.fixed(),
         settings.schema.sessions_activity.len(),
+        settings.schema.users_activity.len(),
     );
     let children = crate::preflight::children::from_config(&settings.schema);
     let plan = Plan::build(&settings, formats, &children, &[], &[]);

@@ -25,6 +25,24 @@ pub struct ConfigFile {
     pub tables: Option<Vec<TableEntry>>,
     pub max_deletions: Option<toml::Value>,
     pub max_fraction: Option<toml::Value>,
+    /// `[[keep_if]]`: a user with matching rows in a table is kept.
+    pub keep_if: Option<Vec<KeepIfEntry>>,
+    /// Acknowledges a rule with no activity signal at all (age only).
+    pub age_only: Option<bool>,
+}
+
+/// One `[[keep_if]]` entry: keep a user who has a row in `table` (whose `user_column` holds the
+/// user's id), optionally only rows where `column` compares to `value` with `op`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepIfEntry {
+    pub table: String,
+    pub user_column: String,
+    pub column: Option<String>,
+    /// `=`, `<>`, `<`, `<=`, `>`, `>=` (default `=`), or `is null` / `is not null`.
+    pub op: Option<String>,
+    pub value: Option<toml::Value>,
+    pub compare_as_text: Option<bool>,
 }
 
 /// One `[[tables]]` entry: either `user_column` (the table holds the user's id), or `column` +
@@ -49,6 +67,8 @@ pub struct UsersSection {
     pub id: Option<String>,
     pub is_anonymous: Option<String>,
     pub created_at: Option<String>,
+    /// Columns of the users table that count as activity, like session activity.
+    pub activity: Option<Vec<String>>,
 }
 
 /// `[sessions]`
@@ -58,6 +78,9 @@ pub struct SessionsSection {
     pub table: Option<String>,
     pub user_id: Option<String>,
     pub activity: Option<Vec<String>>,
+    /// `database` (default): session rows show activity; `none`: the sessions live elsewhere
+    /// (e.g. better-auth's secondary storage), so the rule does not read them.
+    pub source: Option<String>,
 }
 
 /// `[accounts]`

@@ -11,6 +11,8 @@ pub struct SchemaNames {
     pub users_id: String,
     pub users_is_anonymous: String,
     pub users_created_at: String,
+    /// Users columns that count as activity (see README, "Presets", for each preset's choice).
+    pub users_activity: Vec<String>,
     pub sessions_table: String,
     pub sessions_user_id: String,
     pub sessions_activity: Vec<String>,
@@ -34,6 +36,8 @@ pub fn lookup(name: &str) -> Option<SchemaNames> {
             users_id: s("id"),
             users_is_anonymous: s("is_anonymous"),
             users_created_at: s("created_at"),
+            // A home-made schema: no activity column is assumed; set [users] activity.
+            users_activity: Vec::new(),
             sessions_table: s("sessions"),
             sessions_user_id: s("user_id"),
             sessions_activity: vec![s("created_at"), s("updated_at")],
@@ -47,6 +51,9 @@ pub fn lookup(name: &str) -> Option<SchemaNames> {
             users_id: s("id"),
             users_is_anonymous: s("isAnonymous"),
             users_created_at: s("createdAt"),
+            // better-auth's user table has no last-activity column (`updatedAt` moves when the
+            // profile changes, not at sign-in): sessions are the signal.
+            users_activity: Vec::new(),
             sessions_table: s("session"),
             sessions_user_id: s("userId"),
             sessions_activity: vec![s("createdAt"), s("updatedAt")],
@@ -64,6 +71,8 @@ pub fn lookup(name: &str) -> Option<SchemaNames> {
             users_id: s("id"),
             users_is_anonymous: s("is_anonymous"),
             users_created_at: s("created_at"),
+            // GoTrue sets auth.users.last_sign_in_at at every sign-in (anonymous ones too).
+            users_activity: vec![s("last_sign_in_at")],
             sessions_table: s("auth.sessions"),
             sessions_user_id: s("user_id"),
             sessions_activity: vec![s("created_at"), s("updated_at"), s("refreshed_at")],

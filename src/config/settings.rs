@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 use serde::Serialize;
 
 use crate::config::defs::{self, Def, Fallback};
-use crate::config::file::{ConfigFile, Loaded, TableEntry};
+use crate::config::file::{ConfigFile, KeepIfEntry, Loaded, TableEntry};
 use crate::config::preset::{self, SchemaNames};
 use crate::error::usage;
 use crate::sql::dburl::DbUrl;
@@ -69,9 +69,61 @@ pub struct Schema {
     pub sessions: TableName,
     pub sessions_user_id: String,
     pub sessions_activity: Vec<String>,
+    /// Users columns that count as activity (any value at or after the cutoff keeps the user).
+    pub users_activity: Vec<String>,
+    /// False when the sessions live elsewhere (`sessions.source = "none"`): the rule does not
+    /// read the sessions table.
+    pub sessions_show_activity: bool,
+    /// Rule with no activity signal at all, acknowledged with `age_only = true`.
+    pub age_only: bool,
+    /// `[[keep_if]]` guards: a user with matching rows is kept.
+    pub keep_if: Vec<Guard>,
     pub accounts: Option<(TableName, String)>,
     /// Application tables whose rows belong to a user (`[[tables]]` and the preset's).
     pub tables: Vec<AppTable>,
+}
+
+/// A `[[keep_if]]` guard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Guard {
+    pub table: TableName,
+    pub user_column: String,
+    /// Only rows where the column compares to the value.
+    pub condition: Option<GuardCondition>,
+    /// Compare the user column with the user id as text.
+    pub as_text: bool,
+}
+
+/// `column op value` of a guard; `value` is `None` for `is null` / `is not null`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuardCondition {
+    pub column: String,
+    pub op: &'static str,
+    pub value: Option<GuardValue>,
+}
+
+/// A guard's comparison value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GuardValue {
+    Text(String),
+    Number(String),
+    Bool(bool),
+}
+
+impl std::fmt::Display for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{} = user id", self.table, self.user_column)?;
+        if let Some(c) = &self.condition {
+            write!(f, " and {} {}", c.column, c.op)?;
+            match &c.value {
+                Some(GuardValue::Text(s)) => write!(f, " {s:?}")?,
+                Some(GuardValue::Number(n)) => write!(f, " {n}")?,
+                Some(GuardValue::Bool(b)) => write!(f, " {b}")?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How an application table's rows find their user.
@@ -298,6 +350,10 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
     let s_table = sessions.and_then(|s| s.table.clone());
     let s_user = sessions.and_then(|s| s.user_id.clone());
     let s_activity = sessions.and_then(|s| s.activity.clone());
+    let s_source = sessions.and_then(|s| s.source.clone());
+    let u_activity = users.and_then(|u| u.activity.clone());
+    let keep_if = file.and_then(|f| f.keep_if.clone()).unwrap_or_default();
+    let age_only = file.and_then(|f| f.age_only).unwrap_or(false);
     let a_enabled = accounts.and_then(|a| a.enabled);
     let a_table = accounts.and_then(|a| a.table.clone());
     let a_user = accounts.and_then(|a| a.user_id.clone());
@@ -354,6 +410,46 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
         .iter()
         .map(|c| ident::column(c, "sessions.activity"))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let (users_activity, origin) = match u_activity {
+        Some(a) => (a, r.file_origin()),
+        None => (base.users_activity, p.clone()),
+    };
+    if !users_activity.is_empty() {
+        r.note("users.activity", &users_activity.join(", "), &origin);
+    }
+    let users_activity = users_activity
+        .iter()
+        .map(|c| ident::column(c, "users.activity"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sessions_show_activity = match s_source.as_deref() {
+        None | Some("database") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(usage(format!(
+                "sessions.source = {other:?} (from {}): use \"database\" (session rows show activity) or \"none\" (sessions live elsewhere, e.g. in Redis)",
+                r.file_origin()
+            )))
+        }
+    };
+    if !sessions_show_activity {
+        r.note("sessions.source", "none", &r.file_origin());
+    }
+    if !sessions_show_activity && users_activity.is_empty() && !age_only {
+        return Err(usage(format!(
+            "sessions.source = \"none\" (from {}) leaves the rule without any activity signal: set [users] activity = [\"last_seen_at\"] (a users column your app updates), or age_only = true to delete every old guest by age alone",
+            r.file_origin()
+        )));
+    }
+    if age_only {
+        r.note("age_only", "true", &r.file_origin());
+    }
+    let keep_if = keep_if
+        .iter()
+        .map(|g| guard(g, &r.file_origin()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for g in &keep_if {
+        r.note("keep_if", &g.to_string(), &r.file_origin());
+    }
     let enabled = a_enabled.unwrap_or(base.accounts_enabled);
     let accounts = if enabled {
         let (v, _) = r.pick(
@@ -413,11 +509,77 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
         sessions,
         sessions_user_id,
         sessions_activity,
+        users_activity,
+        sessions_show_activity,
+        age_only,
+        keep_if,
         accounts,
         tables,
     };
     check_links(&schema)?;
     Ok(schema)
+}
+
+fn guard(e: &KeepIfEntry, origin: &Origin) -> anyhow::Result<Guard> {
+    let table = ident::table(&e.table, "keep_if.table")?;
+    let user_column = ident::column(&e.user_column, "keep_if.user_column")?;
+    let bad = |why: &str| {
+        usage(format!(
+            "[[keep_if]] entry for {:?} (from {origin}): {why}",
+            e.table
+        ))
+    };
+    let condition = match (&e.column, e.op.as_deref(), &e.value) {
+        (None, None, None) => None,
+        (None, _, _) => {
+            return Err(bad(
+                "op and value need a column: add column = \"…\" (or drop op and value)",
+            ))
+        }
+        (Some(c), op, value) => {
+            let column = ident::column(c, "keep_if.column")?;
+            let op = match op.map(|o| o.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("=") | Some("==") => "=",
+                Some("<>") | Some("!=") => "<>",
+                Some("<") => "<",
+                Some("<=") => "<=",
+                Some(">") => ">",
+                Some(">=") => ">=",
+                Some("is null") => "IS NULL",
+                Some("is not null") => "IS NOT NULL",
+                Some(other) => {
+                    return Err(bad(&format!(
+                        "op {other:?} is not one of =, <>, <, <=, >, >=, is null, is not null"
+                    )))
+                }
+            };
+            let value = match (op, value) {
+                ("IS NULL" | "IS NOT NULL", None) => None,
+                ("IS NULL" | "IS NOT NULL", Some(_)) => {
+                    return Err(bad(&format!("op {op:?} takes no value: drop value")))
+                }
+                (_, None) => return Err(bad(&format!("op {op:?} needs a value = …"))),
+                (_, Some(toml::Value::String(s))) => Some(GuardValue::Text(s.clone())),
+                (_, Some(toml::Value::Integer(i))) => Some(GuardValue::Number(i.to_string())),
+                (_, Some(toml::Value::Float(f))) if f.is_finite() => {
+                    Some(GuardValue::Number(f.to_string()))
+                }
+                (_, Some(toml::Value::Boolean(b))) => Some(GuardValue::Bool(*b)),
+                (_, Some(other)) => {
+                    return Err(bad(&format!(
+                        "value {other} is not a string, number or boolean"
+                    )))
+                }
+            };
+            Some(GuardCondition { column, op, value })
+        }
+    };
+    Ok(Guard {
+        table,
+        user_column,
+        condition,
+        as_text: e.compare_as_text.unwrap_or(false),
+    })
 }
 
 fn app_table(e: &TableEntry, origin: &Origin) -> anyhow::Result<AppTable> {

@@ -14,6 +14,8 @@ pub struct PlanStats {
     pub eligible: u64,
     /// Rows that would go from each table, in delete order (users last).
     pub rows: Vec<(String, u64)>,
+    /// Users each `[[keep_if]]` guard keeps (the dry run counts them).
+    pub guarded: Vec<(String, u64)>,
     pub sample: Vec<String>,
 }
 
@@ -61,6 +63,10 @@ fn read(
     for c in plan.count_rows.iter().filter(|_| per_table) {
         rows.push((c.table.clone(), conn.count(&c.stmt, values)?));
     }
+    let mut guarded = Vec::new();
+    for g in plan.count_guarded.iter().filter(|_| per_table) {
+        guarded.push((g.table.clone(), conn.count(&g.stmt, values)?));
+    }
     if let Some(users) = plan.deletes.last() {
         rows.push((users.table.clone(), eligible));
     }
@@ -80,6 +86,7 @@ fn read(
         total_anonymous,
         eligible,
         rows,
+        guarded,
         sample,
     })
 }

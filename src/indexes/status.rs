@@ -21,7 +21,12 @@ fn default_schema() -> Schema {
 /// The migrations for the committed files: `default` preset, assumed storage formats.
 pub fn committed(backend: Backend) -> Vec<IndexMigration> {
     let schema = default_schema();
-    let formats = Formats::assumed(backend, None, schema.sessions_activity.len());
+    let formats = Formats::assumed(
+        backend,
+        None,
+        schema.sessions_activity.len(),
+        schema.users_activity.len(),
+    );
     indexes::render_all(backend, &indexes::specs(backend, &schema, &formats))
 }
 

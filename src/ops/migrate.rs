@@ -264,6 +264,7 @@ pub fn migrate_sql(settings: &Settings, out: Option<&std::path::Path>) -> anyhow
                 backend,
                 settings.timestamp_format.fixed(),
                 settings.schema.sessions_activity.len(),
+                settings.schema.users_activity.len(),
             );
             let all = indexes::render_all(
                 backend,

@@ -14,7 +14,7 @@ fn storage(i: &Inspected, s: &Settings) -> Vec<String> {
         None => Vec::new(),
         Some(f) => time_columns(s)
             .iter()
-            .zip(std::iter::once(&f.created_at).chain(&f.activity))
+            .zip(f.all())
             .map(|(col, k)| format!("{col}: {}", k.name()))
             .collect(),
     }
@@ -60,6 +60,16 @@ pub fn text(i: &Inspected, s: &Settings) -> String {
     for (n, d) in i.delete_order(s).iter().enumerate() {
         let _ = writeln!(out, "  {}. {d}", n + 1);
     }
+    if !s.schema.keep_if.is_empty() {
+        section(&mut out, "keep-if guards", &i.guards);
+    }
+    if i.formats.is_some() {
+        section(
+            &mut out,
+            "activity (can the sessions show who is active?)",
+            &i.activity,
+        );
+    }
     section(&mut out, "foreign keys", &i.foreign_keys);
     if let Some(c) = &i.clock {
         let _ = writeln!(
@@ -98,6 +108,8 @@ pub fn json(i: &Inspected, s: &Settings) -> serde_json::Value {
         "preset": s.preset,
         "configuration": s.effective,
         "schema": i.schema,
+        "guards": i.guards,
+        "activity": i.activity,
         "storage": storage(i, s),
         "delete_order": i.delete_order(s),
         "foreign_keys": i.foreign_keys,

@@ -28,6 +28,34 @@ fn header(s: &Settings, command: &str, out: &mut String) {
     );
 }
 
+/// What shows activity, when it is not the sessions alone.
+fn rule_line(s: &Settings, out: &mut String) {
+    let sc = &s.schema;
+    let mut signals = Vec::new();
+    if sc.sessions_show_activity {
+        signals.push(format!("{} rows", sc.sessions));
+    }
+    signals.extend(
+        sc.users_activity
+            .iter()
+            .map(|c| format!("{}.{c}", sc.users)),
+    );
+    if signals.is_empty() {
+        let _ = writeln!(
+            out,
+            "  rule                 age only (age_only = true): no activity signal is read"
+        );
+    } else if sc.age_only {
+        let _ = writeln!(
+            out,
+            "  rule                 age_only = true: an empty or stale {} is accepted, guests may go by age alone",
+            sc.sessions
+        );
+    } else if !sc.users_activity.is_empty() || !sc.sessions_show_activity {
+        let _ = writeln!(out, "  activity from        {}", signals.join(", "));
+    }
+}
+
 /// Text summary of a dry run.
 pub fn plan_text(s: &Settings, stats: &PlanStats, notes: &[String], elapsed: f64) -> String {
     let mut out = String::new();
@@ -43,6 +71,10 @@ pub fn plan_text(s: &Settings, stats: &PlanStats, notes: &[String], elapsed: f64
     for (t, n) in &stats.rows {
         let _ = writeln!(out, "    {t:<18} {n}");
     }
+    for (t, n) in &stats.guarded {
+        let _ = writeln!(out, "  kept by guard `{t}`: {n}");
+    }
+    rule_line(s, &mut out);
     if !stats.sample.is_empty() {
         let _ = writeln!(out, "  sample of eligible ids: {}", stats.sample.join(", "));
     }
@@ -72,6 +104,7 @@ pub fn plan_json(
         "total_anonymous": stats.total_anonymous,
         "eligible": stats.eligible,
         "rows": stats.rows.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+        "kept_by_guard": stats.guarded.iter().map(|(t, n)| json!({"table": t, "users": n})).collect::<Vec<_>>(),
         "sample": stats.sample,
         "notes": notes,
         "sql": sql,
@@ -98,6 +131,7 @@ pub fn run_text(
     for (t, n) in &o.deleted_rows {
         let _ = writeln!(out, "    {t:<18} {n}");
     }
+    rule_line(s, &mut out);
     let _ = writeln!(out, "  kept (changed)       {}", o.kept_changed);
     let _ = writeln!(out, "  failed               {}", o.failed.len());
     for f in &o.failed {

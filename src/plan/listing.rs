@@ -61,6 +61,14 @@ impl Plan {
                 .into(),
             &self.count_eligible,
         );
+        for g in &self.count_guarded {
+            add(
+                COUNTS,
+                plan_only,
+                format!("users kept by the guard on {}", g.table),
+                &g.stmt,
+            );
+        }
         for c in &self.count_rows {
             add(
                 COUNTS,
@@ -245,6 +253,9 @@ impl Plan {
         )];
         for (c, k) in s.sessions_activity.iter().zip(&self.formats.activity) {
             out.push(format!("{}.{c}: {}", s.sessions, k.name()));
+        }
+        for (c, k) in s.users_activity.iter().zip(&self.formats.users_activity) {
+            out.push(format!("{}.{c}: {}", s.users, k.name()));
         }
         out
     }

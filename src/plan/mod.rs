@@ -34,6 +34,8 @@ pub struct Plan {
     pub count_anonymous: Stmt,
     pub count_eligible: Stmt,
     pub count_rows: Vec<Labeled>,
+    /// Per `[[keep_if]]` guard: the users the rule without guards would delete that it keeps.
+    pub count_guarded: Vec<Labeled>,
     pub sample: Stmt,
     /// Once per run, before the setup: how long a batch waits for a lock (SQLite, MySQL).
     pub session: Vec<Stmt>,
@@ -81,7 +83,7 @@ impl Plan {
         formats: Formats,
         children: &[Child],
         users_columns: &[(String, String)],
-        preflight_reads: &[String],
+        preflight_reads: &[Stmt],
     ) -> Plan {
         let backend = settings.backend;
         let n = Names::new(backend, &settings.schema, children);
@@ -102,6 +104,21 @@ impl Plan {
                 eligible: &e,
             })
         });
+        let count_guarded = n
+            .guards
+            .iter()
+            .map(|(label, rows)| Labeled {
+                table: label.clone(),
+                stmt: n.stmt(&mut b, |b| {
+                    let e = n.rule(f, b, "", false, false);
+                    render(&templates::CountGuarded {
+                        users: &n.users,
+                        eligible: &e,
+                        guard: rows,
+                    })
+                }),
+            })
+            .collect();
         let count_rows = n
             .children
             .iter()
@@ -156,10 +173,11 @@ impl Plan {
         Plan {
             backend,
             preset: settings.preset.clone(),
-            preflight_reads: preflight_reads.iter().map(|s| plain(s.clone())).collect(),
+            preflight_reads: preflight_reads.to_vec(),
             count_anonymous,
             count_eligible,
             count_rows,
+            count_guarded,
             sample,
             session: match backend {
                 Backend::Postgres => Vec::new(),
@@ -211,7 +229,11 @@ impl Plan {
     /// PostgreSQL: `lock_children` counts the locked sessions with activity at or after the
     /// cutoff, and the re-check runs only when one has (the pick's `FOR UPDATE` already
     /// re-checked each user's own row). Elsewhere the re-check runs in every batch.
+    /// With `[[keep_if]]` guards the re-check runs in every batch: a guard row written after the
+    /// pick is only seen by the re-check.
     pub fn lock_counts_active(&self) -> bool {
-        self.backend == Backend::Postgres && !self.lock_children.is_empty()
+        self.backend == Backend::Postgres
+            && !self.lock_children.is_empty()
+            && self.count_guarded.is_empty()
     }
 }

@@ -1,7 +1,7 @@
 //! The configured schema's quoted names and the SQL fragments the templates are filled with.
 
 use super::{Formats, Labeled};
-use crate::config::settings::{Link, Schema};
+use crate::config::settings::{Guard, GuardValue, Link, Schema};
 use crate::preflight::children::{Child, Source};
 use crate::sql::dialect::{is_binary, Backend, Binder, Stmt};
 use crate::sql::ident::{quote, string_literal};
@@ -51,6 +51,10 @@ pub(super) struct Names {
     pub(super) sessions: String,
     pub(super) session_user: String,
     pub(super) activity: Vec<String>,
+    pub(super) sessions_show_activity: bool,
+    pub(super) users_activity: Vec<String>,
+    /// `[[keep_if]]` guards: (label, rendered rows that keep a user).
+    pub(super) guards: Vec<(String, String)>,
     /// Tables deleted before users, in delete order.
     pub(super) children: Vec<ChildSql>,
     pub(super) temp: &'static str,
@@ -92,6 +96,19 @@ impl Names {
             sessions: s.sessions.quoted(backend),
             session_user: q(&s.sessions_user_id),
             activity: s.sessions_activity.iter().map(|c| q(c)).collect(),
+            sessions_show_activity: s.sessions_show_activity,
+            users_activity: s.users_activity.iter().map(|c| q(c)).collect(),
+            guards: s
+                .keep_if
+                .iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    (
+                        g.table.to_string(),
+                        guard_rows(backend, g, i, &q(&s.users_id)),
+                    )
+                })
+                .collect(),
             children,
             temp: backend.temp_schema(),
         }
@@ -363,6 +380,19 @@ impl Names {
         session_after: &str,
         created_unindexed: bool,
     ) -> String {
+        self.rule(f, b, session_after, created_unindexed, true)
+    }
+
+    /// The rule, with or without its `[[keep_if]]` guards (without: what each guard's count
+    /// starts from).
+    pub(super) fn rule(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        session_after: &str,
+        created_unindexed: bool,
+        with_guards: bool,
+    ) -> String {
         let created_cutoff = b.cutoff(f.created_at);
         let activity: Vec<TimeCmp> = self
             .activity
@@ -373,6 +403,21 @@ impl Names {
                 cutoff: b.cutoff(*k),
             })
             .collect();
+        let users_activity: Vec<templates::UserActivity> = self
+            .users_activity
+            .iter()
+            .zip(&f.users_activity)
+            .map(|(c, k)| templates::UserActivity {
+                column: c.clone(),
+                expr: k.column_expr(self.backend, &format!("u.{c}")),
+                cutoff: b.cutoff(*k),
+            })
+            .collect();
+        let guards: Vec<String> = if with_guards {
+            self.guards.iter().map(|(_, g)| g.clone()).collect()
+        } else {
+            Vec::new()
+        };
         render(&templates::Eligible {
             anonymous: &self.anonymous(f),
             created_expr: &format!(
@@ -386,6 +431,9 @@ impl Names {
             session_user: &self.session_user,
             user_id: &self.user_id,
             activity: &activity,
+            sessions_show_activity: self.sessions_show_activity,
+            users_activity: &users_activity,
+            guards: &guards,
             session_after,
         })
     }
@@ -580,4 +628,34 @@ pub(super) fn plain(sql: String) -> Stmt {
         sql,
         params: Vec::new(),
     }
+}
+
+/// The rows of guard `g` (the `i`th) that keep user `u`.
+fn guard_rows(backend: Backend, g: &Guard, i: usize, user_id: &str) -> String {
+    let q = |c: &str| quote(backend, c);
+    let id = format!("u.{user_id}");
+    let condition = g
+        .condition
+        .as_ref()
+        .map(|c| {
+            let value = match &c.value {
+                None => String::new(),
+                Some(GuardValue::Text(t)) => format!(" {}", string_literal(t)),
+                Some(GuardValue::Number(n)) => format!(" {n}"),
+                Some(GuardValue::Bool(v)) => format!(" {}", backend.bool_literal(*v)),
+            };
+            format!("{} {}{value}", q(&c.column), c.op)
+        })
+        .unwrap_or_default();
+    render(&templates::GuardRows {
+        table: &g.table.quoted(backend),
+        alias: &format!("g{}", i + 1),
+        user_column: &q(&g.user_column),
+        user_id: &if g.as_text {
+            backend.id_as_text(&id)
+        } else {
+            id
+        },
+        condition: &condition,
+    })
 }

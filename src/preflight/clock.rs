@@ -69,8 +69,8 @@ pub fn clock_checks(
         }
     }
     let time_zone = default_zone(conn)?;
-    let zoneless: Vec<&String> = std::iter::once(&formats.created_at)
-        .chain(&formats.activity)
+    let zoneless: Vec<&String> = formats
+        .all()
         .zip(columns)
         .filter(|(k, _)| **k == TimeKind::Timestamp)
         .map(|(_, c)| c)

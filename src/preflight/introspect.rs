@@ -246,6 +246,10 @@ pub fn inspect(
     }
     let anon_ty = users.ty(&s.users_is_anonymous, "users.is_anonymous")?;
     let created_ty = users.ty(&s.users_created_at, "users.created_at")?;
+    let mut users_activity_ty = Vec::new();
+    for c in &s.users_activity {
+        users_activity_ty.push(users.ty(c, "users.activity")?);
+    }
     let sessions = columns(conn, &s.sessions, "sessions.table")?;
     sessions.ty(&s.sessions_user_id, "sessions.user_id")?;
     let mut activity_ty = Vec::new();
@@ -317,10 +321,15 @@ pub fn inspect(
     for (c, ty) in s.sessions_activity.iter().zip(&activity_ty) {
         activity.push(kind_of(conn, &s.sessions, c, ty)?);
     }
+    let mut users_activity = Vec::new();
+    for (c, ty) in s.users_activity.iter().zip(&users_activity_ty) {
+        users_activity.push(kind_of(conn, &s.users, c, ty)?);
+    }
     Ok((
         Formats {
             created_at,
             activity,
+            users_activity,
             anonymous_is_int,
             assumed: false,
         },

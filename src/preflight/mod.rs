@@ -6,15 +6,16 @@ pub mod clock;
 pub mod fkgraph;
 pub mod index_checks;
 pub mod introspect;
+pub mod liveness;
 
-use crate::config::settings::Link;
+use crate::config::settings::{Guard, Link};
 use children::{Child, Finding, Level, Source};
 use clock::ClockReport;
 
 use crate::config::settings::Settings;
 use crate::error::usage;
 use crate::sql::conn::Conn;
-use crate::sql::dialect::Formats;
+use crate::sql::dialect::{Formats, Stmt};
 
 /// Everything the checks found about one database.
 pub struct Inspected {
@@ -28,8 +29,12 @@ pub struct Inspected {
     pub children: Vec<Child>,
     /// The users table's columns and types.
     pub users_columns: Vec<(String, String)>,
-    /// The reads of the application's data the format detection made (`plan` lists them).
-    pub reads: Vec<String>,
+    /// The reads of the application's data the checks made (`plan` lists them).
+    pub reads: Vec<Stmt>,
+    /// `[[keep_if]]` guards: their tables and columns exist.
+    pub guards: Vec<Finding>,
+    /// Whether the sessions table can show who is active.
+    pub activity: Vec<Finding>,
     pub foreign_keys: Vec<Finding>,
     /// Why the foreign keys could not be read (`plan` and `run` stop with it).
     pub foreign_keys_error: Option<anyhow::Error>,
@@ -37,7 +42,8 @@ pub struct Inspected {
     pub indexes: Vec<Finding>,
 }
 
-/// The column labels in the order `Formats` lists them (created_at, then each activity column).
+/// The column labels in the order `Formats::all` lists them (created_at, each sessions activity
+/// column, each users activity column).
 pub fn time_columns(s: &Settings) -> Vec<String> {
     let sc = &s.schema;
     std::iter::once(format!("{}.{}", sc.users, sc.users_created_at))
@@ -45,6 +51,11 @@ pub fn time_columns(s: &Settings) -> Vec<String> {
             sc.sessions_activity
                 .iter()
                 .map(|c| format!("{}.{c}", sc.sessions)),
+        )
+        .chain(
+            sc.users_activity
+                .iter()
+                .map(|c| format!("{}.{c}", sc.users)),
         )
         .collect()
 }
@@ -58,6 +69,8 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
         children: Vec::new(),
         users_columns: Vec::new(),
         reads: Vec::new(),
+        guards: Vec::new(),
+        activity: Vec::new(),
         foreign_keys: Vec::new(),
         foreign_keys_error: None,
         clock: None,
@@ -66,7 +79,13 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
     let formats = match introspect::inspect(conn, s) {
         Ok((formats, notes, reads)) => {
             out.schema.extend(notes.into_iter().map(Finding::note));
-            out.reads = reads;
+            out.reads = reads
+                .into_iter()
+                .map(|sql| Stmt {
+                    sql,
+                    params: Vec::new(),
+                })
+                .collect();
             formats
         }
         Err(e) => {
@@ -88,6 +107,15 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
             out.foreign_keys_error = Some(e);
         }
     }
+    for g in &s.schema.keep_if {
+        if let Err(e) = guard_columns(conn, g) {
+            out.guards
+                .push(Finding::error(crate::error::one_line(&e), None));
+        }
+    }
+    let (activity, ran) = liveness::check(conn, &s.schema, &formats, s.cutoff)?;
+    out.activity = activity;
+    out.reads.extend(ran);
     out.clock = Some(clock::clock_checks(conn, &formats, &time_columns(s))?);
     for n in index_checks::index_notes(conn, s, &formats, &out.children)? {
         out.indexes.push(Finding::warning(n));
@@ -96,11 +124,23 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
     Ok(out)
 }
 
+/// A guard's table, user column and condition column exist.
+fn guard_columns(conn: &mut Conn, g: &Guard) -> anyhow::Result<()> {
+    let cols = introspect::columns(conn, &g.table, "keep_if.table")?;
+    cols.ty(&g.user_column, "keep_if.user_column")?;
+    if let Some(c) = &g.condition {
+        cols.ty(&c.column, "keep_if.column")?;
+    }
+    Ok(())
+}
+
 impl Inspected {
     /// Every finding, section by section.
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
         self.schema
             .iter()
+            .chain(&self.guards)
+            .chain(&self.activity)
             .chain(&self.foreign_keys)
             .chain(self.clock.iter().flat_map(|c| &c.findings))
             .chain(&self.indexes)

@@ -105,6 +105,16 @@ impl Backend {
         }
     }
 
+    /// A boolean literal (PostgreSQL's TRUE/FALSE; 1/0 elsewhere).
+    pub fn bool_literal(self, v: bool) -> &'static str {
+        match (self, v) {
+            (Backend::Postgres, true) => "TRUE",
+            (Backend::Postgres, false) => "FALSE",
+            (_, true) => "1",
+            (_, false) => "0",
+        }
+    }
+
     /// How a script opens its single transaction.
     pub fn begin(self) -> &'static str {
         match self {
@@ -310,7 +320,10 @@ mod tests {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Formats {
     pub created_at: TimeKind,
+    /// The sessions' activity columns.
     pub activity: Vec<TimeKind>,
+    /// The users' activity columns.
+    pub users_activity: Vec<TimeKind>,
     /// `is_anonymous` is an integer column (0/1) rather than a boolean.
     pub anonymous_is_int: bool,
     /// True when nothing was read from a database.
@@ -319,7 +332,12 @@ pub struct Formats {
 
 impl Formats {
     /// What `sql` renders without a connection: the configured format, else the backend's usual one.
-    pub fn assumed(backend: Backend, fixed: Option<TimeKind>, activity_columns: usize) -> Formats {
+    pub fn assumed(
+        backend: Backend,
+        fixed: Option<TimeKind>,
+        activity_columns: usize,
+        users_activity_columns: usize,
+    ) -> Formats {
         let kind = match fixed {
             Some(k) => k,
             None => match backend {
@@ -331,9 +349,19 @@ impl Formats {
         Formats {
             created_at: kind,
             activity: vec![kind; activity_columns],
+            users_activity: vec![kind; users_activity_columns],
             anonymous_is_int: false,
             assumed: true,
         }
+    }
+}
+
+impl Formats {
+    /// Every compared column's storage: created_at, the sessions' activity, the users' activity.
+    pub fn all(&self) -> impl Iterator<Item = &TimeKind> {
+        std::iter::once(&self.created_at)
+            .chain(&self.activity)
+            .chain(&self.users_activity)
     }
 }
 

@@ -19,6 +19,35 @@ pub struct Anonymous<'a> {
     pub is_int: bool,
 }
 
+/// A users activity column: its quoted name, the compared expression, the cutoff.
+pub struct UserActivity {
+    pub column: String,
+    pub expr: String,
+    pub cutoff: String,
+}
+
+/// The rows of a `[[keep_if]]` guard's table that keep user `u`.
+#[derive(Template)]
+#[template(path = "fragments/guard_rows.sql", escape = "none")]
+pub struct GuardRows<'a> {
+    pub table: &'a str,
+    pub alias: &'a str,
+    pub user_column: &'a str,
+    /// `u.<id>`, as text when the guard compares as text.
+    pub user_id: &'a str,
+    /// `<column> <op> <literal>` (qualified with the alias in the template), or empty.
+    pub condition: &'a str,
+}
+
+/// Users the rule without guards would delete that one guard keeps (`plan`'s count).
+#[derive(Template)]
+#[template(path = "stats/count_guarded.sql", escape = "none")]
+pub struct CountGuarded<'a> {
+    pub users: &'a str,
+    pub eligible: &'a str,
+    pub guard: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "rule/eligible.sql", escape = "none")]
 pub struct Eligible<'a> {
@@ -29,6 +58,13 @@ pub struct Eligible<'a> {
     pub session_user: &'a str,
     pub user_id: &'a str,
     pub activity: &'a [TimeCmp],
+    /// False when the sessions live elsewhere (`sessions.source = "none"`).
+    pub sessions_show_activity: bool,
+    /// The users' own activity columns: NULL is no activity; a value at or after the cutoff
+    /// (or one that cannot be read) keeps the user.
+    pub users_activity: &'a [UserActivity],
+    /// `[[keep_if]]` guards, each the rows that keep a user (`fragments/guard_rows.sql`).
+    pub guards: &'a [String],
     /// Redundant keyset bound for the sessions probe (implied by the user's own bound), so a
     /// merge join starts at the cursor instead of the start of the sessions index.
     pub session_after: &'a str,
@@ -316,6 +352,15 @@ pub struct ValueTypes<'a> {
 pub struct BadIsoText<'a> {
     pub column: &'a str,
     pub table: &'a str,
+}
+
+/// Pre-flight: is there a row of `table` (with any of the columns at or after the cutoff)?
+#[derive(Template)]
+#[template(path = "preflight/any_row.sql", escape = "none")]
+pub struct AnyRow<'a> {
+    pub table: &'a str,
+    pub alias: &'a str,
+    pub at_or_after: &'a [TimeCmp],
 }
 
 /// Renders a template; the templates are compiled in, so failure is a bug.

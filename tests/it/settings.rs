@@ -6,9 +6,13 @@ use crate::support;
 use support::{backend_test, TestDb};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
+const AGE_ONLY: &str = "age_only = true\n";
 
-/// Users created 5, 15, 25 and 45 days before AS_OF, all anonymous, no sessions (SQLite).
+/// Users created 5, 15, 25 and 45 days before AS_OF, all anonymous, no sessions (SQLite): a rule
+/// by age alone, acknowledged in `anonsweep.toml` (`age_only = true`), since an empty sessions
+/// table is otherwise refused.
 fn aged_users(db: &TestDb) {
+    std::fs::write(db.dir().join("anonsweep.toml"), AGE_ONLY).unwrap();
     db.exec(&support::default_schema(db, "TEXT", "TEXT", false));
     db.exec(
         "INSERT INTO users VALUES
@@ -41,7 +45,11 @@ backend_test!(
     [sqlite],
     |db: TestDb| {
         aged_users(&db);
-        std::fs::write(db.dir().join("anonsweep.toml"), "retention_days = 10\n").unwrap();
+        std::fs::write(
+            db.dir().join("anonsweep.toml"),
+            format!("{AGE_ONLY}retention_days = 10\n"),
+        )
+        .unwrap();
         let env = [("ANONSWEEP_RETENTION_DAYS", "20")];
 
         let j = plan_json(&db, &["--retention-days", "40"], &env);
@@ -64,7 +72,7 @@ backend_test!(
         assert_eq!(j["eligible"], 3);
         assert_eq!(j["cutoff"], "2026-11-16T00:00:00Z");
 
-        std::fs::remove_file(db.dir().join("anonsweep.toml")).unwrap();
+        std::fs::write(db.dir().join("anonsweep.toml"), AGE_ONLY).unwrap();
         let j = plan_json(&db, &[], &[]);
         assert_eq!(setting(&j, "retention_days"), ("30", "default"));
         assert_eq!(j["eligible"], 1);
@@ -83,7 +91,7 @@ backend_test!(
         aged_users(&db);
         std::fs::write(
             db.dir().join("anonsweep.toml"),
-            "preset = 'better-auth'\n[users]\ntable = 'users'\n",
+            format!("{AGE_ONLY}preset = 'better-auth'\n[users]\ntable = 'users'\n"),
         )
         .unwrap();
         // The file's preset would look for "session"; the flag wins and the file's override still applies.
@@ -125,6 +133,7 @@ backend_test!(dotenv_supplies_database_url, [sqlite], |db: TestDb| {
         ),
     )
     .unwrap();
+    std::fs::write(dir.path().join("anonsweep.toml"), AGE_ONLY).unwrap();
     let r = support::anonsweep_in(dir.path(), &["run", "--as-of", AS_OF], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(db.ids("users", "id"), vec!["d05", "d15"]);

@@ -1,0 +1,5 @@
+SELECT COUNT(*) AS n FROM {{ users }} AS u
+WHERE {{ eligible }}
+  AND EXISTS (
+    {{ guard }}
+  )
