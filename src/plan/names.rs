@@ -394,9 +394,11 @@ impl Names {
         with_guards: bool,
     ) -> String {
         let created_cutoff = b.cutoff(f.created_at);
+        // Only what the template writes binds a value (MySQL's `?` are positional).
         let activity: Vec<TimeCmp> = self
             .activity
             .iter()
+            .filter(|_| self.sessions_show_activity)
             .zip(&f.activity)
             .map(|(c, k)| TimeCmp {
                 expr: k.column_expr(self.backend, &format!("s.{c}")),

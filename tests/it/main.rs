@@ -3,6 +3,7 @@
 
 mod support;
 
+mod activity;
 mod app_tables;
 mod archive;
 mod bad_input;

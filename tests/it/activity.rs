@@ -1,0 +1,320 @@
+//! Who is still active: `[users] activity` columns keep users like session activity does,
+//! `[[keep_if]]` guards keep users who own something (everywhere the rule appears: counts, run,
+//! the DBA script), and a sessions table that cannot show who is active is refused unless the
+//! configuration acknowledges it (`sessions.source = "none"` with a users activity column, or
+//! `age_only = true`). Each test checks the rows left in the database.
+
+use crate::support;
+
+use support::{backend_test, TestDb};
+
+const AS_OF: &str = "2026-11-26T00:00:00Z";
+const TABLES: &[&str] = &["users", "sessions", "accounts"];
+
+/// A test's own directory for its `anonsweep.toml` (the PostgreSQL and MySQL databases have no
+/// directory of their own), and `anonsweep ARGS --database-url URL` run in it.
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Dir {
+        Dir(support::scratch())
+    }
+
+    fn config(&self, toml: &str) {
+        std::fs::write(self.0.path().join("anonsweep.toml"), toml).unwrap();
+    }
+
+    fn run(&self, db: &TestDb, args: &[&str]) -> support::Run {
+        let url = db.url();
+        let mut all = args.to_vec();
+        all.extend(["--database-url", &url]);
+        support::anonsweep_in(self.0.path(), &all, &[])
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+fn ts_type(db: &TestDb) -> &'static str {
+    if db.is_pg() {
+        "TIMESTAMPTZ"
+    } else {
+        "TEXT"
+    }
+}
+
+/// A column of `ts_type` added to users.
+fn add_users_column(db: &TestDb, column: &str) {
+    let ty = if db.is_mysql() {
+        "DATETIME(3)"
+    } else {
+        ts_type(db)
+    };
+    db.exec(&format!("ALTER TABLE users ADD COLUMN {column} {ty}"));
+}
+
+/// The default schema with `last_seen_at` on users; a registered user with a recent session (so
+/// the sessions table shows activity); old anonymous users: `seen` (seen 2 days ago), `stale`
+/// (seen 60 days ago), `never` (NULL), `plain` (no column value, no session).
+fn users_activity_setup(db: &TestDb) {
+    db.exec(&support::default_schema(db, ts_type(db), "TEXT", false));
+    add_users_column(db, "last_seen_at");
+    let (t, f) = (db.bool(true), db.bool(false));
+    let old = db.ts("2026-01-01 00:00:00");
+    let recent = db.ts("2026-11-24 00:00:00");
+    let stale = db.ts("2026-09-27 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO users (id, is_anonymous, created_at, last_seen_at) VALUES
+           ('reg', {f}, {old}, NULL), ('seen', {t}, {old}, {recent}),
+           ('stale', {t}, {old}, {stale}), ('never', {t}, {old}, NULL);
+         INSERT INTO sessions VALUES ('s-reg', 'reg', {recent}, {recent});
+         INSERT INTO accounts VALUES ('a-stale', 'stale', 'anonymous');"
+    ));
+}
+
+backend_test!(
+    a_users_activity_column_keeps_users_seen_after_the_cutoff,
+    |db: &TestDb| {
+        users_activity_setup(db);
+        let dir = Dir::new();
+        dir.config("[users]\nactivity = [\"last_seen_at\"]\n");
+        let plan = dir.run(db, &["plan", "--as-of", AS_OF]);
+        assert_eq!(plan.code, 0, "{}", plan.all());
+        assert!(
+            plan.stdout.contains("eligible             2"),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            plan.stdout
+                .contains("activity from        sessions rows, users.last_seen_at"),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            plan.stdout.contains("last_seen_at\" IS NULL OR")
+                || plan.stdout.contains("last_seen_at` IS NULL OR"),
+            "{}",
+            plan.stdout
+        );
+        let r = dir.run(db, &["run", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db.ids("users", "id"), vec!["reg", "seen"]);
+        assert_eq!(
+            db.count("accounts"),
+            0,
+            "the stale user's account went with it"
+        );
+        // Without the setting, the users column is not a signal: `seen` goes too.
+        let db2 = TestDb::new(support::Backend::Sqlite);
+        users_activity_setup(&db2);
+        let r = Dir::new().run(&db2, &["run", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db2.ids("users", "id"), vec!["reg"]);
+    }
+);
+
+/// Old anonymous users: `buyer` (a paid order), `browser` (an order still in the cart), `idle`
+/// (nothing); orders are an application table deleted with their user.
+fn guard_setup(db: &TestDb) -> Dir {
+    db.exec(&support::default_schema(db, ts_type(db), "TEXT", false));
+    let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
+    db.exec(&format!(
+        "CREATE TABLE orders (id {id} PRIMARY KEY, user_id {id} NOT NULL, status {id} NOT NULL,
+           FOREIGN KEY (user_id) REFERENCES users (id))"
+    ));
+    let (t, f) = (db.bool(true), db.bool(false));
+    let old = db.ts("2026-01-01 00:00:00");
+    let recent = db.ts("2026-11-24 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO users VALUES ('reg', {f}, {old}), ('buyer', {t}, {old}),
+           ('browser', {t}, {old}), ('idle', {t}, {old});
+         INSERT INTO sessions VALUES ('s-reg', 'reg', {recent}, {recent});
+         INSERT INTO orders VALUES ('o1', 'buyer', 'paid'), ('o2', 'browser', 'cart'),
+           ('o3', 'reg', 'paid');"
+    ));
+    let dir = Dir::new();
+    dir.config(
+        "[[tables]]\ntable = \"orders\"\nuser_column = \"user_id\"\n\n\
+         [[keep_if]]\ntable = \"orders\"\nuser_column = \"user_id\"\ncolumn = \"status\"\nvalue = \"paid\"\n",
+    );
+    dir
+}
+
+backend_test!(
+    a_keep_if_guard_keeps_users_who_own_something,
+    |db: &TestDb| {
+        let dir = guard_setup(db);
+        let doctor = dir.run(db, &["doctor", "--as-of", AS_OF]);
+        assert_eq!(doctor.code, 0, "{}", doctor.all());
+        assert!(
+            doctor.stdout.contains("keep-if guards:\n  ok"),
+            "{}",
+            doctor.stdout
+        );
+        let plan = dir.run(db, &["plan", "--as-of", AS_OF]);
+        assert_eq!(plan.code, 0, "{}", plan.all());
+        assert!(
+            plan.stdout.contains("eligible             2"),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            plan.stdout.contains("kept by guard `orders`: 1"),
+            "{}",
+            plan.stdout
+        );
+        // The DBA script applies the guard too: run it on a copy.
+        let copy = db.copy();
+        let script = dir.path().join("cleanup.sql");
+        let p = dir.run(
+            db,
+            &[
+                "plan",
+                "--as-of",
+                AS_OF,
+                "--sql-out",
+                script.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(p.code, 0, "{}", p.all());
+        let s = copy.run_script(&script);
+        assert_eq!(s.code, 0, "{}", s.all());
+        let r = dir.run(db, &["run", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db.ids("users", "id"), vec!["buyer", "reg"]);
+        assert_eq!(
+            db.ids("orders", "id"),
+            vec!["o1", "o3"],
+            "the cart went with its user"
+        );
+        assert_eq!(
+            copy.ids("users", "id"),
+            db.ids("users", "id"),
+            "script = run"
+        );
+        assert_eq!(copy.ids("orders", "id"), db.ids("orders", "id"));
+    }
+);
+
+backend_test!(
+    a_guard_naming_a_missing_column_is_refused_by_doctor_plan_and_run,
+    [sqlite, postgres],
+    |db: &TestDb| {
+        let dir = guard_setup(db);
+        dir.config(
+            "[[tables]]\ntable = \"orders\"\nuser_column = \"user_id\"\n\n\
+             [[keep_if]]\ntable = \"orders\"\nuser_column = \"user_id\"\ncolumn = \"state\"\nvalue = \"paid\"\n",
+        );
+        let before = db.fingerprint(&["users", "orders"]);
+        for cmd in ["doctor", "plan", "run"] {
+            let r = dir.run(db, &[cmd, "--as-of", AS_OF]);
+            assert_eq!(r.code, 2, "{cmd}\n{}", r.all());
+            assert!(
+                r.all().contains("state"),
+                "{cmd} names the column:\n{}",
+                r.all()
+            );
+        }
+        assert_eq!(db.fingerprint(&["users", "orders"]), before);
+    }
+);
+
+/// Old guests and a guest created yesterday, and sessions as `sessions` says: `empty` (none),
+/// `stale` (only old activity).
+fn liveness_setup(db: &TestDb, sessions: &str) {
+    db.exec(&support::default_schema(db, ts_type(db), "TEXT", false));
+    add_users_column(db, "last_seen_at");
+    let t = db.bool(true);
+    let old = db.ts("2026-01-01 00:00:00");
+    let yesterday = db.ts("2026-11-25 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO users (id, is_anonymous, created_at, last_seen_at) VALUES
+           ('old1', {t}, {old}, {yesterday}), ('old2', {t}, {old}, NULL),
+           ('new1', {t}, {yesterday}, NULL);"
+    ));
+    if sessions == "stale" {
+        db.exec(&format!(
+            "INSERT INTO sessions VALUES ('s1', 'old1', {old}, {old}), ('s2', 'new1', {old}, {old});"
+        ));
+    }
+}
+
+fn refused_then_acknowledged(db: &TestDb, what: &str) {
+    let dir = Dir::new();
+    let before = db.fingerprint(TABLES);
+    for cmd in ["doctor", "plan", "run"] {
+        let r = dir.run(db, &[cmd, "--as-of", AS_OF]);
+        assert_eq!(
+            r.code,
+            2,
+            "{cmd} refuses a {what} sessions table\n{}",
+            r.all()
+        );
+        assert!(
+            r.all().contains("every old guest would look inactive")
+                && r.all().contains("source = \"none\"")
+                && r.all().contains("age_only = true"),
+            "{cmd} explains and gives the fixes:\n{}",
+            r.all()
+        );
+    }
+    assert_eq!(db.fingerprint(TABLES), before, "nothing deleted");
+    // Acknowledged with a users activity column: that column decides (old1 was seen yesterday).
+    dir.config("[users]\nactivity = [\"last_seen_at\"]\n\n[sessions]\nsource = \"none\"\n");
+    let plan = dir.run(db, &["plan", "--as-of", AS_OF]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains("activity from        users.last_seen_at"),
+        "{}",
+        plan.stdout
+    );
+    let copy = db.copy();
+    let r = dir.run(db, &["run", "--as-of", AS_OF]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db.ids("users", "id"), vec!["new1", "old1"]);
+    // Acknowledged as age only: the summary says so, and every old guest goes.
+    dir.config("age_only = true\n");
+    let r = dir.run(&copy, &["run", "--as-of", AS_OF]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("age_only = true"), "{}", r.stdout);
+    assert_eq!(copy.ids("users", "id"), vec!["new1"]);
+}
+
+backend_test!(
+    an_empty_sessions_table_is_refused_unless_acknowledged,
+    |db: &TestDb| {
+        liveness_setup(db, "empty");
+        refused_then_acknowledged(db, "empty");
+    }
+);
+
+backend_test!(
+    a_stale_sessions_table_is_refused_unless_acknowledged,
+    |db: &TestDb| {
+        liveness_setup(db, "stale");
+        refused_then_acknowledged(db, "stale");
+    }
+);
+
+backend_test!(
+    sessions_source_none_without_an_activity_column_is_refused,
+    [sqlite],
+    |db: &TestDb| {
+        liveness_setup(db, "empty");
+        let dir = Dir::new();
+        dir.config("[sessions]\nsource = \"none\"\n");
+        let r = dir.run(db, &["plan", "--as-of", AS_OF]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(
+            r.stderr.contains("sessions.source = \"none\"")
+                && r.stderr.contains("[users] activity")
+                && r.stderr.contains("age_only = true"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(db.count("users"), 3);
+    }
+);
