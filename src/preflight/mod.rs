@@ -6,6 +6,7 @@ pub mod clock;
 pub mod fkgraph;
 pub mod index_checks;
 pub mod introspect;
+pub mod plausible;
 
 use crate::config::settings::Link;
 use children::{Child, Finding, Level, Source};
