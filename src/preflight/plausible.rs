@@ -153,7 +153,7 @@ pub fn forced_fits(
         ),
     };
     Err(usage(format!(
-        "{table}.{column} has type {ty}, but timestamp_format {forced} (from {origin}) is for {reads}: the database cannot compare the two; nothing was changed; {fix}"
+        "{table}.{column} has type {ty}, but timestamp_format {forced} (from {origin}) is for {reads}: the comparison would fail or compare the wrong values; nothing was changed; {fix}"
     )))
 }
 

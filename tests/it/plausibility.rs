@@ -208,6 +208,19 @@ backend_test!(
         );
         let r = db.run(&["run", "--as-of", AS_OF]);
         assert!(!r.all().contains("invalid input syntax"), "{}", r.all());
+        // Shaped like a timestamp but not one: PostgreSQL's own error, with the column named.
+        db.exec("UPDATE users SET created_at = '2026-02-30' WHERE id = 'bad'");
+        let before = db.fingerprint(&TABLES);
+        let r = db.run(&["run", "--as-of", AS_OF]);
+        assert_refused(
+            &r,
+            2,
+            &[
+                "reading the times of users.created_at failed",
+                "\"2026-02-30\"",
+            ],
+        );
+        assert_eq!(db.fingerprint(&TABLES), before);
         // The same check on the sessions' columns.
         db.exec("UPDATE users SET created_at = NULL WHERE id = 'bad'; UPDATE sessions SET updated_at = 'yesterday'");
         refused_everywhere(
