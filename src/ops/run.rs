@@ -180,6 +180,9 @@ impl Locked<'_> {
             }
         }
         let (mut conn, plan, notes) = prepare(s)?;
+        if let (false, Some(db)) = (dry, &s.database) {
+            conn.check_writable(db)?;
+        }
         let values = Values {
             cutoff: s.cutoff,
             limit: s.batch_size as i64,

@@ -4,6 +4,8 @@
 use anyhow::anyhow;
 
 use crate::config::settings::{Schema, Settings, TimestampFormat};
+use crate::error::usage;
+use crate::preflight::plausible::{self, TimeColumn};
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Formats;
 use crate::sql::dialect::{Backend, TimeKind};
@@ -106,7 +108,11 @@ fn mysql_time_kind(
 
 /// Runs a read of the application's data (not the catalog) and records its text: `plan` lists
 /// these reads with the statements of the run.
-fn data_read(conn: &mut Conn, reads: &mut Vec<String>, sql: String) -> anyhow::Result<Vec<String>> {
+pub(crate) fn data_read(
+    conn: &mut Conn,
+    reads: &mut Vec<String>,
+    sql: String,
+) -> anyhow::Result<Vec<String>> {
     let rows = conn.texts(&sql, &[])?.into_iter().flatten().collect();
     if !reads.contains(&sql) {
         reads.push(sql);
@@ -174,16 +180,16 @@ fn sqlite_time_kind(
             .next()
             .unwrap_or_default();
             if bad != "0" {
-                return Err(anyhow!(
+                return Err(usage(format!(
                     "{bad} values in {table}.{col} are text but not ISO-8601 timestamps: fix those rows, or set timestamp_format if the column holds something else"
-                ));
+                )));
             }
             Ok(TimeKind::IsoText)
         }
-        other => Err(anyhow!(
+        other => Err(usage(format!(
             "{table}.{col} mixes value types ({}): anonsweep cannot compare them safely; convert the column to one format (ISO-8601 text or epoch integers)",
             other.join(", ")
-        )),
+        ))),
     }
 }
 
@@ -300,7 +306,10 @@ pub fn inspect(
     let mut kind_of =
         |conn: &mut Conn, table: &TableName, col: &str, ty: &str| -> anyhow::Result<TimeKind> {
             let k = match settings.timestamp_format {
-                TimestampFormat::Fixed(k) => k,
+                TimestampFormat::Fixed(k) => {
+                    plausible::forced_fits(backend, table, col, ty, k, settings)?;
+                    k
+                }
                 TimestampFormat::Auto => match backend {
                     Backend::Postgres => pg_time_kind(conn, &mut reads, table, col, ty),
                     Backend::Sqlite => sqlite_time_kind(conn, &mut reads, table, col, ty),
@@ -325,6 +334,26 @@ pub fn inspect(
     for (c, ty) in s.users_activity.iter().zip(&users_activity_ty) {
         users_activity.push(kind_of(conn, &s.users, c, ty)?);
     }
+    let compared: Vec<TimeColumn> = std::iter::once((&s.users, &s.users_created_at, created_at))
+        .chain(
+            s.sessions_activity
+                .iter()
+                .zip(&activity)
+                .map(|(c, k)| (&s.sessions, c, *k)),
+        )
+        .chain(
+            s.users_activity
+                .iter()
+                .zip(&users_activity)
+                .map(|(c, k)| (&s.users, c, *k)),
+        )
+        .map(|(table, column, kind)| TimeColumn {
+            table: table.clone(),
+            column: column.clone(),
+            kind,
+        })
+        .collect();
+    plausible::check(conn, settings, &compared, &mut reads)?;
     Ok((
         Formats {
             created_at,

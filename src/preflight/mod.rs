@@ -7,6 +7,7 @@ pub mod fkgraph;
 pub mod index_checks;
 pub mod introspect;
 pub mod liveness;
+pub mod plausible;
 
 use crate::config::settings::{Guard, Link};
 use children::{Child, Finding, Level, Source};

@@ -175,11 +175,46 @@ macro_rules! with_query {
     }};
 }
 
+/// What makes a SQLite file unwritable, as far as its permissions tell, and the fix.
+fn why_unwritable(path: &std::path::Path, said: &str) -> (String, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o7777);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let (file, dir_name) = (path.display(), dir.display());
+    match (mode(path), mode(&dir)) {
+        (Ok(m), _) if m & 0o222 == 0 => (
+            format!("the file is read-only (mode {m:04o})"),
+            format!("make it writable for the user running anonsweep (e.g. chmod u+w {file})"),
+        ),
+        (_, Ok(d)) if d & 0o222 == 0 => (
+            format!("its directory {dir_name} is read-only (mode {d:04o}), so SQLite cannot create its journal {file}-journal there"),
+            format!("make the directory {dir_name} writable for the user running anonsweep"),
+        ),
+        (Ok(m), Ok(d)) => (
+            format!("SQLite says \"{said}\" (file mode {m:04o}, directory {dir_name} mode {d:04o})"),
+            "make the file and its directory writable for the user running anonsweep".into(),
+        ),
+        _ => (
+            format!("SQLite says \"{said}\""),
+            "make the file and its directory writable for the user running anonsweep".into(),
+        ),
+    }
+}
+
 impl Conn {
     /// Connects. A SQLite file must already exist; nothing is created.
     pub fn connect(url: &DbUrl) -> anyhow::Result<Conn> {
         match url {
             DbUrl::Sqlite { path } => {
+                if path.is_dir() {
+                    return Err(usage(format!(
+                        "SQLite database path {} is a directory, not a database file: give the database file's own path in --database-url / DATABASE_URL",
+                        path.display()
+                    )));
+                }
                 if !path.is_file() {
                     return Err(usage(format!(
                         "SQLite database file {} does not exist: check --database-url / DATABASE_URL",
@@ -211,6 +246,41 @@ impl Conn {
                 Ok(Conn::Mysql(c))
             }
         }
+    }
+
+    /// `run` only: a SQLite database this process cannot write (a read-only file, or a read-only
+    /// directory where SQLite cannot create its journal) is refused once, before the first
+    /// batch, instead of failing every user. Probed by a write that is rolled back
+    /// (`PRAGMA user_version` set to its own value), so the file stays byte for byte the same;
+    /// a probe that finds the database busy leaves the answer to the batches. Other backends:
+    /// nothing to check.
+    pub fn check_writable(&mut self, url: &DbUrl) -> anyhow::Result<()> {
+        let DbUrl::Sqlite { path } = url else {
+            return Ok(());
+        };
+        let version = self
+            .text("SELECT CAST(user_version AS TEXT) AS t FROM pragma_user_version")?
+            .unwrap_or_else(|| "0".into());
+        let probe = self.batch_execute("BEGIN IMMEDIATE").and_then(|()| {
+            let set = self.batch_execute(&format!(
+                "PRAGMA user_version = {}",
+                version.parse::<i64>().unwrap_or(0)
+            ));
+            let _ = self.batch_execute("ROLLBACK");
+            set
+        });
+        let Err(e) = probe else {
+            return Ok(());
+        };
+        let said = e.to_string();
+        if !said.contains("readonly") && !said.contains("unable to open") {
+            return Ok(());
+        }
+        let (why, fix) = why_unwritable(path, &said);
+        Err(anyhow::anyhow!(
+            "SQLite database {} cannot be written: {why}: nothing was changed; {fix}, or use `anonsweep plan`, which only reads",
+            path.display(),
+        ))
     }
 
     /// Opens a SQLite file for writing, creating it (only the demo does this).

@@ -370,3 +370,34 @@ pub fn render(t: &impl Template) -> String {
         .trim_end()
         .to_string()
 }
+
+/// One compared time column of a plausibility read: its quoted name and how its storage is read
+/// (`sqlite`: every value type counted; `time`: a timestamp type; `text`: PostgreSQL ISO-8601
+/// text; `epoch`: integers as stored).
+pub struct RangeColumn<'a> {
+    pub column: String,
+    pub shape: &'a str,
+}
+
+/// Pre-flight: the range of each compared time column of one table, as its format reads it, in
+/// one scan (`f1|f2|…`, decoded by `preflight::plausible`).
+#[derive(Template)]
+#[template(path = "preflight/time_range.sql", escape = "none")]
+pub struct TimeRange<'a> {
+    pub backend: &'a str,
+    pub table: &'a str,
+    pub columns: &'a [RangeColumn<'a>],
+    /// PostgreSQL: what an ISO-8601 timestamp in a text column looks like (a POSIX regex).
+    pub iso_pattern: &'a str,
+}
+
+/// Pre-flight (PostgreSQL): how many values of each text time column of one table are not
+/// ISO-8601 timestamps (`n1|n2|…`), read before [`TimeRange`] casts the others.
+#[derive(Template)]
+#[template(path = "preflight/not_iso_text.sql", escape = "none")]
+pub struct NotIsoText<'a> {
+    pub table: &'a str,
+    /// The quoted columns.
+    pub columns: &'a [String],
+    pub iso_pattern: &'a str,
+}

@@ -20,6 +20,7 @@ mod lock;
 mod metrics;
 mod migrations;
 mod notify;
+mod plausibility;
 mod run_hooks;
 mod schedule;
 mod script_equivalence;
