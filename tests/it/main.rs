@@ -19,6 +19,7 @@ mod lock;
 mod metrics;
 mod migrations;
 mod notify;
+mod plan_list;
 mod run_hooks;
 mod schedule;
 mod script_equivalence;
