@@ -57,6 +57,75 @@ WHERE u.`isAnonymous` = 1
   )
 ORDER BY u.`id`
 LIMIT ?;
+-- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
+    WHEN p.a2 IS NOT NULL THEN p.a2
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN 'session.createdAt'
+    WHEN p.a2 IS NOT NULL THEN 'session.updatedAt'
+  END AS latest_column,
+  p.n1,
+  p.n2
+FROM (
+  SELECT u.`id` AS k, CAST(u.`id` AS CHAR) AS id,
+    DATE_FORMAT(u.`createdAt`, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
+    (SELECT MAX(DATE_FORMAT(s.`createdAt`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `session` AS s
+     WHERE s.`userId` = u.`id`) AS a1,
+    (SELECT MAX(DATE_FORMAT(s.`updatedAt`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `session` AS s
+     WHERE s.`userId` = u.`id`) AS a2,
+    (SELECT COUNT(*) FROM `session` AS x WHERE x.`userId` = u.`id`) AS n1,
+    (SELECT COUNT(*) FROM `account` AS x WHERE x.`userId` = u.`id`) AS n2
+  FROM `user` AS u
+  WHERE u.`isAnonymous` = 1
+    AND u.`createdAt` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `session` AS s
+      WHERE s.`userId` = u.`id`
+        AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+    )
+  ORDER BY u.`id`
+  LIMIT ?
+) AS p
+ORDER BY p.k;
+-- [plan only (--list)] the eligible users for --list: each page after the first, until one comes back short
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the previous page's last id (as text), ?#5 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
+    WHEN p.a2 IS NOT NULL THEN p.a2
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN 'session.createdAt'
+    WHEN p.a2 IS NOT NULL THEN 'session.updatedAt'
+  END AS latest_column,
+  p.n1,
+  p.n2
+FROM (
+  SELECT u.`id` AS k, CAST(u.`id` AS CHAR) AS id,
+    DATE_FORMAT(u.`createdAt`, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
+    (SELECT MAX(DATE_FORMAT(s.`createdAt`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `session` AS s
+     WHERE s.`userId` = u.`id`) AS a1,
+    (SELECT MAX(DATE_FORMAT(s.`updatedAt`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `session` AS s
+     WHERE s.`userId` = u.`id`) AS a2,
+    (SELECT COUNT(*) FROM `session` AS x WHERE x.`userId` = u.`id`) AS n1,
+    (SELECT COUNT(*) FROM `account` AS x WHERE x.`userId` = u.`id`) AS n2
+  FROM `user` AS u
+  WHERE u.`isAnonymous` = 1
+    AND u.`createdAt` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `session` AS s
+      WHERE s.`userId` = u.`id`
+        AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+    )
+    AND u.`id` > ?
+  ORDER BY u.`id`
+  LIMIT ?
+) AS p
+ORDER BY p.k;
 
 -- == Once per run, on the run's own connection, before the first batch
 -- [once per run] how long a batch waits for a lock

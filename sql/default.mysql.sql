@@ -57,6 +57,75 @@ WHERE u.`is_anonymous` = 1
   )
 ORDER BY u.`id`
 LIMIT ?;
+-- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
+    WHEN p.a2 IS NOT NULL THEN p.a2
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN 'sessions.created_at'
+    WHEN p.a2 IS NOT NULL THEN 'sessions.updated_at'
+  END AS latest_column,
+  p.n1,
+  p.n2
+FROM (
+  SELECT u.`id` AS k, CAST(u.`id` AS CHAR) AS id,
+    DATE_FORMAT(u.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
+    (SELECT MAX(DATE_FORMAT(s.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a1,
+    (SELECT MAX(DATE_FORMAT(s.`updated_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a2,
+    (SELECT COUNT(*) FROM `sessions` AS x WHERE x.`user_id` = u.`id`) AS n1,
+    (SELECT COUNT(*) FROM `accounts` AS x WHERE x.`user_id` = u.`id`) AS n2
+  FROM `users` AS u
+  WHERE u.`is_anonymous` = 1
+    AND u.`created_at` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `sessions` AS s
+      WHERE s.`user_id` = u.`id`
+        AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+    )
+  ORDER BY u.`id`
+  LIMIT ?
+) AS p
+ORDER BY p.k;
+-- [plan only (--list)] the eligible users for --list: each page after the first, until one comes back short
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the previous page's last id (as text), ?#5 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
+    WHEN p.a2 IS NOT NULL THEN p.a2
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN 'sessions.created_at'
+    WHEN p.a2 IS NOT NULL THEN 'sessions.updated_at'
+  END AS latest_column,
+  p.n1,
+  p.n2
+FROM (
+  SELECT u.`id` AS k, CAST(u.`id` AS CHAR) AS id,
+    DATE_FORMAT(u.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
+    (SELECT MAX(DATE_FORMAT(s.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a1,
+    (SELECT MAX(DATE_FORMAT(s.`updated_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a2,
+    (SELECT COUNT(*) FROM `sessions` AS x WHERE x.`user_id` = u.`id`) AS n1,
+    (SELECT COUNT(*) FROM `accounts` AS x WHERE x.`user_id` = u.`id`) AS n2
+  FROM `users` AS u
+  WHERE u.`is_anonymous` = 1
+    AND u.`created_at` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `sessions` AS s
+      WHERE s.`user_id` = u.`id`
+        AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+    )
+    AND u.`id` > ?
+  ORDER BY u.`id`
+  LIMIT ?
+) AS p
+ORDER BY p.k;
 
 -- == Once per run, on the run's own connection, before the first batch
 -- [once per run] how long a batch waits for a lock

@@ -57,6 +57,76 @@ WHERE u."is_anonymous"
   )
 ORDER BY u."id"
 LIMIT $2;
+-- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
+    WHEN p.a2 IS NOT NULL THEN p.a2
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN 'sessions.created_at'
+    WHEN p.a2 IS NOT NULL THEN 'sessions.updated_at'
+  END AS latest_column,
+  p.n1,
+  p.n2
+FROM (
+  SELECT u."id" AS k, CAST(u."id" AS TEXT) AS id,
+    to_char(u."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+    (SELECT MAX(to_char(s."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "sessions" AS s
+     WHERE s."user_id" = u."id") AS a1,
+    (SELECT MAX(to_char(s."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "sessions" AS s
+     WHERE s."user_id" = u."id") AS a2,
+    (SELECT COUNT(*) FROM "sessions" AS x WHERE x."user_id" = u."id") AS n1,
+    (SELECT COUNT(*) FROM "accounts" AS x WHERE x."user_id" = u."id") AS n2
+  FROM "users" AS u
+  WHERE u."is_anonymous"
+    AND u."created_at" < $1
+    AND NOT EXISTS (
+      SELECT 1 FROM "sessions" AS s
+      WHERE s."user_id" = u."id"
+        AND (s."created_at" >= $1 OR s."updated_at" >= $1)
+    )
+  ORDER BY u."id"
+  LIMIT $2
+) AS p
+ORDER BY p.k;
+-- [plan only (--list)] the eligible users for --list: each page after the first, until one comes back short
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the previous page's last id (as text), $3 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
+    WHEN p.a2 IS NOT NULL THEN p.a2
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN 'sessions.created_at'
+    WHEN p.a2 IS NOT NULL THEN 'sessions.updated_at'
+  END AS latest_column,
+  p.n1,
+  p.n2
+FROM (
+  SELECT u."id" AS k, CAST(u."id" AS TEXT) AS id,
+    to_char(u."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+    (SELECT MAX(to_char(s."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "sessions" AS s
+     WHERE s."user_id" = u."id") AS a1,
+    (SELECT MAX(to_char(s."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "sessions" AS s
+     WHERE s."user_id" = u."id") AS a2,
+    (SELECT COUNT(*) FROM "sessions" AS x WHERE x."user_id" = u."id") AS n1,
+    (SELECT COUNT(*) FROM "accounts" AS x WHERE x."user_id" = u."id") AS n2
+  FROM "users" AS u
+  WHERE u."is_anonymous"
+    AND u."created_at" < $1
+    AND NOT EXISTS (
+      SELECT 1 FROM "sessions" AS s
+      WHERE s."user_id" = u."id"
+        AND s."user_id" > CAST($2 AS TEXT)
+        AND (s."created_at" >= $1 OR s."updated_at" >= $1)
+    )
+    AND u."id" > CAST($2 AS TEXT)
+  ORDER BY u."id"
+  LIMIT $3
+) AS p
+ORDER BY p.k;
 
 -- == Once per run, on the run's own connection, before the first batch
 -- [once per run] the batch and keyset-cursor tables

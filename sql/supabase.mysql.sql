@@ -77,6 +77,97 @@ WHERE u.`is_anonymous` = 1
   AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
 ORDER BY u.`id`
 LIMIT ?;
+-- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN p.a1
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN p.a2
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN p.a3
+    WHEN p.a4 IS NOT NULL THEN p.a4
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN 'auth.sessions.created_at'
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN 'auth.sessions.updated_at'
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN 'auth.sessions.refreshed_at'
+    WHEN p.a4 IS NOT NULL THEN 'auth.users.last_sign_in_at'
+  END AS latest_column,
+  p.n1,
+  p.n2,
+  p.n3
+FROM (
+  SELECT u.`id` AS k, CAST(u.`id` AS CHAR) AS id,
+    DATE_FORMAT(u.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
+    (SELECT MAX(DATE_FORMAT(s.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a1,
+    (SELECT MAX(DATE_FORMAT(s.`updated_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a2,
+    (SELECT MAX(DATE_FORMAT(s.`refreshed_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a3,
+    (SELECT MAX(DATE_FORMAT(s.`last_sign_in_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`users` AS s
+     WHERE s.`id` = u.`id`) AS a4,
+    (SELECT COUNT(*) FROM `auth`.`sessions` AS x WHERE x.`user_id` = u.`id`) AS n1,
+    (SELECT COUNT(*) FROM `auth`.`refresh_tokens` AS x WHERE x.`user_id` = CAST(u.`id` AS CHAR)) AS n2,
+    (SELECT COUNT(*) FROM `auth`.`flow_state` AS x WHERE x.`user_id` = u.`id`) AS n3
+  FROM `auth`.`users` AS u
+  WHERE u.`is_anonymous` = 1
+    AND u.`created_at` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `auth`.`sessions` AS s
+      WHERE s.`user_id` = u.`id`
+        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+    )
+    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+  ORDER BY u.`id`
+  LIMIT ?
+) AS p
+ORDER BY p.k;
+-- [plan only (--list)] the eligible users for --list: each page after the first, until one comes back short
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the previous page's last id (as text), ?#7 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN p.a1
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN p.a2
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN p.a3
+    WHEN p.a4 IS NOT NULL THEN p.a4
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN 'auth.sessions.created_at'
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN 'auth.sessions.updated_at'
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN 'auth.sessions.refreshed_at'
+    WHEN p.a4 IS NOT NULL THEN 'auth.users.last_sign_in_at'
+  END AS latest_column,
+  p.n1,
+  p.n2,
+  p.n3
+FROM (
+  SELECT u.`id` AS k, CAST(u.`id` AS CHAR) AS id,
+    DATE_FORMAT(u.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
+    (SELECT MAX(DATE_FORMAT(s.`created_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a1,
+    (SELECT MAX(DATE_FORMAT(s.`updated_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a2,
+    (SELECT MAX(DATE_FORMAT(s.`refreshed_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`sessions` AS s
+     WHERE s.`user_id` = u.`id`) AS a3,
+    (SELECT MAX(DATE_FORMAT(s.`last_sign_in_at`, '%Y-%m-%dT%H:%i:%s.%fZ')) FROM `auth`.`users` AS s
+     WHERE s.`id` = u.`id`) AS a4,
+    (SELECT COUNT(*) FROM `auth`.`sessions` AS x WHERE x.`user_id` = u.`id`) AS n1,
+    (SELECT COUNT(*) FROM `auth`.`refresh_tokens` AS x WHERE x.`user_id` = CAST(u.`id` AS CHAR)) AS n2,
+    (SELECT COUNT(*) FROM `auth`.`flow_state` AS x WHERE x.`user_id` = u.`id`) AS n3
+  FROM `auth`.`users` AS u
+  WHERE u.`is_anonymous` = 1
+    AND u.`created_at` < ?
+    AND NOT EXISTS (
+      SELECT 1 FROM `auth`.`sessions` AS s
+      WHERE s.`user_id` = u.`id`
+        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+    )
+    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+    AND u.`id` > ?
+  ORDER BY u.`id`
+  LIMIT ?
+) AS p
+ORDER BY p.k;
 
 -- == Once per run, on the run's own connection, before the first batch
 -- [once per run] how long a batch waits for a lock

@@ -77,6 +77,98 @@ WHERE u."is_anonymous"
   AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
 ORDER BY u."id"
 LIMIT $2;
+-- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN p.a1
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN p.a2
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN p.a3
+    WHEN p.a4 IS NOT NULL THEN p.a4
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN 'auth.sessions.created_at'
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN 'auth.sessions.updated_at'
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN 'auth.sessions.refreshed_at'
+    WHEN p.a4 IS NOT NULL THEN 'auth.users.last_sign_in_at'
+  END AS latest_column,
+  p.n1,
+  p.n2,
+  p.n3
+FROM (
+  SELECT u."id" AS k, CAST(u."id" AS TEXT) AS id,
+    to_char(u."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+    (SELECT MAX(to_char(s."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."sessions" AS s
+     WHERE s."user_id" = u."id") AS a1,
+    (SELECT MAX(to_char(s."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."sessions" AS s
+     WHERE s."user_id" = u."id") AS a2,
+    (SELECT MAX(to_char(s."refreshed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."sessions" AS s
+     WHERE s."user_id" = u."id") AS a3,
+    (SELECT MAX(to_char(s."last_sign_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."users" AS s
+     WHERE s."id" = u."id") AS a4,
+    (SELECT COUNT(*) FROM "auth"."sessions" AS x WHERE x."user_id" = u."id") AS n1,
+    (SELECT COUNT(*) FROM "auth"."refresh_tokens" AS x WHERE x."user_id" = CAST(u."id" AS TEXT)) AS n2,
+    (SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id") AS n3
+  FROM "auth"."users" AS u
+  WHERE u."is_anonymous"
+    AND u."created_at" < $1
+    AND NOT EXISTS (
+      SELECT 1 FROM "auth"."sessions" AS s
+      WHERE s."user_id" = u."id"
+        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+    )
+    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+  ORDER BY u."id"
+  LIMIT $2
+) AS p
+ORDER BY p.k;
+-- [plan only (--list)] the eligible users for --list: each page after the first, until one comes back short
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the previous page's last id (as text), $3 = the batch size (users per page)
+SELECT p.id, p.created_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN p.a1
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN p.a2
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN p.a3
+    WHEN p.a4 IS NOT NULL THEN p.a4
+  END AS latest_at,
+  CASE
+    WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN 'auth.sessions.created_at'
+    WHEN p.a2 IS NOT NULL AND (p.a3 IS NULL OR p.a2 >= p.a3) AND (p.a4 IS NULL OR p.a2 >= p.a4) THEN 'auth.sessions.updated_at'
+    WHEN p.a3 IS NOT NULL AND (p.a4 IS NULL OR p.a3 >= p.a4) THEN 'auth.sessions.refreshed_at'
+    WHEN p.a4 IS NOT NULL THEN 'auth.users.last_sign_in_at'
+  END AS latest_column,
+  p.n1,
+  p.n2,
+  p.n3
+FROM (
+  SELECT u."id" AS k, CAST(u."id" AS TEXT) AS id,
+    to_char(u."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+    (SELECT MAX(to_char(s."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."sessions" AS s
+     WHERE s."user_id" = u."id") AS a1,
+    (SELECT MAX(to_char(s."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."sessions" AS s
+     WHERE s."user_id" = u."id") AS a2,
+    (SELECT MAX(to_char(s."refreshed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."sessions" AS s
+     WHERE s."user_id" = u."id") AS a3,
+    (SELECT MAX(to_char(s."last_sign_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM "auth"."users" AS s
+     WHERE s."id" = u."id") AS a4,
+    (SELECT COUNT(*) FROM "auth"."sessions" AS x WHERE x."user_id" = u."id") AS n1,
+    (SELECT COUNT(*) FROM "auth"."refresh_tokens" AS x WHERE x."user_id" = CAST(u."id" AS TEXT)) AS n2,
+    (SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id") AS n3
+  FROM "auth"."users" AS u
+  WHERE u."is_anonymous"
+    AND u."created_at" < $1
+    AND NOT EXISTS (
+      SELECT 1 FROM "auth"."sessions" AS s
+      WHERE s."user_id" = u."id"
+        AND s."user_id" > CAST($2 AS TEXT)
+        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+    )
+    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+    AND u."id" > CAST($2 AS TEXT)
+  ORDER BY u."id"
+  LIMIT $3
+) AS p
+ORDER BY p.k;
 
 -- == Once per run, on the run's own connection, before the first batch
 -- [once per run] the batch and keyset-cursor tables

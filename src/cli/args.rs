@@ -209,6 +209,14 @@ pub struct PlanArgs {
     /// Also print the database's own plan (EXPLAIN) for the eligibility query.
     #[arg(long)]
     pub explain: bool,
+    /// Write every eligible user to FILE (mode 0600), one per line: id, created_at, latest
+    /// activity (value and column) and the rows each table would lose. CSV for .csv, JSON lines
+    /// for .jsonl or .ndjson (else --list-format).
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+    /// The format of --list: csv or jsonl (default: from FILE's extension).
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"], requires = "list")]
+    pub list_format: Option<String>,
 }
 
 /// The run's limits and safety settings: `run` applies them, `plan` (the dry run) checks them
@@ -272,6 +280,12 @@ pub struct RunArgs {
     /// With --dry-run: write the standalone SQL script to FILE.
     #[arg(long, value_name = "FILE", requires = "dry_run")]
     pub sql_out: Option<PathBuf>,
+    /// With --dry-run: write every eligible user to FILE (see `plan --list`).
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub list: Option<PathBuf>,
+    /// The format of --list: csv or jsonl (default: from FILE's extension).
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"], requires = "list")]
+    pub list_format: Option<String>,
     #[command(flatten)]
     pub limits: RunLimits,
     /// Archive every deleted user and all its rows to a per-run JSON-lines file in DIR (mode

@@ -3,9 +3,14 @@
 use clap::ArgMatches;
 
 use crate::cli::args::PlanArgs;
-use crate::ops::run::{self, RunOptions};
+use crate::ops::run::{self, ListTarget, RunOptions};
 
 pub fn run_plan_command(args: &PlanArgs, m: &ArgMatches) -> anyhow::Result<i32> {
+    let list = args
+        .list
+        .clone()
+        .map(|path| ListTarget::new(path, args.list_format.as_deref()))
+        .transpose()?;
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
     super::run_inputs(&mut inputs, m);
@@ -17,6 +22,7 @@ pub fn run_plan_command(args: &PlanArgs, m: &ArgMatches) -> anyhow::Result<i32> 
         per_table_counts: true,
         explain: args.explain,
         sql_out: args.sql_out.clone(),
+        list,
         ..RunOptions::default()
     };
     let report = run::run(&settings, &opts)?;

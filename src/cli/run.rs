@@ -7,10 +7,15 @@ use clap::ArgMatches;
 use crate::cli::args::RunArgs;
 use crate::error::usage;
 use crate::exec::lock::LockSpec;
-use crate::ops::run::{self, ArchiveTo, RunOptions};
+use crate::ops::run::{self, ArchiveTo, ListTarget, RunOptions};
 use crate::output::hooks::HookOptions;
 
 pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
+    let list = args
+        .list
+        .clone()
+        .map(|path| ListTarget::new(path, args.list_format.as_deref()))
+        .transpose()?;
     let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
     inputs.needs_database = true;
     super::run_inputs(&mut inputs, m);
@@ -59,6 +64,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         per_table_counts: true,
         explain: false,
         sql_out: args.sql_out.clone(),
+        list,
         pause_before_commit: fault_pause_before_commit(),
     };
     let report = run::run(&settings, &opts)?;

@@ -1,7 +1,8 @@
-//! Executes plan statements: the keyset batches, the read-only counts, the audit log and the
-//! run lock.
+//! Executes plan statements: the keyset batches, the read-only counts, the list of eligible
+//! users (`plan --list`), the audit log and the run lock.
 
 pub mod audit;
 pub mod batches;
+pub mod list;
 pub mod lock;
 pub mod stats;

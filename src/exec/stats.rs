@@ -1,4 +1,5 @@
-//! The dry run: counts, a sample and the server clock, read in one read-only snapshot.
+//! The dry run: counts, a sample and the server clock (and `plan --list`), read in one
+//! read-only snapshot.
 
 use serde::Serialize;
 
@@ -27,6 +28,18 @@ pub fn collect(
     sample: usize,
     per_table: bool,
 ) -> anyhow::Result<PlanStats> {
+    collect_then(conn, plan, values, sample, per_table, |_, _| Ok(())).map(|(stats, ())| stats)
+}
+
+/// Reads the plan's counts, then runs `then` in the same read-only snapshot (`plan --list`).
+pub fn collect_then<T>(
+    conn: &mut Conn,
+    plan: &Plan,
+    values: Values,
+    sample: usize,
+    per_table: bool,
+    then: impl FnOnce(&mut Conn, &PlanStats) -> anyhow::Result<T>,
+) -> anyhow::Result<(PlanStats, T)> {
     let begin: &[&str] = match conn.backend() {
         Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
         Backend::Sqlite => &["PRAGMA query_only = ON", "BEGIN"],
@@ -39,7 +52,8 @@ pub fn collect(
     for b in begin {
         conn.batch_execute(b)?;
     }
-    let result = read(conn, plan, values, sample, per_table);
+    let result = read(conn, plan, values, sample, per_table)
+        .and_then(|stats| then(conn, &stats).map(|t| (stats, t)));
     let _ = conn.batch_execute("ROLLBACK");
     if conn.backend() == Backend::Sqlite {
         let _ = conn.batch_execute("PRAGMA query_only = OFF");

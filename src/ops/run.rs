@@ -13,6 +13,7 @@ use crate::config::settings::{fmt_time, Settings};
 use crate::error::capped;
 use crate::exec::audit::AuditLog;
 use crate::exec::batches::{self, Archiving, BatchOptions, Control, RunOutcome};
+pub use crate::exec::list::{ListFormat, ListTarget};
 use crate::exec::lock::{self, LockSpec};
 use crate::exec::stats::{self, PlanStats};
 use crate::output::hooks::{HookOptions, Hooks};
@@ -54,6 +55,8 @@ pub struct RunOptions {
     pub explain: bool,
     /// Dry run: write the standalone SQL script here.
     pub sql_out: Option<PathBuf>,
+    /// Dry run: write every eligible user here (`--list`), in the counts' snapshot.
+    pub list: Option<ListTarget>,
     /// Fault injection for tests: sleep this long after the archive is written, before commit.
     pub pause_before_commit: Option<Duration>,
 }
@@ -189,7 +192,14 @@ impl Locked<'_> {
         };
         let sample = if dry { opts.sample } else { 0 };
         let per_table = dry && opts.per_table_counts;
-        let before = stats::collect(&mut conn, &plan, values, sample, per_table)?;
+        // The dry run's list, in the same snapshot as its counts (never written by `run`).
+        let list = opts.list.as_ref().filter(|_| dry);
+        let (before, listed) =
+            stats::collect_then(&mut conn, &plan, values, sample, per_table, |conn, _| {
+                list.map(|t| crate::exec::list::write(conn, &plan, values, t))
+                    .transpose()
+            })?;
+        intent.list = listed;
         if let Err(e) = check_caps(s, before.eligible, before.total_anonymous) {
             refusals.refuse(e)?;
         }

@@ -211,6 +211,14 @@ pub fn print(r: &Report) {
                             println!("  would use {what:<10} {v}");
                         }
                     }
+                    if let Some(l) = &intent.list {
+                        println!(
+                            "  list                 {} users written to {} ({})",
+                            l.users,
+                            l.path,
+                            l.format.name()
+                        );
+                    }
                     if let Some(e) = &r.refusal {
                         println!("  run would refuse     {}", crate::error::one_line(e));
                     }
@@ -227,6 +235,7 @@ pub fn print(r: &Report) {
                     j["lock"] = json!(intent.lock);
                     j["archive"] = json!(intent.archive);
                     j["audit_log"] = json!(intent.audit_log);
+                    j["list"] = json!(intent.list);
                     j["refusal"] = json!(r.refusal.as_ref().map(crate::error::one_line));
                     j["exit_code"] = json!(r.exit_code());
                     if let Some(lines) = &intent.explain {

@@ -3,6 +3,7 @@
 use crate::config::settings::Settings;
 use crate::error::{exit, exit_code_for};
 use crate::exec::batches::{RunOutcome, StopKind};
+use crate::exec::list::ListWritten;
 use crate::exec::stats::PlanStats;
 use crate::plan::Plan;
 
@@ -17,6 +18,8 @@ pub struct Intent {
     pub audit_log: Option<String>,
     /// The database's plan for the eligibility count (`--explain`).
     pub explain: Option<Vec<String>>,
+    /// The list of eligible users the dry run wrote (`--list`).
+    pub list: Option<ListWritten>,
 }
 
 /// The one result the report, the hooks and the exit code read.

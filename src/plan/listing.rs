@@ -83,6 +83,19 @@ impl Plan {
             "a sample of eligible ids".into(),
             &self.sample,
         );
+        add(
+            COUNTS,
+            "plan only (--list)",
+            "the eligible users for --list, with their latest activity and rows per table: the first page".into(),
+            &self.list.first,
+        );
+        add(
+            COUNTS,
+            "plan only (--list)",
+            "the eligible users for --list: each page after the first, until one comes back short"
+                .into(),
+            &self.list.next,
+        );
         for s in &self.session {
             add(
                 ONCE,
@@ -264,6 +277,8 @@ impl Plan {
     fn binds(&self, stmt: &Stmt) -> String {
         let limit = if std::ptr::eq(stmt, &self.sample) {
             "the --sample count"
+        } else if std::ptr::eq(stmt, &self.list.first) || std::ptr::eq(stmt, &self.list.next) {
+            "the batch size (users per page)"
         } else {
             "the batch size"
         };
@@ -281,6 +296,7 @@ impl Plan {
                         format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name())
                     }
                     Param::Limit => format!("{ph} = {limit}"),
+                    Param::PageAfter => format!("{ph} = the previous page's last id (as text)"),
                 }
             })
             .collect::<Vec<_>>()

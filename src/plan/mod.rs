@@ -1,10 +1,12 @@
 //! The `Plan`: every statement `plan` shows and `run` executes, rendered once from the templates.
 //! Pure: settings and the inspected schema in, rendered statements out.
 
+mod list;
 mod listing;
 mod names;
 mod script;
 
+pub use list::List;
 pub use listing::Listed;
 use names::{plain, Names, Root};
 
@@ -37,6 +39,8 @@ pub struct Plan {
     /// Per `[[keep_if]]` guard: the users the rule without guards would delete that it keeps.
     pub count_guarded: Vec<Labeled>,
     pub sample: Stmt,
+    /// `plan --list`: every eligible user, in keyset pages of the batch size.
+    pub list: List,
     /// Once per run, before the setup: how long a batch waits for a lock (SQLite, MySQL).
     pub session: Vec<Stmt>,
     pub setup: Vec<Stmt>,
@@ -149,6 +153,7 @@ impl Plan {
                 limit: &limit,
             })
         });
+        let list = n.list(f, &mut b, &settings.schema, users_columns);
         let batch_users = plain(render(&templates::BatchUsers {
             id_text: &id_text,
             created_text: &backend.id_as_text(&format!("u.{}", n.created_at)),
@@ -179,6 +184,7 @@ impl Plan {
             count_rows,
             count_guarded,
             sample,
+            list,
             session: match backend {
                 Backend::Postgres => Vec::new(),
                 _ => vec![plain(render(&templates::SessionLockWait {

@@ -102,12 +102,65 @@ pub struct BatchUser {
     pub created_at: Option<String>,
 }
 
+/// One eligible user of `plan --list`: its id, `created_at` and latest activity (ISO-8601 UTC
+/// text, and the column it came from), then the rows each table would lose, in the order the
+/// query selects them (every column after the first four).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListRow {
+    pub id: String,
+    pub created_at: Option<String>,
+    pub latest_at: Option<String>,
+    pub latest_column: Option<String>,
+    pub rows: Vec<u64>,
+}
+
+/// The named columns of a list row; the counts follow them.
+const LIST_NAMED: usize = 4;
+
+impl<DB> QueryableByName<DB> for ListRow
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<Text, DB>,
+    i64: diesel::deserialize::FromSql<BigInt, DB>,
+{
+    fn build<'a>(row: &impl diesel::row::NamedRow<'a, DB>) -> diesel::deserialize::Result<Self> {
+        use diesel::row::{NamedRow, Row};
+        let text = |name: &str| NamedRow::get::<Nullable<Text>, Option<String>>(row, name);
+        let rows = (LIST_NAMED..Row::field_count(row))
+            .map(|i| Row::get_value::<BigInt, i64, usize>(row, i).map(|n| n.max(0) as u64))
+            .collect::<diesel::deserialize::Result<Vec<u64>>>()?;
+        Ok(ListRow {
+            id: NamedRow::get::<Text, String>(row, "id")?,
+            created_at: text("created_at")?,
+            latest_at: text("latest_at")?,
+            latest_column: text("latest_column")?,
+            rows,
+        })
+    }
+}
+
 fn values(backend: Backend, params: &[Param], v: Values) -> Vec<BindValue> {
+    values_after(backend, params, v, None)
+}
+
+/// The values of `params`; `after` is the previous page's last id (only the list's later pages
+/// bind one).
+fn values_after(
+    backend: Backend,
+    params: &[Param],
+    v: Values,
+    after: Option<&str>,
+) -> Vec<BindValue> {
     params
         .iter()
         .map(|p| match p {
             Param::Cutoff(k) => k.bind_value(backend, v.cutoff),
             Param::Limit => BindValue::Int(v.limit),
+            Param::PageAfter => BindValue::Text(
+                after
+                    .expect("a page after the first is read with the previous page's last id")
+                    .to_string(),
+            ),
         })
         .collect()
 }
@@ -382,6 +435,22 @@ impl Conn {
                 created_at: r.created_at,
             })
             .collect())
+    }
+
+    /// Reads one page of `plan --list`: the first (`after` = `None`) or the one after the
+    /// previous page's last id.
+    pub fn list_page(
+        &mut self,
+        stmt: &Stmt,
+        v: Values,
+        after: Option<&str>,
+    ) -> QueryResult<Vec<ListRow>> {
+        let binds = values_after(self.backend(), &stmt.params, v, after);
+        match self {
+            Conn::Pg(c) => bound!(Pg, stmt.sql.as_str(), binds).load(c),
+            Conn::Sqlite(c) => bound!(Sqlite, stmt.sql.as_str(), binds).load(c),
+            Conn::Mysql(c) => bound!(Mysql, stmt.sql.as_str(), binds).load(c),
+        }
     }
 
     /// The database's plan for a statement (`EXPLAIN` / `EXPLAIN QUERY PLAN`), one line each.

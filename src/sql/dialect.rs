@@ -87,6 +87,23 @@ impl Backend {
         }
     }
 
+    /// A text parameter compared with a column declared `ty` (`None`: not known): PostgreSQL
+    /// casts it to that type (text when unknown); MySQL to an integer for an integer column
+    /// (a string would be compared as a double); SQLite's column affinity converts it.
+    pub fn text_param_as(self, placeholder: &str, ty: Option<&str>) -> String {
+        match self {
+            Backend::Postgres => format!("CAST({placeholder} AS {})", ty.unwrap_or("TEXT")),
+            Backend::Mysql => match ty.map(str::to_ascii_lowercase) {
+                Some(t) if t.contains("int") && t.contains("unsigned") => {
+                    format!("CAST({placeholder} AS UNSIGNED)")
+                }
+                Some(t) if t.contains("int") => format!("CAST({placeholder} AS SIGNED)"),
+                _ => placeholder.to_string(),
+            },
+            Backend::Sqlite => placeholder.to_string(),
+        }
+    }
+
     /// Drops one of our temporary tables.
     pub fn drop_temp(self, table: &str) -> String {
         match self {
@@ -216,6 +233,9 @@ pub enum Param {
     Cutoff(TimeKind),
     /// The batch size.
     Limit,
+    /// The last id of the previous page, as text (`plan --list` reads the eligible users in
+    /// keyset pages).
+    PageAfter,
 }
 
 /// Hands out placeholders (or literals, for the DBA script) while a statement is rendered.
@@ -275,6 +295,11 @@ impl Binder {
     /// The batch size placeholder.
     pub fn limit(&mut self) -> String {
         self.placeholder(Param::Limit)
+    }
+
+    /// The placeholder for the previous page's last id (`plan --list`).
+    pub fn page_after(&mut self) -> String {
+        self.placeholder(Param::PageAfter)
     }
 
     /// The parameters handed out so far, in placeholder order.

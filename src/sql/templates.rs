@@ -401,3 +401,49 @@ pub struct NotIsoText<'a> {
     pub columns: &'a [String],
     pub iso_pattern: &'a str,
 }
+
+/// A candidate for a user's latest activity in `plan --list`.
+pub struct ListActivity {
+    /// 1-based, for the column names (`a1`, …).
+    pub n: usize,
+    /// The later candidates' `n`s: a candidate is the latest when at least every later one.
+    pub later: Vec<usize>,
+    /// Where the value came from, as a string literal (`'sessions.updated_at'`).
+    pub label: String,
+    pub table: String,
+    pub user_column: String,
+    /// The compared expression over the table's rows (aliased `s`), and how it is stored
+    /// (`timestamptz`, `timestamp`, `iso-text`, `epoch-ms`, `epoch-s`).
+    pub expr: String,
+    pub kind: &'static str,
+}
+
+/// A table's rows of one user in `plan --list`.
+pub struct ListCount {
+    /// 1-based, for the column names (`n1`, …), in delete order.
+    pub n: usize,
+    pub table: String,
+    /// `x`'s rows that belong to the user `u`.
+    pub filter: String,
+}
+
+/// `plan --list`: a page of the eligible users with their latest activity and rows per table.
+#[derive(Template)]
+#[template(path = "stats/list.sql", escape = "none")]
+pub struct List<'a> {
+    pub backend: &'a str,
+    pub users: &'a str,
+    pub user_id: &'a str,
+    pub id_text: &'a str,
+    pub created_expr: &'a str,
+    pub created_kind: &'a str,
+    pub activity: &'a [ListActivity],
+    pub counts: &'a [ListCount],
+    /// A NULL text value.
+    pub no_text: &'a str,
+    pub eligible: &'a str,
+    pub after_cursor: bool,
+    /// The previous page's last id, in the id column's type.
+    pub cursor: &'a str,
+    pub limit: &'a str,
+}

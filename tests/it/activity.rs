@@ -98,6 +98,33 @@ backend_test!(
             "{}",
             plan.stdout
         );
+        // The sign-off list says why: `stale` was last seen in September, `never` not at all.
+        let list = dir.path().join("list.jsonl");
+        let l = dir.run(
+            db,
+            &["plan", "--as-of", AS_OF, "--list", list.to_str().unwrap()],
+        );
+        assert_eq!(l.code, 0, "{}", l.all());
+        let rows: Vec<serde_json::Value> = std::fs::read_to_string(&list)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ids: Vec<&str> = rows
+            .iter()
+            .map(|r| r["user_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, vec!["never", "stale"]);
+        assert_eq!(rows[0]["latest_activity"], serde_json::Value::Null);
+        assert_eq!(rows[1]["latest_activity"]["column"], "users.last_seen_at");
+        assert!(
+            rows[1]["latest_activity"]["at"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-09-27T00:00:00"),
+            "{}",
+            rows[1]
+        );
         let r = dir.run(db, &["run", "--as-of", AS_OF]);
         assert_eq!(r.code, 0, "{}", r.all());
         assert_eq!(db.ids("users", "id"), vec!["reg", "seen"]);

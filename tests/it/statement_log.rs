@@ -1161,7 +1161,11 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
         ];
 
         let mark = server.mark();
-        let mut args = vec!["plan"];
+        // With --list: its page queries (first and later pages, of the batch size) are the
+        // plan's own reads too.
+        let list = scratch.path().join("eligible.csv");
+        let list = list.to_str().unwrap().to_string();
+        let mut args = vec!["plan", "--list", list.as_str()];
         args.extend(common);
         let plan = support::anonsweep_in(scratch.path(), &args, &[]);
         assert_eq!(plan.code, 0, "{}: plan: {}", v.name, plan.all());
