@@ -183,8 +183,12 @@ impl Locked<'_> {
             }
         }
         let (mut conn, plan, notes) = prepare(s)?;
-        if let (false, Some(db)) = (dry, &s.database) {
-            conn.check_writable(db)?;
+        // SQLite: a database the batches could not write is refused once, here. The probe
+        // writes nothing (a rolled-back no-op), so the dry run makes it too.
+        if let Some(db) = &s.database {
+            if let Err(e) = conn.check_writable(db) {
+                refusals.refuse(e)?;
+            }
         }
         let values = Values {
             cutoff: s.cutoff,

@@ -331,7 +331,7 @@ impl Conn {
         }
         let (why, fix) = why_unwritable(path, &said);
         Err(anyhow::anyhow!(
-            "SQLite database {} cannot be written: {why}: nothing was changed; {fix}, or use `anonsweep plan`, which only reads",
+            "SQLite database {} cannot be written: {why}: nothing was changed; {fix} (`anonsweep plan` still shows what would go)",
             path.display(),
         ))
     }

@@ -408,8 +408,9 @@ fn hundred_eligible(db: &TestDb) {
 
 // A SQLite database this user cannot write: `run` used to warn "attempt to write a readonly
 // database" once per user and exit 3. Now it refuses once, before the first batch (exit 1),
-// naming the file and the fix, and every row is kept; `plan` and `doctor`, which only read,
-// still work. Both ways: the file read-only, and its directory read-only (no journal).
+// naming the file and the fix, and every row is kept; the dry run (`plan`) shows the plan and
+// refuses the same way, `doctor` still works. Both ways: the file read-only, and its directory
+// read-only (no journal).
 backend_test!(
     a_readonly_sqlite_database_is_refused_once_before_the_first_batch,
     [sqlite],
@@ -451,11 +452,24 @@ backend_test!(
                 ],
             );
             assert!(!r.all().contains("attempt to write"), "{}", r.all());
-            for cmd in ["plan", "doctor"] {
-                let p =
-                    anonsweep_unprivileged(&dir, &[cmd, "--as-of", AS_OF, "--database-url", url]);
-                assert_eq!(p.code, 0, "{cmd} on a read-only {what}\n{}", p.all());
-            }
+            let p =
+                anonsweep_unprivileged(&dir, &["plan", "--as-of", AS_OF, "--database-url", url]);
+            assert_eq!(
+                p.code,
+                1,
+                "plan refuses as run does, on a read-only {what}\n{}",
+                p.all()
+            );
+            assert!(
+                p.stdout.contains("eligible             99")
+                    && p.stdout.contains("run would refuse"),
+                "the dry run still shows the plan:\n{}",
+                p.stdout
+            );
+            assert!(p.stderr.contains(needle), "{}", p.stderr);
+            let d =
+                anonsweep_unprivileged(&dir, &["doctor", "--as-of", AS_OF, "--database-url", url]);
+            assert_eq!(d.code, 0, "doctor on a read-only {what}\n{}", d.all());
             set(&dir, 0o755);
             set(path, 0o644);
             assert_eq!(
