@@ -337,3 +337,33 @@ fn mysql_connection_errors_hide_the_password() {
     );
     assert_error(&no_db, 2, &["names no database"]);
 }
+
+// `anonsweep plan | head -1`: the reader of stdout goes away (here before the command writes
+// anything, so the write surely fails); the command ends quietly (no panic, no "Broken pipe"
+// message), and nothing is deleted.
+backend_test!(
+    a_closed_stdout_ends_the_command_quietly,
+    [sqlite],
+    |db: TestDb| {
+        use std::process::{Command, Stdio};
+        populate(&db);
+        let before = db.count("users");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_anonsweep"))
+            .args(["plan", "--database-url", &db.url()])
+            .current_dir(db.dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(101), "no panic:\n{stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{stderr}"
+        );
+        assert_eq!(db.count("users"), before);
+    }
+);
