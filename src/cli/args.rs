@@ -6,8 +6,16 @@ use crate::config::defs;
 use clap::{Args, Parser, Subcommand};
 
 /// Removes abandoned anonymous accounts from an application's SQL database, safely and in batches.
+/// `anonsweep --version`: the package version and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ANONSWEEP_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "anonsweep", version, about, long_about = None)]
+#[command(name = "anonsweep", version = VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -83,8 +91,7 @@ pub struct MigrateSqlArgs {
 /// Options every command shares: where the schema and rule come from.
 #[derive(Debug, Args)]
 pub struct RuleArgs {
-    /// Schema preset: default, better-auth.
-    #[arg(long, env = "ANONSWEEP_PRESET", value_name = "NAME")]
+    #[arg(long, env = "ANONSWEEP_PRESET", value_name = "NAME", help = preset_help())]
     pub preset: Option<String>,
     /// Config file (default: ./anonsweep.toml when it exists).
     #[arg(long, env = "ANONSWEEP_CONFIG", value_name = "FILE")]
@@ -388,4 +395,12 @@ pub struct DemoArgs {
     /// Output format of the summary: text or json.
     #[arg(long, default_value = "text", value_name = "FORMAT")]
     pub format: String,
+}
+
+/// The `--preset` help, listing the presets from their one source.
+fn preset_help() -> String {
+    format!(
+        "Schema preset: {}.",
+        crate::config::preset::NAMES.join(", ")
+    )
 }

@@ -367,3 +367,24 @@ backend_test!(
         assert_eq!(db.count("users"), before);
     }
 );
+
+#[test]
+fn version_names_the_commit_and_help_lists_every_preset() {
+    let dir = support::scratch();
+    let v = support::anonsweep_in(dir.path(), &["--version"], &[]);
+    assert_eq!(v.code, 0, "{}", v.all());
+    assert!(
+        v.stdout
+            .starts_with(&format!("anonsweep {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        v.stdout
+    );
+    for cmd in ["plan", "run", "doctor", "sql"] {
+        let h = support::anonsweep_in(dir.path(), &[cmd, "--help"], &[]);
+        assert!(
+            h.stdout.contains("default, better-auth, supabase"),
+            "{cmd} --help lists every preset:\n{}",
+            h.stdout
+        );
+    }
+}
