@@ -371,6 +371,7 @@ pub fn check(
             .map(|c| RangeColumn {
                 column: quote(backend, &c.column),
                 shape: shape(backend, c.kind),
+                validate: matches!(s.timestamp_format, TimestampFormat::Fixed(_)),
             })
             .collect();
         let sql = render(&templates::TimeRange {

@@ -377,6 +377,9 @@ pub fn render(t: &impl Template) -> String {
 pub struct RangeColumn<'a> {
     pub column: String,
     pub shape: &'a str,
+    /// SQLite: count the text values that are not ISO-8601 (a forced format; detection has
+    /// already refused them).
+    pub validate: bool,
 }
 
 /// Pre-flight: the range of each compared time column of one table, as its format reads it, in
