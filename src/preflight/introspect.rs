@@ -3,6 +3,7 @@
 
 use anyhow::anyhow;
 
+use super::reads::data_read;
 use crate::config::settings::{Schema, Settings, TimestampFormat};
 use crate::error::usage;
 use crate::preflight::plausible::{self, TimeColumn};
@@ -104,20 +105,6 @@ fn mysql_time_kind(
     Err(anyhow!(
         "column {table}.{col} has type {ty}, which anonsweep cannot compare as a time on MySQL: use DATETIME, TIMESTAMP or an integer epoch column"
     ))
-}
-
-/// Runs a read of the application's data (not the catalog) and records its text: `plan` lists
-/// these reads with the statements of the run.
-pub(crate) fn data_read(
-    conn: &mut Conn,
-    reads: &mut Vec<String>,
-    sql: String,
-) -> anyhow::Result<Vec<String>> {
-    let rows = conn.texts(&sql, &[])?.into_iter().flatten().collect();
-    if !reads.contains(&sql) {
-        reads.push(sql);
-    }
-    Ok(rows)
 }
 
 fn epoch_unit(

@@ -8,6 +8,7 @@ pub mod index_checks;
 pub mod introspect;
 pub mod liveness;
 pub mod plausible;
+pub mod reads;
 
 use crate::config::settings::{Guard, Link};
 use children::{Child, Finding, Level, Source};

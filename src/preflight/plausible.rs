@@ -397,7 +397,7 @@ pub fn check(
                 columns: &quoted,
                 iso_pattern: PG_ISO_PATTERN,
             });
-            let counts = super::introspect::data_read(conn, reads, sql)?
+            let counts = super::reads::data_read(conn, reads, sql)?
                 .into_iter()
                 .next()
                 .unwrap_or_default();
@@ -411,7 +411,7 @@ pub fn check(
                 }
             }
         }
-        let row = super::introspect::data_read(conn, reads, sql).map_err(|e| {
+        let row = super::reads::data_read(conn, reads, sql).map_err(|e| {
             let why = crate::error::one_line(&e);
             if range.iter().any(|r| r.shape == "text") {
                 // A text value shaped like a timestamp that PostgreSQL still cannot read.
