@@ -22,17 +22,6 @@ pub struct List {
     pub activity: Vec<String>,
 }
 
-/// How a time column is stored, as the list template names it.
-fn kind_name(k: TimeKind) -> &'static str {
-    match k {
-        TimeKind::Timestamptz => "timestamptz",
-        TimeKind::Timestamp => "timestamp",
-        TimeKind::IsoText => "iso-text",
-        TimeKind::EpochMs => "epoch-ms",
-        TimeKind::EpochS => "epoch-s",
-    }
-}
-
 impl Names {
     /// Both page queries. `users_columns` gives the id's declared type, so the cursor (read
     /// back as text) is compared in the id's own type.
@@ -118,7 +107,7 @@ impl Names {
                         table: table.clone(),
                         user_column: user_column.clone(),
                         expr: expr.clone(),
-                        kind: kind_name(*k),
+                        kind: k.format_value(),
                     })
                     .collect();
                 let counts: Vec<ListCount> = self
@@ -139,7 +128,7 @@ impl Names {
                     created_expr: &f
                         .created_at
                         .column_expr(self.backend, &format!("u.{}", self.created_at)),
-                    created_kind: kind_name(f.created_at),
+                    created_kind: f.created_at.format_value(),
                     activity: &candidates,
                     counts: &counts,
                     no_text: &self.backend.id_as_text("NULL"),

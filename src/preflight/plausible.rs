@@ -33,17 +33,6 @@ pub struct TimeColumn {
     pub kind: TimeKind,
 }
 
-/// The value `--timestamp-format` takes for a kind.
-pub fn format_value(k: TimeKind) -> &'static str {
-    match k {
-        TimeKind::Timestamptz => "timestamptz",
-        TimeKind::Timestamp => "timestamp",
-        TimeKind::IsoText => "iso-text",
-        TimeKind::EpochMs => "epoch-ms",
-        TimeKind::EpochS => "epoch-s",
-    }
-}
-
 /// Where `timestamp_format` came from, when it fixed the format (`None`: detected).
 fn forced_origin(s: &Settings) -> Option<String> {
     match s.timestamp_format {
@@ -124,7 +113,7 @@ pub fn forced_fits(
     s: &Settings,
 ) -> anyhow::Result<()> {
     let origin = forced_origin(s).unwrap_or_else(|| "the configuration".into());
-    let forced = format_value(kind);
+    let forced = kind.format_value();
     let Some((fits, suggest)) = declared_fits(backend, ty) else {
         return Err(usage(format!(
             "{table}.{column} has type {ty}, which no timestamp_format can compare as a time (timestamp_format {forced} from {origin}): nothing was changed; use a {} column",
@@ -145,7 +134,7 @@ pub fn forced_fits(
     let fix = match suggest {
         Some(k) => format!(
             "{}, or auto (it detects each column's format)",
-            set_format(s, format_value(k))
+            set_format(s, k.format_value())
         ),
         None => format!(
             "{} (it detects epoch-ms or epoch-s from the values)",
@@ -295,18 +284,18 @@ fn plural(n: u64, (one, many): (&str, &str)) -> String {
 fn judge(s: &Settings, c: &TimeColumn, seen: &Seen, now: DateTime<Utc>) -> anyhow::Result<()> {
     let label = format!("{}.{}", c.table, c.column);
     let read_as = match forced_origin(s) {
-        Some(o) => format!("{} (timestamp_format from {o})", format_value(c.kind)),
-        None => format!("{} (detected)", format_value(c.kind)),
+        Some(o) => format!("{} (timestamp_format from {o})", c.kind.format_value()),
+        None => format!("{} (detected)", c.kind.format_value()),
     };
     let latest = s.as_of.max(now) + LATEST_AFTER;
     let fits = |(lo, hi): (f64, f64)| lo >= EARLIEST as f64 && hi <= latest.timestamp() as f64;
     let suggestion = |otherwise: String| match seen.others.iter().find(|(_, r)| fits(*r)) {
         Some((k, (lo, hi))) => format!(
             "read as {} they span {} to {}: {}",
-            format_value(*k),
+            k.format_value(),
             show(*lo),
             show(*hi),
-            set_format(s, format_value(*k))
+            set_format(s, k.format_value())
         ),
         None => otherwise,
     };

@@ -169,6 +169,17 @@ impl TimeKind {
         }
     }
 
+    /// The value `--timestamp-format` (and the `plan --list` template) calls this format by.
+    pub fn format_value(self) -> &'static str {
+        match self {
+            TimeKind::Timestamptz => "timestamptz",
+            TimeKind::Timestamp => "timestamp",
+            TimeKind::IsoText => "iso-text",
+            TimeKind::EpochMs => "epoch-ms",
+            TimeKind::EpochS => "epoch-s",
+        }
+    }
+
     /// The column expression the comparison is made on.
     pub fn column_expr(self, backend: Backend, col: &str) -> String {
         match (backend, self) {
