@@ -14,8 +14,27 @@ const VERSION: &str = concat!(
     ")"
 );
 
+/// The examples under `anonsweep --help`.
+const EXAMPLES: &str = "\
+Examples:
+  anonsweep demo                                   a whole cleanup on a demo database
+  anonsweep init --database-url app.db             write an anonsweep.toml for this database
+  anonsweep doctor --database-url app.db           check the schema, keys, clock and indexes
+  anonsweep plan --database-url app.db             dry run: counts, a sample and every statement
+  anonsweep run --database-url app.db --lock database
+  anonsweep completions bash > ~/.local/share/bash-completion/completions/anonsweep
+
+The database URL can come from DATABASE_URL (or a .env file) instead of --database-url.
+Reference: docs/commands.md and docs/configuration.md.";
+
 #[derive(Debug, Parser)]
-#[command(name = "anonsweep", version = VERSION, about, long_about = None)]
+#[command(
+    name = "anonsweep",
+    version = VERSION,
+    about,
+    long_about = None,
+    after_help = EXAMPLES
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,21 +44,70 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Render the SQL that `run` executes, without connecting to a database.
+    #[command(
+        after_help = "Examples:\n  anonsweep sql --backend postgres --preset better-auth\n  anonsweep sql --database-url app.db --retention-days 60 --out cleanup.sql"
+    )]
     Sql(SqlArgs),
     /// Dry run: connect, change nothing, show counts, a sample and the SQL.
+    #[command(
+        after_help = "Examples:\n  anonsweep plan --database-url app.db\n  anonsweep plan --preset better-auth --sql-out cleanup.sql   (a script for a DBA)\n  anonsweep plan --list eligible.csv --format json"
+    )]
     Plan(PlanArgs),
     /// Delete eligible anonymous users in short batch transactions.
+    #[command(
+        after_help = "Examples:\n  anonsweep run --database-url app.db\n  anonsweep run --lock database --max-fraction 0.5 --archive-dir /var/lib/anonsweep\n  anonsweep run --dry-run                                     (the same as `plan`)"
+    )]
     Run(RunArgs),
     /// Create a demo database with a synthetic population, plan and run the cleanup on it.
+    #[command(
+        after_help = "Examples:\n  anonsweep demo\n  anonsweep demo --users 1000000 --fill-only\n  anonsweep demo --database-url postgres://postgres@127.0.0.1/demo"
+    )]
     Demo(DemoArgs),
     /// Put archived users and their rows back (from `run --archive-dir` or `--archive-to-table`).
+    #[command(
+        after_help = "Examples:\n  anonsweep restore --archive /var/lib/anonsweep/anonsweep-archive-20261201T020000Z-26ff3a67.jsonl.gz\n  anonsweep restore --from-table --run 26ff3a67 --user 4c1f0d7e-9a51-4b7e-8d2f-0b6a3e5c9d10"
+    )]
     Restore(RestoreArgs),
     /// Print a ready-to-install cron line or systemd service and timer for a daily run.
+    #[command(
+        after_help = "Examples:\n  anonsweep schedule cron --time 03:30\n  anonsweep schedule systemd --out-dir /etc/systemd/system -- --archive-dir /var/lib/anonsweep"
+    )]
     Schedule(ScheduleArgs),
     /// Check the schema, foreign keys, clock and indexes; print every problem with its fix.
+    #[command(
+        after_help = "Examples:\n  anonsweep doctor --database-url app.db\n  anonsweep doctor --preset supabase --format json"
+    )]
     Doctor(DoctorArgs),
     /// Index migrations for the eligibility scan: run, revert, status, sql.
+    #[command(
+        after_help = "Examples:\n  anonsweep migrate status\n  anonsweep migrate sql --backend postgres --out indexes.sql\n  anonsweep migrate run"
+    )]
     Migrate(MigrateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(
+        after_help = "Examples:\n  anonsweep completions bash > ~/.local/share/bash-completion/completions/anonsweep\n  anonsweep completions zsh > ~/.zfunc/_anonsweep\n  anonsweep completions fish > ~/.config/fish/completions/anonsweep.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per command into a directory.
+    #[command(
+        after_help = "Examples:\n  anonsweep man | man -l -\n  anonsweep man --out-dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write anonsweep.1 and one anonsweep-COMMAND.1 per command into DIR instead of printing
+    /// the main page.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -51,29 +119,46 @@ pub struct MigrateArgs {
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
     /// Create the missing indexes (PostgreSQL: CREATE INDEX CONCURRENTLY) and record them.
-    Run(MigrateCommon),
+    Run(MigrateChange),
     /// Drop anonsweep's indexes and unrecord them (the application's own migrations are untouched).
-    Revert(MigrateCommon),
+    Revert(MigrateChange),
     /// List each index: applied, present, valid, and any equivalent index the table already has.
-    Status(MigrateCommon),
+    Status(MigrateStatusArgs),
     /// Print (or write with --out) exactly what `migrate run` would execute, for a DBA.
     Sql(MigrateSqlArgs),
 }
 
+/// What every migrate action reads: the tables (from the preset or config) and the database.
 #[derive(Debug, Args)]
 pub struct MigrateCommon {
     #[command(flatten)]
-    pub rule: RuleArgs,
-    #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+}
+
+/// `migrate run` and `migrate revert`: they take locks while creating or dropping an index.
+#[derive(Debug, Args)]
+pub struct MigrateChange {
+    #[command(flatten)]
+    pub common: MigrateCommon,
     #[arg(
         long,
         env = defs::LOCK_TIMEOUT_MS.env,
         help = defs::LOCK_TIMEOUT_MS.help,
         value_name = "MS",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Batches"
     )]
     pub lock_timeout_ms: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateStatusArgs {
+    #[command(flatten)]
+    pub common: MigrateCommon,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -81,37 +166,70 @@ pub struct MigrateSqlArgs {
     #[command(flatten)]
     pub common: MigrateCommon,
     /// Dialect to render when no database is given: sqlite, postgres or mysql.
-    #[arg(long, value_name = "BACKEND")]
+    #[arg(long, value_name = "BACKEND", help_heading = "Connection")]
     pub backend: Option<String>,
     /// Write the SQL to FILE instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
 }
 
-/// Options every command shares: where the schema and rule come from.
+/// Where the schema comes from: every command that reads the application's tables.
 #[derive(Debug, Args)]
-pub struct RuleArgs {
-    #[arg(long, env = "ANONSWEEP_PRESET", value_name = "NAME", help = preset_help())]
+pub struct SchemaArgs {
+    #[arg(long, env = "ANONSWEEP_PRESET", value_name = "NAME", help = preset_help(), help_heading = "Rule")]
     pub preset: Option<String>,
     /// Config file (default: ./anonsweep.toml when it exists).
-    #[arg(long, env = "ANONSWEEP_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "ANONSWEEP_CONFIG",
+        value_name = "FILE",
+        help_heading = "Rule"
+    )]
     pub config: Option<PathBuf>,
+    /// Timestamp storage: auto, timestamptz, timestamp, iso-text, epoch-ms, epoch-s.
+    #[arg(
+        long,
+        env = "ANONSWEEP_TIMESTAMP_FORMAT",
+        value_name = "FORMAT",
+        help_heading = "Rule"
+    )]
+    pub timestamp_format: Option<String>,
+}
+
+/// The schema plus the eligibility rule's clock: the commands that decide who is eligible.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    #[command(flatten)]
+    pub schema: SchemaArgs,
     #[arg(
         long,
         env = defs::RETENTION_DAYS.env,
         help = defs::RETENTION_DAYS.help,
         value_name = "DAYS",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Rule"
     )]
     pub retention_days: Option<String>,
     /// Fix the clock: the cutoff is AS_OF minus the retention (RFC 3339 or YYYY-MM-DD, UTC; default now).
-    #[arg(long, env = "ANONSWEEP_AS_OF", value_name = "TIME")]
+    #[arg(
+        long,
+        env = "ANONSWEEP_AS_OF",
+        value_name = "TIME",
+        help_heading = "Rule"
+    )]
     pub as_of: Option<String>,
-    /// Timestamp storage: auto, timestamptz, timestamp, iso-text, epoch-ms, epoch-s.
-    #[arg(long, env = "ANONSWEEP_TIMESTAMP_FORMAT", value_name = "FORMAT")]
-    pub timestamp_format: Option<String>,
+}
+
+/// The summary's format, for the commands that print one.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
     /// Output format of the summary: text or json.
-    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        long,
+        default_value = "text",
+        value_name = "FORMAT",
+        help_heading = "Output"
+    )]
     pub format: String,
 }
 
@@ -119,30 +237,38 @@ pub struct RuleArgs {
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// Database: postgres://user:pass@host/db, mysql://user:pass@host/db, sqlite://path or a plain SQLite file path.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
     pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
     #[command(flatten)]
-    pub rule: RuleArgs,
-    #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub rule: RuleArgs,
     /// Dialect to render: sqlite, postgres or mysql (default: from --database-url, else sqlite).
-    #[arg(long, value_name = "BACKEND")]
+    #[arg(long, value_name = "BACKEND", help_heading = "Connection")]
     pub backend: Option<String>,
     /// Write the SQL to FILE instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
-    pub rule: RuleArgs,
-    #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+    #[command(flatten)]
+    pub output: FormatArgs,
     /// The archive file a run wrote (.jsonl or .jsonl.gz).
     #[arg(long, value_name = "FILE", required_unless_present = "from_table")]
     pub archive: Option<PathBuf>,
@@ -194,35 +320,39 @@ pub struct ScheduleArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
     pub rule: RuleArgs,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub output: FormatArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
     pub rule: RuleArgs,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub output: FormatArgs,
     /// Also write a standalone SQL script (one transaction, literal cutoff) a DBA can run.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub sql_out: Option<PathBuf>,
     #[command(flatten)]
     pub limits: RunLimits,
     /// How many eligible ids to show.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = 10, value_name = "N", help_heading = "Output")]
     pub sample: usize,
     /// Also print the database's own plan (EXPLAIN) for the eligibility query.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub explain: bool,
     /// Write every eligible user to FILE (mode 0600), one per line: id, created_at, latest
     /// activity (value and column) and the rows each table would lose. CSV for .csv, JSON lines
     /// for .jsonl or .ndjson (else --list-format).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub list: Option<PathBuf>,
     /// The format of --list: csv or jsonl (default: from FILE's extension).
-    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"], requires = "list")]
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"], requires = "list", help_heading = "Output")]
     pub list_format: Option<String>,
 }
 
@@ -235,7 +365,8 @@ pub struct RunLimits {
         env = defs::BATCH_SIZE.env,
         help = defs::BATCH_SIZE.help,
         value_name = "N",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Batches"
     )]
     pub batch_size: Option<String>,
     #[arg(
@@ -243,7 +374,8 @@ pub struct RunLimits {
         env = defs::LOCK_TIMEOUT_MS.env,
         help = defs::LOCK_TIMEOUT_MS.help,
         value_name = "MS",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Batches"
     )]
     pub lock_timeout_ms: Option<String>,
     #[arg(
@@ -251,7 +383,8 @@ pub struct RunLimits {
         env = defs::MAX_FAILURES.env,
         help = defs::MAX_FAILURES.help,
         value_name = "N",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Safety"
     )]
     pub max_failures: Option<String>,
     #[arg(
@@ -259,7 +392,8 @@ pub struct RunLimits {
         env = defs::MAX_DELETIONS.env,
         help = defs::MAX_DELETIONS.help,
         value_name = "N",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Safety"
     )]
     pub max_deletions: Option<String>,
     #[arg(
@@ -267,44 +401,82 @@ pub struct RunLimits {
         env = defs::MAX_FRACTION.env,
         help = defs::MAX_FRACTION.help,
         value_name = "F",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Safety"
     )]
     pub max_fraction: Option<String>,
     /// Accept an --as-of later than this machine's clock (refused otherwise, exit 4).
-    #[arg(long)]
+    #[arg(long, help_heading = "Safety")]
     pub allow_future_as_of: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
     pub rule: RuleArgs,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub output: FormatArgs,
     /// Do not delete: the same as `anonsweep plan`.
     #[arg(long)]
     pub dry_run: bool,
     /// With --dry-run: write the standalone SQL script to FILE.
-    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "dry_run",
+        help_heading = "Output"
+    )]
     pub sql_out: Option<PathBuf>,
     /// With --dry-run: write every eligible user to FILE (see `plan --list`).
-    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "dry_run",
+        help_heading = "Output"
+    )]
     pub list: Option<PathBuf>,
     /// The format of --list: csv or jsonl (default: from FILE's extension).
-    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"], requires = "list")]
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"], requires = "list", help_heading = "Output")]
     pub list_format: Option<String>,
+    /// With --dry-run: how many eligible ids to show.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        requires = "dry_run",
+        help_heading = "Output"
+    )]
+    pub sample: usize,
+    /// With --dry-run: also print the database's own plan (EXPLAIN) for the eligibility query.
+    #[arg(long, requires = "dry_run", help_heading = "Output")]
+    pub explain: bool,
     #[command(flatten)]
     pub limits: RunLimits,
     /// Archive every deleted user and all its rows to a per-run JSON-lines file in DIR (mode
     /// 0600), written and fsync'd before each batch commits.
-    #[arg(long, env = "ANONSWEEP_ARCHIVE_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "ANONSWEEP_ARCHIVE_DIR",
+        value_name = "DIR",
+        help_heading = "Archive"
+    )]
     pub archive_dir: Option<PathBuf>,
     /// With --archive-dir: gzip the archive file (.jsonl.gz).
-    #[arg(long, requires = "archive_dir")]
+    #[arg(long, requires = "archive_dir", help_heading = "Archive")]
     pub archive_compress: bool,
     /// Archive into the table anonsweep_archive in the same transaction as the deletes.
-    #[arg(long, conflicts_with = "archive_dir")]
+    #[arg(long, conflicts_with = "archive_dir", help_heading = "Archive")]
     pub archive_to_table: bool,
+    /// Append one JSON line per deleted user to FILE.
+    #[arg(
+        long,
+        env = "ANONSWEEP_AUDIT_LOG",
+        value_name = "FILE",
+        help_heading = "Archive"
+    )]
+    pub audit_log: Option<PathBuf>,
     /// Take a lock so two instances never run at once: `database` (PostgreSQL advisory lock,
     /// MySQL GET_LOCK, a lock file beside a SQLite database) or a redis:// URL. A second
     /// instance exits 75 and names the holder.
@@ -312,7 +484,8 @@ pub struct RunArgs {
         long,
         env = "ANONSWEEP_LOCK_URL",
         value_name = "LOCK",
-        hide_env_values = true
+        hide_env_values = true,
+        help_heading = "Safety"
     )]
     pub lock: Option<String>,
     /// Redis lock: expiry, renewed every third of it while the run lasts (default 60000).
@@ -320,7 +493,8 @@ pub struct RunArgs {
         long,
         env = "ANONSWEEP_LOCK_TTL_MS",
         value_name = "MS",
-        default_value_t = 60_000
+        default_value_t = 60_000,
+        help_heading = "Safety"
     )]
     pub lock_ttl_ms: u64,
     /// Pause between batches, in milliseconds (throttling).
@@ -328,7 +502,8 @@ pub struct RunArgs {
         long,
         env = "ANONSWEEP_SLEEP_MS",
         value_name = "MS",
-        default_value_t = 0
+        default_value_t = 0,
+        help_heading = "Batches"
     )]
     pub sleep_ms: u64,
     /// Stop cleanly after the batch in flight once the run has lasted this long (e.g. 30m, 2h).
@@ -336,29 +511,45 @@ pub struct RunArgs {
         long,
         env = "ANONSWEEP_MAX_RUNTIME",
         value_name = "DURATION",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = "Batches"
     )]
     pub max_runtime: Option<String>,
     /// No progress bar or progress lines.
-    #[arg(long, short)]
+    #[arg(long, short, help_heading = "Operations")]
     pub quiet: bool,
     /// Write the run's metrics (Prometheus text format) to FILE atomically, for node_exporter's
     /// textfile collector.
-    #[arg(long, env = "ANONSWEEP_METRICS_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "ANONSWEEP_METRICS_FILE",
+        value_name = "FILE",
+        help_heading = "Operations"
+    )]
     pub metrics_file: Option<PathBuf>,
     /// Push the run's metrics to a Prometheus Pushgateway (job "anonsweep").
-    #[arg(long, env = "ANONSWEEP_PUSHGATEWAY", value_name = "URL")]
+    #[arg(
+        long,
+        env = "ANONSWEEP_PUSHGATEWAY",
+        value_name = "URL",
+        help_heading = "Operations"
+    )]
     pub pushgateway: Option<String>,
     /// Email this address (repeatable) when deletions reach --notify-threshold, a safety cap
-    /// stops the run, or the run fails. SMTP settings: ANONSWEEP_SMTP_* (see README).
-    #[arg(long = "notify-email", value_name = "ADDR")]
+    /// stops the run, or the run fails. SMTP settings: ANONSWEEP_SMTP_* (see docs/production.md).
+    #[arg(
+        long = "notify-email",
+        value_name = "ADDR",
+        help_heading = "Operations"
+    )]
     pub notify_email: Vec<String>,
     /// POST a JSON notification (Slack-compatible `text`) to URL on the same events.
     #[arg(
         long,
         env = "ANONSWEEP_NOTIFY_WEBHOOK",
         value_name = "URL",
-        hide_env_values = true
+        hide_env_values = true,
+        help_heading = "Operations"
     )]
     pub notify_webhook: Option<String>,
     /// Notify when at least N users were deleted (default 1000).
@@ -366,12 +557,10 @@ pub struct RunArgs {
         long,
         env = "ANONSWEEP_NOTIFY_THRESHOLD",
         value_name = "N",
-        default_value_t = 1000
+        default_value_t = 1000,
+        help_heading = "Operations"
     )]
     pub notify_threshold: u64,
-    /// Append one JSON line per deleted user to FILE.
-    #[arg(long, env = "ANONSWEEP_AUDIT_LOG", value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -380,21 +569,25 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub users: u64,
     /// Fill this empty database instead of a fresh SQLite file (./anonsweep-demo.db).
-    #[arg(long, value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
     pub database_url: Option<String>,
     /// Only create and fill the database; do not plan or run.
     #[arg(long)]
     pub fill_only: bool,
     /// Users per batch transaction for the demo run (default: the backend's, as for `run`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Batches")]
     pub batch_size: Option<u64>,
     /// The population's clock: data spreads over the 120 days before it (default now). With the
     /// same value, two fills are identical row for row (the benchmarks rely on it).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// Output format of the summary: text or json.
-    #[arg(long, default_value = "text", value_name = "FORMAT")]
-    pub format: String,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 /// The `--preset` help, listing the presets from their one source.

@@ -56,7 +56,7 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
             .into_iter()
             .collect(),
         as_of: Some((now.to_rfc3339(), Origin::Default)),
-        format: Some(args.format.clone()),
+        format: Some(args.output.format.clone()),
         needs_database: true,
         ..Inputs::default()
     };

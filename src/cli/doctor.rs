@@ -11,7 +11,10 @@ use crate::preflight::{self, children::Level};
 use crate::sql::conn::Conn;
 
 pub fn run_doctor_command(args: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<i32> {
-    let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
+    let mut inputs = super::with_format(
+        super::rule_inputs(&args.rule, Some(&args.db), m),
+        &args.output,
+    );
     inputs.needs_database = true;
     super::run_settings_from_env(&mut inputs);
     let settings = super::resolve(&inputs)?;

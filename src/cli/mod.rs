@@ -3,6 +3,7 @@
 
 pub mod args;
 
+pub mod completions;
 pub mod demo;
 pub mod doctor;
 pub mod migrate;
@@ -17,7 +18,7 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::args::{Cli, Command, DbArgs, RuleArgs};
+use crate::cli::args::{Cli, Command, DbArgs, FormatArgs, RuleArgs, SchemaArgs};
 use crate::config::defs::{self, Def};
 use crate::config::file;
 use crate::config::settings::{Given, Inputs, Origin, Settings};
@@ -56,6 +57,8 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Command::Doctor(a) => doctor::run_doctor_command(a, sub),
         Command::Restore(a) => restore::run_restore_command(a, sub),
         Command::Schedule(a) => schedule::run_schedule_command(a),
+        Command::Completions(a) => completions::run_completions_command(a),
+        Command::Man(a) => completions::run_man_command(a),
         Command::Migrate(a) => match sub.subcommand() {
             Some((_, inner)) => migrate::run_migrate_command(a, inner),
             None => return exit::USAGE,
@@ -86,8 +89,9 @@ pub(crate) fn given(
     Some((v, origin))
 }
 
-/// The inputs shared by every command.
-pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) -> Inputs {
+/// The inputs of every command that reads the application's tables: the database and the
+/// schema (preset, config file, timestamp storage).
+pub(crate) fn schema_inputs(schema: &SchemaArgs, db: Option<&DbArgs>, m: &ArgMatches) -> Inputs {
     Inputs {
         database_url: db.and_then(|d| {
             given(
@@ -98,19 +102,34 @@ pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) 
                 "DATABASE_URL",
             )
         }),
-        preset: given(&rule.preset, m, "preset", "--preset", "ANONSWEEP_PRESET"),
-        config: rule.config.clone(),
-        as_of: given(&rule.as_of, m, "as_of", "--as-of", "ANONSWEEP_AS_OF"),
+        preset: given(&schema.preset, m, "preset", "--preset", "ANONSWEEP_PRESET"),
+        config: schema.config.clone(),
         timestamp_format: given(
-            &rule.timestamp_format,
+            &schema.timestamp_format,
             m,
             "timestamp_format",
             "--timestamp-format",
             "ANONSWEEP_TIMESTAMP_FORMAT",
         ),
-        format: Some(rule.format.clone()),
-        numbers: number_given(m, &[&defs::RETENTION_DAYS]),
         ..Inputs::default()
+    }
+}
+
+/// The inputs of the commands that decide who is eligible: the schema plus the rule's clock
+/// (retention, as-of).
+pub(crate) fn rule_inputs(rule: &RuleArgs, db: Option<&DbArgs>, m: &ArgMatches) -> Inputs {
+    Inputs {
+        as_of: given(&rule.as_of, m, "as_of", "--as-of", "ANONSWEEP_AS_OF"),
+        numbers: number_given(m, &[&defs::RETENTION_DAYS]),
+        ..schema_inputs(&rule.schema, db, m)
+    }
+}
+
+/// The summary format (`--format`) of commands that print one.
+pub(crate) fn with_format(inputs: Inputs, output: &FormatArgs) -> Inputs {
+    Inputs {
+        format: Some(output.format.clone()),
+        ..inputs
     }
 }
 

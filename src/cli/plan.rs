@@ -11,7 +11,10 @@ pub fn run_plan_command(args: &PlanArgs, m: &ArgMatches) -> anyhow::Result<i32> 
         .clone()
         .map(|path| ListTarget::new(path, args.list_format.as_deref()))
         .transpose()?;
-    let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
+    let mut inputs = super::with_format(
+        super::rule_inputs(&args.rule, Some(&args.db), m),
+        &args.output,
+    );
     inputs.needs_database = true;
     super::run_inputs(&mut inputs, m);
     let settings = super::resolve(&inputs)?;

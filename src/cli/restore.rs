@@ -11,7 +11,10 @@ use crate::error::{exit, usage};
 use crate::sql::conn::Conn;
 
 pub fn run_restore_command(args: &RestoreArgs, m: &ArgMatches) -> anyhow::Result<i32> {
-    let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
+    let mut inputs = super::with_format(
+        super::schema_inputs(&args.schema, Some(&args.db), m),
+        &args.output,
+    );
     inputs.needs_database = true;
     let settings = super::resolve(&inputs)?;
     let db = settings

@@ -16,7 +16,10 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         .clone()
         .map(|path| ListTarget::new(path, args.list_format.as_deref()))
         .transpose()?;
-    let mut inputs = super::rule_inputs(&args.rule, Some(&args.db), m);
+    let mut inputs = super::with_format(
+        super::rule_inputs(&args.rule, Some(&args.db), m),
+        &args.output,
+    );
     inputs.needs_database = true;
     super::run_inputs(&mut inputs, m);
     let settings = super::resolve(&inputs)?;
@@ -60,9 +63,9 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
             notify_webhook: args.notify_webhook.clone(),
             notify_threshold: args.notify_threshold,
         },
-        sample: 10,
+        sample: args.sample,
         per_table_counts: true,
-        explain: false,
+        explain: args.explain,
         sql_out: args.sql_out.clone(),
         list,
         pause_before_commit: fault_pause_before_commit(),

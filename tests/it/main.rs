@@ -8,6 +8,7 @@ mod app_tables;
 mod archive;
 mod bad_input;
 mod caps;
+mod cli;
 mod concurrency;
 mod demo;
 mod doctor;
