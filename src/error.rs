@@ -2,7 +2,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-/// Exit codes documented in the README.
+/// Exit codes, documented in docs/exit-codes.md.
 pub mod exit {
     /// Everything eligible was deleted (or the command finished).
     pub const OK: i32 = 0;

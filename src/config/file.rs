@@ -124,7 +124,7 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<Option<Loaded>> {
     let file: ConfigFile = toml::from_str(&text).map_err(|e| {
         let msg = e.message().replace('\n', " ");
         usage(format!(
-            "config file {}: {msg}: fix the file (see README, \"Config file\")",
+            "config file {}: {msg}: fix the file (see docs/configuration.md)",
             path.display()
         ))
     })?;

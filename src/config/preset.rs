@@ -11,7 +11,7 @@ pub struct SchemaNames {
     pub users_id: String,
     pub users_is_anonymous: String,
     pub users_created_at: String,
-    /// Users columns that count as activity (see README, "Presets", for each preset's choice).
+    /// Users columns that count as activity (see docs/configuration.md, "Presets", for each preset's choice).
     pub users_activity: Vec<String>,
     pub sessions_table: String,
     pub sessions_user_id: String,
