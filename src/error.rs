@@ -16,7 +16,8 @@ pub mod exit {
     pub const CAPPED: i32 = 4;
     /// An error stopped the run after some batches had already committed.
     pub const ABORTED: i32 = 5;
-    /// SIGINT/SIGTERM or `--max-runtime` stopped the run after a batch (the rest are kept).
+    /// SIGINT/SIGTERM, `--max-runtime` or the `--stop-file` stopped the run after a batch (the
+    /// rest are kept). `--max-per-run` is not a stop: it exits 0.
     pub const STOPPED: i32 = 6;
     /// The lock was lost during the run: it stopped after the batch in flight.
     pub const LOCK_LOST: i32 = 7;

@@ -506,6 +506,44 @@ pub struct RunArgs {
         help_heading = "Batches"
     )]
     pub sleep_ms: u64,
+    /// Also pause F times the last batch's duration after each batch (e.g. 1.0 keeps the
+    /// database busy at most half the time).
+    #[arg(
+        long,
+        env = "ANONSWEEP_SLEEP_COEF",
+        value_name = "F",
+        allow_hyphen_values = true,
+        help_heading = "Batches"
+    )]
+    pub sleep_coef: Option<String>,
+    /// Size each batch toward this duration in milliseconds, from the last batch's time per
+    /// user, never above --batch-size.
+    #[arg(
+        long,
+        env = "ANONSWEEP_TARGET_BATCH_MS",
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Batches"
+    )]
+    pub target_batch_ms: Option<String>,
+    /// Delete at most N users in this run, then stop cleanly (exit 0) and say how many remain
+    /// eligible: a large backlog drains over several runs.
+    #[arg(
+        long,
+        env = "ANONSWEEP_MAX_PER_RUN",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Batches"
+    )]
+    pub max_per_run: Option<String>,
+    /// Stop cleanly between batches (exit 6) once FILE exists, e.g. `touch /run/anonsweep.stop`.
+    #[arg(
+        long,
+        env = "ANONSWEEP_STOP_FILE",
+        value_name = "FILE",
+        help_heading = "Batches"
+    )]
+    pub stop_file: Option<PathBuf>,
     /// Stop cleanly after the batch in flight once the run has lasted this long (e.g. 30m, 2h).
     #[arg(
         long,

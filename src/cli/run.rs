@@ -38,6 +38,38 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    let number = |flag: &str, v: &Option<String>, min: f64, max: f64, example: &str| {
+        v.as_deref()
+            .map(|raw| {
+                raw.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && (min..=max).contains(n))
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "{flag} must be a number from {min} to {max}, got {raw:?}: use e.g. {flag} {example}"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let whole = |flag: &str, v: &Option<String>, max: f64, example: &str| {
+        number(flag, v, 1.0, max, example)?
+            .map(|n| {
+                if n.fract() == 0.0 {
+                    Ok(n as u64)
+                } else {
+                    Err(usage(format!(
+                        "{flag} must be a whole number, got {n}: use e.g. {flag} {example}"
+                    )))
+                }
+            })
+            .transpose()
+    };
+    let sleep_coef = number("--sleep-coef", &args.sleep_coef, 0.0, 100.0, "1.0")?.unwrap_or(0.0);
+    let target_batch = whole("--target-batch-ms", &args.target_batch_ms, 600_000.0, "200")?
+        .map(Duration::from_millis);
+    let max_per_run = whole("--max-per-run", &args.max_per_run, 1e12, "50000")?;
     let opts = RunOptions {
         dry_run: args.dry_run,
         allow_future_as_of: args.limits.allow_future_as_of,
@@ -45,6 +77,10 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         lock_ttl: Duration::from_millis(args.lock_ttl_ms),
         max_runtime,
         sleep: Duration::from_millis(args.sleep_ms),
+        sleep_coef,
+        stop_file: args.stop_file.clone(),
+        max_per_run,
+        target_batch,
         audit_log: args.audit_log.clone(),
         archive: match (&args.archive_dir, args.archive_to_table) {
             (Some(dir), _) => Some(ArchiveTo::Dir {

@@ -23,6 +23,10 @@ pub enum StopKind {
     MaxRuntime,
     /// The lock was lost.
     LockLost,
+    /// The `--stop-file` appeared.
+    StopFile,
+    /// `--max-per-run` users were deleted (the rest wait for the next run; not a failure).
+    MaxPerRun,
 }
 
 /// What can stop a run between batches, and the pause between them.
@@ -36,6 +40,10 @@ pub struct Control {
     pub deadline: Option<Instant>,
     /// `--sleep-ms` between batches.
     pub sleep: Duration,
+    /// `--sleep-coef`: also sleep this many times the last batch's duration.
+    pub sleep_coef: f64,
+    /// `--stop-file`: stop cleanly between batches once this file exists.
+    pub stop_file: Option<std::path::PathBuf>,
 }
 
 impl Control {
@@ -54,14 +62,21 @@ impl Control {
             Some((StopKind::Signal, "interrupted by a signal (SIGINT/SIGTERM)"))
         } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
             Some((StopKind::MaxRuntime, "--max-runtime reached"))
+        } else if self.stop_file.as_ref().is_some_and(|p| p.exists()) {
+            Some((StopKind::StopFile, "the --stop-file appeared"))
         } else {
             None
         }
     }
 
-    /// Sleeps `sleep`, waking early when a stop condition arrives.
-    fn pause(&self) {
-        let until = Instant::now() + self.sleep;
+    /// The pause after a batch that took `last`: `--sleep-ms` plus `--sleep-coef` × `last`.
+    fn pause_after(&self, last: Duration) -> Duration {
+        self.sleep + last.mul_f64(self.sleep_coef.max(0.0))
+    }
+
+    /// Sleeps `pause`, waking early when a stop condition arrives.
+    fn pause(&self, pause: Duration) {
+        let until = Instant::now() + pause;
         while Instant::now() < until && self.should_stop().is_none() {
             std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
         }
@@ -72,8 +87,12 @@ impl Control {
 pub struct BatchOptions {
     pub batch_size: u64,
     pub max_failures: u64,
-    /// Never delete more users than this in one run.
+    /// Never delete more users than this in one run (the cap: checked before the run too).
     pub max_deletions: Option<u64>,
+    /// `--max-per-run`: delete at most this many, then stop cleanly (exit 0); the rest wait.
+    pub max_per_run: Option<u64>,
+    /// `--target-batch-ms`: size each batch toward this duration, at most `batch_size` users.
+    pub target_batch: Option<Duration>,
     pub control: Control,
     pub run_id: String,
 }
@@ -98,6 +117,13 @@ pub struct RunOutcome {
     pub retries: u64,
     pub max_batch_ms: f64,
     pub p99_batch_ms: f64,
+    /// The smallest and largest number of users a committed batch was given (its limit).
+    pub batch_size_min: u64,
+    pub batch_size_max: u64,
+    /// Time spent pausing between batches (`--sleep-ms`, `--sleep-coef`), in seconds.
+    pub paused_seconds: f64,
+    /// Where every user eligible at the start went (counted again after the batches).
+    pub accounting: Option<crate::exec::stats::Accounting>,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
     /// True when an error (not a per-user failure) stopped the run.
@@ -334,7 +360,11 @@ pub fn run(
     for s in &plan.setup {
         conn.execute(s, Values { cutoff, limit: 0 })?;
     }
-    let mut size = opts.batch_size;
+    // Aiming at a time target, start small and let the measured time per user grow the batches.
+    let mut size = match opts.target_batch {
+        Some(_) => opts.batch_size.min(FIRST_TARGETED_BATCH),
+        None => opts.batch_size,
+    };
     let mut first = true;
     let mut retried = false;
     let mut durations: Vec<f64> = Vec::new();
@@ -357,6 +387,18 @@ pub fn run(
                 if out.deleted_users > 0 {
                     info!("reached max_deletions ({max}): no further batch");
                 }
+                break;
+            }
+            limit = limit.min(left);
+        }
+        if let Some(max) = opts.max_per_run {
+            let left = max.saturating_sub(out.deleted_users);
+            if left == 0 {
+                out.stopped = Some(format!(
+                    "reached --max-per-run {max} after {} batches; the rest stay eligible for the next run",
+                    out.batches
+                ));
+                out.stop_kind = Some(StopKind::MaxPerRun);
                 break;
             }
             limit = limit.min(left);
@@ -388,6 +430,11 @@ pub fn run(
                 counts,
             }) => {
                 durations.push(elapsed.as_secs_f64() * 1000.0);
+                if out.batches == 0 {
+                    out.batch_size_min = limit;
+                }
+                out.batch_size_min = out.batch_size_min.min(limit);
+                out.batch_size_max = out.batch_size_max.max(limit);
                 first = false;
                 retried = false;
                 out.batches += 1;
@@ -423,14 +470,19 @@ pub fn run(
                         break;
                     }
                 }
-                if size < opts.batch_size {
-                    size = (size * 2).min(opts.batch_size);
-                }
+                size = match opts.target_batch {
+                    Some(target) => toward_target(target, elapsed, picked, size, opts.batch_size),
+                    None if size < opts.batch_size => (size * 2).min(opts.batch_size),
+                    None => size,
+                };
                 if let Some(p) = progress.as_deref_mut() {
                     p(&out);
                 }
-                if !opts.control.sleep.is_zero() {
-                    opts.control.pause();
+                let pause = opts.control.pause_after(elapsed);
+                if !pause.is_zero() {
+                    let t = Instant::now();
+                    opts.control.pause(pause);
+                    out.paused_seconds += t.elapsed().as_secs_f64();
                 }
             }
             Err(BatchError::Archive(e)) => {
@@ -494,6 +546,22 @@ pub fn run(
     Ok(out)
 }
 
+/// The first batch's size under `--target-batch-ms` (then sized from its measured time).
+const FIRST_TARGETED_BATCH: u64 = 100;
+
+/// The next batch's size when batches aim at `target`: the users the last batch's time per user
+/// fits into the target, moving at most ×2 (or ÷2) per batch so one odd batch does not swing
+/// it, and never more than `max` (`--batch-size`) nor fewer than 1.
+fn toward_target(target: Duration, took: Duration, picked: u64, size: u64, max: u64) -> u64 {
+    if picked == 0 || took.is_zero() {
+        return (size * 2).clamp(1, max);
+    }
+    let per_user = took.as_secs_f64() / picked as f64;
+    let fits = (target.as_secs_f64() / per_user).floor() as u64;
+    fits.clamp((size / 2).max(1), size.saturating_mul(2))
+        .clamp(1, max)
+}
+
 fn write_audit(
     log: &mut AuditLog,
     run_id: &str,
@@ -519,4 +587,24 @@ fn write_audit(
         })?;
     }
     log.sync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::toward_target;
+    use std::time::Duration;
+
+    #[test]
+    fn batches_move_toward_the_target_within_bounds() {
+        let ms = Duration::from_millis;
+        // 1000 users in 200 ms: 0.2 ms each; 100 ms fits 500.
+        assert_eq!(toward_target(ms(100), ms(200), 1000, 1000, 5000), 500);
+        // Far too slow: at most halved per batch.
+        assert_eq!(toward_target(ms(100), ms(2000), 1000, 1000, 5000), 500);
+        // Fast: at most doubled, never above --batch-size.
+        assert_eq!(toward_target(ms(100), ms(10), 1000, 1000, 5000), 2000);
+        assert_eq!(toward_target(ms(100), ms(10), 1000, 4000, 5000), 5000);
+        // Never below one user.
+        assert_eq!(toward_target(ms(1), ms(1000), 1, 1, 5000), 1);
+    }
 }

@@ -104,3 +104,97 @@ fn read(
         sample,
     })
 }
+
+/// Where every user eligible at the start of a run went, so the summary adds up:
+/// `eligible_at_start + became_eligible = deleted + kept_changed + failed + gone_before_batch +
+/// not_reached`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Accounting {
+    pub eligible_at_start: u64,
+    pub deleted: u64,
+    /// Picked, but active or registered again when their batch re-checked them (kept).
+    pub kept_changed: u64,
+    /// Could not be deleted (each is reported); still in the database.
+    pub failed: u64,
+    /// Eligible at the start, gone before their batch reached them: deleted by someone else
+    /// meanwhile (another cleanup, the application).
+    pub gone_before_batch: u64,
+    /// Still eligible when the run ended (it stopped early, or a cap or `--max-per-run` held
+    /// it back): the next run takes them.
+    pub not_reached: u64,
+    /// Not eligible at the start but eligible by the end (e.g. their sessions were removed).
+    pub became_eligible: u64,
+}
+
+impl Accounting {
+    /// The balance, from the count at the start, what the batches did, and the count of users
+    /// still eligible at the end (failed users are among them: they were kept).
+    pub fn balance(
+        eligible_at_start: u64,
+        deleted: u64,
+        kept_changed: u64,
+        failed: u64,
+        eligible_at_end: u64,
+    ) -> Accounting {
+        let not_reached = eligible_at_end.saturating_sub(failed);
+        let rest = eligible_at_start as i128
+            - deleted as i128
+            - kept_changed as i128
+            - failed as i128
+            - not_reached as i128;
+        Accounting {
+            eligible_at_start,
+            deleted,
+            kept_changed,
+            failed,
+            gone_before_batch: rest.max(0) as u64,
+            not_reached,
+            became_eligible: (-rest).max(0) as u64,
+        }
+    }
+}
+
+/// Counts the users still eligible after the batches (the plan's own eligibility count) and
+/// balances the run's numbers against the count at the start.
+pub fn account(
+    conn: &mut Conn,
+    plan: &Plan,
+    values: Values,
+    eligible_at_start: u64,
+    deleted: u64,
+    kept_changed: u64,
+    failed: u64,
+) -> anyhow::Result<Accounting> {
+    let at_end = conn.count(&plan.count_eligible, values)?;
+    Ok(Accounting::balance(
+        eligible_at_start,
+        deleted,
+        kept_changed,
+        failed,
+        at_end,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Accounting;
+
+    #[test]
+    fn the_balance_adds_up() {
+        // Another process deleted 1914 of 3914 while this run deleted 2000.
+        let a = Accounting::balance(3914, 2000, 0, 0, 0);
+        assert_eq!(
+            (a.gone_before_batch, a.not_reached, a.became_eligible),
+            (1914, 0, 0)
+        );
+        // Stopped early: 500 still eligible, 2 of them failed.
+        let a = Accounting::balance(1000, 490, 8, 2, 502);
+        assert_eq!(
+            (a.gone_before_batch, a.not_reached, a.became_eligible),
+            (0, 500, 0)
+        );
+        // More deleted than were eligible at the start.
+        let a = Accounting::balance(100, 103, 0, 0, 0);
+        assert_eq!((a.gone_before_batch, a.became_eligible), (0, 3));
+    }
+}

@@ -42,6 +42,14 @@ pub struct RunOptions {
     pub lock_ttl: Duration,
     pub max_runtime: Option<Duration>,
     pub sleep: Duration,
+    /// `--sleep-coef`: also pause this many times the last batch's duration.
+    pub sleep_coef: f64,
+    /// `--stop-file`: stop cleanly between batches once it exists (exit 6).
+    pub stop_file: Option<PathBuf>,
+    /// `--max-per-run`: delete at most this many users, then stop (exit 0).
+    pub max_per_run: Option<u64>,
+    /// `--target-batch-ms`: size batches toward this duration (at most the batch size).
+    pub target_batch: Option<Duration>,
     pub audit_log: Option<PathBuf>,
     pub archive: Option<ArchiveTo>,
     pub quiet: bool,
@@ -291,7 +299,11 @@ impl Locked<'_> {
                 lock_lost: self.guard.map(|g| g.lost_flag()),
                 deadline: self.deadline,
                 sleep: opts.sleep,
+                sleep_coef: opts.sleep_coef,
+                stop_file: opts.stop_file.clone(),
             },
+            max_per_run: opts.max_per_run,
+            target_batch: opts.target_batch,
         };
         let mut archive = match &opts.archive {
             Some(ArchiveTo::Dir { dir, compress }) => {
@@ -330,6 +342,34 @@ impl Locked<'_> {
             Some(&mut on_batch),
         )?;
         progress.finish();
+        // Count again: every user eligible at the start is accounted for in the summary.
+        let values = Values {
+            cutoff: s.cutoff,
+            limit: s.batch_size as i64,
+        };
+        match stats::account(
+            conn,
+            plan,
+            values,
+            before.eligible,
+            outcome.deleted_users,
+            outcome.kept_changed,
+            outcome.failed.len() as u64,
+        ) {
+            Ok(a) => {
+                if a.gone_before_batch > 0 {
+                    warn!(
+                        "{} users eligible at the start were gone before their batch (deleted by someone else meanwhile)",
+                        a.gone_before_batch
+                    );
+                }
+                outcome.accounting = Some(a);
+            }
+            Err(e) => warn!(
+                "cannot count the users still eligible after the run: {}",
+                crate::error::one_line(&e)
+            ),
+        }
         if let Some(a) = archive {
             let what = a.describe();
             if let Err(e) = a.finish() {
@@ -345,7 +385,11 @@ impl Locked<'_> {
                 outcome.deleted_users
             );
         } else if let Some(why) = &outcome.stopped {
-            warn!("{why}");
+            if outcome.stop_kind == Some(batches::StopKind::MaxPerRun) {
+                info!("{why}");
+            } else {
+                warn!("{why}");
+            }
         }
         Ok(outcome)
     }

@@ -137,11 +137,50 @@ pub fn run_text(
     for f in &o.failed {
         let _ = writeln!(out, "    user {}: {}", f.user_id, f.error);
     }
+    match &o.accounting {
+        Some(a) => {
+            let _ = writeln!(
+                out,
+                "  gone before batch    {} (eligible at the start, deleted by someone else meanwhile)",
+                a.gone_before_batch
+            );
+            let _ = writeln!(
+                out,
+                "  not reached          {} (still eligible: the next run takes them)",
+                a.not_reached
+            );
+            if a.became_eligible > 0 {
+                let _ = writeln!(
+                    out,
+                    "  became eligible      {} (during the run)",
+                    a.became_eligible
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  not reached          not counted (the count after the run failed)"
+            );
+        }
+    }
+    let sizes = match (o.batches, o.batch_size_min == o.batch_size_max) {
+        (0, _) => String::new(),
+        (_, true) => format!(" of {} users", o.batch_size_max),
+        (_, false) => format!(" of {} to {} users", o.batch_size_min, o.batch_size_max),
+    };
     let _ = writeln!(
         out,
-        "  batches              {} (longest {:.1} ms, p99 {:.1} ms)",
+        "  batches              {}{sizes} (longest {:.1} ms, p99 {:.1} ms)",
         o.batches, o.max_batch_ms, o.p99_batch_ms
     );
+    if o.paused_seconds > 0.0 {
+        let _ = writeln!(
+            out,
+            "  paused               {:.2}s between batches",
+            o.paused_seconds
+        );
+    }
     if let Some(a) = &o.archive {
         let _ = writeln!(out, "  archive              {a}");
     }
@@ -174,7 +213,12 @@ pub fn run_json(
         "deleted_rows": o.deleted_rows.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
         "kept_changed": o.kept_changed,
         "failed": o.failed,
+        "accounting": o.accounting,
         "batches": o.batches,
+        "batch_size_min": o.batch_size_min,
+        "batch_size_max": o.batch_size_max,
+        "paused_seconds": o.paused_seconds,
+        "stop_kind": o.stop_kind,
         "retries": o.retries,
         "max_batch_ms": o.max_batch_ms,
         "p99_batch_ms": o.p99_batch_ms,

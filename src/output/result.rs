@@ -63,9 +63,9 @@ fn outcome_code(o: &RunOutcome) -> i32 {
     }
     match o.stop_kind {
         Some(StopKind::LockLost) => exit::LOCK_LOST,
-        Some(StopKind::Signal) | Some(StopKind::MaxRuntime) => exit::STOPPED,
+        Some(StopKind::Signal | StopKind::MaxRuntime | StopKind::StopFile) => exit::STOPPED,
         _ if !o.failed.is_empty() => exit::PARTIAL,
-        None => exit::OK,
+        None | Some(StopKind::MaxPerRun) => exit::OK,
     }
 }
 

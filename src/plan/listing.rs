@@ -56,7 +56,7 @@ impl Plan {
         );
         add(
             COUNTS,
-            run_and_plan,
+            "run and plan; run counts again after its batches",
             "eligible users: anonymous, created before the cutoff, no session activity at or after it"
                 .into(),
             &self.count_eligible,

@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod demo;
 mod doctor;
+mod drain;
 mod dry_run;
 mod eligibility;
 mod foreign_keys;

@@ -1,0 +1,197 @@
+//! Draining a backlog and pacing a run: `--max-per-run` deletes at most N users and exits 0
+//! saying how many remain; `--stop-file` stops cleanly between batches (exit 6); `--sleep-coef`
+//! and `--target-batch-ms` pace and size the batches. And the summary adds up: every user
+//! eligible at the start is deleted, kept, failed, gone before its batch or not reached.
+
+use crate::support;
+
+use support::population::*;
+use support::{backend_test, Run, TestDb};
+
+fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.all()))
+}
+
+/// The accounting in a JSON summary adds up to the users eligible at the start.
+fn assert_adds_up(j: &serde_json::Value) {
+    let a = &j["accounting"];
+    let n = |k: &str| {
+        a[k].as_u64()
+            .unwrap_or_else(|| panic!("accounting.{k}: {j}"))
+    };
+    assert_eq!(
+        n("eligible_at_start"),
+        j["eligible"].as_u64().unwrap(),
+        "{j}"
+    );
+    assert_eq!(
+        n("eligible_at_start") + n("became_eligible"),
+        n("deleted") + n("kept_changed") + n("failed") + n("gone_before_batch") + n("not_reached"),
+        "the summary adds up: {j}"
+    );
+}
+
+backend_test!(
+    max_per_run_drains_a_backlog_over_several_runs,
+    |db: TestDb| {
+        setup(&db);
+        let args = quick_run(&[
+            "--max-per-run",
+            "70",
+            "--batch-size",
+            "30",
+            "--format",
+            "json",
+        ]);
+        let r = db.run(&args);
+        assert_eq!(r.code, 0, "--max-per-run is not a failure\n{}", r.all());
+        let j = json(&r);
+        assert_eq!(j["deleted_users"], 70, "{j}");
+        assert_eq!(
+            j["accounting"]["not_reached"],
+            (ELIGIBLE - 70) as u64,
+            "{j}"
+        );
+        assert_eq!(j["stop_kind"], "max-per-run", "{j}");
+        assert_adds_up(&j);
+        // The database agrees: exactly 70 of the eligible are gone, every survivor is whole.
+        assert_eq!(eligible_left(&db), ELIGIBLE - 70);
+        assert_whole(&db, "after the first drain");
+        // Batches never cross the limit: 30 + 30 + 10.
+        assert_eq!(j["batches"], 3, "{j}");
+        assert_eq!(j["batch_size_min"], 10, "{j}");
+
+        // The text summary says how many remain.
+        let t = db.run(&quick_run(&["--max-per-run", "70"]));
+        assert_eq!(t.code, 0, "{}", t.all());
+        assert!(t.stdout.contains("not reached          60"), "{}", t.stdout);
+        assert!(t.stdout.contains("--max-per-run 70"), "{}", t.stdout);
+        assert_eq!(eligible_left(&db), ELIGIBLE - 140);
+
+        // The last run finds fewer than N and finishes normally.
+        let last = db.run(&quick_run(&["--max-per-run", "70", "--format", "json"]));
+        assert_eq!(last.code, 0, "{}", last.all());
+        let j = json(&last);
+        assert_eq!(j["deleted_users"], 60, "{j}");
+        assert_eq!(j["accounting"]["not_reached"], 0, "{j}");
+        assert!(j["stop_kind"].is_null(), "{j}");
+        assert_eq!(user_ids(&db), survivors());
+        assert_whole(&db, "after the drain");
+    }
+);
+
+backend_test!(
+    bad_max_per_run_values_are_refused,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db);
+        for (flag, value) in [
+            ("--max-per-run", "0"),
+            ("--max-per-run", "2.5"),
+            ("--sleep-coef", "-1"),
+            ("--target-batch-ms", "soon"),
+        ] {
+            let r = db.run(&quick_run(&[flag, value]));
+            assert_eq!(r.code, 2, "{flag} {value}\n{}", r.all());
+            let lines: Vec<&str> = r.stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{}", r.stderr);
+            assert!(lines[0].contains(flag), "{}", lines[0]);
+            assert_eq!(users_left(&db), ELIGIBLE + 15, "nothing deleted");
+        }
+    }
+);
+
+backend_test!(a_stop_file_stops_the_run_between_batches, |db: TestDb| {
+    setup(&db);
+    let dir = support::scratch();
+    let stop = dir.path().join("anonsweep.stop");
+    let stop_s = stop.to_str().unwrap().to_string();
+    let mut a = spawn(&db, &slow_run(&["--stop-file", &stop_s]), &[]);
+    a.wait_for_first_batch(&db);
+    std::fs::write(&stop, "").unwrap();
+    let r = a.finish();
+    assert_eq!(r.code, 6, "the stop file: exit 6\n{}", r.all());
+    assert!(r.stdout.contains("--stop-file"), "{}", r.stdout);
+    let deleted = deleted_users(&r.stdout);
+    let left = eligible_left(&db);
+    assert_eq!(deleted + left, ELIGIBLE, "{}", r.stdout);
+    assert!(deleted > 0 && left > 0, "stopped mid-run\n{}", r.all());
+    assert_whole(&db, "after the stop file");
+    // While the file exists, a run stops before its first batch and deletes nothing.
+    let r = db.run(&quick_run(&["--stop-file", &stop_s]));
+    assert_eq!(r.code, 6, "{}", r.all());
+    assert_eq!(eligible_left(&db), left);
+    // Removed, the next run finishes.
+    std::fs::remove_file(&stop).unwrap();
+    let r = db.run(&quick_run(&["--stop-file", &stop_s]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(user_ids(&db), survivors());
+});
+
+// Another process deletes users the run has not reached yet: the summary says so, instead of
+// "eligible 200, deleted 150" and nothing else.
+backend_test!(
+    users_deleted_by_someone_else_are_accounted_for,
+    |db: TestDb| {
+        setup(&db);
+        let mut a = spawn(&db, &slow_run(&["--format", "json"]), &[]);
+        a.wait_for_first_batch(&db);
+        // The batches go in id order: the last 50 eligible users are reached last.
+        let gone: Vec<String> = (ELIGIBLE - 50..ELIGIBLE)
+            .map(|i| format!("'e{i:04}'"))
+            .collect();
+        let list = gone.join(", ");
+        db.exec(&format!(
+        "DELETE FROM sessions WHERE user_id IN ({list}); DELETE FROM accounts WHERE user_id IN ({list}); DELETE FROM users WHERE id IN ({list});"
+    ));
+        let r = a.finish();
+        assert_eq!(r.code, 0, "{}", r.all());
+        let j = json(&r);
+        assert_eq!(j["eligible"], ELIGIBLE as u64, "{j}");
+        assert_eq!(j["deleted_users"], (ELIGIBLE - 50) as u64, "{j}");
+        assert_eq!(j["accounting"]["gone_before_batch"], 50, "{j}");
+        assert_eq!(j["accounting"]["not_reached"], 0, "{j}");
+        assert_adds_up(&j);
+        assert_eq!(user_ids(&db), survivors());
+        assert!(
+            r.stderr.contains("gone before their batch"),
+            "said on stderr too:\n{}",
+            r.stderr
+        );
+    }
+);
+
+backend_test!(
+    paced_and_sized_batches_delete_exactly_the_eligible,
+    |db: TestDb| {
+        setup(&db);
+        let r = db.run(&quick_run(&[
+            "--batch-size",
+            "40",
+            "--target-batch-ms",
+            "1",
+            "--sleep-coef",
+            "0.5",
+            "--format",
+            "json",
+        ]));
+        assert_eq!(r.code, 0, "{}", r.all());
+        let j = json(&r);
+        assert_eq!(j["deleted_users"], ELIGIBLE as u64, "{j}");
+        let (lo, hi) = (
+            j["batch_size_min"].as_u64().unwrap(),
+            j["batch_size_max"].as_u64().unwrap(),
+        );
+        assert!(
+            1 <= lo && lo <= hi && hi <= 40,
+            "sizes within --batch-size: {j}"
+        );
+        assert!(
+            j["paused_seconds"].as_f64().unwrap() > 0.0,
+            "--sleep-coef paused: {j}"
+        );
+        assert_adds_up(&j);
+        assert_eq!(user_ids(&db), survivors());
+        assert_whole(&db, "after a paced run");
+    }
+);
