@@ -6,7 +6,7 @@
 use crate::support;
 
 use support::population::*;
-use support::{backend_test, Run, TestDb};
+use support::{backend_test, Run};
 
 fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.all()))
