@@ -726,6 +726,27 @@ impl Settings {
             ))
         })?;
         let schema = schema_names(&mut r, &preset_name, base)?;
+        // MySQL reads a backslash in a string literal as an escape unless the server's sql_mode
+        // has NO_BACKSLASH_ESCAPES: the same guard would mean different values on different
+        // servers. A guard that might not match would let its users be deleted: refuse it.
+        if backend == Backend::Mysql {
+            for g in &schema.keep_if {
+                if let Some(GuardCondition {
+                    value: Some(GuardValue::Text(t)),
+                    column,
+                    ..
+                }) = &g.condition
+                {
+                    if t.contains('\\') {
+                        return Err(usage(format!(
+                            "[[keep_if]] on {}.{column} (from {}): the value {t:?} holds a backslash, which MySQL/MariaDB read differently depending on sql_mode: use a value without a backslash",
+                            g.table,
+                            r.file_origin()
+                        )));
+                    }
+                }
+            }
+        }
 
         // The rule.
         let retention_days = r

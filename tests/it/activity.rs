@@ -345,3 +345,38 @@ backend_test!(
         assert_eq!(db.count("users"), 3);
     }
 );
+
+// Guard values are literals in every statement: a quote is escaped everywhere; a backslash
+// means the same on SQLite and PostgreSQL, but on MySQL/MariaDB its meaning depends on the
+// server's sql_mode, so a guard holding one is refused there (its users might not be kept).
+backend_test!(guard_values_with_quotes_and_backslashes, |db: &TestDb| {
+    let dir = guard_setup(db);
+    db.exec(
+        "UPDATE orders SET status = 'it''s \\ paid' WHERE id = 'o1';
+         UPDATE orders SET status = 'it''s' WHERE id = 'o2';",
+    );
+    let guard = |value: &str| {
+        format!(
+            "[[tables]]\ntable = \"orders\"\nuser_column = \"user_id\"\n\n\
+             [[keep_if]]\ntable = \"orders\"\nuser_column = \"user_id\"\ncolumn = \"status\"\nvalue = '''{value}'''\n"
+        )
+    };
+    dir.config(&guard("it's \\ paid"));
+    let before = db.ids("users", "id");
+    let r = dir.run(db, &["run", "--as-of", AS_OF]);
+    if db.is_mysql() {
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.stderr.contains("backslash"), "{}", r.stderr);
+        assert!(r.stderr.contains("keep_if"), "{}", r.stderr);
+        assert_eq!(db.ids("users", "id"), before, "nothing deleted");
+        // A quote alone is fine on MySQL too: the guard keeps `browser` (o2 is "it's").
+        dir.config(&guard("it's"));
+        let r = dir.run(db, &["run", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db.ids("users", "id"), vec!["browser", "reg"]);
+    } else {
+        assert_eq!(r.code, 0, "{}", r.all());
+        // The guard matched o1's exact value: its owner is kept, the others go.
+        assert_eq!(db.ids("users", "id"), vec!["buyer", "reg"]);
+    }
+});
