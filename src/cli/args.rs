@@ -40,6 +40,20 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Index migrations for the eligibility scan: run, revert, status, sql.
     Migrate(MigrateArgs),
+    /// Recognise the connected schema and write a commented anonsweep.toml that doctor passes.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Where to write the file (`-`: stdout).
+    #[arg(long, default_value = "anonsweep.toml", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

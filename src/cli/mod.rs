@@ -5,6 +5,7 @@ pub mod args;
 
 pub mod demo;
 pub mod doctor;
+pub mod init;
 pub mod migrate;
 pub mod plan;
 pub mod restore;
@@ -56,6 +57,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Command::Doctor(a) => doctor::run_doctor_command(a, sub),
         Command::Restore(a) => restore::run_restore_command(a, sub),
         Command::Schedule(a) => schedule::run_schedule_command(a),
+        Command::Init(a) => init::run_init_command(a, sub),
         Command::Migrate(a) => match sub.subcommand() {
             Some((_, inner)) => migrate::run_migrate_command(a, inner),
             None => return exit::USAGE,
