@@ -83,6 +83,11 @@ pub enum Command {
         after_help = "Examples:\n  anonsweep migrate status\n  anonsweep migrate sql --backend postgres --out indexes.sql\n  anonsweep migrate run"
     )]
     Migrate(MigrateArgs),
+    /// Recognise the connected schema and write a commented anonsweep.toml that doctor passes.
+    #[command(
+        after_help = "Examples:\n  anonsweep init --database-url app.db\n  anonsweep init --database-url \"$DATABASE_URL\" --out - | less\n  anonsweep init --force          (replace an existing anonsweep.toml)"
+    )]
+    Init(InitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(
         after_help = "Examples:\n  anonsweep completions bash > ~/.local/share/bash-completion/completions/anonsweep\n  anonsweep completions zsh > ~/.zfunc/_anonsweep\n  anonsweep completions fish > ~/.config/fish/completions/anonsweep.fish"
@@ -108,6 +113,23 @@ pub struct ManArgs {
     /// the main page.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Where to write the file (`-`: stdout).
+    #[arg(
+        long,
+        default_value = "anonsweep.toml",
+        value_name = "FILE",
+        help_heading = "Output"
+    )]
+    pub out: PathBuf,
+    /// Overwrite FILE if it exists.
+    #[arg(long, help_heading = "Output")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

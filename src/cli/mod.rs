@@ -6,6 +6,7 @@ pub mod args;
 pub mod completions;
 pub mod demo;
 pub mod doctor;
+pub mod init;
 pub mod migrate;
 pub mod plan;
 pub mod restore;
@@ -57,6 +58,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Command::Doctor(a) => doctor::run_doctor_command(a, sub),
         Command::Restore(a) => restore::run_restore_command(a, sub),
         Command::Schedule(a) => schedule::run_schedule_command(a),
+        Command::Init(a) => init::run_init_command(a, sub),
         Command::Completions(a) => completions::run_completions_command(a),
         Command::Man(a) => completions::run_man_command(a),
         Command::Migrate(a) => match sub.subcommand() {

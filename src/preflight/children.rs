@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::config::file::TableEntry;
 use crate::config::settings::{Link, Schema};
 use crate::preflight::fkgraph::{self, Fk, OnDelete, TableId};
 use crate::preflight::introspect;
@@ -191,24 +192,245 @@ pub struct Resolved {
     pub children: Vec<Child>,
     pub users_columns: Vec<(String, String)>,
     pub findings: Vec<Finding>,
+    /// The `[[tables]]` entries the foreign keys call for, every level below the deleted tables
+    /// at once, in delete order (each is also a finding, with its lines as the fix).
+    pub missing: Vec<Missing>,
+    /// Columns that look like user ids but have no foreign key, as the entries that would delete
+    /// their rows (each is also a warning): whether they hold user ids only the application knows.
+    pub lookalikes: Vec<TableEntry>,
 }
 
-fn config_lines(child: &TableId, fk: &Fk, users: &TableId, users_id: &str) -> String {
-    if fk.parent == *users && fk.parent_column == users_id {
-        format!(
-            "[[tables]]\ntable = \"{}\"\nuser_column = \"{}\"",
-            child, fk.column
-        )
-    } else {
-        format!(
-            "[[tables]]\ntable = \"{}\"\ncolumn = \"{}\"\nparent = \"{}\"\nparent_column = \"{}\"",
-            child, fk.column, fk.parent, fk.parent_column
-        )
+/// A `[[tables]]` entry the foreign keys call for.
+#[derive(Clone, Debug)]
+pub struct Missing {
+    pub entry: TableEntry,
+    /// The foreign key behind it, as doctor words it.
+    pub via: String,
+    /// True: the table references a deleted table (or one that needs an entry itself) without a
+    /// cascade, so deleting fails without the entry. False: it cascades, but a table below it
+    /// needs an entry naming it as its parent, and a parent must be configured.
+    pub required: bool,
+}
+
+/// An entry as the lines of anonsweep.toml (doctor's fixes, `init`'s file).
+pub fn entry_lines(e: &TableEntry) -> String {
+    let mut out = format!("[[tables]]\ntable = \"{}\"", e.table);
+    if let Some(c) = &e.user_column {
+        out += &format!("\nuser_column = \"{c}\"");
+    }
+    if let Some(c) = &e.column {
+        out += &format!("\ncolumn = \"{c}\"");
+    }
+    if let Some(p) = &e.parent {
+        out += &format!("\nparent = \"{p}\"");
+    }
+    if let Some(k) = &e.parent_column {
+        out += &format!("\nparent_column = \"{k}\"");
+    }
+    if e.compare_as_text == Some(true) {
+        out += "\ncompare_as_text = true";
+    }
+    out
+}
+
+/// A table the walk reached that nothing deletes yet: it needs an entry, or it cascades from
+/// one that does (and is deleted once that one is configured).
+struct Pending {
+    id: TableId,
+    fk: Fk,
+    /// Deleting fails without an entry (NO ACTION / RESTRICT).
+    required: bool,
+    /// Written as an entry: required, or the parent of one.
+    listed: bool,
+    /// The required table that made a cascading one the parent of an entry.
+    needed_by: Option<String>,
+}
+
+/// Where the walk has a table.
+enum Place {
+    Users,
+    Child(usize),
+    Pending(usize),
+    Elsewhere,
+}
+
+/// The walk over the foreign keys: the deleted tables (users, the configured children and those
+/// that cascade from them) and the tables that still need an entry.
+struct Walk<'a> {
+    s: &'a Schema,
+    users: TableId,
+    children: Vec<Child>,
+    ids: Vec<TableId>,
+    /// For each cascading child, the foreign key it was found by.
+    cascade_fk: Vec<Option<Fk>>,
+    /// Cascading children another entry needs as its parent (index, the table needing it).
+    promoted: Vec<(usize, String)>,
+    pending: Vec<Pending>,
+    /// (child, parent) between tables that need entries: their delete order.
+    pending_edges: Vec<(TableId, TableId)>,
+}
+
+impl Walk<'_> {
+    fn place(&self, t: &TableId) -> Place {
+        if *t == self.users {
+            Place::Users
+        } else if let Some(i) = self.ids.iter().position(|i| i == t) {
+            Place::Child(i)
+        } else if let Some(i) = self.pending.iter().position(|p| p.id == *t) {
+            Place::Pending(i)
+        } else {
+            Place::Elsewhere
+        }
+    }
+
+    /// A table as an entry names it: as configured when it is, else as the catalog does.
+    fn name_of(&self, t: &TableId) -> String {
+        match self.place(t) {
+            Place::Users => self.s.users.to_string(),
+            Place::Child(i) if self.children[i].source != Source::Cascade => {
+                self.children[i].table.to_string()
+            }
+            _ => t.to_string(),
+        }
+    }
+
+    /// The entry that deletes `child`'s rows through `fk`.
+    fn entry(&self, child: &TableId, fk: &Fk) -> TableEntry {
+        if fk.parent == self.users && fk.parent_column.eq_ignore_ascii_case(&self.s.users_id) {
+            TableEntry {
+                table: child.to_string(),
+                user_column: Some(fk.column.clone()),
+                ..TableEntry::default()
+            }
+        } else {
+            TableEntry {
+                table: child.to_string(),
+                column: Some(fk.column.clone()),
+                parent: Some(self.name_of(&fk.parent)),
+                parent_column: Some(fk.parent_column.clone()),
+                ..TableEntry::default()
+            }
+        }
+    }
+
+    /// `parent` becomes the parent of `needed_by`'s entry: a cascading table on the way up to a
+    /// configured one is listed too.
+    fn promote(&mut self, parent: &TableId, needed_by: &str) {
+        let mut cur = parent.clone();
+        loop {
+            match self.place(&cur) {
+                Place::Child(i) if self.children[i].source == Source::Cascade => {
+                    if self.promoted.iter().any(|(p, _)| *p == i) {
+                        return;
+                    }
+                    self.promoted.push((i, needed_by.to_string()));
+                    match &self.cascade_fk[i] {
+                        Some(fk) => cur = fk.parent.clone(),
+                        None => return,
+                    }
+                }
+                Place::Pending(i) => {
+                    if self.pending[i].listed {
+                        return;
+                    }
+                    self.pending[i].listed = true;
+                    self.pending[i].needed_by = Some(needed_by.to_string());
+                    cur = self.pending[i].fk.parent.clone();
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// The entries the foreign keys call for, in delete order, with their findings.
+    fn missing(&self) -> (Vec<Missing>, Vec<Finding>) {
+        // (table, its foreign key, required, the table needing it as a parent)
+        let mut items: Vec<(TableId, &Fk, bool, Option<&str>)> = self
+            .pending
+            .iter()
+            .filter(|p| p.listed)
+            .map(|p| (p.id.clone(), &p.fk, p.required, p.needed_by.as_deref()))
+            .collect();
+        for (i, by) in &self.promoted {
+            if let Some(fk) = &self.cascade_fk[*i] {
+                items.push((self.ids[*i].clone(), fk, false, Some(by.as_str())));
+            }
+        }
+        let as_child = |(t, fk, _, _): &(TableId, &Fk, bool, Option<&str>)| Child {
+            table: t.table_name(),
+            link: Link::Parent {
+                column: fk.column.clone(),
+                parent: fk.parent.table_name(),
+                key: fk.parent_column.clone(),
+            },
+            as_text: false,
+            source: Source::Config,
+            columns: Vec::new(),
+        };
+        let fake: Vec<Child> = items.iter().map(as_child).collect();
+        let pairs: Vec<(usize, usize)> = self
+            .pending_edges
+            .iter()
+            .filter_map(|(a, b)| {
+                let i = items.iter().position(|t| t.0 == *a)?;
+                let j = items.iter().position(|t| t.0 == *b)?;
+                Some((i, j))
+            })
+            .collect();
+        let ordered: Vec<usize> = match order(fake, &pairs) {
+            Ok(children) => children
+                .iter()
+                .filter_map(|c| items.iter().position(|t| t.0.table_name() == c.table))
+                .collect(),
+            Err(_) => (0..items.len()).collect(),
+        };
+        let mut missing = Vec::new();
+        let mut findings = Vec::new();
+        for i in ordered {
+            let (t, fk, required, needed_by) = &items[i];
+            let via = via(fk);
+            let entry = self.entry(t, fk);
+            let lines = entry_lines(&entry);
+            findings.push(if *required {
+                Finding::error(
+                    format!(
+                        "{via} but is not configured: deleting would fail with a foreign-key error; add it to anonsweep.toml"
+                    ),
+                    Some(lines),
+                )
+            } else {
+                Finding::note(format!(
+                    "{via}: its rows go by cascade, but {} hangs off it and the parent of a [[tables]] entry must be configured: add it too",
+                    needed_by.unwrap_or("another table")
+                ))
+                .with_fix(lines)
+            });
+            missing.push(Missing {
+                entry,
+                via,
+                required: *required,
+            });
+        }
+        (missing, findings)
     }
 }
 
+/// A foreign key as the findings name it.
+fn via(f: &Fk) -> String {
+    format!(
+        "{}.{} references {}.{} ({}, constraint {})",
+        f.child,
+        f.column,
+        f.parent,
+        f.parent_column,
+        f.on_delete.sql(),
+        f.name
+    )
+}
+
 /// Reads the foreign keys and columns, adds the cascading tables, checks every table that
-/// references a deleted table, and orders the deletes.
+/// references a deleted table (every level at once: a table that needs an entry is followed
+/// too, so the tables below it are reported in the same pass), and orders the deletes.
 pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
     let mut findings = Vec::new();
     let mut children = from_config(s);
@@ -311,59 +533,69 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
         }
     }
 
-    // Walk the tables that reference deleted tables, adding those that cascade.
-    let mut deleted: Vec<TableId> = vec![users.clone()];
-    deleted.extend(ids.iter().cloned());
-    let mut queue: Vec<TableId> = deleted.clone();
+    // Walk the tables that reference deleted tables, adding those that cascade, and on through
+    // the tables that need an entry (and those cascading from them), so every level is reported
+    // at once.
+    let n = children.len();
+    let mut w = Walk {
+        s,
+        users: users.clone(),
+        children,
+        ids,
+        cascade_fk: vec![None; n],
+        promoted: Vec::new(),
+        pending: Vec::new(),
+        pending_edges: Vec::new(),
+    };
+    let mut queue: Vec<TableId> = vec![users.clone()];
+    queue.extend(w.ids.iter().cloned());
     let mut before: Vec<(TableId, TableId)> = Vec::new();
     while let Some(x) = queue.pop() {
+        // The deleted tables (users and the children) or a table that still needs an entry.
+        let x_pending = matches!(w.place(&x), Place::Pending(_));
         for f in fks.iter().filter(|f| f.parent == x) {
             let c = &f.child;
-            let via = format!(
-                "{}.{} references {}.{} ({}, constraint {})",
-                c,
-                f.column,
-                f.parent,
-                f.parent_column,
-                f.on_delete.sql(),
-                f.name
-            );
-            if *c == users {
-                if f.on_delete == OnDelete::Cascade {
-                    findings.push(Finding::error(
-                        format!("{via}: deleting those rows would cascade to other users' rows; anonsweep refuses to run on this schema"),
-                        None,
-                    ));
-                } else if f.on_delete == OnDelete::SetNull {
-                    findings.push(Finding::note(format!(
-                        "{via}: other users keep their row, with that column set to NULL"
-                    )));
-                } else {
-                    findings.push(Finding::warning(format!(
-                        "{via}: a user referenced that way cannot be deleted; such users fail, are kept and reported"
-                    )));
-                }
-                continue;
-            }
-            if let Some(pos) = ids.iter().position(|i| i == c) {
-                // A configured (or already cascading) table: its own link deletes its rows.
-                if children[pos].link.column().eq_ignore_ascii_case(&f.column) {
-                    before.push((c.clone(), x.clone()));
-                    continue;
-                }
-                match f.on_delete {
-                    OnDelete::Cascade | OnDelete::SetNull | OnDelete::SetDefault => {
-                        before.push((c.clone(), x.clone()));
-                    }
-                    _ => {
-                        before.push((c.clone(), x.clone()));
+            let via = via(f);
+            match w.place(c) {
+                Place::Users => {
+                    if f.on_delete == OnDelete::Cascade {
+                        findings.push(Finding::error(
+                            format!("{via}: deleting those rows would cascade to other users' rows; anonsweep refuses to run on this schema"),
+                            None,
+                        ));
+                    } else if f.on_delete == OnDelete::SetNull {
+                        findings.push(Finding::note(format!(
+                            "{via}: other users keep their row, with that column set to NULL"
+                        )));
+                    } else {
                         findings.push(Finding::warning(format!(
-                            "{via}: {} is deleted through {}.{}, so a row that references a deleted row through {} but belongs to someone else makes that user's batch fail (kept and reported)",
-                            c, c, children[pos].link.column(), f.column
+                            "{via}: a user referenced that way cannot be deleted; such users fail, are kept and reported"
                         )));
                     }
+                    continue;
                 }
-                continue;
+                Place::Child(pos) => {
+                    // A configured (or already cascading) table: its own link deletes its rows.
+                    before.push((c.clone(), x.clone()));
+                    let link_col = w.children[pos].link.column();
+                    if !link_col.eq_ignore_ascii_case(&f.column)
+                        && !matches!(
+                            f.on_delete,
+                            OnDelete::Cascade | OnDelete::SetNull | OnDelete::SetDefault
+                        )
+                    {
+                        findings.push(Finding::warning(format!(
+                            "{via}: {} is deleted through {}.{}, so a row that references a deleted row through {} but belongs to someone else makes that user's batch fail (kept and reported)",
+                            c, c, link_col, f.column
+                        )));
+                    }
+                    continue;
+                }
+                Place::Pending(_) => {
+                    w.pending_edges.push((c.clone(), x.clone()));
+                    continue;
+                }
+                Place::Elsewhere => {}
             }
             if f.composite {
                 if f.on_delete != OnDelete::Cascade {
@@ -375,6 +607,19 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
                 continue;
             }
             match f.on_delete {
+                OnDelete::Cascade if x_pending => {
+                    // Deleted by cascade once the table above it is configured; what hangs
+                    // off it is checked now.
+                    w.pending.push(Pending {
+                        id: c.clone(),
+                        fk: f.clone(),
+                        required: false,
+                        listed: false,
+                        needed_by: None,
+                    });
+                    w.pending_edges.push((c.clone(), x.clone()));
+                    queue.push(c.clone());
+                }
                 OnDelete::Cascade => {
                     // The parent as the plan names it: the users table, or a child already listed
                     // (matched by catalog identity, never by spelling).
@@ -388,26 +633,26 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
                         }
                         Link::User(f.column.clone())
                     } else {
-                        let Some(pos) = ids.iter().position(|i| *i == f.parent) else {
+                        let Some(pos) = w.ids.iter().position(|i| *i == f.parent) else {
                             continue;
                         };
                         Link::Parent {
                             column: f.column.clone(),
-                            parent: children[pos].table.clone(),
+                            parent: w.children[pos].table.clone(),
                             key: f.parent_column.clone(),
                         }
                     };
                     let table = c.table_name();
                     let cols = introspect::columns(conn, &table, "a cascading table")?;
-                    children.push(Child {
+                    w.children.push(Child {
                         table,
                         link,
                         as_text: false,
                         source: Source::Cascade,
                         columns: cols.typed(),
                     });
-                    ids.push(c.clone());
-                    deleted.push(c.clone());
+                    w.ids.push(c.clone());
+                    w.cascade_fk.push(Some(f.clone()));
                     queue.push(c.clone());
                     before.push((c.clone(), x.clone()));
                 }
@@ -416,36 +661,64 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
                         "{via}: its rows are kept, unlinked; add a [[tables]] entry if they belong to the user"
                     )));
                 }
-                OnDelete::Restrict | OnDelete::NoAction => findings.push(Finding::error(
-                    format!(
-                        "{via} but is not configured: deleting would fail with a foreign-key error; add it to anonsweep.toml"
-                    ),
-                    Some(config_lines(c, f, &users, &s.users_id)),
-                )),
+                OnDelete::Restrict | OnDelete::NoAction => {
+                    let name = c.to_string();
+                    w.pending.push(Pending {
+                        id: c.clone(),
+                        fk: f.clone(),
+                        required: true,
+                        listed: true,
+                        needed_by: None,
+                    });
+                    w.pending_edges.push((c.clone(), x.clone()));
+                    w.promote(&x, &name);
+                    queue.push(c.clone());
+                }
             }
         }
     }
+    let (missing, missing_findings) = w.missing();
+    findings.extend(missing_findings);
+    let Walk {
+        children,
+        ids,
+        pending,
+        ..
+    } = w;
 
-    // Columns that look like user ids, in tables nothing deletes from and no foreign key covers.
+    // Columns that look like user ids, in tables nothing deletes from and no foreign key covers
+    // (a table's own primary key is its rows' id, not a user's).
     let mut names: Vec<String> = vec!["user_id".into(), "userid".into()];
     for c in &children {
         if let Link::User(col) = &c.link {
             names.push(col.to_ascii_lowercase());
         }
     }
+    let mut lookalikes = Vec::new();
     for (t, cols) in fkgraph::all_columns(conn)? {
-        if t == users || deleted.contains(&t) || t.name.starts_with("anonsweep_") {
+        if t == users
+            || ids.contains(&t)
+            || pending.iter().any(|p| p.id == t)
+            || t.name.starts_with("anonsweep_")
+        {
             continue;
         }
-        for col in &cols {
-            let lc = col.to_ascii_lowercase();
+        for col in cols.iter().filter(|c| !c.primary_key) {
+            let lc = col.name.to_ascii_lowercase();
             let has_fk = fks
                 .iter()
-                .any(|f| f.child == t && f.column.eq_ignore_ascii_case(col));
+                .any(|f| f.child == t && f.column.eq_ignore_ascii_case(&col.name));
             if names.contains(&lc) && !has_fk {
+                let entry = TableEntry {
+                    table: t.to_string(),
+                    user_column: Some(col.name.clone()),
+                    ..TableEntry::default()
+                };
                 findings.push(Finding::warning(format!(
-                    "{t}.{col} looks like a user id but has no foreign key and is not configured: if it holds user ids, its rows would be left behind; add it to anonsweep.toml"
-                )).with_fix(format!("[[tables]]\ntable = \"{t}\"\nuser_column = \"{col}\"")));
+                    "{t}.{} looks like a user id but has no foreign key and is not configured: if it holds user ids, its rows would be left behind; add it to anonsweep.toml",
+                    col.name
+                )).with_fix(entry_lines(&entry)));
+                lookalikes.push(entry);
             }
         }
     }
@@ -475,6 +748,8 @@ pub fn resolve(conn: &mut Conn, s: &Schema) -> anyhow::Result<Resolved> {
         children,
         users_columns: users_cols.typed(),
         findings,
+        missing,
+        lookalikes,
     })
 }
 

@@ -160,16 +160,31 @@ fn sqlite_pk(conn: &mut Conn, table: &str) -> anyhow::Result<Option<String>> {
         .next())
 }
 
-/// Every table of the database with its columns, for spotting user-id columns that have no
-/// foreign key: (table, columns).
-pub fn all_columns(conn: &mut Conn) -> anyhow::Result<Vec<(TableId, Vec<String>)>> {
+/// A column as the catalog lists it.
+#[derive(Clone, Debug)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// The declared type, in lower case.
+    pub ty: String,
+    /// This column alone is its table's primary key.
+    pub primary_key: bool,
+}
+
+/// Every table of the database with its columns (declared types, primary key), in one catalog
+/// read: for spotting user-id columns that have no foreign key, and for recognising a schema.
+pub fn all_columns(conn: &mut Conn) -> anyhow::Result<Vec<(TableId, Vec<CatalogColumn>)>> {
     let b = conn.backend();
-    let mut out: Vec<(TableId, Vec<String>)> = Vec::new();
-    for r in catalog::columns(conn)? {
+    let mut out: Vec<(TableId, Vec<CatalogColumn>)> = Vec::new();
+    for r in catalog::columns_with_keys(conn)? {
         let id = TableId::new(b, &r.schema, &r.table);
+        let col = CatalogColumn {
+            name: r.column,
+            ty: r.ty.to_ascii_lowercase(),
+            primary_key: r.primary_key == 1,
+        };
         match out.last_mut() {
-            Some((t, cols)) if *t == id => cols.push(r.column),
-            _ => out.push((id, vec![r.column])),
+            Some((t, cols)) if *t == id => cols.push(col),
+            _ => out.push((id, vec![col])),
         }
     }
     Ok(out)

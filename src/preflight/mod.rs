@@ -9,6 +9,7 @@ pub mod introspect;
 pub mod liveness;
 pub mod plausible;
 pub mod reads;
+pub mod recognise;
 
 use crate::config::settings::{Guard, Link};
 use children::{Child, Finding, Level, Source};

@@ -238,3 +238,62 @@ pub fn tables(conn: &mut Conn) -> anyhow::Result<Vec<TableRow>> {
     };
     Ok(conn.rows(sql, &[])?)
 }
+
+/// A column of a base table with its declared type, and whether it alone is its table's
+/// primary key.
+#[derive(QueryableByName, Clone, Debug)]
+pub struct ColumnInfoRow {
+    #[diesel(sql_type = Text)]
+    pub schema: String,
+    #[diesel(sql_type = Text)]
+    pub table: String,
+    #[diesel(sql_type = Text)]
+    pub column: String,
+    #[diesel(sql_type = Text)]
+    pub ty: String,
+    /// 1 when this column is the whole primary key of its table, else 0.
+    #[diesel(sql_type = BigInt)]
+    pub primary_key: i64,
+}
+
+/// Every column of every base table with its declared type and primary-key flag, in table and
+/// column order, in one query (the schemas as [`columns`] names them).
+pub fn columns_with_keys(conn: &mut Conn) -> anyhow::Result<Vec<ColumnInfoRow>> {
+    let sql = match conn.backend() {
+        Backend::Postgres => {
+            "SELECT CAST(n.nspname AS TEXT) AS schema, CAST(c.relname AS TEXT) AS \"table\", \
+                    CAST(a.attname AS TEXT) AS \"column\", format_type(a.atttypid, a.atttypmod) AS ty, \
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid \
+                         AND i.indisprimary AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum) \
+                         THEN 1 ELSE 0 END AS BIGINT) AS primary_key \
+             FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast%' \
+             ORDER BY n.nspname, c.relname, a.attnum"
+        }
+        Backend::Sqlite => {
+            "SELECT 'main' AS schema, m.name AS \"table\", c.name AS \"column\", c.type AS ty, \
+                    CASE WHEN c.pk = 1 AND (SELECT COUNT(*) FROM pragma_table_info(m.name) k \
+                         WHERE k.pk > 0) = 1 THEN 1 ELSE 0 END AS primary_key \
+             FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid"
+        }
+        Backend::Mysql => {
+            "SELECT '' AS `schema`, CAST(c.table_name AS CHAR) AS `table`, \
+                    CAST(c.column_name AS CHAR) AS `column`, CAST(c.column_type AS CHAR) AS ty, \
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM information_schema.statistics s \
+                         WHERE s.table_schema = c.table_schema AND s.table_name = c.table_name \
+                           AND s.index_name = 'PRIMARY' AND s.column_name = c.column_name) \
+                     AND (SELECT COUNT(*) FROM information_schema.statistics s \
+                         WHERE s.table_schema = c.table_schema AND s.table_name = c.table_name \
+                           AND s.index_name = 'PRIMARY') = 1 \
+                    THEN 1 ELSE 0 END AS SIGNED) AS primary_key \
+             FROM information_schema.columns c JOIN information_schema.tables t \
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
+             WHERE c.table_schema = DATABASE() ORDER BY c.table_name, c.ordinal_position"
+        }
+    };
+    Ok(conn.rows(sql, &[])?)
+}

@@ -602,3 +602,136 @@ backend_test!(
         }
     }
 );
+
+// `try_on` references users and `try_on_image` references `try_on`, neither cascading nor
+// configured: one doctor pass reports both, children first, each with its lines; pasted
+// together they make doctor pass.
+backend_test!(
+    an_unconfigured_chain_is_reported_whole_in_one_pass,
+    |db: TestDb| {
+        let what = backend_name(&db);
+        setup(&db, default_ts(&db));
+        let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
+        db.exec(&format!(
+            "CREATE TABLE try_on (id {id} PRIMARY KEY, user_id {id} NOT NULL, \
+             FOREIGN KEY (user_id) REFERENCES users (id));
+             CREATE TABLE try_on_image (id {id} PRIMARY KEY, try_on_id {id} NOT NULL, \
+             FOREIGN KEY (try_on_id) REFERENCES try_on (id));
+             INSERT INTO try_on VALUES ('t1', 'u1');
+             INSERT INTO try_on_image VALUES ('i1', 't1');"
+        ));
+        let dir = support::scratch();
+        let r = doctor_in(
+            &db,
+            dir.path(),
+            &["--as-of", AS_OF, "--format", "json"],
+            &[],
+        );
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        let j = json(&r);
+        assert_eq!(j["errors"], 2, "{what}: both levels at once: {j}");
+        let errors: Vec<&Value> = j["foreign_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["level"] == "error")
+            .collect();
+        assert!(
+            errors[0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("try_on_image.try_on_id references try_on.id"),
+            "{what}: the child first (delete order): {j}"
+        );
+        assert!(
+            errors[1]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("try_on.user_id references users.id"),
+            "{what}: {j}"
+        );
+        let image_fix = "[[tables]]\ntable = \"try_on_image\"\ncolumn = \"try_on_id\"\nparent = \"try_on\"\nparent_column = \"id\"";
+        let try_on_fix = "[[tables]]\ntable = \"try_on\"\nuser_column = \"user_id\"";
+        assert_eq!(errors[0]["fix"], image_fix, "{what}");
+        assert_eq!(errors[1]["fix"], try_on_fix, "{what}");
+
+        // The text report shows both, with their lines.
+        let r = doctor_in(&db, dir.path(), &["--as-of", AS_OF], &[]);
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        assert!(
+            r.stdout.contains("result: 2 error(s)"),
+            "{what}: {}",
+            r.stdout
+        );
+        let indented = |fix: &str| {
+            fix.lines()
+                .map(|l| format!("      {l}\n"))
+                .collect::<String>()
+        };
+        let (a, b) = (
+            r.stdout.find(&indented(image_fix)),
+            r.stdout.find(&indented(try_on_fix)),
+        );
+        assert!(a.is_some() && b.is_some() && a < b, "{what}: {}", r.stdout);
+
+        // Both pasted at once: nothing left to report.
+        std::fs::write(
+            dir.path().join("anonsweep.toml"),
+            format!("{image_fix}\n{try_on_fix}\n"),
+        )
+        .unwrap();
+        let r = doctor_in(&db, dir.path(), &["--as-of", AS_OF], &[]);
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--config",
+            dir.path().join("anonsweep.toml").to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        assert_eq!(db.count("try_on_image"), 0, "{what}");
+        assert_eq!(db.count("try_on"), 0, "{what}");
+    }
+);
+
+// A table keyed by the user's id (`profiles.id`, cascading) makes `id` a user column; another
+// table's own primary key named `id` is its rows' id, not a user's: no warning for it, while a
+// real look-alike column without a foreign key still gets one.
+backend_test!(
+    a_tables_own_primary_key_is_not_a_user_id_lookalike,
+    |db: TestDb| {
+        let what = backend_name(&db);
+        setup(&db, default_ts(&db));
+        let id = if db.is_mysql() { "VARCHAR(64)" } else { "TEXT" };
+        db.exec(&format!(
+            "CREATE TABLE profiles (id {id} PRIMARY KEY, bio TEXT, \
+             FOREIGN KEY (id) REFERENCES users (id) ON DELETE CASCADE);
+             CREATE TABLE products (id {id} PRIMARY KEY, title TEXT);
+             CREATE TABLE notes (id {id} PRIMARY KEY, user_id {id});"
+        ));
+        let r = db.run(&["doctor", "--as-of", AS_OF, "--format", "json"]);
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        let j = json(&r);
+        let lookalikes: Vec<String> = j["foreign_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["message"].as_str().unwrap().to_string())
+            .filter(|m| m.contains("looks like a user id"))
+            .collect();
+        assert_eq!(lookalikes.len(), 1, "{what}: {lookalikes:?}");
+        assert!(
+            lookalikes[0].starts_with("notes.user_id looks like a user id"),
+            "{what}: {lookalikes:?}"
+        );
+        assert!(
+            j["delete_order"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d.as_str().unwrap().contains("profiles (id = user id")),
+            "{what}: {j}"
+        );
+    }
+);

@@ -17,6 +17,7 @@ mod dry_run;
 mod eligibility;
 mod foreign_keys;
 mod golden_sql;
+mod init;
 mod layers;
 mod lock;
 mod metrics;
