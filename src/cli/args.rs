@@ -68,9 +68,9 @@ pub enum Command {
         after_help = "Examples:\n  anonsweep restore --archive /var/lib/anonsweep/anonsweep-archive-20261201T020000Z-26ff3a67.jsonl.gz\n  anonsweep restore --from-table --run 26ff3a67 --user 4c1f0d7e-9a51-4b7e-8d2f-0b6a3e5c9d10"
     )]
     Restore(RestoreArgs),
-    /// Print a ready-to-install cron line or systemd service and timer for a daily run.
+    /// Print ready-to-install files for a daily run: cron, systemd, Kubernetes or GitHub Actions.
     #[command(
-        after_help = "Examples:\n  anonsweep schedule cron --time 03:30\n  anonsweep schedule systemd --out-dir /etc/systemd/system -- --archive-dir /var/lib/anonsweep"
+        after_help = "Examples:\n  anonsweep schedule cron --time 03:30\n  anonsweep schedule systemd --out-dir /etc/systemd/system -- --archive-dir /var/lib/anonsweep\n  anonsweep schedule kubernetes --image registry.example.com/anonsweep:0.1.0 --secret anonsweep\n  anonsweep schedule github-actions --out-dir .github/workflows"
     )]
     Schedule(ScheduleArgs),
     /// Check the schema, foreign keys, clock and indexes; print every problem with its fix.
@@ -307,31 +307,42 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
-    /// cron or systemd.
-    #[arg(value_name = "KIND", value_parser = ["cron", "systemd"])]
+    /// cron, systemd, kubernetes (a CronJob) or github-actions (a scheduled workflow).
+    #[arg(
+        value_name = "KIND",
+        value_parser = ["cron", "systemd", "kubernetes", "github-actions"]
+    )]
     pub kind: String,
-    /// Time of day to run, HH:MM (local time of the server).
+    /// Time of day to run, HH:MM: the server's local time for cron and systemd, UTC for
+    /// kubernetes and github-actions.
     #[arg(long, default_value = "02:00", value_name = "HH:MM")]
     pub time: String,
-    /// systemd: spread the start over this window (RandomizedDelaySec), e.g. 30m.
-    #[arg(long, default_value = "30m", value_name = "SPAN")]
-    pub randomized_delay: String,
-    /// Environment file holding DATABASE_URL (and ANONSWEEP_* settings), mode 0600.
-    #[arg(
-        long,
-        default_value = "/etc/anonsweep/anonsweep.env",
-        value_name = "FILE"
-    )]
-    pub env_file: PathBuf,
-    /// The lock the scheduled run takes: `database`, or a redis:// URL (better kept in the env
-    /// file as ANONSWEEP_LOCK_URL when it holds a password).
+    /// systemd: spread the start over this window (RandomizedDelaySec), e.g. 30m [default: 30m].
+    #[arg(long, value_name = "SPAN")]
+    pub randomized_delay: Option<String>,
+    /// cron, systemd: environment file holding DATABASE_URL (and ANONSWEEP_* settings), mode 0600
+    /// [default: /etc/anonsweep/anonsweep.env].
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The lock the scheduled run takes: `database`, a redis:// URL, or `env` (ANONSWEEP_LOCK_URL
+    /// from the env file, Secret or repository secret: best when the URL holds a password).
     #[arg(long, default_value = "database", value_name = "LOCK")]
     pub lock: String,
-    /// systemd: the user the service runs as.
+    /// cron, systemd: the user the job runs as.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Write the files into DIR (anonsweep.cron, or anonsweep.service and anonsweep.timer)
-    /// instead of printing them.
+    /// The anonsweep executable the schedule runs [default: cron, systemd: this binary's real
+    /// path; kubernetes: `anonsweep` on the image's PATH].
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// kubernetes: the container image with anonsweep (and /bin/sh) in it.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// kubernetes: the Secret whose key DATABASE_URL holds the database URL [default: anonsweep].
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+    /// Write the files into DIR (anonsweep.cron; anonsweep.service and anonsweep.timer;
+    /// anonsweep-cronjob.yaml; anonsweep.yml) instead of printing them.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// Further `run` options, after `--` (e.g. -- --archive-dir /var/lib/anonsweep/archive).

@@ -1,45 +1,203 @@
-//! Writes the cron and systemd files for a daily, locked `anonsweep run`, so operators install a
-//! checked schedule (secrets in an env file, safe quoting, one run a day) instead of hand-writing one.
+//! Writes the files for a daily, locked `anonsweep run` (cron, systemd, a Kubernetes CronJob, a
+//! GitHub Actions workflow), so operators install a checked schedule (secrets kept out of the
+//! file, safe quoting, one run at a time, exit 75 not a failure) instead of hand-writing one.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::usage;
 
-/// What the scheduled run looks like.
+/// The kinds of schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Cron,
+    Systemd,
+    Kubernetes,
+    GithubActions,
+}
+
+impl Kind {
+    /// The name on the command line (`schedule KIND`).
+    pub fn parse(name: &str) -> Option<Kind> {
+        Some(match name {
+            "cron" => Kind::Cron,
+            "systemd" => Kind::Systemd,
+            "kubernetes" => Kind::Kubernetes,
+            "github-actions" => Kind::GithubActions,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Cron => "cron",
+            Kind::Systemd => "systemd",
+            Kind::Kubernetes => "kubernetes",
+            Kind::GithubActions => "github-actions",
+        }
+    }
+
+    /// Where this kind's run reads DATABASE_URL (and ANONSWEEP_LOCK_URL) from.
+    fn secrets(self) -> &'static str {
+        match self {
+            Kind::Cron | Kind::Systemd => "the env file",
+            Kind::Kubernetes => "the Secret",
+            Kind::GithubActions => "a repository secret",
+        }
+    }
+}
+
+pub const DEFAULT_ENV_FILE: &str = "/etc/anonsweep/anonsweep.env";
+pub const DEFAULT_RANDOMIZED_DELAY: &str = "30m";
+pub const DEFAULT_SECRET: &str = "anonsweep";
+/// The executable a CronJob runs without --binary: found on the image's PATH.
+const DEFAULT_IMAGE_BINARY: &str = "anonsweep";
+
+/// What the scheduled run looks like. `None` is "not given": each kind has its own default,
+/// and refuses the options that mean nothing to it.
 pub struct ScheduleOptions {
-    /// This binary's real path.
-    pub binary: PathBuf,
-    pub env_file: PathBuf,
-    /// `database`, a redis:// URL, or `env` (the env file sets ANONSWEEP_LOCK_URL).
+    pub kind: Kind,
+    /// This binary's real path: what cron and systemd run without `binary`.
+    pub this_binary: PathBuf,
+    /// `--binary`: the executable written into the files.
+    pub binary: Option<PathBuf>,
+    pub env_file: Option<PathBuf>,
+    /// `database`, a redis:// URL, or `env` (ANONSWEEP_LOCK_URL from where DATABASE_URL comes).
     pub lock: String,
-    /// HH:MM, local time.
+    /// HH:MM: local time for cron and systemd, UTC for Kubernetes and GitHub Actions.
     pub time: String,
     /// systemd RandomizedDelaySec, e.g. 30m.
-    pub randomized_delay: String,
+    pub randomized_delay: Option<String>,
     pub user: Option<String>,
+    /// Kubernetes: the container image.
+    pub image: Option<String>,
+    /// Kubernetes: the Secret holding DATABASE_URL.
+    pub secret: Option<String>,
     /// Further `run` arguments.
     pub run_args: Vec<String>,
 }
 
-/// The checked inputs both formats are built from.
+/// One generated file.
+pub struct File {
+    pub name: &'static str,
+    pub text: String,
+}
+
+/// The checked inputs every kind is built from.
 struct Checked {
     hour: u32,
     minute: u32,
-    binary: String,
-    env_file: String,
     /// The `run` arguments: `--lock <lock>` (unless `env`), then the user's.
     args: Vec<String>,
-    /// A header line for `--lock env`, else empty.
-    lock_note: &'static str,
+    /// `--lock env`: the run reads ANONSWEEP_LOCK_URL from where DATABASE_URL comes.
+    lock_from_env: bool,
 }
 
-/// The /etc/cron.d file.
-pub fn cron(o: &ScheduleOptions) -> anyhow::Result<String> {
+/// The files of `o.kind`; warns (stderr) when they run a binary from a cargo build directory.
+pub fn files(o: &ScheduleOptions) -> anyhow::Result<Vec<File>> {
+    check_flags(o)?;
+    let (files, binary) = match o.kind {
+        Kind::Cron => {
+            let (text, binary) = cron(o)?;
+            (vec![file("anonsweep.cron", text)], Some(binary))
+        }
+        Kind::Systemd => {
+            let (service, timer, binary) = systemd(o)?;
+            (
+                vec![
+                    file("anonsweep.service", service),
+                    file("anonsweep.timer", timer),
+                ],
+                Some(binary),
+            )
+        }
+        Kind::Kubernetes => {
+            let (text, binary) = kubernetes(o)?;
+            (vec![file("anonsweep-cronjob.yaml", text)], Some(binary))
+        }
+        Kind::GithubActions => (vec![file("anonsweep.yml", github_actions(o)?)], None),
+    };
+    if let Some(b) = binary.filter(|b| in_build_dir(b)) {
+        crate::warn!(
+            "the schedule runs {b}, a cargo build output that the next build or `cargo clean` replaces: \
+             install anonsweep with `cargo install --locked --path .` and pass the installed path with \
+             --binary (e.g. --binary $HOME/.cargo/bin/anonsweep)"
+        );
+    }
+    Ok(files)
+}
+
+fn file(name: &'static str, text: String) -> File {
+    File { name, text }
+}
+
+/// A path inside a cargo target directory (`cargo build` output).
+fn in_build_dir(path: &str) -> bool {
+    path.contains("/target/debug/") || path.contains("/target/release/")
+}
+
+/// Refuses an option the kind has no use for (it would be silently ignored otherwise).
+fn check_flags(o: &ScheduleOptions) -> anyhow::Result<()> {
+    let kind = o.kind.name();
+    let host = matches!(o.kind, Kind::Cron | Kind::Systemd);
+    let given = |set: bool, flag: &str, fix: &str| -> anyhow::Result<()> {
+        if set {
+            return Err(usage(format!(
+                "{flag} does not apply to `schedule {kind}`: {fix}"
+            )));
+        }
+        Ok(())
+    };
+    if !host {
+        let from = match o.kind {
+            Kind::Kubernetes => "the Secret named by --secret",
+            _ => "the repository secret DATABASE_URL",
+        };
+        given(
+            o.env_file.is_some(),
+            "--env-file",
+            &format!("DATABASE_URL comes from {from}; remove --env-file"),
+        )?;
+        given(
+            o.randomized_delay.is_some(),
+            "--randomized-delay",
+            "it is for systemd; remove it",
+        )?;
+        given(
+            o.user.is_some(),
+            "--user",
+            "it is for cron and systemd; remove it",
+        )?;
+    }
+    if o.kind != Kind::Kubernetes {
+        given(
+            o.image.is_some(),
+            "--image",
+            "it is for kubernetes; remove it",
+        )?;
+        given(
+            o.secret.is_some(),
+            "--secret",
+            "it is for kubernetes; remove it",
+        )?;
+    }
+    if o.kind == Kind::GithubActions {
+        given(
+            o.binary.is_some(),
+            "--binary",
+            "the workflow installs anonsweep from npm itself; remove --binary",
+        )?;
+    }
+    Ok(())
+}
+
+/// The /etc/cron.d file, and the binary it runs.
+fn cron(o: &ScheduleOptions) -> anyhow::Result<(String, String)> {
     let c = check(o)?;
+    let host = check_host(o)?;
     let mut script = format!(
         "set -a; . {}; set +a; exec {} run",
-        sh_double_quote(&c.env_file),
-        sh_double_quote(&c.binary)
+        sh_double_quote(&host.env_file),
+        sh_double_quote(&host.binary)
     );
     for a in &c.args {
         script.push(' ');
@@ -61,7 +219,7 @@ pub fn cron(o: &ScheduleOptions) -> anyhow::Result<String> {
     }
     let command = command.replace('%', "\\%");
     let user = o.user.as_deref().unwrap_or("root");
-    Ok(format!(
+    let text = format!(
         "\
 # /etc/cron.d/anonsweep: delete abandoned anonymous users daily at {h:02}:{m:02} (server local time).
 # Generated by `anonsweep schedule cron`. Install (cron.d ignores file names with a dot):
@@ -77,22 +235,24 @@ PATH=/usr/bin:/bin
 ",
         h = c.hour,
         m = c.minute,
-        env = c.env_file,
-        lock_note = c.lock_note,
-    ))
+        env = host.env_file,
+        lock_note = host_lock_note(&c),
+    );
+    Ok((text, host.binary))
 }
 
-/// The systemd service and timer.
-pub fn systemd(o: &ScheduleOptions) -> anyhow::Result<(String, String)> {
+/// The systemd service and timer, and the binary they run.
+fn systemd(o: &ScheduleOptions) -> anyhow::Result<(String, String, String)> {
     let c = check(o)?;
-    if c.binary.contains(['\'', '"', '\\']) {
+    let host = check_host(o)?;
+    if host.binary.contains(['\'', '"', '\\']) {
         return Err(usage(format!(
             "systemd refuses to start an executable whose path has a quote or backslash: move {} elsewhere",
-            c.binary
+            host.binary
         )));
     }
     // The executable gets specifier (%) expansion only; arguments also get $VAR expansion.
-    let mut exec = systemd_quote(&c.binary.replace('%', "%%"));
+    let mut exec = systemd_quote(&host.binary.replace('%', "%%"));
     exec.push_str(" run");
     for a in &c.args {
         exec.push(' ');
@@ -137,8 +297,8 @@ NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=full
 ",
-        env = c.env_file.replace('%', "%%"),
-        lock_note = c.lock_note,
+        env = host.env_file.replace('%', "%%"),
+        lock_note = host_lock_note(&c),
     );
     let timer = format!(
         "\
@@ -160,11 +320,273 @@ WantedBy=timers.target
 ",
         h = c.hour,
         m = c.minute,
-        d = o.randomized_delay,
+        d = host.randomized_delay,
     );
-    Ok((service, timer))
+    Ok((service, timer, host.binary))
 }
 
+fn host_lock_note(c: &Checked) -> &'static str {
+    if c.lock_from_env {
+        "# The lock is ANONSWEEP_LOCK_URL from the env file: without it runs may overlap.\n"
+    } else {
+        ""
+    }
+}
+
+/// The container's command: a /bin/sh wrapper that runs anonsweep (`$0`) with the run arguments
+/// (`$@`) as its child, passes SIGTERM on (a shell as PID 1 gets no default signal handling, so
+/// without the trap anonsweep would only see the SIGKILL after the grace period), and exits 0
+/// for 75. No text from the command line enters the script: the binary and the arguments are
+/// its positional parameters.
+const K8S_WRAPPER: &str = r#"pid=
+trap 'stop=1; [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null' TERM INT
+"$0" "$@" &
+pid=$!
+[ -z "${stop:-}" ] || kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+status=$?
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; status=$?; done
+if [ "$status" -eq 75 ]; then
+  echo "anonsweep: exit 75 (another instance holds the lock): nothing to do, counted as success" >&2
+  exit 0
+fi
+exit "$status"
+"#;
+
+/// A Kubernetes CronJob (batch/v1), and the binary it runs inside the image.
+fn kubernetes(o: &ScheduleOptions) -> anyhow::Result<(String, String)> {
+    let c = check(o)?;
+    let image = o.image.as_deref().ok_or_else(|| {
+        usage(
+            "schedule kubernetes needs --image: the container image with anonsweep and /bin/sh in it, \
+             e.g. --image registry.example.com/anonsweep:0.1.0",
+        )
+    })?;
+    if image.is_empty()
+        || image.starts_with('-')
+        || image.chars().any(|ch| ch.is_whitespace() || unwritable(ch))
+    {
+        return Err(usage(format!(
+            "--image must be an image reference without spaces, got {image:?}: set e.g. --image registry.example.com/anonsweep:0.1.0"
+        )));
+    }
+    let secret = o.secret.as_deref().unwrap_or(DEFAULT_SECRET);
+    if !is_dns_subdomain(secret) {
+        return Err(usage(format!(
+            "--secret must be a Kubernetes object name (lower-case letters, digits, '-' and '.', \
+             at most 253), got {secret:?}: set e.g. --secret anonsweep"
+        )));
+    }
+    let binary = match &o.binary {
+        Some(b) => plain(b, "--binary")?,
+        None => DEFAULT_IMAGE_BINARY.to_string(),
+    };
+    if binary.is_empty() || binary.starts_with('-') {
+        return Err(usage(format!(
+            "--binary must be the path of anonsweep in the image, got {binary:?}: set e.g. --binary /usr/local/bin/anonsweep"
+        )));
+    }
+    let mut env = secret_env("DATABASE_URL", secret);
+    if c.lock_from_env {
+        env.push_str(&secret_env("ANONSWEEP_LOCK_URL", secret));
+    }
+    let lock_note = if c.lock_from_env {
+        format!(
+            "# The lock is ANONSWEEP_LOCK_URL from the Secret {secret}: without it runs may overlap.\n"
+        )
+    } else {
+        String::new()
+    };
+    let where_binary = if binary.contains('/') {
+        format!("anonsweep at {binary}")
+    } else {
+        format!("anonsweep on its PATH as {binary}")
+    };
+    let pad = " ".repeat(18);
+    let wrapper: String = K8S_WRAPPER.lines().map(|l| format!("{pad}{l}\n")).collect();
+    let mut args = format!("                - {}\n", yaml_str("run"));
+    for a in &c.args {
+        args.push_str(&format!("                - {}\n", yaml_str(a)));
+    }
+    let text = format!(
+        "\
+# anonsweep-cronjob.yaml: a Kubernetes CronJob deleting abandoned anonymous users daily at
+# {h:02}:{m:02} UTC. Generated by `anonsweep schedule kubernetes`; needs Kubernetes 1.29 or later.
+# Install:
+#   kubectl create secret generic {secret} --from-literal=DATABASE_URL='postgres://...'
+#   kubectl apply -f anonsweep-cronjob.yaml
+# Run now: kubectl create job --from=cronjob/anonsweep anonsweep-now
+# Logs: kubectl logs job/anonsweep-now (the summary on stdout, progress and errors on stderr)
+# DATABASE_URL comes from the key DATABASE_URL of the Secret {secret}, never from this file.
+{lock_note}\
+# Exit codes:
+# - 75 (another instance, e.g. outside this cluster, holds the lock; nothing was done) ends the
+#   Job as complete: the container's /bin/sh wrapper turns it into 0. A podFailurePolicy rule
+#   `onExitCodes: {{operator: In, values: [75]}}, action: Ignore` is not used for it: Ignore means
+#   \"do not count this failure, and create a replacement pod at once\", which would start pod
+#   after pod for as long as the other run holds the lock.
+# - 2 (bad flags or configuration) and 4 (a safety cap stopped the run) fail the Job at once
+#   (podFailurePolicy FailJob): a retry would stop the same way.
+# - Any other failure is retried in a new pod, at most backoffLimit times.
+# The wrapper also passes SIGTERM on to anonsweep, which stops after the batch in flight; so the
+# image needs /bin/sh (a distroless image has none) besides {where_binary}.
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: anonsweep
+  labels:
+    app.kubernetes.io/name: anonsweep
+spec:
+  schedule: {schedule}
+  timeZone: Etc/UTC
+  # Never two runs at once from this CronJob; a start missed by more than an hour is skipped.
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 3600
+  successfulJobsHistoryLimit: 3
+  failedJobsHistoryLimit: 3
+  jobTemplate:
+    metadata:
+      labels:
+        app.kubernetes.io/name: anonsweep
+    spec:
+      backoffLimit: 2
+      # After 6 hours the Job fails: its pod gets SIGTERM and anonsweep stops after the batch in flight.
+      activeDeadlineSeconds: 21600
+      podFailurePolicy:
+        rules:
+          - action: FailJob
+            onExitCodes:
+              containerName: anonsweep
+              operator: In
+              values: [2, 4]
+          # An evicted or preempted pod (a node drain) is replaced without counting as a failure.
+          - action: Ignore
+            onPodConditions:
+              - type: DisruptionTarget
+                status: \"True\"
+      template:
+        metadata:
+          labels:
+            app.kubernetes.io/name: anonsweep
+        spec:
+          # podFailurePolicy requires restartPolicy Never: every retry is a new pod.
+          restartPolicy: Never
+          containers:
+            - name: anonsweep
+              image: {image}
+              command:
+                - \"/bin/sh\"
+                - \"-c\"
+                - |
+{wrapper}                - {binary_yaml}
+              args:
+{args}              env:
+{env}              securityContext:
+                allowPrivilegeEscalation: false
+",
+        h = c.hour,
+        m = c.minute,
+        schedule = yaml_str(&format!("{} {} * * *", c.minute, c.hour)),
+        image = yaml_str(image),
+        binary_yaml = yaml_str(&binary),
+    );
+    Ok((text, binary))
+}
+
+/// One `env:` entry read from a key of the Secret.
+fn secret_env(key: &str, secret: &str) -> String {
+    format!(
+        "                - name: {key}
+                  valueFrom:
+                    secretKeyRef:
+                      name: {secret}
+                      key: {key}
+"
+    )
+}
+
+/// A scheduled GitHub Actions workflow.
+fn github_actions(o: &ScheduleOptions) -> anyhow::Result<String> {
+    let c = check(o)?;
+    if let Some(a) = c.args.iter().find(|a| a.contains("${{")) {
+        return Err(usage(format!(
+            "run argument {a:?} contains ${{{{, which GitHub Actions would evaluate as an expression: remove it"
+        )));
+    }
+    let mut command = String::from("anonsweep run");
+    for a in &c.args {
+        command.push(' ');
+        // Double quotes: shellcheck (which actionlint runs) flags a `$` in single quotes.
+        command.push_str(&sh_double_quote(a));
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let (lock_env, lock_note) = if c.lock_from_env {
+        (
+            "          ANONSWEEP_LOCK_URL: ${{ secrets.ANONSWEEP_LOCK_URL }}\n",
+            "# The lock is the repository secret ANONSWEEP_LOCK_URL: without it runs may overlap.\n",
+        )
+    } else {
+        ("", "")
+    };
+    Ok(format!(
+        "\
+# anonsweep.yml: a GitHub Actions workflow deleting abandoned anonymous users daily at {h:02}:{m:02} UTC.
+# Generated by `anonsweep schedule github-actions`. Install: commit it as
+# .github/workflows/anonsweep.yml, and add the repository secret DATABASE_URL (Settings, Secrets
+# and variables, Actions; or `gh secret set DATABASE_URL`). The database must accept
+# connections from GitHub's runners.
+# Run now: gh workflow run anonsweep.yml (or \"Run workflow\" on the Actions tab).
+# GitHub may start a scheduled run late when it is busy, and turns schedules off in a repository
+# without activity for 60 days.
+{lock_note}\
+name: anonsweep
+
+on:
+  schedule:
+    - cron: {cron}
+  workflow_dispatch:
+
+# One run at a time: a start while a run is in flight waits for it, and no run is cancelled
+# mid-way (anonsweep would stop after a batch; the next run would finish the job).
+concurrency:
+  group: anonsweep
+  cancel-in-progress: false
+
+permissions: {{}}
+
+jobs:
+  anonsweep:
+    runs-on: ubuntu-latest
+    # On cancel or timeout the runner sends SIGINT: anonsweep stops after the batch in flight
+    # (SIGTERM follows 7.5 s later and stops it at once, the batch in flight rolled back).
+    timeout-minutes: 360
+    steps:
+      # The npm package anonsweep carries the prebuilt Linux x64 binary, so this takes seconds;
+      # `cargo install --locked anonsweep` would compile it from source in every run (minutes).
+      - name: Install anonsweep {version}
+        run: |
+          npm install --global --prefix \"$RUNNER_TEMP/anonsweep\" --no-audit --no-fund anonsweep@{version}
+          echo \"$RUNNER_TEMP/anonsweep/bin\" >> \"$GITHUB_PATH\"
+      # Exit 75: another instance holds the lock and nothing was done: a success here.
+      - name: Delete abandoned anonymous users
+        env:
+          DATABASE_URL: ${{{{ secrets.DATABASE_URL }}}}
+{lock_env}        run: |
+          status=0
+          {command} || status=$?
+          if [ \"$status\" -eq 75 ]; then
+            echo \"::notice::another anonsweep run holds the lock: nothing done\"
+            exit 0
+          fi
+          exit \"$status\"
+",
+        h = c.hour,
+        m = c.minute,
+        cron = yaml_str(&format!("{} {} * * *", c.minute, c.hour)),
+    ))
+}
+
+/// The checks every kind shares: the time, the lock and the run arguments.
 fn check(o: &ScheduleOptions) -> anyhow::Result<Checked> {
     let (hour, minute) = parse_time(&o.time).ok_or_else(|| {
         usage(format!(
@@ -172,31 +594,8 @@ fn check(o: &ScheduleOptions) -> anyhow::Result<Checked> {
             o.time
         ))
     })?;
-    if !is_time_span(&o.randomized_delay) {
-        return Err(usage(format!(
-            "--randomized-delay must be a systemd time span, got {:?}: set e.g. 30m, 1h, 90s or 0",
-            o.randomized_delay
-        )));
-    }
-    if !o.env_file.is_absolute() {
-        return Err(usage(format!(
-            "--env-file must be an absolute path, got {:?}: set e.g. /etc/anonsweep/anonsweep.env",
-            o.env_file.display()
-        )));
-    }
-    let env_file = plain(&o.env_file, "--env-file")?;
-    let binary = plain(&o.binary, "the binary path")?;
-    if let Some(u) = &o.user {
-        let ok = !u.is_empty()
-            && !u.starts_with('-')
-            && u.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
-        if !ok {
-            return Err(usage(format!(
-                "--user must be a user name, got {u:?}: set e.g. --user anonsweep"
-            )));
-        }
-    }
+    let kind = o.kind.name();
+    let secrets = o.kind.secrets();
     let mut args = Vec::new();
     match o.lock.as_str() {
         "env" => {}
@@ -208,30 +607,30 @@ fn check(o: &ScheduleOptions) -> anyhow::Result<Checked> {
                 ))
             })?;
             if url.password().is_some() {
-                return Err(usage(
-                    "the lock URL contains a password: put it in the env file as ANONSWEEP_LOCK_URL instead and pass --lock env",
-                ));
+                return Err(usage(format!(
+                    "the lock URL contains a password: put it in {secrets} as ANONSWEEP_LOCK_URL instead and pass --lock env",
+                )));
             }
             args.extend(["--lock".to_string(), l.to_string()]);
         }
         l => {
             return Err(usage(format!(
-                "unknown --lock {l:?}: use database, env (ANONSWEEP_LOCK_URL in the env file) or redis://host:6379"
+                "unknown --lock {l:?}: use database, env (ANONSWEEP_LOCK_URL in {secrets}) or redis://host:6379"
             )))
         }
     }
     for a in &o.run_args {
         if a == "--database-url" || a.starts_with("--database-url=") {
-            return Err(usage(
-                "--database-url does not belong in a schedule: put DATABASE_URL in the env file",
-            ));
+            return Err(usage(format!(
+                "--database-url does not belong in a schedule: put DATABASE_URL in {secrets}",
+            )));
         }
         if a == "--lock" || a.starts_with("--lock=") {
-            return Err(usage(
-                "--lock after -- is not needed: pass it before --, e.g. schedule cron --lock database",
-            ));
+            return Err(usage(format!(
+                "--lock after -- is not needed: pass it before --, e.g. schedule {kind} --lock database",
+            )));
         }
-        if a.chars().any(char::is_control) {
+        if a.chars().any(unwritable) {
             return Err(usage(format!(
                 "run argument {a:?} has a control character (newline, tab...): remove it"
             )));
@@ -241,15 +640,88 @@ fn check(o: &ScheduleOptions) -> anyhow::Result<Checked> {
     Ok(Checked {
         hour,
         minute,
+        args,
+        lock_from_env: o.lock == "env",
+    })
+}
+
+/// What cron and systemd need besides: the binary and env file paths, the delay, the user.
+struct Host {
+    binary: String,
+    env_file: String,
+    randomized_delay: String,
+}
+
+fn check_host(o: &ScheduleOptions) -> anyhow::Result<Host> {
+    let randomized_delay = o
+        .randomized_delay
+        .as_deref()
+        .unwrap_or(DEFAULT_RANDOMIZED_DELAY);
+    if !is_time_span(randomized_delay) {
+        return Err(usage(format!(
+            "--randomized-delay must be a systemd time span, got {randomized_delay:?}: set e.g. 30m, 1h, 90s or 0",
+        )));
+    }
+    let env_file = o
+        .env_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ENV_FILE));
+    if !env_file.is_absolute() {
+        return Err(usage(format!(
+            "--env-file must be an absolute path, got {:?}: set e.g. {DEFAULT_ENV_FILE}",
+            env_file.display()
+        )));
+    }
+    let env_file = plain(&env_file, "--env-file")?;
+    let binary = match &o.binary {
+        Some(b) if !b.is_absolute() => {
+            return Err(usage(format!(
+                "--binary must be an absolute path, got {:?}: set e.g. --binary /usr/local/bin/anonsweep",
+                b.display()
+            )))
+        }
+        Some(b) => plain(b, "--binary")?,
+        None => plain(&o.this_binary, "the binary path")?,
+    };
+    if let Some(u) = &o.user {
+        let ok = !u.is_empty()
+            && !u.starts_with('-')
+            && u.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
+        if !ok {
+            return Err(usage(format!(
+                "--user must be a user name, got {u:?}: set e.g. --user anonsweep"
+            )));
+        }
+    }
+    Ok(Host {
         binary,
         env_file,
-        args,
-        lock_note: if o.lock == "env" {
-            "# The lock is ANONSWEEP_LOCK_URL from the env file: without it runs may overlap.\n"
-        } else {
-            ""
-        },
+        randomized_delay: randomized_delay.to_string(),
     })
+}
+
+/// A Kubernetes object name (RFC 1123 subdomain).
+fn is_dns_subdomain(s: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    s.len() <= 253
+        && edge(s.chars().next())
+        && edge(s.chars().last())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+/// A YAML double-quoted scalar: JSON's string syntax is valid YAML (the characters JSON leaves
+/// unescaped that YAML would not read literally are refused earlier, see `unwritable`).
+fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+/// A character none of the formats can carry literally: control characters (a newline would
+/// end a cron line or a systemd setting), Unicode line separators (YAML 1.1 readers break lines
+/// there) and the non-characters YAML refuses.
+fn unwritable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
 /// `HH:MM` with two digits each.
@@ -290,7 +762,7 @@ fn is_time_span(s: &str) -> bool {
 /// A path as text with no control characters (a newline would break either file format).
 fn plain(p: &Path, what: &str) -> anyhow::Result<String> {
     match p.to_str() {
-        Some(s) if !s.chars().any(char::is_control) => Ok(s.to_string()),
+        Some(s) if !s.chars().any(unwritable) => Ok(s.to_string()),
         _ => Err(usage(format!(
             "{what} {:?} is not plain UTF-8 text without control characters: use another path",
             p.display()

@@ -23,6 +23,7 @@ mod lock;
 mod metrics;
 mod migrations;
 mod notify;
+mod npm;
 mod plan_list;
 mod plausibility;
 mod run_hooks;
