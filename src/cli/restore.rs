@@ -24,10 +24,8 @@ impl restore::Progress for Bar {
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} users restored  {msg}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:30} {pos}/{len} users restored  {msg}  ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         self.0 = Some((bar, Instant::now()));
     }
