@@ -427,6 +427,88 @@ fn add_line(c: &mut Contents, line: &str, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One run in the archive table.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct RunInfo {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub run_id: String,
+    /// When its last user was archived.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub last_at: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub users: i64,
+}
+
+impl std::fmt::Display for RunInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {} users)",
+            self.run_id,
+            self.last_at.as_deref().unwrap_or("no time"),
+            self.users
+        )
+    }
+}
+
+fn table_error() -> String {
+    format!("cannot read the archive table {TABLE}: was the run made with --archive-to-table?")
+}
+
+/// The runs in the archive table, the most recent first.
+pub fn runs(conn: &mut Conn) -> anyhow::Result<Vec<RunInfo>> {
+    conn.rows(
+        &format!(
+            "SELECT run_id, MAX(archived_at) AS last_at, COUNT(*) AS users FROM {TABLE} \
+             GROUP BY run_id ORDER BY MAX(archived_at) DESC, run_id"
+        ),
+        &[],
+    )
+    .with_context(table_error)
+}
+
+/// The run `given` names among `runs`: its full id, or the first characters of exactly one
+/// run's id (an archive file's name holds the first 8). Usage errors name `--run`, the value
+/// and what the archive table holds.
+pub fn pick_run(runs: &[RunInfo], given: &str) -> anyhow::Result<String> {
+    const SHOWN: usize = 5;
+    let want = given.trim().to_ascii_lowercase();
+    let listed = |rs: &[&RunInfo]| {
+        let mut s: Vec<String> = rs.iter().take(SHOWN).map(|r| r.to_string()).collect();
+        if rs.len() > SHOWN {
+            s.push(format!("{} more", rs.len() - SHOWN));
+        }
+        s.join(", ")
+    };
+    if want.is_empty() {
+        return Err(crate::error::usage(
+            "--run is empty: pass a run id (or its first characters, e.g. the 8 in an archive file's name)",
+        ));
+    }
+    if let Some(r) = runs.iter().find(|r| r.run_id.to_ascii_lowercase() == want) {
+        return Ok(r.run_id.clone());
+    }
+    let matching: Vec<&RunInfo> = runs
+        .iter()
+        .filter(|r| r.run_id.to_ascii_lowercase().starts_with(&want))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one.run_id.clone()),
+        [] if runs.is_empty() => Err(crate::error::usage(format!(
+            "--run {given}: the archive table {TABLE} holds no runs: nothing to restore from it (was the run made with --archive-to-table, into this database?)"
+        ))),
+        [] => Err(crate::error::usage(format!(
+            "--run {given}: no run in the archive table {TABLE} has this id or starts with it; the most recent: {}: pass one of them (the first 8 characters are enough)",
+            listed(&runs.iter().collect::<Vec<_>>())
+        ))),
+        many => Err(crate::error::usage(format!(
+            "--run {given} matches {} runs in the archive table {TABLE}: {}: give more characters of the id",
+            many.len(),
+            listed(many)
+        ))),
+    }
+}
+
 /// Reads the archive table (every run, or one): only committed batches are in it.
 pub fn read_table(conn: &mut Conn, run: Option<&str>) -> anyhow::Result<Contents> {
     let records = match run {
@@ -442,9 +524,7 @@ pub fn read_table(conn: &mut Conn, run: Option<&str>) -> anyhow::Result<Contents
             &[],
         ),
     }
-    .with_context(|| {
-        format!("cannot read the archive table {TABLE}: was the run made with --archive-to-table?")
-    })?;
+    .with_context(table_error)?;
     let mut c = Contents::default();
     for r in records.into_iter().flatten() {
         let u: UserRecord = serde_json::from_str(&r)?;

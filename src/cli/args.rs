@@ -297,12 +297,17 @@ pub struct RestoreArgs {
     /// Read the archive table anonsweep_archive instead of a file.
     #[arg(long, conflicts_with = "archive")]
     pub from_table: bool,
-    /// With --from-table: only this run's users.
+    /// With --from-table: only this run's users (its id, or the id's first characters, e.g.
+    /// the 8 in an archive file's name).
     #[arg(long, value_name = "RUN_ID", requires = "from_table")]
     pub run: Option<String>,
     /// Restore only this user (repeatable; default every user in the archive).
     #[arg(long = "user", value_name = "ID")]
     pub users: Vec<String>,
+    /// Leave out (and report) archived users whose id exists in the database again, and
+    /// restore the others (default: refuse, restoring nothing).
+    #[arg(long)]
+    pub skip_existing: bool,
 }
 
 #[derive(Debug, Args)]

@@ -220,7 +220,9 @@ impl Resolver<'_> {
         self.file.map(|l| &l.file)
     }
 
+    /// For a value read from the config file (so there is one: an origin names its file).
     fn file_origin(&self) -> Origin {
+        debug_assert!(self.file.is_some(), "a file origin without a config file");
         Origin::File(self.file.map(|l| l.path.clone()).unwrap_or_default())
     }
 
@@ -467,7 +469,12 @@ fn schema_names(r: &mut Resolver, preset_name: &str, base: SchemaNames) -> anyho
         );
         Some((t, ident::column(&v, "accounts.user_id")?))
     } else {
-        r.note("accounts", "disabled", &r.file_origin());
+        // Disabled by the file, or by the preset (the file may not say).
+        let origin = match a_enabled {
+            Some(_) => r.file_origin(),
+            None => p.clone(),
+        };
+        r.note("accounts", "disabled", &origin);
         None
     };
     let mut entries: Vec<(TableEntry, Origin)> =

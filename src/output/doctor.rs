@@ -33,9 +33,11 @@ pub fn text(i: &Inspected, s: &Settings) -> String {
     for e in &s.effective {
         let _ = writeln!(out, "  {:<20} {:<40} {}", e.name, e.value, e.origin);
     }
-    let section = |out: &mut String, title: &str, items: &[Finding]| {
+    let section = |out: &mut String, key: &str, title: &str, items: &[Finding]| {
         let _ = writeln!(out, "{title}:");
-        if items.is_empty() {
+        if let Some(why) = i.not_checked.get(key) {
+            let _ = writeln!(out, "  not checked: {why}");
+        } else if items.is_empty() {
             let _ = writeln!(out, "  ok");
         }
         for f in items {
@@ -52,7 +54,7 @@ pub fn text(i: &Inspected, s: &Settings) -> String {
             }
         }
     };
-    section(&mut out, "schema", &i.schema);
+    section(&mut out, "schema", "schema", &i.schema);
     for f in &storage(i, s) {
         let _ = writeln!(out, "  storage: {f}");
     }
@@ -60,17 +62,22 @@ pub fn text(i: &Inspected, s: &Settings) -> String {
     for (n, d) in i.delete_order(s).iter().enumerate() {
         let _ = writeln!(out, "  {}. {d}", n + 1);
     }
+    if let Some(why) = i.not_checked.get("delete_order") {
+        let _ = writeln!(out, "  not checked: {why}");
+    }
     if !s.schema.keep_if.is_empty() {
-        section(&mut out, "keep-if guards", &i.guards);
+        section(&mut out, "guards", "keep-if guards", &i.guards);
     }
-    if i.formats.is_some() {
-        section(
-            &mut out,
-            "activity (can the sessions show who is active?)",
-            &i.activity,
-        );
+    section(
+        &mut out,
+        "activity",
+        "activity (can the sessions show who is active?)",
+        &i.activity,
+    );
+    section(&mut out, "foreign_keys", "foreign keys", &i.foreign_keys);
+    if let Some(why) = i.not_checked.get("clock") {
+        let _ = writeln!(out, "clock:\n  not checked: {why}");
     }
-    section(&mut out, "foreign keys", &i.foreign_keys);
     if let Some(c) = &i.clock {
         let _ = writeln!(
             out,
@@ -86,7 +93,7 @@ pub fn text(i: &Inspected, s: &Settings) -> String {
             let _ = writeln!(out, "  warning: {}", f.message);
         }
     }
-    section(&mut out, "indexes", &i.indexes);
+    section(&mut out, "indexes", "indexes", &i.indexes);
     let _ = writeln!(
         out,
         "result: {} error(s), {} warning(s){}",
@@ -101,6 +108,15 @@ pub fn text(i: &Inspected, s: &Settings) -> String {
     out
 }
 
+/// A section as JSON: its findings, or `{"not_checked": why}` when its check could not run
+/// (never `[]`, which means "ok").
+fn checked<T: serde::Serialize>(i: &Inspected, key: &str, value: T) -> serde_json::Value {
+    match i.not_checked.get(key) {
+        Some(why) => json!({ "not_checked": why }),
+        None => json!(value),
+    }
+}
+
 pub fn json(i: &Inspected, s: &Settings) -> serde_json::Value {
     json!({
         "command": "doctor",
@@ -108,19 +124,20 @@ pub fn json(i: &Inspected, s: &Settings) -> serde_json::Value {
         "preset": s.preset,
         "configuration": s.effective,
         "schema": i.schema,
-        "guards": i.guards,
-        "activity": i.activity,
+        "guards": checked(i, "guards", &i.guards),
+        "activity": checked(i, "activity", &i.activity),
         "storage": storage(i, s),
-        "delete_order": i.delete_order(s),
-        "foreign_keys": i.foreign_keys,
-        "clock": i.clock.as_ref().map(|c| json!({
+        "delete_order": checked(i, "delete_order", i.delete_order(s)),
+        "foreign_keys": checked(i, "foreign_keys", &i.foreign_keys),
+        "clock": checked(i, "clock", i.clock.as_ref().map(|c| json!({
             "database": c.database_clock,
             "local": c.local_clock,
             "skew_secs": c.skew_secs,
             "time_zone": c.time_zone,
             "findings": c.findings,
-        })),
-        "indexes": i.indexes,
+        }))),
+        "indexes": checked(i, "indexes", &i.indexes),
+        "not_checked": i.not_checked,
         "errors": i.count(Level::Error),
         "warnings": i.count(Level::Warning),
     })

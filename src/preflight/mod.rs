@@ -11,6 +11,8 @@ pub mod plausible;
 pub mod reads;
 pub mod recognise;
 
+use std::collections::BTreeMap;
+
 use crate::config::settings::{Guard, Link};
 use children::{Child, Finding, Level, Source};
 use clock::ClockReport;
@@ -43,6 +45,9 @@ pub struct Inspected {
     pub foreign_keys_error: Option<anyhow::Error>,
     pub clock: Option<ClockReport>,
     pub indexes: Vec<Finding>,
+    /// The sections whose check could not run (`foreign_keys`, `indexes`, …), with why: an
+    /// empty section there means "not checked", not "ok".
+    pub not_checked: BTreeMap<&'static str, String>,
 }
 
 /// The column labels in the order `Formats::all` lists them (created_at, each sessions activity
@@ -78,6 +83,7 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
         foreign_keys_error: None,
         clock: None,
         indexes: Vec::new(),
+        not_checked: BTreeMap::new(),
     };
     let formats = match introspect::inspect(conn, s) {
         Ok((formats, notes, reads)) => {
@@ -95,6 +101,20 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
             out.schema
                 .push(Finding::error(crate::error::one_line(&e), None));
             out.schema_error = Some(e);
+            let mut later = vec![
+                "activity",
+                "delete_order",
+                "foreign_keys",
+                "clock",
+                "indexes",
+            ];
+            if !s.schema.keep_if.is_empty() {
+                later.push("guards");
+            }
+            for k in later {
+                out.not_checked
+                    .insert(k, "the schema check failed (see schema)".into());
+            }
             return Ok(out);
         }
     };
@@ -108,6 +128,10 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
             out.foreign_keys
                 .push(Finding::error(crate::error::one_line(&e), None));
             out.foreign_keys_error = Some(e);
+            out.not_checked.insert(
+                "delete_order",
+                "the foreign keys could not be read (see foreign keys)".into(),
+            );
         }
     }
     for g in &s.schema.keep_if {

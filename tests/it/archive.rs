@@ -3,7 +3,10 @@
 //! `restore --user` restores only that user; a restore refuses (exit 2, nothing inserted) when an
 //! archived user exists again; a run killed with SIGKILL between the archive and the commit
 //! loses nothing: every deleted user is in the archive, the in-flight batch's users are still in
-//! the database and `restore` reports them as not deleted.
+//! the database and `restore` reports them as not deleted. `restore --from-table --run` takes the
+//! run's id or a unique prefix (an unknown or ambiguous one is exit 2, nothing restored);
+//! `--skip-existing` restores the users that are missing and leaves re-created ones as they
+//! are; a row that cannot go back stops the restore, naming its user; thousands of users restore.
 
 use crate::support;
 
@@ -107,7 +110,8 @@ fn population(db: &TestDb, eligible: usize) {
         sql += &format!("INSERT INTO sessions VALUES ('s{r}', '{r}', {old}, {old});\n");
         sql += &format!("INSERT INTO accounts VALUES ('acc{r}', '{r}', 'credential');\n");
     }
-    db.exec(&sql);
+    // One transaction: thousands of rows, one commit.
+    db.exec(&format!("BEGIN;\n{sql}COMMIT;"));
 }
 
 fn eligible_ids(n: usize) -> BTreeSet<String> {
@@ -1125,3 +1129,327 @@ backend_test!(
         assert_eq!(db.fingerprint(TABLES), before, "{what}: nothing deleted");
     }
 );
+
+// ---------------------------------------------------------------------------------------------
+// Restore: which run (`--run` takes the full id or a unique prefix such as the 8 characters in
+// an archive file's name), `--skip-existing`, a row that cannot be restored, thousands of users.
+
+/// The users and child rows of the population as they are now, for `ids` only.
+fn rows_of(db: &TestDb, ids: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in ["sessions", "accounts"] {
+        for (u, rows) in child_ids(db, t) {
+            if ids.contains(&u) {
+                out.push(format!("{t} {u} {rows:?}"));
+            }
+        }
+    }
+    out.extend(user_ids(db).intersection(ids).map(|u| format!("users {u}")));
+    out.sort();
+    out
+}
+
+backend_test!(
+    restore_from_table_picks_the_run_by_id_or_unique_prefix,
+    |db: TestDb| {
+        let what = backend_name(&db);
+        population(&db, 12);
+        let before = db.fingerprint(TABLES);
+        let all_before = rows_of(&db, &user_ids(&db));
+        // 60 days of retention takes the odd users (their last session is in May), 30 days the
+        // even ones (a session updated the second before the cutoff).
+        let first = eligible_at(&db, CUTOFF_60);
+        let out1 = run_json(&db, &["--retention-days", "60", "--archive-to-table"]);
+        let second = eligible_at(&db, CUTOFF);
+        let out2 = run_json(&db, &["--archive-to-table"]);
+        assert!(
+            first.len() == 6 && second.len() == 6,
+            "{what}: {first:?} {second:?}"
+        );
+        assert!(first.is_disjoint(&second));
+        let (run1, run2) = (
+            out1["run_id"].as_str().unwrap().to_string(),
+            out2["run_id"].as_str().unwrap().to_string(),
+        );
+        let after_both = db.fingerprint(TABLES);
+
+        // An id no run has: exit 2, naming --run and the value, listing the runs; nothing restored.
+        let r = db.run(&["restore", "--from-table", "--run", "0badc0de"]);
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        assert!(
+            r.stderr.contains("--run 0badc0de")
+                && r.stderr.contains(&run1)
+                && r.stderr.contains(&run2),
+            "{what}: names the flag, the value and the runs there are: {}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.trim().lines().count(),
+            1,
+            "{what}: one line: {}",
+            r.stderr
+        );
+        assert_eq!(
+            db.fingerprint(TABLES),
+            after_both,
+            "{what}: nothing restored"
+        );
+
+        // The short id (as in an archive file's name): exactly that run's users come back, with
+        // their rows; the other run's users stay deleted.
+        let r = restore(&db, &["--from-table", "--run", &run2[..8]]);
+        assert_eq!(r["users"], 6, "{what}: {r}");
+        assert_eq!(
+            user_ids(&db).intersection(&first).count(),
+            0,
+            "{what}: the first run's users are still deleted"
+        );
+        assert!(
+            user_ids(&db).is_superset(&second),
+            "{what}: the second run's users are back"
+        );
+        let back: BTreeSet<String> = user_ids(&db);
+        assert_eq!(
+            rows_of(&db, &back),
+            all_before
+                .iter()
+                .filter(|l| !first
+                    .iter()
+                    .any(|u| l.split(' ').nth(1) == Some(u.as_str())))
+                .cloned()
+                .collect::<Vec<_>>(),
+            "{what}: the second run's users have exactly their rows again"
+        );
+
+        // A prefix two runs share: exit 2, naming both; nothing restored.
+        let twin = format!("{}-ffff-4fff-8fff-ffffffffffff", &run1[..8]);
+        assert_ne!(twin, run1);
+        db.exec(&format!(
+            "INSERT INTO anonsweep_archive (run_id, batch, user_id, archived_at, record) \
+         VALUES ('{twin}', 1, 'nobody', '2026-01-01T00:00:00.000Z', '{{}}')"
+        ));
+        let mid = db.fingerprint(TABLES);
+        let r = db.run(&["restore", "--from-table", "--run", &run1[..6]]);
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        assert!(
+            r.stderr.contains(&run1) && r.stderr.contains(&twin) && r.stderr.contains("--run"),
+            "{what}: names the candidates: {}",
+            r.stderr
+        );
+        assert_eq!(db.fingerprint(TABLES), mid, "{what}: nothing restored");
+        db.exec(&format!(
+            "DELETE FROM anonsweep_archive WHERE run_id = '{twin}'"
+        ));
+
+        // The full id: the first run is back too, the original database.
+        let r = restore(&db, &["--from-table", "--run", &run1]);
+        assert_eq!(r["users"], 6, "{what}: {r}");
+        assert_eq!(
+            db.fingerprint(TABLES),
+            before,
+            "{what}: the original database"
+        );
+
+        // An empty archive table: the message says so.
+        db.exec("DELETE FROM anonsweep_archive");
+        let r = db.run(&["restore", "--from-table", "--run", &run1[..8]]);
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        assert!(r.stderr.contains("holds no runs"), "{what}: {}", r.stderr);
+    }
+);
+
+backend_test!(
+    skip_existing_restores_the_others_and_leaves_the_existing_as_they_are,
+    |db: TestDb| {
+        let what = backend_name(&db);
+        population(&db, 6);
+        let original = rows_of(&db, &eligible_ids(6));
+        let scratch = support::scratch();
+        let dir = scratch.path().join("a");
+        let out = run_json(
+            &db,
+            &["--archive-dir", dir.to_str().unwrap(), "--batch-size", "4"],
+        );
+        assert_eq!(out["deleted_users"], 6, "{what}: {out}");
+        let file = only_file(&dir).unwrap();
+        let file = file.to_str().unwrap();
+
+        // The application re-created e002 (registered now) and e004 (with a new session).
+        let (f, t) = (db.bool(false), db.bool(true));
+        let new_time = db.ts("2026-11-25 00:00:00");
+        db.exec(&format!(
+            "INSERT INTO users VALUES ('e002', {f}, {new_time});
+         INSERT INTO users VALUES ('e004', {t}, {new_time});
+         INSERT INTO sessions VALUES ('new-s', 'e004', {new_time}, {new_time});"
+        ));
+        let recreated: BTreeSet<String> = ["e002", "e004"].into_iter().map(String::from).collect();
+        let recreated_rows = rows_of(&db, &recreated);
+        let recreated_values = db.strings(&format!(
+            "SELECT {} AS t FROM users WHERE id IN ('e002', 'e004') ORDER BY id",
+            db.text(if db.is_mysql() {
+                "CONCAT(id, '|', is_anonymous, '|', created_at)"
+            } else {
+                "id || '|' || CAST(is_anonymous AS TEXT) || '|' || CAST(created_at AS TEXT)"
+            })
+        ));
+        let mid = db.fingerprint(TABLES);
+
+        // Without the flag: refused, nothing restored, and the message names the way out.
+        let r = db.run(&["restore", "--archive", file]);
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        assert!(
+            r.stderr.contains("e002")
+                && r.stderr.contains("e004")
+                && r.stderr.contains("--skip-existing"),
+            "{what}: {}",
+            r.stderr
+        );
+        assert_eq!(db.fingerprint(TABLES), mid, "{what}: nothing restored");
+
+        // With it: the four others come back with all their rows; e002 and e004 keep their new
+        // values and rows (none of their archived rows is restored).
+        let r = restore(&db, &["--archive", file, "--skip-existing"]);
+        assert_eq!(r["users"], 4, "{what}: {r}");
+        assert_eq!(r["skipped_existing"], 2, "{what}: {r}");
+        assert_eq!(
+            r["skipped_existing_ids"],
+            serde_json::json!(["e002", "e004"]),
+            "{what}: {r}"
+        );
+        let others: BTreeSet<String> = eligible_ids(6).difference(&recreated).cloned().collect();
+        assert_eq!(
+            rows_of(&db, &others),
+            original
+                .iter()
+                .filter(|l| !recreated
+                    .iter()
+                    .any(|u| l.split(' ').nth(1) == Some(u.as_str())))
+                .cloned()
+                .collect::<Vec<_>>(),
+            "{what}: the others are back with exactly their rows"
+        );
+        assert_eq!(
+            rows_of(&db, &recreated),
+            recreated_rows,
+            "{what}: the re-created rows are untouched"
+        );
+        assert_eq!(
+            db.strings(&format!(
+                "SELECT {} AS t FROM users WHERE id IN ('e002', 'e004') ORDER BY id",
+                db.text(if db.is_mysql() {
+                    "CONCAT(id, '|', is_anonymous, '|', created_at)"
+                } else {
+                    "id || '|' || CAST(is_anonymous AS TEXT) || '|' || CAST(created_at AS TEXT)"
+                })
+            )),
+            recreated_values,
+            "{what}: the re-created users keep their values"
+        );
+
+        // Again, in text: every user exists now, so all six are skipped and nothing changes.
+        let done = db.fingerprint(TABLES);
+        let r = db.run(&["restore", "--archive", file, "--skip-existing"]);
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        let line = |name: &str| {
+            r.stdout
+                .lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("{what}: no {name} line:\n{}", r.stdout))
+                .to_string()
+        };
+        assert_eq!(
+            line("users restored").split_whitespace().last(),
+            Some("0"),
+            "{what}: {}",
+            r.stdout
+        );
+        assert!(
+            line("skipped (id exists)").contains(" 6 "),
+            "{what}: {}",
+            r.stdout
+        );
+        assert!(
+            !r.stderr.contains("users restored"),
+            "{what}: no progress bar when stderr is not a terminal: {}",
+            r.stderr
+        );
+        assert_eq!(db.fingerprint(TABLES), done, "{what}");
+    }
+);
+
+// A row that cannot go back (its id is taken by another user's row now) stops the restore
+// with an error naming the user; the users before it are restored whole, the rest not, and a
+// second restore with --skip-existing finishes the job once the row is out of the way.
+backend_test!(
+    a_row_that_cannot_be_restored_names_its_user_and_keeps_the_users_before_it,
+    |db: TestDb| {
+        let what = backend_name(&db);
+        population(&db, 6);
+        let before = db.fingerprint(TABLES);
+        let original = rows_of(&db, &eligible_ids(6));
+        let scratch = support::scratch();
+        let dir = scratch.path().join("a");
+        let out = run_json(&db, &["--archive-dir", dir.to_str().unwrap()]);
+        assert_eq!(out["deleted_users"], 6, "{what}: {out}");
+        let file = only_file(&dir).unwrap();
+        let file = file.to_str().unwrap();
+        let old = db.ts("2026-01-01 00:00:00");
+        db.exec(&format!(
+            "INSERT INTO sessions VALUES ('s003a', 'r0', {old}, {old})"
+        ));
+
+        let r = db.run(&["restore", "--archive", file]);
+        assert_eq!(r.code, 1, "{what}: {}", r.all());
+        assert!(
+            r.stderr.contains("user e003") && r.stderr.contains("3 user(s) restored"),
+            "{what}: names the user and what was restored: {}",
+            r.stderr
+        );
+        let first: BTreeSet<String> = ["e000", "e001", "e002"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            rows_of(&db, &eligible_ids(6)),
+            original
+                .iter()
+                .filter(|l| first
+                    .iter()
+                    .any(|u| l.split(' ').nth(1) == Some(u.as_str())))
+                .cloned()
+                .collect::<Vec<_>>(),
+            "{what}: e000..e002 are back whole, e003..e005 not at all"
+        );
+
+        db.exec("DELETE FROM sessions WHERE id = 's003a'");
+        let r = restore(&db, &["--archive", file, "--skip-existing"]);
+        assert_eq!(r["users"], 3, "{what}: {r}");
+        assert_eq!(r["skipped_existing"], 3, "{what}: {r}");
+        assert_eq!(
+            db.fingerprint(TABLES),
+            before,
+            "{what}: the original database"
+        );
+    }
+);
+
+// Thousands of users, several transactions: every user and row comes back. (How long it takes
+// is measured outside the tests.)
+backend_test!(thousands_of_users_restore_from_the_table, |db: TestDb| {
+    let what = backend_name(&db);
+    population(&db, 2600);
+    let before = db.fingerprint(TABLES);
+    let out = run_json(&db, &["--archive-to-table"]);
+    assert_eq!(out["deleted_users"], 2600, "{what}: {out}");
+    let run = out["run_id"].as_str().unwrap();
+    let started = Instant::now();
+    let r = restore(&db, &["--from-table", "--run", &run[..8]]);
+    eprintln!("{what}: restored 2600 users in {:.2?}", started.elapsed());
+    assert_eq!(r["users"], 2600, "{what}: {r}");
+    assert_eq!(r["rows"]["users"], 2600, "{what}: {r}");
+    assert_eq!(
+        db.fingerprint(TABLES),
+        before,
+        "{what}: the original database"
+    );
+});

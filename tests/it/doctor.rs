@@ -735,3 +735,194 @@ backend_test!(
         );
     }
 );
+
+
+/// The lines of the text report's section `title` (the indented lines under `title:`).
+fn section_lines<'a>(stdout: &'a str, title: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .skip_while(|l| *l != format!("{title}:"))
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .collect()
+}
+
+// A check that could not run (here: no users table, so nothing after the schema check ran) is
+// "not checked" with the reason, never "ok": in text, and in JSON as {"not_checked": reason}
+// instead of the (empty) list of findings; `not_checked` lists them all. A database where every
+// check runs has none.
+backend_test!(
+    checks_that_could_not_run_are_not_checked_not_ok,
+    |db: &TestDb| {
+        let what = backend_name(db);
+        db.exec("CREATE TABLE unrelated (id INTEGER PRIMARY KEY)");
+        let dir = support::scratch();
+        let r = doctor_in(db, dir.path(), &["--as-of", AS_OF], &[]);
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        for title in [
+            "foreign keys",
+            "indexes",
+            "clock",
+            "delete order (each batch, one transaction)",
+        ] {
+            let lines = section_lines(&r.stdout, title);
+            assert_eq!(lines.len(), 1, "{what}: {title}: {}", r.stdout);
+            assert!(
+                lines[0].trim_start().starts_with("not checked: ") && lines[0].contains("schema"),
+                "{what}: {title} says why it was not checked: {}",
+                r.stdout
+            );
+        }
+        assert!(
+            !r.stdout.contains("  ok\n"),
+            "{what}: nothing is ok: {}",
+            r.stdout
+        );
+
+        let r = doctor_in(db, dir.path(), &["--as-of", AS_OF, "--format", "json"], &[]);
+        assert_eq!(r.code, 2, "{what}: {}", r.all());
+        let j = json(&r);
+        assert_eq!(j["schema"][0]["level"], "error", "{what}: {j}");
+        for key in [
+            "foreign_keys",
+            "indexes",
+            "activity",
+            "delete_order",
+            "clock",
+        ] {
+            let why = j[key]["not_checked"].as_str();
+            assert!(
+                why.is_some_and(|w| w.contains("schema")),
+                "{what}: {key}: {j}"
+            );
+            assert_eq!(j["not_checked"][key].as_str(), why, "{what}: {key}: {j}");
+        }
+
+        // Every check runs: nothing is "not checked".
+        let db2 = TestDb::new(db.backend());
+        setup(&db2, default_ts(&db2));
+        let r = doctor_in(
+            &db2,
+            dir.path(),
+            &["--as-of", AS_OF, "--format", "json"],
+            &[],
+        );
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        let j = json(&r);
+        assert_eq!(j["not_checked"], serde_json::json!({}), "{what}: {j}");
+        assert!(
+            j["foreign_keys"].is_array() && j["indexes"].is_array(),
+            "{what}: {j}"
+        );
+        let r = doctor_in(&db2, dir.path(), &["--as-of", AS_OF], &[]);
+        assert!(!r.stdout.contains("not checked"), "{what}: {}", r.stdout);
+    }
+);
+
+/// Every configuration entry's origin names its flag, variable, file or preset (or is the
+/// default): never a bare `file`.
+fn assert_origins_named(j: &Value, what: &str) {
+    for e in j["configuration"].as_array().unwrap() {
+        let o = e["origin"].as_str().unwrap();
+        let named = |prefix: &str| o.strip_prefix(prefix).is_some_and(|n| !n.trim().is_empty());
+        assert!(
+            o == "default"
+                || named("flag --")
+                || named("env ")
+                || named("file ")
+                || named("preset "),
+            "{what}: {} comes from {o:?}",
+            e["name"]
+        );
+    }
+}
+
+// `accounts = disabled` comes from the preset when the preset disables it (supabase), from the
+// file when the file does; the other entries name their source too. (The supabase tables do
+// not exist here: only the configuration is looked at.)
+backend_test!(
+    origins_name_the_preset_file_flag_or_variable,
+    |db: &TestDb| {
+        let what = backend_name(db);
+        setup(db, default_ts(db));
+        let run_dir = support::scratch();
+        let conf = support::scratch();
+
+        // The preset from the flag, no file.
+        let r = doctor_in(
+            db,
+            run_dir.path(),
+            &["--as-of", AS_OF, "--format", "json", "--preset", "supabase"],
+            &[],
+        );
+        let j = json(&r);
+        assert_eq!(
+            setting(&j, "accounts"),
+            ("disabled".into(), "preset supabase".into()),
+            "{what}"
+        );
+        assert_eq!(setting(&j, "preset").1, "flag --preset", "{what}");
+        assert_origins_named(&j, what);
+
+        // The preset from the environment.
+        let r = doctor_in(
+            db,
+            run_dir.path(),
+            &["--as-of", AS_OF, "--format", "json"],
+            &[("ANONSWEEP_PRESET", "supabase")],
+        );
+        let j = json(&r);
+        assert_eq!(setting(&j, "accounts").1, "preset supabase", "{what}");
+        assert_eq!(setting(&j, "preset").1, "env ANONSWEEP_PRESET", "{what}");
+        assert_origins_named(&j, what);
+
+        // The preset from a file that says nothing about accounts.
+        let file = conf.path().join("preset.toml");
+        std::fs::write(&file, "preset = \"supabase\"\n").unwrap();
+        let file_s = file.to_str().unwrap();
+        let r = doctor_in(
+            db,
+            run_dir.path(),
+            &["--as-of", AS_OF, "--format", "json", "--config", file_s],
+            &[],
+        );
+        let j = json(&r);
+        assert_eq!(setting(&j, "preset").1, format!("file {file_s}"), "{what}");
+        assert_eq!(setting(&j, "accounts").1, "preset supabase", "{what}");
+        assert_origins_named(&j, what);
+
+        // Accounts disabled by the file.
+        let file = conf.path().join("accounts.toml");
+        std::fs::write(&file, "[accounts]\nenabled = false\n").unwrap();
+        let file_s = file.to_str().unwrap();
+        let r = doctor_in(
+            db,
+            run_dir.path(),
+            &["--as-of", AS_OF, "--format", "json", "--config", file_s],
+            &[],
+        );
+        // (accounts.user_id references users, so doctor reports an unconfigured table.)
+        let j = json(&r);
+        assert_eq!(
+            setting(&j, "accounts"),
+            ("disabled".into(), format!("file {file_s}")),
+            "{what}"
+        );
+        assert_origins_named(&j, what);
+        let r = doctor_in(
+            db,
+            run_dir.path(),
+            &["--as-of", AS_OF, "--config", file_s],
+            &[],
+        );
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("accounts "))
+            .unwrap_or_else(|| panic!("{what}: {}", r.stdout));
+        assert!(
+            line.trim_end().ends_with(&format!("file {file_s}")),
+            "{what}: {line}"
+        );
+    }
+);
