@@ -356,7 +356,7 @@ fn nothing_found(seen: &[String]) -> anyhow::Error {
     if !seen.is_empty() {
         msg += &format!(" (seen: {})", seen.join("; "));
     }
-    msg += "; write anonsweep.toml by hand (README, \"Configuration\": [users], [sessions], [accounts], [[tables]]) and check it with `anonsweep doctor`";
+    msg += "; write anonsweep.toml by hand (docs/configuration.md: [users], [sessions], [accounts], [[tables]]) and check it with `anonsweep doctor`";
     usage(msg)
 }
 

@@ -544,7 +544,7 @@ backend_test!(
         for words in [
             "found no table of anonymous users",
             "is_anonymous, isAnonymous, anonymous, is_guest or guest",
-            "README",
+            "docs/configuration.md",
             "anonsweep doctor",
         ] {
             assert!(r.stderr.contains(words), "{words}: {}", r.stderr);
