@@ -31,3 +31,4 @@ mod settings;
 mod statement_log;
 mod stop;
 mod supabase;
+mod tls;
