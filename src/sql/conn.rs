@@ -8,14 +8,45 @@ use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp, Timestamptz};
 use diesel::sqlite::{Sqlite, SqliteConnection};
-use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::async_connection_wrapper::{AsyncConnectionWrapper, BlockOn};
 use diesel_async::AsyncMysqlConnection;
 
 /// MySQL/MariaDB through diesel-async's pure-Rust client, used synchronously.
-pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection>;
+pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection, MysqlRuntime>;
+
+/// The single-threaded runtime that drives one MySQL connection: the one it was opened on (its
+/// socket belongs to that runtime), handed over when the opened connection is wrapped.
+pub struct MysqlRuntime(tokio::runtime::Runtime);
+
+thread_local! {
+    /// The runtime a connection was just opened on, until `MysqlConnection::from` takes it.
+    static OPENED_ON: std::cell::RefCell<Option<tokio::runtime::Runtime>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn mysql_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a single-threaded tokio runtime")
+}
+
+impl BlockOn for MysqlRuntime {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.0.block_on(f)
+    }
+
+    fn get_runtime() -> Self {
+        MysqlRuntime(
+            OPENED_ON
+                .with(|r| r.borrow_mut().take())
+                .unwrap_or_else(mysql_runtime),
+        )
+    }
+}
 
 use crate::error::usage;
-use crate::sql::dburl::DbUrl;
+use crate::sql::dburl::{DbUrl, MysqlTls, SslMode};
 use crate::sql::dialect::Stmt;
 use crate::sql::dialect::{Backend, BindValue, Param};
 
@@ -257,6 +288,162 @@ fn why_unwritable(path: &std::path::Path, said: &str) -> (String, String) {
     }
 }
 
+/// Opens a MySQL/MariaDB connection with the URL's TLS settings (`ssl-mode`, `ssl-ca`; see
+/// docs/backends.md, "TLS"). A socket connection (`socket=…`) is local and takes no TLS.
+async fn open_mysql(url: &DbUrl, tls: &MysqlTls) -> anyhow::Result<AsyncMysqlConnection> {
+    use mysql_async::{DriverError, Error as MyError, OptsBuilder, SslOpts};
+    let opts = mysql_async::Opts::from_url(&url.connect_string())
+        .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
+    let host = opts.ip_or_hostname().to_string();
+    let mode = if opts.socket().is_some() {
+        SslMode::Disabled
+    } else {
+        tls.mode
+    };
+    // As diesel-async's own `establish`: its statement cache, and affected rows = matched rows.
+    let base = OptsBuilder::from_opts(opts)
+        .stmt_cache_size(0)
+        .client_found_rows(true);
+    let unverified = SslOpts::default().with_danger_accept_invalid_certs(true);
+    let verified = |name: Option<String>| {
+        let roots = match &tls.ca {
+            Some(ca) => SslOpts::default()
+                .with_root_certs(vec![ca.clone().into()])
+                .with_disable_built_in_roots(true),
+            None => SslOpts::default(),
+        };
+        roots
+            .with_danger_skip_domain_validation(mode == SslMode::VerifyCa)
+            .with_danger_tls_hostname_override(name)
+    };
+    let open = |ssl: Option<SslOpts>| {
+        // A TLS session stays on its TCP connection (no switch to the server's local socket).
+        let opts = match ssl {
+            Some(ssl) => base.clone().ssl_opts(ssl).prefer_socket(false),
+            None => base.clone(),
+        };
+        mysql_async::Conn::new(opts)
+    };
+    let fail = |why: String| anyhow::anyhow!("cannot connect to {url}: {why}");
+    let opened = match mode {
+        SslMode::Disabled => open(None).await,
+        SslMode::Preferred => match open(Some(unverified)).await {
+            Err(MyError::Driver(DriverError::NoClientSslFlagFromServer)) => {
+                crate::debug!(
+                    "{url}: the server offers no TLS: connecting without (ssl-mode=PREFERRED)"
+                );
+                open(None).await
+            }
+            Err(e) if tls_cause(&e).is_some() => {
+                crate::warn!(
+                    "{url}: TLS with the server failed ({}): connecting without TLS, as {} allows",
+                    tls_cause(&e).unwrap_or_default(),
+                    tls.setting()
+                );
+                open(None).await
+            }
+            r => r,
+        },
+        SslMode::Required => open(Some(unverified)).await,
+        SslMode::VerifyCa => match open(Some(verified(None))).await {
+            // The chain verified (rustls checks it before the name), but mysql_async still
+            // refuses a certificate that does not name the host: verify again, for a name the
+            // certificate itself gives (the chain is checked again too).
+            Err(e) => match cert_names(&e).and_then(|n| n.into_iter().find_map(verifiable_name)) {
+                Some(name) => open(Some(verified(Some(name)))).await,
+                None => Err(e),
+            },
+            ok => ok,
+        },
+        SslMode::VerifyIdentity => open(Some(verified(None))).await,
+    };
+    let conn = opened.map_err(|e| match &e {
+        MyError::Driver(DriverError::NoClientSslFlagFromServer) => fail(tls.no_tls_offered()),
+        _ => match (cert_names(&e), tls_cause(&e)) {
+            (Some(names), _) => fail(tls.wrong_host(&host, &names)),
+            (None, Some(cause)) if mode.verifies() && cause.contains("certificate") => {
+                fail(tls.refused_certificate(&cause))
+            }
+            (None, Some(cause)) => fail(tls.failed(&cause)),
+            (None, None) => fail(driver_said(&e)),
+        },
+    })?;
+    AsyncMysqlConnection::try_from(conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {}", e.to_string().trim()))
+}
+
+/// A connection error as diesel-async words it (the server's message without its code).
+fn driver_said(e: &mysql_async::Error) -> String {
+    use mysql_async::Error as MyError;
+    let said = match e {
+        MyError::Driver(e) => e.to_string(),
+        MyError::Io(e) => e.to_string(),
+        MyError::Other(e) => e.to_string(),
+        MyError::Server(e) => e.message.clone(),
+        MyError::Url(e) => e.to_string(),
+    };
+    said.trim().to_string()
+}
+
+/// The TLS library's error inside a mysql_async error, if TLS is what failed.
+fn tls_rustls(e: &mysql_async::Error) -> Option<&rustls::Error> {
+    use mysql_async::{Error as MyError, IoError, TlsError};
+    match e {
+        MyError::Io(IoError::Tls(TlsError::Tls(t))) => Some(t),
+        // tokio-rustls reports a failed handshake as an I/O error wrapping rustls's.
+        MyError::Io(IoError::Io(io)) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// Why TLS failed, if it did.
+fn tls_cause(e: &mysql_async::Error) -> Option<String> {
+    use mysql_async::{Error as MyError, IoError};
+    match (tls_rustls(e), e) {
+        (Some(t), _) => Some(t.to_string()),
+        (None, MyError::Io(IoError::Tls(t))) => Some(t.to_string()),
+        _ => None,
+    }
+}
+
+/// The names a refused certificate gives (its subjectAltName entries), when it was refused only
+/// for not naming the host.
+fn cert_names(e: &mysql_async::Error) -> Option<Vec<String>> {
+    use rustls::CertificateError;
+    match tls_rustls(e)? {
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            presented,
+            ..
+        }) => Some(
+            presented
+                .iter()
+                .map(|p| {
+                    let inner = p
+                        .strip_prefix("DnsName(\"")
+                        .and_then(|r| r.strip_suffix("\")"))
+                        .or_else(|| p.strip_prefix("IpAddress(")?.strip_suffix(')'));
+                    inner.unwrap_or(p).to_string()
+                })
+                .collect(),
+        ),
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForName) => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// A host name a certificate name stands for, to verify it against (`*.example.com`:
+/// `a.example.com`); none for names that are not host names.
+fn verifiable_name(name: String) -> Option<String> {
+    let name = match name.strip_prefix("*.") {
+        Some(rest) => format!("a.{rest}"),
+        None => name,
+    };
+    rustls::pki_types::ServerName::try_from(name.as_str())
+        .is_ok()
+        .then_some(name)
+}
+
 impl Conn {
     /// Connects. A SQLite file must already exist; nothing is created.
     pub fn connect(url: &DbUrl) -> anyhow::Result<Conn> {
@@ -281,16 +468,23 @@ impl Conn {
             }
             DbUrl::Postgres { .. } => {
                 let mut c = PgConnection::establish(&url.connect_string()).map_err(|e| {
-                    anyhow::anyhow!("cannot connect to {url}: {}", e.to_string().trim())
+                    let said = e.to_string();
+                    match url.pg_tls_hint(&said) {
+                        Some(hint) => {
+                            anyhow::anyhow!("cannot connect to {url}: {}: {hint}", said.trim())
+                        }
+                        None => anyhow::anyhow!("cannot connect to {url}: {}", said.trim()),
+                    }
                 })?;
                 diesel::sql_query("SET TIME ZONE 'UTC'").execute(&mut c)?;
                 diesel::sql_query("SET application_name = 'anonsweep'").execute(&mut c)?;
                 Ok(Conn::Pg(c))
             }
-            DbUrl::Mysql { .. } => {
-                let mut c = MysqlConnection::establish(&url.connect_string()).map_err(|e| {
-                    anyhow::anyhow!("cannot connect to {url}: {}", e.to_string().trim())
-                })?;
+            DbUrl::Mysql { tls, .. } => {
+                let runtime = mysql_runtime();
+                let opened = runtime.block_on(open_mysql(url, tls))?;
+                OPENED_ON.with(|r| *r.borrow_mut() = Some(runtime));
+                let mut c = MysqlConnection::from(opened);
                 use diesel::connection::SimpleConnection;
                 // UTC for DATETIME/TIMESTAMP comparisons; READ COMMITTED so a batch locks only
                 // the rows it matches (no gap locks) and each statement sees the latest commits.

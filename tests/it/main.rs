@@ -33,3 +33,4 @@ mod settings;
 mod statement_log;
 mod stop;
 mod supabase;
+mod tls;
