@@ -17,17 +17,6 @@ pub struct TableRow {
     pub name: String,
 }
 
-/// A column of a table.
-#[derive(QueryableByName, Clone, Debug)]
-pub struct ColumnRow {
-    #[diesel(sql_type = Text)]
-    pub schema: String,
-    #[diesel(sql_type = Text)]
-    pub table: String,
-    #[diesel(sql_type = Text)]
-    pub column: String,
-}
-
 /// One foreign key, by its first column (`columns` counts them all).
 #[derive(QueryableByName, Clone, Debug)]
 pub struct ForeignKeyRow {
@@ -123,34 +112,6 @@ pub fn foreign_keys(conn: &mut Conn) -> anyhow::Result<Vec<ForeignKeyRow>> {
              WHERE k.referenced_table_name IS NOT NULL AND k.ordinal_position = 1 \
                AND (k.table_schema = DATABASE() OR k.referenced_table_schema = DATABASE()) \
              ORDER BY k.table_schema, k.table_name, k.constraint_name"
-        }
-    };
-    Ok(conn.rows(sql, &[])?)
-}
-
-/// Every column of every base table, in table and column order.
-pub fn columns(conn: &mut Conn) -> anyhow::Result<Vec<ColumnRow>> {
-    let sql = match conn.backend() {
-        Backend::Postgres => {
-            "SELECT CAST(n.nspname AS TEXT) AS schema, CAST(c.relname AS TEXT) AS \"table\", \
-                    CAST(a.attname AS TEXT) AS \"column\" FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
-             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-               AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast%' \
-             ORDER BY n.nspname, c.relname, a.attnum"
-        }
-        Backend::Sqlite => {
-            "SELECT 'main' AS schema, m.name AS \"table\", c.name AS \"column\" \
-             FROM sqlite_master m, pragma_table_info(m.name) c \
-             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid"
-        }
-        Backend::Mysql => {
-            "SELECT '' AS `schema`, CAST(c.table_name AS CHAR) AS `table`, \
-                    CAST(c.column_name AS CHAR) AS `column` \
-             FROM information_schema.columns c JOIN information_schema.tables t \
-               ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
-             WHERE c.table_schema = DATABASE() ORDER BY c.table_name, c.ordinal_position"
         }
     };
     Ok(conn.rows(sql, &[])?)
@@ -257,7 +218,7 @@ pub struct ColumnInfoRow {
 }
 
 /// Every column of every base table with its declared type and primary-key flag, in table and
-/// column order, in one query (the schemas as [`columns`] names them).
+/// column order, in one query .
 pub fn columns_with_keys(conn: &mut Conn) -> anyhow::Result<Vec<ColumnInfoRow>> {
     let sql = match conn.backend() {
         Backend::Postgres => {
