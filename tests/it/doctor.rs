@@ -736,7 +736,6 @@ backend_test!(
     }
 );
 
-
 /// The lines of the text report's section `title` (the indented lines under `title:`).
 fn section_lines<'a>(stdout: &'a str, title: &str) -> Vec<&'a str> {
     stdout
