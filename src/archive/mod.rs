@@ -17,12 +17,19 @@ use serde_json::value::RawValue;
 
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Backend;
+use crate::sql::ident::quote;
+use crate::sql::templates::{self, render};
 
 /// The format tag of the first line of an archive file.
 pub const FORMAT: &str = "anonsweep-archive/1";
 
 /// The archive table `--archive-to-table` writes to.
 pub const TABLE: &str = "anonsweep_archive";
+
+/// The archive table, quoted for `backend`.
+fn table(backend: Backend) -> String {
+    quote(backend, TABLE)
+}
 
 /// First line of an archive file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -151,7 +158,6 @@ impl Archive {
         Ok(a)
     }
 
-    /// Creates the archive table if needed (before any batch: DDL commits on MySQL).
     /// For a dry run: whether `to_dir` could create `dir`, without creating it (the same error
     /// when it could not: the first existing ancestor, or `dir` itself, is not a directory).
     pub fn can_create_dir(dir: &Path) -> anyhow::Result<()> {
@@ -171,15 +177,13 @@ impl Archive {
         Ok(())
     }
 
+    /// Creates the archive table if needed (before any batch: DDL commits on MySQL).
     pub fn to_table(conn: &mut Conn) -> anyhow::Result<Archive> {
-        let (key, text) = match conn.backend() {
-            Backend::Mysql => ("VARCHAR(255)", "LONGTEXT"),
-            _ => ("TEXT", "TEXT"),
-        };
-        conn.batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {TABLE} (run_id VARCHAR(36) NOT NULL, batch BIGINT NOT NULL, \
-             user_id {key} NOT NULL, archived_at VARCHAR(32) NOT NULL, record {text} NOT NULL)"
-        ))
+        let backend = conn.backend();
+        conn.batch_execute(&render(&templates::CreateArchiveTable {
+            backend: backend.name(),
+            table: &table(backend),
+        }))
         .with_context(|| format!("cannot create the archive table {TABLE}"))?;
         Ok(Archive::Table)
     }
@@ -222,18 +226,17 @@ impl Archive {
                 let backend = conn.backend();
                 let ph = |i: usize| backend.placeholder(i);
                 for chunk in records.chunks(100) {
-                    let mut values = Vec::new();
+                    let mut placeholders = Vec::new();
                     let mut binds: Vec<String> = Vec::new();
                     for r in chunk {
                         let n = binds.len();
-                        values.push(format!(
-                            "({}, CAST({} AS BIGINT), {}, {}, {})",
-                            ph(n + 1),
-                            ph(n + 2),
-                            ph(n + 3),
-                            ph(n + 4),
-                            ph(n + 5)
-                        ));
+                        placeholders.push(templates::ArchivedUser {
+                            run_id: ph(n + 1),
+                            batch: ph(n + 2),
+                            user_id: ph(n + 3),
+                            archived_at: ph(n + 4),
+                            record: ph(n + 5),
+                        });
                         binds.extend([
                             r.run_id.clone(),
                             r.batch.to_string(),
@@ -242,13 +245,11 @@ impl Archive {
                             serde_json::to_string(r)?,
                         ]);
                     }
-                    let mut sql = format!(
-                        "INSERT INTO {TABLE} (run_id, batch, user_id, archived_at, record) VALUES {}",
-                        values.join(", ")
-                    );
-                    if conn.backend() == Backend::Mysql {
-                        sql = sql.replace("AS BIGINT", "AS SIGNED");
-                    }
+                    let sql = render(&templates::InsertArchived {
+                        backend: backend.name(),
+                        table: &table(backend),
+                        records: &placeholders,
+                    });
                     let refs: Vec<&str> = binds.iter().map(String::as_str).collect();
                     conn.execute_texts(&sql, &refs)
                         .with_context(|| format!("cannot insert into the archive table {TABLE}"))?;
@@ -457,14 +458,10 @@ fn table_error() -> String {
 
 /// The runs in the archive table, the most recent first.
 pub fn runs(conn: &mut Conn) -> anyhow::Result<Vec<RunInfo>> {
-    conn.rows(
-        &format!(
-            "SELECT run_id, MAX(archived_at) AS last_at, COUNT(*) AS users FROM {TABLE} \
-             GROUP BY run_id ORDER BY MAX(archived_at) DESC, run_id"
-        ),
-        &[],
-    )
-    .with_context(table_error)
+    let sql = render(&templates::ArchivedRuns {
+        table: &table(conn.backend()),
+    });
+    conn.rows(&sql, &[]).with_context(table_error)
 }
 
 /// The run `given` names among `runs`: its full id, or the first characters of exactly one
@@ -511,20 +508,14 @@ pub fn pick_run(runs: &[RunInfo], given: &str) -> anyhow::Result<String> {
 
 /// Reads the archive table (every run, or one): only committed batches are in it.
 pub fn read_table(conn: &mut Conn, run: Option<&str>) -> anyhow::Result<Contents> {
-    let records = match run {
-        Some(r) => conn.texts(
-            &format!(
-                "SELECT record AS t FROM {TABLE} WHERE run_id = {} ORDER BY batch, user_id",
-                conn.backend().placeholder(1)
-            ),
-            &[r],
-        ),
-        None => conn.texts(
-            &format!("SELECT record AS t FROM {TABLE} ORDER BY archived_at, batch, user_id"),
-            &[],
-        ),
-    }
-    .with_context(table_error)?;
+    let backend = conn.backend();
+    let placeholder = backend.placeholder(1);
+    let sql = render(&templates::ArchivedRecords {
+        table: &table(backend),
+        run: if run.is_some() { &placeholder } else { "" },
+    });
+    let binds: Vec<&str> = run.into_iter().collect();
+    let records = conn.texts(&sql, &binds).with_context(table_error)?;
     let mut c = Contents::default();
     for r in records.into_iter().flatten() {
         let u: UserRecord = serde_json::from_str(&r)?;

@@ -12,8 +12,9 @@ use serde_json::value::RawValue;
 use crate::archive::{Contents, UserRecord};
 use crate::error::usage;
 use crate::sql::conn::Conn;
-use crate::sql::dialect::Backend;
+use crate::sql::dialect::{is_binary, Backend};
 use crate::sql::ident::{quote, TableName};
+use crate::sql::templates::{json_path_key, render, ExistingUsers, RestoreColumn, RestoreRows};
 
 /// Users restored in one transaction.
 const CHUNK_USERS: usize = 500;
@@ -79,11 +80,6 @@ fn archived_table(label: &str) -> TableName {
     }
 }
 
-/// The JSON path of a key, for SQLite and MySQL.
-fn json_path(key: &str) -> String {
-    format!("'$.\"{}\"'", key.replace('\'', "''").replace('"', "\\\""))
-}
-
 /// `rows` as one JSON array, each row's text as the archive holds it.
 fn json_array<'a>(rows: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("[");
@@ -129,79 +125,32 @@ impl Columns {
 /// An INSERT of archived rows (bound as one JSON array of row objects, in order) into `table`,
 /// for the rows' keys.
 fn insert_sql(backend: Backend, table: &str, cols: &[&(String, String)]) -> String {
-    let q = |c: &str| quote(backend, c);
-    let t = quoted_table(backend, table);
-    let names: Vec<String> = cols.iter().map(|(c, _)| q(c)).collect();
-    match backend {
-        Backend::Postgres => {
-            let picked: Vec<String> = cols.iter().map(|(c, _)| format!("r.{}", q(c))).collect();
-            format!(
-                "INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM json_populate_recordset(NULL::{t}, CAST($1 AS json)) AS r",
-                names.join(", "),
-                picked.join(", ")
-            )
-        }
-        Backend::Sqlite => {
-            let values: Vec<String> = cols
-                .iter()
-                .map(|(c, _)| format!("json_extract(j.value, {})", json_path(c)))
-                .collect();
-            format!(
-                "INSERT INTO {t} ({}) SELECT {} FROM json_each(?1) AS j ORDER BY j.key",
-                names.join(", "),
-                values.join(", ")
-            )
-        }
-        Backend::Mysql => {
-            let values: Vec<String> = cols
-                .iter()
-                .map(|(c, ty)| {
-                    // Binary columns were archived as {"b64": …}.
-                    let path = if crate::sql::dialect::is_binary(ty) {
-                        json_path(c).replace("\"'", "\".\"b64\"'")
-                    } else {
-                        json_path(c)
-                    };
-                    let e = format!("JSON_EXTRACT(x.r, {path})");
-                    let value = format!("JSON_UNQUOTE({e})");
-                    let value = if crate::sql::dialect::is_binary(ty) {
-                        format!("FROM_BASE64({value})")
-                    } else {
-                        value
-                    };
-                    format!("CASE WHEN JSON_TYPE({e}) = 'NULL' THEN NULL ELSE {value} END")
-                })
-                .collect();
-            format!(
-                "INSERT INTO {t} ({}) SELECT {} FROM JSON_TABLE(?, '$[*]' COLUMNS (n FOR ORDINALITY, r JSON PATH '$')) AS x ORDER BY x.n",
-                names.join(", "),
-                values.join(", ")
-            )
-        }
-    }
+    let columns: Vec<RestoreColumn> = cols
+        .iter()
+        .map(|(c, ty)| RestoreColumn {
+            name: quote(backend, c),
+            key: json_path_key(c),
+            binary: is_binary(ty),
+        })
+        .collect();
+    render(&RestoreRows {
+        backend: backend.name(),
+        table: &quoted_table(backend, table),
+        columns: &columns,
+        rows: &backend.placeholder(1),
+    })
 }
 
 /// A query selecting (as `t`) the 0-based position of each row of a bound JSON array of users
 /// rows whose id exists in `users_table`.
 fn existing_sql(backend: Backend, users_table: &str, users_id: &str) -> String {
-    let t = quoted_table(backend, users_table);
-    let id = quote(backend, users_id);
-    match backend {
-        Backend::Postgres => format!(
-            "SELECT CAST(x.n - 1 AS TEXT) AS t FROM json_array_elements(CAST($1 AS json)) WITH ORDINALITY AS x(v, n) \
-             WHERE EXISTS (SELECT 1 FROM {t} AS u WHERE u.{id} = (json_populate_record(NULL::{t}, x.v)).{id})"
-        ),
-        Backend::Sqlite => format!(
-            "SELECT CAST(j.key AS TEXT) AS t FROM json_each(?1) AS j \
-             WHERE EXISTS (SELECT 1 FROM {t} AS u WHERE u.{id} = json_extract(j.value, {}))",
-            json_path(users_id)
-        ),
-        Backend::Mysql => format!(
-            "SELECT CAST(x.n - 1 AS CHAR) AS t FROM JSON_TABLE(?, '$[*]' COLUMNS (n FOR ORDINALITY, r JSON PATH '$')) AS x \
-             WHERE EXISTS (SELECT 1 FROM {t} AS u WHERE u.{id} = JSON_UNQUOTE(JSON_EXTRACT(x.r, {})))",
-            json_path(users_id)
-        ),
-    }
+    render(&ExistingUsers {
+        backend: backend.name(),
+        users: &quoted_table(backend, users_table),
+        id: &quote(backend, users_id),
+        id_key: &json_path_key(users_id),
+        rows: &backend.placeholder(1),
+    })
 }
 
 /// `rows` in consecutive parts one statement can carry: at most `max_rows` rows and
@@ -613,6 +562,42 @@ mod tests {
                 &["c", "d"][..],
                 &["e"][..]
             ]
+        );
+    }
+
+    #[test]
+    fn inserts_read_each_key_of_the_archived_rows() {
+        let cols = [
+            ("id".to_string(), "int".to_string()),
+            ("it's \"odd\"'".to_string(), "blob".to_string()),
+        ];
+        let refs: Vec<&(String, String)> = cols.iter().collect();
+        let one_line = |b| {
+            let sql = insert_sql(b, "app.users", &refs);
+            sql.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(
+            one_line(Backend::Postgres),
+            r#"INSERT INTO "app"."users" ("id", "it's ""odd""'") OVERRIDING SYSTEM VALUE SELECT r."id", r."it's ""odd""'" FROM json_populate_recordset(NULL::"app"."users", CAST($1 AS json)) AS r"#
+        );
+        assert_eq!(
+            one_line(Backend::Sqlite),
+            r#"INSERT INTO "app"."users" ("id", "it's ""odd""'") SELECT json_extract(j.value, '$."id"'), json_extract(j.value, '$."it''s \"odd\"''"') FROM json_each(?1) AS j ORDER BY j.key"#
+        );
+        // Bytes were archived as {"b64": …}: the path goes one key further, after the whole name.
+        let bytes = r#"JSON_EXTRACT(x.r, '$."it''s \"odd\"''"."b64"')"#;
+        assert_eq!(
+            one_line(Backend::Mysql),
+            format!(
+                r#"INSERT INTO `app`.`users` (`id`, `it's "odd"'`) SELECT CASE WHEN JSON_TYPE(JSON_EXTRACT(x.r, '$."id"')) = 'NULL' THEN NULL ELSE JSON_UNQUOTE(JSON_EXTRACT(x.r, '$."id"')) END, CASE WHEN JSON_TYPE({bytes}) = 'NULL' THEN NULL ELSE FROM_BASE64(JSON_UNQUOTE({bytes})) END FROM JSON_TABLE(?, '$[*]' COLUMNS (n FOR ORDINALITY, r JSON PATH '$')) AS x ORDER BY x.n"#
+            )
+        );
+        assert_eq!(
+            existing_sql(Backend::Sqlite, "users", "id")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            r#"SELECT CAST(j.key AS TEXT) AS t FROM json_each(?1) AS j WHERE EXISTS (SELECT 1 FROM "users" AS u WHERE u."id" = json_extract(j.value, '$."id"'))"#
         );
     }
 

@@ -450,3 +450,91 @@ pub struct List<'a> {
     pub cursor: &'a str,
     pub limit: &'a str,
 }
+
+// The archive table and restore (`archive/`): templates under `templates/archive/`.
+
+/// A JSON object key as it stands between `'$."` and `"'` in a JSON path string literal
+/// (SQLite, MySQL): quotes doubled for the literal, double quotes escaped for the path.
+pub fn json_path_key(key: &str) -> String {
+    key.replace('\'', "''").replace('"', "\\\"")
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the archive table.
+#[derive(Template)]
+#[template(path = "archive/create_table.sql", escape = "none")]
+pub struct CreateArchiveTable<'a> {
+    pub backend: &'a str,
+    /// The quoted archive table.
+    pub table: &'a str,
+}
+
+/// The placeholders of one archived user's row in the archive table.
+pub struct ArchivedUser {
+    pub run_id: String,
+    pub batch: String,
+    pub user_id: String,
+    pub archived_at: String,
+    /// The whole record, as JSON text.
+    pub record: String,
+}
+
+/// One INSERT of archived users into the archive table.
+#[derive(Template)]
+#[template(path = "archive/insert_records.sql", escape = "none")]
+pub struct InsertArchived<'a> {
+    pub backend: &'a str,
+    pub table: &'a str,
+    pub records: &'a [ArchivedUser],
+}
+
+/// The runs in the archive table (`run_id`, `last_at`, `users`), the most recent first.
+#[derive(Template)]
+#[template(path = "archive/runs.sql", escape = "none")]
+pub struct ArchivedRuns<'a> {
+    pub table: &'a str,
+}
+
+/// The records in the archive table (as `t`): of the run bound at the placeholder `run`, or of
+/// every run when `run` is empty.
+#[derive(Template)]
+#[template(path = "archive/records.sql", escape = "none")]
+pub struct ArchivedRecords<'a> {
+    pub table: &'a str,
+    pub run: &'a str,
+}
+
+/// Which archived users exist again: the positions (as `t`, 0-based) in the JSON array of users
+/// rows bound at `rows` of those whose id is in `users`.
+#[derive(Template)]
+#[template(path = "archive/existing_users.sql", escape = "none")]
+pub struct ExistingUsers<'a> {
+    pub backend: &'a str,
+    /// The quoted users table and id column.
+    pub users: &'a str,
+    pub id: &'a str,
+    /// The id column's JSON key ([`json_path_key`]).
+    pub id_key: &'a str,
+    pub rows: &'a str,
+}
+
+/// A column restore inserts into.
+pub struct RestoreColumn {
+    /// The quoted name.
+    pub name: String,
+    /// Its JSON key in an archived row ([`json_path_key`]).
+    pub key: String,
+    /// MySQL: the column holds bytes (archived as `{"b64": …}`).
+    pub binary: bool,
+}
+
+/// One INSERT of archived rows of `table`, bound as one JSON array of row objects at `rows`,
+/// in the array's order.
+#[derive(Template)]
+#[template(path = "archive/restore_rows.sql", escape = "none")]
+pub struct RestoreRows<'a> {
+    pub backend: &'a str,
+    /// The quoted table.
+    pub table: &'a str,
+    pub columns: &'a [RestoreColumn],
+    pub rows: &'a str,
+}
