@@ -9,7 +9,7 @@
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1;
--- [run and plan] eligible users: anonymous, created before the cutoff, no session activity at or after it
+-- [run and plan; run counts again after its batches] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1
@@ -280,3 +280,9 @@ ORDER BY u.`id`;
 DROP TEMPORARY TABLE anonsweep_batch;
 -- [once per run] drop the run's temporary tables
 DROP TEMPORARY TABLE anonsweep_cursor;
+
+-- == Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)
+-- [on each --replica] the replica's Seconds_Behind_Source (Seconds_Behind_Master)
+SHOW REPLICA STATUS;
+-- [on each --replica that does not know SHOW REPLICA STATUS (MySQL before 8.0.22, MariaDB before 10.5.1)] the replica's Seconds_Behind_Source (Seconds_Behind_Master)
+SHOW SLAVE STATUS;

@@ -9,7 +9,7 @@
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true');
--- [run and plan] eligible users: anonymous, created before the cutoff, no session activity at or after it
+-- [run and plan; run counts again after its batches] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
