@@ -24,6 +24,7 @@ mod migrations;
 mod notify;
 mod plan_list;
 mod plausibility;
+mod replica;
 mod run_hooks;
 mod schedule;
 mod script_equivalence;
