@@ -113,6 +113,8 @@ struct StandbyRow {
 /// source in newer MySQL, after the master in MariaDB and older MySQL.
 struct StatusRow {
     behind: Option<i64>,
+    /// `Seconds_Behind_Source` or `Seconds_Behind_Master`.
+    behind_column: &'static str,
     io_running: Option<String>,
     sql_running: Option<String>,
     last_error: Option<String>,
@@ -132,13 +134,14 @@ where
                 .find_map(|n| NamedRow::get::<Nullable<Text>, Option<String>>(row, n).ok())
                 .flatten()
         };
-        let behind = ["Seconds_Behind_Source", "Seconds_Behind_Master"]
-            .iter()
-            .map(|n| NamedRow::get::<Nullable<BigInt>, Option<i64>>(row, n))
-            .find(Result::is_ok)
-            .unwrap_or_else(|| {
-                Err("no Seconds_Behind_Source or Seconds_Behind_Master column".into())
-            })?;
+        let (behind_column, behind) = ["Seconds_Behind_Source", "Seconds_Behind_Master"]
+            .into_iter()
+            .find_map(|n| {
+                NamedRow::get::<Nullable<BigInt>, Option<i64>>(row, n)
+                    .ok()
+                    .map(|v| (n, v))
+            })
+            .ok_or("no Seconds_Behind_Source or Seconds_Behind_Master column")?;
         let errors: Vec<String> = [text(&["Last_IO_Error"]), text(&["Last_SQL_Error"])]
             .into_iter()
             .flatten()
@@ -146,6 +149,7 @@ where
             .collect();
         Ok(StatusRow {
             behind,
+            behind_column,
             io_running: text(&["Replica_IO_Running", "Slave_IO_Running"]),
             sql_running: text(&["Replica_SQL_Running", "Slave_SQL_Running"]),
             last_error: (!errors.is_empty()).then(|| errors.join("; ")),
@@ -429,17 +433,17 @@ impl Replica {
                 let mut worst: Option<ReplicaLag> = None;
                 for r in rows {
                     let this = match r.behind {
-                        Some(s) => lag(
-                            Some(s.max(0) as f64),
-                            format!("Seconds_Behind_Source {s}"),
-                        ),
+                        Some(s) => lag(Some(s.max(0) as f64), format!("{} {s}", r.behind_column)),
                         None => lag(
                             None,
                             format!(
-                                "not replicating: Seconds_Behind_Source is NULL (IO thread {}, SQL thread {}){}",
+                                "not replicating: {} is NULL (IO thread {}, SQL thread {}){}",
+                                r.behind_column,
                                 r.io_running.as_deref().unwrap_or("?"),
                                 r.sql_running.as_deref().unwrap_or("?"),
-                                r.last_error.map(|e| format!(", last error: {e}")).unwrap_or_default()
+                                r.last_error
+                                    .map(|e| format!(", last error: {e}"))
+                                    .unwrap_or_default()
                             ),
                         ),
                     };

@@ -4,15 +4,17 @@
 //! deleting while the standby lags (the replicas taken from the primary's `pg_stat_replication`,
 //! or given with `--replica`), say so, go on once the replay resumes, account for the time it
 //! waited, and stop cleanly with exit 8 after `--max-lag-wait`. The lag queries it sends (as both
-//! servers' statement logs show them) are in the plan's listing. The refusals (SQLite, an
-//! unreachable or non-replica `--replica`, MySQL without `--replica`) run on the shared servers.
+//! servers' statement logs show them) are in the plan's listing. A MariaDB replica (two
+//! throwaway `mariadbd`) whose SQL thread stops mid-run pauses the run the same way. The
+//! refusals (SQLite, an unreachable or non-replica `--replica`, MySQL without `--replica`) run on
+//! the shared servers.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::statement_log::{normalise, pg_log_statements, plan_statements};
-use crate::support::cluster::PgCluster;
+use crate::support::cluster::{MariaServer, PgCluster};
 use crate::support::{self, population, Conn, DbUrl, Run, TestDb};
 
 const AS_OF: &str = population::AS_OF;
@@ -133,11 +135,21 @@ fn connect(url: &str) -> anyhow::Result<Conn> {
     Conn::connect(&DbUrl::parse(url).unwrap())
 }
 
+fn is_mysql(url: &str) -> bool {
+    url.starts_with("mysql://")
+}
+
+/// Runs a script (MySQL takes one statement at a time).
 fn exec(url: &str, sql: &str) {
-    connect(url)
-        .unwrap_or_else(|e| panic!("connect {url}: {e:#}"))
-        .batch_execute(sql)
-        .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    let mut c = connect(url).unwrap_or_else(|e| panic!("connect {url}: {e:#}"));
+    let stmts = if is_mysql(url) {
+        support::split_statements(sql)
+    } else {
+        vec![sql.to_string()]
+    };
+    for s in stmts {
+        c.batch_execute(&s).unwrap_or_else(|e| panic!("{e}\n{s}"));
+    }
 }
 
 fn try_strings(url: &str, sql: &str) -> anyhow::Result<Vec<String>> {
@@ -163,15 +175,27 @@ fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 /// ELIGIBLE abandoned anonymous users `e0000..` (two old sessions and an account each) and 15
 /// that stay: active anonymous `k0..`, recent anonymous `n0..`, registered `r0..`.
 fn populate(url: &str) {
-    let mut sql = String::from(
-        "CREATE TABLE users (id TEXT PRIMARY KEY, is_anonymous BOOLEAN, created_at TIMESTAMPTZ);
-         CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id),
-                                created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ);
+    let mysql = is_mysql(url);
+    let (id, time) = if mysql {
+        ("VARCHAR(64)", "DATETIME(3)")
+    } else {
+        ("TEXT", "TIMESTAMPTZ")
+    };
+    let mut sql = format!(
+        "CREATE TABLE users (id {id} PRIMARY KEY, is_anonymous BOOLEAN, created_at {time});
+         CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id} NOT NULL, created_at {time},
+                                updated_at {time}, FOREIGN KEY (user_id) REFERENCES users (id));
          CREATE INDEX sessions_user_idx ON sessions (user_id);
-         CREATE TABLE accounts (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id),
-                                provider TEXT);\n",
+         CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id} NOT NULL, provider TEXT,
+                                FOREIGN KEY (user_id) REFERENCES users (id));\n",
     );
-    let ts = |t: &str| format!("TIMESTAMPTZ '{t}+00'");
+    let ts = |t: &str| {
+        if mysql {
+            format!("'{t}'")
+        } else {
+            format!("TIMESTAMPTZ '{t}+00'")
+        }
+    };
     let (old, old_session, recent) = (
         ts("2026-01-01 00:00:00"),
         ts("2026-01-02 00:00:00"),
@@ -228,9 +252,14 @@ fn eligible_left(url: &str) -> usize {
 fn assert_whole(url: &str, label: &str) {
     let users = user_ids(url);
     for (table, per_user) in [("sessions", 2), ("accounts", 1)] {
+        let row = if is_mysql(url) {
+            "CONCAT(user_id, ' ', CAST(COUNT(*) AS CHAR))"
+        } else {
+            "user_id || ' ' || CAST(COUNT(*) AS TEXT)"
+        };
         let rows = strings(
             url,
-            &format!("SELECT user_id || ' ' || CAST(COUNT(*) AS TEXT) AS t FROM {table} GROUP BY user_id"),
+            &format!("SELECT {row} AS t FROM {table} GROUP BY user_id"),
         );
         let mut owners = BTreeSet::new();
         for r in rows {
@@ -581,6 +610,65 @@ fn the_run_stops_after_max_lag_wait_and_the_dry_run_reports_the_lag() {
     let r = Bg::spawn(&run_args(&primary, &[])).finish(90);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_only_survivors(&primary, "rerun");
+}
+
+/// A MariaDB replica (`--replica`, the only way on MySQL/MariaDB): its SQL thread stopped in the
+/// middle of the run (`Seconds_Behind_Master` NULL: not replicating) makes the run wait, and
+/// started again lets it finish.
+#[test]
+fn a_stopped_mariadb_replica_pauses_the_run() {
+    let (primary_server, replica_server) = MariaServer::primary_and_replica();
+    exec(&primary_server.url("mysql"), "CREATE DATABASE app");
+    let (primary, replica) = (primary_server.url("app"), replica_server.url("app"));
+    populate(&primary);
+    wait_until("the replica has the population", 60, || {
+        try_strings(&replica, "SELECT CAST(COUNT(*) AS CHAR) AS t FROM users")
+            .is_ok_and(|v| v == [(ELIGIBLE + 15).to_string()])
+    });
+    let scratch = support::scratch();
+    let dry = support::anonsweep_in(
+        scratch.path(),
+        &run_args(
+            &primary,
+            &["--dry-run", "--format", "json", "--replica", &replica],
+        ),
+        &[],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    let j: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    let listed = &j["replicas"]["replicas"][0];
+    assert_eq!(listed["lag_seconds"], 0.0, "{j}");
+    assert_eq!(listed["lagging"], false, "{j}");
+
+    let mut bg = Bg::spawn(&run_args(&primary, &["--replica", &replica]));
+    bg.wait_for("a first batch", 60, |_| eligible_left(&primary) < ELIGIBLE);
+    exec(&replica_server.url("mysql"), "STOP SLAVE SQL_THREAD");
+    bg.wait_for("wait for the stopped replica", 60, |b| {
+        b.stderr().contains("waiting for the replicas")
+    });
+    assert!(
+        bg.stderr().contains("Seconds_Behind_Master is NULL"),
+        "{}",
+        bg.stderr()
+    );
+    let left = eligible_left(&primary);
+    assert!(left > 0, "the run did not wait before the end");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(bg.running(), "the run ended while the replica was stopped");
+    assert_eq!(
+        eligible_left(&primary),
+        left,
+        "deleted while the replica was stopped"
+    );
+    exec(&replica_server.url("mysql"), "START SLAVE SQL_THREAD");
+    let r = bg.finish(90);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(waited_text(&r.stdout) >= 1.5, "{}", r.stdout);
+    assert_only_survivors(&primary, "MariaDB primary");
+    wait_until("the replica has replayed the deletes", 60, || {
+        user_ids(&replica).len() == 15
+    });
+    assert_only_survivors(&replica, "MariaDB replica");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 //! Throwaway PostgreSQL clusters for tests that need a server of their own (its statement log, a
 //! streaming standby): `initdb` + `pg_ctl` as the `postgres` OS user (when the tests run as
 //! root) in a temp dir, on a free port with its own socket directory; a standby is a
-//! `pg_basebackup -R` of a running cluster. Stopped and removed on drop, so the shared server is
-//! never touched.
+//! `pg_basebackup -R` of a running cluster. Also a MariaDB primary and replica (`mariadbd` as the
+//! `mysql` OS user). Stopped and removed on drop, so the shared servers are never touched.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -257,5 +257,163 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         self.stop();
         // The TempDir field then removes the directory.
+    }
+}
+
+/// `name` in the PATH or in /usr/sbin (where Debian puts `mariadbd`).
+fn find_tool(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .collect();
+    names
+        .iter()
+        .find_map(|n| dirs.iter().map(|d| d.join(n)).find(|p| p.is_file()))
+}
+
+/// A throwaway MariaDB (or MySQL) server: a data directory from `mariadb-install-db`, `mariadbd`
+/// as the `mysql` OS user (when the tests run as root) with `--skip-grant-tables` (root, no
+/// password, from 127.0.0.1), on a free port with its own socket. Killed and removed on drop.
+pub struct MariaServer {
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl MariaServer {
+    /// A primary with a binary log and a replica of it, replicating from the start of that log
+    /// (both start from the same fresh data directory).
+    pub fn primary_and_replica() -> (MariaServer, MariaServer) {
+        let server = find_tool(&["mariadbd", "mysqld"]).expect(
+            "mariadbd not found: this test starts its own MariaDB servers; install mariadb-server",
+        );
+        let install = find_tool(&["mariadb-install-db", "mysql_install_db"])
+            .expect("mariadb-install-db not found: install mariadb-server");
+        let as_root = is_root();
+        let new_dir = |prefix: &str| {
+            let dir = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .expect("tempdir");
+            if as_root {
+                output(
+                    "chown mysql",
+                    Command::new("chown").arg("mysql:").arg(dir.path()).output(),
+                );
+            }
+            dir
+        };
+        let pdir = new_dir("anonsweep-maria-primary-");
+        let pdata = pdir.path().join("data");
+        let mut cmd = Command::new(&install);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", pdata.display()))
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ]);
+        if as_root {
+            cmd.arg("--user=mysql");
+        }
+        output("mariadb-install-db", cmd.output());
+        let rdir = new_dir("anonsweep-maria-replica-");
+        let rdata = rdir.path().join("data");
+        output(
+            "copy the data directory",
+            Command::new("cp")
+                .arg("-a")
+                .arg(&pdata)
+                .arg(&rdata)
+                .output(),
+        );
+        let primary = MariaServer::start(
+            &server,
+            pdir,
+            as_root,
+            &["--server-id=1", "--log-bin=binlog", "--binlog-format=ROW"],
+        );
+        let replica = MariaServer::start(&server, rdir, as_root, &["--server-id=2", "--read-only"]);
+        let mut c = replica.admin();
+        c.batch_execute(&format!(
+            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = 'root', \
+             MASTER_LOG_FILE = 'binlog.000001', MASTER_LOG_POS = 4",
+            primary.port
+        ))
+        .expect("CHANGE MASTER TO");
+        c.batch_execute("START SLAVE").expect("START SLAVE");
+        (primary, replica)
+    }
+
+    fn start(server: &Path, dir: tempfile::TempDir, as_root: bool, extra: &[&str]) -> MariaServer {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let d = dir.path();
+            let log = std::fs::File::create(d.join("server.log")).unwrap();
+            let mut cmd = Command::new(server);
+            cmd.arg("--no-defaults")
+                .arg(format!("--datadir={}", d.join("data").display()))
+                .arg(format!("--socket={}", d.join("server.sock").display()))
+                .arg(format!("--pid-file={}", d.join("server.pid").display()))
+                .arg(format!("--port={port}"))
+                .args([
+                    "--bind-address=127.0.0.1",
+                    "--skip-grant-tables",
+                    "--innodb-buffer-pool-size=16M",
+                    "--innodb-flush-log-at-trx-commit=0",
+                ])
+                .args(extra)
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            if as_root {
+                cmd.arg("--user=mysql");
+            }
+            let mut child = cmd.spawn().expect("start mariadbd");
+            let url = format!("mysql://root@127.0.0.1:{port}/mysql");
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::time::Instant::now() < until && child.try_wait().unwrap().is_none() {
+                if super::Conn::connect(&super::DbUrl::parse(&url).unwrap()).is_ok() {
+                    return MariaServer {
+                        dir,
+                        child: Some(child),
+                        port,
+                    };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last = std::fs::read_to_string(d.join("server.log")).unwrap_or_default();
+        }
+        panic!("mariadbd did not start: {last}");
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A connection to the `mysql` database.
+    pub fn admin(&self) -> super::Conn {
+        super::Conn::connect(&super::DbUrl::parse(&self.url("mysql")).unwrap())
+            .expect("connect to the throwaway MariaDB server")
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for MariaServer {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
