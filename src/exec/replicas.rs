@@ -293,7 +293,10 @@ impl Primary {
                 (Some(state), Some(replay)) => {
                     least_replayed = Some(least_replayed.map_or(replay, |l| l.min(replay)));
                     let age = secs(&r.report_age).unwrap_or(0.0).max(0.0);
-                    let reported = now.checked_sub(Duration::from_secs_f64(age)).unwrap_or(now);
+                    let reported = Duration::try_from_secs_f64(age)
+                        .ok()
+                        .and_then(|a| now.checked_sub(a))
+                        .unwrap_or(now);
                     let own = self
                         .samples
                         .iter()
