@@ -280,3 +280,9 @@ ORDER BY u.`id`;
 DROP TEMPORARY TABLE anonsweep_batch;
 -- [once per run] drop the run's temporary tables
 DROP TEMPORARY TABLE anonsweep_cursor;
+
+-- == Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)
+-- [on each --replica] the replica's Seconds_Behind_Source (Seconds_Behind_Master)
+SHOW REPLICA STATUS;
+-- [on each --replica that does not know SHOW REPLICA STATUS (MySQL before 8.0.22, MariaDB before 10.5.1)] the replica's Seconds_Behind_Source (Seconds_Behind_Master)
+SHOW SLAVE STATUS;

@@ -288,3 +288,23 @@ ORDER BY u."id";
 DROP TABLE pg_temp.anonsweep_batch;
 -- [once per run] drop the run's temporary tables
 DROP TABLE pg_temp.anonsweep_cursor;
+
+-- == Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)
+-- [on the primary, without --replica] the primary's WAL position and each physical standby's replay position and last report
+SELECT CAST(pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS TEXT) AS primary_lsn,
+       CAST(r.pid AS TEXT) AS pid,
+       COALESCE(NULLIF(r.application_name, ''), 'standby') || ' (' || COALESCE(host(r.client_addr), 'local socket') || ')' AS replica,
+       r.state AS state,
+       CAST(pg_wal_lsn_diff(r.replay_lsn, '0/0') AS TEXT) AS replay_lsn,
+       CAST(EXTRACT(EPOCH FROM r.replay_lag) AS TEXT) AS replay_lag,
+       CAST(EXTRACT(EPOCH FROM clock_timestamp() - r.reply_time) AS TEXT) AS report_age
+FROM (SELECT 1) AS one
+LEFT JOIN (pg_stat_replication AS r JOIN pg_stat_activity AS a ON a.pid = r.pid AND a.datname IS NULL)
+  ON r.state IS DISTINCT FROM 'backup'
+ORDER BY r.pid;
+-- [on each --replica] the standby's replay: caught up with what it received, or the age of the last transaction it replayed
+SELECT CAST(pg_is_in_recovery() AS TEXT) AS in_recovery,
+       CAST(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AS TEXT) AS caught_up,
+       CAST(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) AS TEXT) AS replay_age,
+       CAST(CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS TEXT) AS paused,
+       CAST(EXISTS (SELECT 1 FROM pg_stat_wal_receiver) AS TEXT) AS streaming;

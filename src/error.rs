@@ -21,6 +21,9 @@ pub mod exit {
     pub const STOPPED: i32 = 6;
     /// The lock was lost during the run: it stopped after the batch in flight.
     pub const LOCK_LOST: i32 = 7;
+    /// A replica lagged more than `--max-replica-lag` for longer than `--max-lag-wait`: the run
+    /// stopped between batches (the rest are kept).
+    pub const REPLICA_LAG: i32 = 8;
     /// Another instance holds the lock: nothing was done (EX_TEMPFAIL).
     pub const LOCKED: i32 = 75;
 }

@@ -535,6 +535,39 @@ pub struct RunArgs {
         help_heading = "Safety"
     )]
     pub lock_ttl_ms: u64,
+    /// Wait between batches while a replica lags more than DURATION (e.g. 5s). PostgreSQL: the
+    /// standbys connected to the primary, or each --replica; MySQL/MariaDB: each --replica.
+    #[arg(
+        long,
+        env = "ANONSWEEP_MAX_REPLICA_LAG",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        help_heading = "Safety"
+    )]
+    pub max_replica_lag: Option<String>,
+    /// With --max-replica-lag: a replica to watch instead of those the primary lists
+    /// (repeatable; the environment variable takes several, separated by spaces).
+    #[arg(
+        long = "replica",
+        env = "ANONSWEEP_REPLICA_URLS",
+        value_name = "URL",
+        value_delimiter = ' ',
+        hide_env_values = true,
+        requires = "max_replica_lag",
+        help_heading = "Safety"
+    )]
+    pub replicas: Vec<String>,
+    /// With --max-replica-lag: stop cleanly (exit 8) when one wait lasts longer than this
+    /// (default 10m).
+    #[arg(
+        long,
+        env = "ANONSWEEP_MAX_LAG_WAIT",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        requires = "max_replica_lag",
+        help_heading = "Safety"
+    )]
+    pub max_lag_wait: Option<String>,
     /// Pause between batches, in milliseconds (throttling).
     #[arg(
         long,

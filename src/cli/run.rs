@@ -7,8 +7,10 @@ use clap::ArgMatches;
 use crate::cli::args::RunArgs;
 use crate::error::usage;
 use crate::exec::lock::LockSpec;
+use crate::exec::replicas::LagOptions;
 use crate::ops::run::{self, ArchiveTo, ListTarget, RunOptions};
 use crate::output::hooks::HookOptions;
+use crate::sql::dburl::DbUrl;
 
 pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     let list = args
@@ -23,21 +25,11 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     inputs.needs_database = true;
     super::run_inputs(&mut inputs, m);
     let settings = super::resolve(&inputs)?;
-    let max_runtime = match &args.max_runtime {
-        Some(v) => {
-            let bad = |why: String| {
-                usage(format!(
-                    "cannot read --max-runtime {v:?} ({why}): use e.g. 90s, 30m or 2h"
-                ))
-            };
-            let d = humantime::parse_duration(v.trim()).map_err(|e| bad(e.to_string()))?;
-            std::time::Instant::now()
-                .checked_add(d)
-                .ok_or_else(|| bad("too long".into()))?;
-            Some(d)
-        }
-        None => None,
-    };
+    let replica_lag = replica_lag(args)?;
+    if replica_lag.is_some() {
+        crate::exec::replicas::refuse_sqlite(settings.backend)?;
+    }
+    let max_runtime = duration("--max-runtime", &args.max_runtime, "90s, 30m or 2h")?;
     let number = |flag: &str, v: &Option<String>, min: f64, max: f64, example: &str| {
         v.as_deref()
             .map(|raw| {
@@ -81,6 +73,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         stop_file: args.stop_file.clone(),
         max_per_run,
         target_batch,
+        replica_lag,
         audit_log: args.audit_log.clone(),
         archive: match (&args.archive_dir, args.archive_to_table) {
             (Some(dir), _) => Some(ArchiveTo::Dir {
@@ -110,6 +103,53 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
     crate::output::report::print(&report);
     Ok(report.exit_code())
 }
+
+/// A `DURATION` flag (`90s`, `30m`, `2h`), read with humantime.
+fn duration(flag: &str, v: &Option<String>, example: &str) -> anyhow::Result<Option<Duration>> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    let bad = |why: String| {
+        usage(format!(
+            "cannot read {flag} {v:?} ({why}): use e.g. {example}"
+        ))
+    };
+    let d = humantime::parse_duration(v.trim()).map_err(|e| bad(e.to_string()))?;
+    std::time::Instant::now()
+        .checked_add(d)
+        .ok_or_else(|| bad("too long".into()))?;
+    Ok(Some(d))
+}
+
+/// `--max-replica-lag`, `--max-lag-wait` and `--replica`.
+fn replica_lag(args: &RunArgs) -> anyhow::Result<Option<LagOptions>> {
+    let Some(max_lag) = duration("--max-replica-lag", &args.max_replica_lag, "5s or 1m")? else {
+        return Ok(None);
+    };
+    if max_lag.is_zero() {
+        return Err(usage(
+            "--max-replica-lag must be more than 0 (a replica is always a little behind): use e.g. --max-replica-lag 5s",
+        ));
+    }
+    let max_wait = duration("--max-lag-wait", &args.max_lag_wait, "10m or 1h")?
+        .unwrap_or(DEFAULT_MAX_LAG_WAIT);
+    let replicas = args
+        .replicas
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| {
+            DbUrl::parse(r).map_err(|e| usage(format!("--replica: {}", crate::error::one_line(&e))))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(LagOptions {
+        max_lag,
+        max_wait,
+        replicas,
+    }))
+}
+
+/// How long one wait for lagging replicas may last before the run stops (`--max-lag-wait`).
+const DEFAULT_MAX_LAG_WAIT: Duration = Duration::from_secs(600);
 
 /// Fault injection for the archive crash tests: sleep after the archive is written, before the
 /// batch commits. Compiled into debug builds only (the test builds); a release build never

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -27,6 +27,8 @@ pub enum StopKind {
     StopFile,
     /// `--max-per-run` users were deleted (the rest wait for the next run; not a failure).
     MaxPerRun,
+    /// A replica lagged more than `--max-replica-lag` for longer than `--max-lag-wait`.
+    MaxLagWait,
 }
 
 /// What can stop a run between batches, and the pause between them.
@@ -44,6 +46,8 @@ pub struct Control {
     pub sleep_coef: f64,
     /// `--stop-file`: stop cleanly between batches once this file exists.
     pub stop_file: Option<std::path::PathBuf>,
+    /// `--max-replica-lag`: wait before each batch while a replica lags.
+    pub replicas: Option<Arc<Mutex<crate::exec::replicas::Watch>>>,
 }
 
 impl Control {
@@ -122,6 +126,10 @@ pub struct RunOutcome {
     pub batch_size_max: u64,
     /// Time spent pausing between batches (`--sleep-ms`, `--sleep-coef`), in seconds.
     pub paused_seconds: f64,
+    /// `--max-replica-lag`: time spent waiting for lagging replicas, in seconds, and how many
+    /// waits (`None` when no replica was watched).
+    pub lag_waited_seconds: Option<f64>,
+    pub lag_waits: u64,
     /// Where every user eligible at the start went (counted again after the batches).
     pub accounting: Option<crate::exec::stats::Accounting>,
     /// Why the run stopped early, if it did.
@@ -352,6 +360,7 @@ pub fn run(
 ) -> anyhow::Result<RunOutcome> {
     let mut out = RunOutcome {
         deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
+        lag_waited_seconds: opts.control.replicas.as_ref().map(|_| 0.0),
         ..Default::default()
     };
     for s in &plan.session {
@@ -370,6 +379,28 @@ pub fn run(
     let mut durations: Vec<f64> = Vec::new();
     let mut attempt: u64 = 0;
     loop {
+        if let Some(watch) = &opts.control.replicas {
+            let mut watch = watch.lock().unwrap_or_else(|e| e.into_inner());
+            let before = out.lag_waited_seconds.unwrap_or(0.0);
+            let w = watch.wait(&|| opts.control.should_stop().is_some(), &mut |waited| {
+                out.lag_waited_seconds = Some(before + waited.as_secs_f64());
+                if let Some(p) = progress.as_deref_mut() {
+                    p(&out);
+                }
+            });
+            if !w.waited.is_zero() {
+                out.lag_waits += 1;
+                out.lag_waited_seconds = Some(before + w.waited.as_secs_f64());
+            }
+            if let Some(why) = w.timed_out {
+                out.stopped = Some(format!(
+                    "{why}: stopped after {} batches; the rest are kept, rerun to continue",
+                    out.batches
+                ));
+                out.stop_kind = Some(StopKind::MaxLagWait);
+                break;
+            }
+        }
         if let Some((kind, why)) = opts.control.should_stop() {
             out.stopped = Some(format!(
                 "{why}: stopped after {} batches; the rest are kept, rerun to continue",

@@ -1,8 +1,9 @@
 //! Executes plan statements: the keyset batches, the read-only counts, the list of eligible
-//! users (`plan --list`), the audit log and the run lock.
+//! users (`plan --list`), the audit log, the run lock and the replicas' lag.
 
 pub mod audit;
 pub mod batches;
 pub mod list;
 pub mod lock;
+pub mod replicas;
 pub mod stats;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::archive::{Archive, Header};
@@ -15,6 +15,7 @@ use crate::exec::audit::AuditLog;
 use crate::exec::batches::{self, Archiving, BatchOptions, Control, RunOutcome};
 pub use crate::exec::list::{ListFormat, ListTarget};
 use crate::exec::lock::{self, LockSpec};
+use crate::exec::replicas::{self, LagOptions};
 use crate::exec::stats::{self, PlanStats};
 use crate::output::hooks::{HookOptions, Hooks};
 use crate::output::progress::Progress;
@@ -50,6 +51,9 @@ pub struct RunOptions {
     pub max_per_run: Option<u64>,
     /// `--target-batch-ms`: size batches toward this duration (at most the batch size).
     pub target_batch: Option<Duration>,
+    /// `--max-replica-lag`: wait between batches while a replica lags (`--replica`,
+    /// `--max-lag-wait`).
+    pub replica_lag: Option<LagOptions>,
     pub audit_log: Option<PathBuf>,
     pub archive: Option<ArchiveTo>,
     pub quiet: bool,
@@ -215,6 +219,15 @@ impl Locked<'_> {
         if let Err(e) = check_caps(s, before.eligible, before.total_anonymous) {
             refusals.refuse(e)?;
         }
+        // The replicas are reached (and each `--replica` checked) before the first batch; the
+        // dry run reports them with their lag now.
+        let mut watch = None;
+        if let (Some(lag), Some(db)) = (&opts.replica_lag, &s.database) {
+            match replicas::Watch::open(db, &plan, lag) {
+                Ok(w) => watch = Some(w),
+                Err(e) => refusals.refuse(e)?,
+            }
+        }
         let run_id = uuid::Uuid::new_v4().to_string();
         let report = |plan: Plan,
                       notes: Vec<String>,
@@ -232,6 +245,7 @@ impl Locked<'_> {
             refusal,
         };
         if dry {
+            intent.replicas = watch.as_mut().map(|w| w.watched());
             intent.archive = opts.archive.as_ref().map(|a| match a {
                 ArchiveTo::Dir { dir, compress } => format!(
                     "a new file anonsweep-archive-<time>-<run>.jsonl{} in {}",
@@ -276,7 +290,15 @@ impl Locked<'_> {
         for n in &notes {
             info!("note: {n}");
         }
-        let outcome = self.batches(&mut conn, &plan, &run_id, &before, audit.as_mut())?;
+        if let (Some(w), Some(lag)) = (&watch, &opts.replica_lag) {
+            info!(
+                "watching {}: waiting between batches while one lags more than {} (at most {} per wait)",
+                w.source(),
+                replicas::fmt_duration(lag.max_lag),
+                replicas::fmt_duration(lag.max_wait)
+            );
+        }
+        let outcome = self.batches(&mut conn, &plan, &run_id, &before, audit.as_mut(), watch)?;
         Ok(report(plan, notes, Some(outcome), None, None))
     }
 
@@ -287,6 +309,7 @@ impl Locked<'_> {
         run_id: &str,
         before: &PlanStats,
         audit: Option<&mut AuditLog>,
+        watch: Option<replicas::Watch>,
     ) -> anyhow::Result<RunOutcome> {
         let (s, opts) = (self.s, self.opts);
         let bopts = BatchOptions {
@@ -301,6 +324,7 @@ impl Locked<'_> {
                 sleep: opts.sleep,
                 sleep_coef: opts.sleep_coef,
                 stop_file: opts.stop_file.clone(),
+                replicas: watch.map(|w| Arc::new(Mutex::new(w))),
             },
             max_per_run: opts.max_per_run,
             target_batch: opts.target_batch,
@@ -331,7 +355,10 @@ impl Locked<'_> {
             pause_before_commit: opts.pause_before_commit,
         });
         let mut progress = Progress::new(before.eligible, opts.quiet);
-        let mut on_batch = |o: &RunOutcome| progress.update(o.deleted_users, o.batches);
+        let mut on_batch = |o: &RunOutcome| {
+            progress.lag_waited(o.lag_waited_seconds);
+            progress.update(o.deleted_users, o.batches)
+        };
         let mut outcome = batches::run(
             conn,
             plan,

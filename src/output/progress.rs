@@ -19,6 +19,8 @@ pub struct Progress {
     mode: Mode,
     total: u64,
     started: Instant,
+    /// `--max-replica-lag`: time waited for the replicas so far, in seconds.
+    lag_waited: Option<f64>,
 }
 
 impl Progress {
@@ -44,13 +46,23 @@ impl Progress {
             mode,
             total,
             started: Instant::now(),
+            lag_waited: None,
         }
+    }
+
+    /// The time waited for lagging replicas so far, shown from the next update on.
+    pub fn lag_waited(&mut self, seconds: Option<f64>) {
+        self.lag_waited = seconds;
     }
 
     /// After each committed batch.
     pub fn update(&mut self, deleted: u64, batches: u64) {
         let total = self.total;
         let elapsed = self.started.elapsed().as_secs_f64();
+        let waited = match self.lag_waited {
+            Some(s) if s > 0.0 => format!(", waited {s:.0}s for replicas"),
+            _ => String::new(),
+        };
         match &mut self.mode {
             Mode::Bar(bar) => {
                 bar.set_position(deleted.min(total));
@@ -59,7 +71,7 @@ impl Progress {
                 } else {
                     0.0
                 };
-                bar.set_message(format!("{rate:.0} users/s, {batches} batches"));
+                bar.set_message(format!("{rate:.0} users/s, {batches} batches{waited}"));
             }
             Mode::Lines { last } => {
                 if last.elapsed() < LINE_EVERY {
@@ -83,7 +95,7 @@ impl Progress {
                     100.0
                 };
                 crate::info!(
-                    "progress: {deleted}/{total} users deleted ({pct:.1}%), {rate:.0} users/s, ETA {eta}, {batches} batches"
+                    "progress: {deleted}/{total} users deleted ({pct:.1}%), {rate:.0} users/s, ETA {eta}, {batches} batches{waited}"
                 );
             }
             Mode::Quiet => {}

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::config::settings::fmt_time;
 use crate::config::settings::{OutputFormat, Settings};
 use crate::exec::batches::RunOutcome;
+use crate::exec::replicas::fmt_duration;
 use crate::exec::stats::PlanStats;
 use crate::output::result::Report;
 
@@ -181,6 +182,14 @@ pub fn run_text(
             o.paused_seconds
         );
     }
+    if let Some(w) = o.lag_waited_seconds {
+        let _ = writeln!(
+            out,
+            "  waited for replicas  {w:.2}s ({} {} for a replica lagging more than --max-replica-lag)",
+            o.lag_waits,
+            if o.lag_waits == 1 { "wait" } else { "waits" }
+        );
+    }
     if let Some(a) = &o.archive {
         let _ = writeln!(out, "  archive              {a}");
     }
@@ -218,6 +227,8 @@ pub fn run_json(
         "batch_size_min": o.batch_size_min,
         "batch_size_max": o.batch_size_max,
         "paused_seconds": o.paused_seconds,
+        "replica_lag_waited_seconds": o.lag_waited_seconds,
+        "replica_lag_waits": o.lag_waits,
         "stop_kind": o.stop_kind,
         "retries": o.retries,
         "max_batch_ms": o.max_batch_ms,
@@ -255,6 +266,26 @@ pub fn print(r: &Report) {
                             println!("  would use {what:<10} {v}");
                         }
                     }
+                    if let Some(w) = &intent.replicas {
+                        let d = |s: f64| fmt_duration(std::time::Duration::from_secs_f64(s));
+                        println!(
+                            "  would watch replicas {} (wait while one lags more than {}, at most {} per wait)",
+                            w.source,
+                            d(w.max_lag_seconds),
+                            d(w.max_wait_seconds)
+                        );
+                        if w.replicas.is_empty() {
+                            println!("    none connected now");
+                        }
+                        for l in &w.replicas {
+                            let lag = match l.lag_seconds {
+                                Some(s) => format!("lag {s:.1}s"),
+                                None => "lag unknown".into(),
+                            };
+                            let verdict = if l.lagging { "LAGGING" } else { "ok" };
+                            println!("    {}: {lag}, {verdict} ({})", l.replica, l.detail);
+                        }
+                    }
                     if let Some(l) = &intent.list {
                         println!(
                             "  list                 {} users written to {} ({})",
@@ -280,6 +311,7 @@ pub fn print(r: &Report) {
                     j["archive"] = json!(intent.archive);
                     j["audit_log"] = json!(intent.audit_log);
                     j["list"] = json!(intent.list);
+                    j["replicas"] = json!(intent.replicas);
                     j["refusal"] = json!(r.refusal.as_ref().map(crate::error::one_line));
                     j["exit_code"] = json!(r.exit_code());
                     if let Some(lines) = &intent.explain {

@@ -4,6 +4,7 @@ use crate::config::settings::Settings;
 use crate::error::{exit, exit_code_for};
 use crate::exec::batches::{RunOutcome, StopKind};
 use crate::exec::list::ListWritten;
+use crate::exec::replicas::Watched;
 use crate::exec::stats::PlanStats;
 use crate::plan::Plan;
 
@@ -20,6 +21,8 @@ pub struct Intent {
     pub explain: Option<Vec<String>>,
     /// The list of eligible users the dry run wrote (`--list`).
     pub list: Option<ListWritten>,
+    /// `--max-replica-lag`: the replicas the run would watch, and their lag now.
+    pub replicas: Option<Watched>,
 }
 
 /// The one result the report, the hooks and the exit code read.
@@ -64,6 +67,7 @@ fn outcome_code(o: &RunOutcome) -> i32 {
     match o.stop_kind {
         Some(StopKind::LockLost) => exit::LOCK_LOST,
         Some(StopKind::Signal | StopKind::MaxRuntime | StopKind::StopFile) => exit::STOPPED,
+        Some(StopKind::MaxLagWait) => exit::REPLICA_LAG,
         _ if !o.failed.is_empty() => exit::PARTIAL,
         None | Some(StopKind::MaxPerRun) => exit::OK,
     }

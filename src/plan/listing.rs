@@ -23,6 +23,45 @@ const BATCH: &str = "Each batch: one transaction";
 const FAILED: &str =
     "Only when a batch of one user fails: move the cursor past that user (it is kept and reported)";
 const AFTER: &str = "After the last batch";
+const REPLICAS: &str = "Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)";
+
+/// The queries `run --max-replica-lag` sends to watch the replicas: on a connection of its own
+/// to the primary, or on each `--replica`.
+#[derive(Clone, Debug, Default)]
+pub struct ReplicaQueries {
+    /// PostgreSQL without `--replica`: the physical standbys connected to the primary.
+    pub from_primary: Option<Stmt>,
+    /// PostgreSQL `--replica`: the standby's own view of its replay.
+    pub standby: Option<Stmt>,
+    /// MySQL/MariaDB `--replica`: `SHOW REPLICA STATUS`, then `SHOW SLAVE STATUS` for a server
+    /// that does not know the first.
+    pub status: Vec<Stmt>,
+}
+
+impl ReplicaQueries {
+    /// The backend's queries (none on SQLite, which has no replicas).
+    pub fn build(backend: Backend) -> ReplicaQueries {
+        let plain = |sql: String| Stmt {
+            sql,
+            params: Vec::new(),
+        };
+        match backend {
+            Backend::Postgres => ReplicaQueries {
+                from_primary: Some(plain(render(&templates::ReplicasFromPrimary))),
+                standby: Some(plain(render(&templates::StandbyLag))),
+                status: Vec::new(),
+            },
+            Backend::Mysql => ReplicaQueries {
+                status: ["REPLICA", "SLAVE"]
+                    .iter()
+                    .map(|word| plain(render(&templates::ReplicaStatus { word })))
+                    .collect(),
+                ..ReplicaQueries::default()
+            },
+            Backend::Sqlite => ReplicaQueries::default(),
+        }
+    }
+}
 
 impl Plan {
     /// Every statement, in execution order.
@@ -250,6 +289,36 @@ impl Plan {
                 AFTER,
                 "once per run",
                 "drop the run's temporary tables".into(),
+                s,
+            );
+        }
+        let r = &self.replicas;
+        if let Some(s) = &r.from_primary {
+            add(
+                REPLICAS,
+                "on the primary, without --replica",
+                "the primary's WAL position and each physical standby's replay position and last report".into(),
+                s,
+            );
+        }
+        if let Some(s) = &r.standby {
+            add(
+                REPLICAS,
+                "on each --replica",
+                "the standby's replay: caught up with what it received, or the age of the last transaction it replayed".into(),
+                s,
+            );
+        }
+        for (i, s) in r.status.iter().enumerate() {
+            let when = if i == 0 {
+                "on each --replica"
+            } else {
+                "on each --replica that does not know SHOW REPLICA STATUS (MySQL before 8.0.22, MariaDB before 10.5.1)"
+            };
+            add(
+                REPLICAS,
+                when,
+                "the replica's Seconds_Behind_Source (Seconds_Behind_Master)".into(),
                 s,
             );
         }

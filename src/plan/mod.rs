@@ -7,7 +7,7 @@ mod names;
 mod script;
 
 pub use list::List;
-pub use listing::Listed;
+pub use listing::{Listed, ReplicaQueries};
 use names::{plain, Names, Root};
 
 pub use crate::config::settings::fmt_time;
@@ -78,6 +78,8 @@ pub struct Plan {
     pub archive_rows: Vec<Stmt>,
     /// The users table and id column, as configured (for archive records).
     pub settings_names: (String, String),
+    /// `run --max-replica-lag`: the queries that read the replicas' lag.
+    pub replicas: ReplicaQueries,
 }
 
 impl Plan {
@@ -229,6 +231,7 @@ impl Plan {
                 settings.schema.users_id.clone(),
             ),
             formats,
+            replicas: ReplicaQueries::build(backend),
         }
     }
 

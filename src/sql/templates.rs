@@ -363,6 +363,24 @@ pub struct AnyRow<'a> {
     pub at_or_after: &'a [TimeCmp],
 }
 
+/// `--max-replica-lag` on PostgreSQL without `--replica`: the primary's WAL position and each
+/// physical standby's replay position, as the primary last heard it (one row even without one).
+#[derive(Template)]
+#[template(path = "replicas/from_primary.sql", escape = "none")]
+pub struct ReplicasFromPrimary;
+
+/// `--replica` on PostgreSQL: the standby's own view of its replay.
+#[derive(Template)]
+#[template(path = "replicas/standby.sql", escape = "none")]
+pub struct StandbyLag;
+
+/// `--replica` on MySQL/MariaDB: `SHOW REPLICA STATUS`, or `SLAVE` for older servers.
+#[derive(Template)]
+#[template(path = "replicas/status.sql", escape = "none")]
+pub struct ReplicaStatus<'a> {
+    pub word: &'a str,
+}
+
 /// Renders a template; the templates are compiled in, so failure is a bug.
 pub fn render(t: &impl Template) -> String {
     t.render()

@@ -18,10 +18,9 @@
 use crate::support;
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use crate::support::cluster::PgCluster;
 use crate::support::{Conn, DbUrl};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
@@ -190,207 +189,12 @@ fn text(c: &mut Conn, sql: &str) -> String {
     texts(c, sql, &[]).into_iter().next().unwrap_or_default()
 }
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// The directory holding `initdb` and `pg_ctl`: `ANONSWEEP_TEST_PG_BIN`, the newest
-/// `/usr/lib/postgresql/*/bin`, or the PATH.
-fn pg_bindir() -> PathBuf {
-    if let Ok(dir) = std::env::var("ANONSWEEP_TEST_PG_BIN") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.join("initdb").is_file() && dir.join("pg_ctl").is_file(),
-            "ANONSWEEP_TEST_PG_BIN={}: no initdb and pg_ctl there",
-            dir.display()
-        );
-        return dir;
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((v, bin))
-        })
-        .collect();
-    versions.sort();
-    if let Some((_, bin)) = versions.pop() {
-        return bin;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Some(dir) = std::env::split_paths(&path).find(|d| d.join("initdb").is_file()) {
-        return dir;
-    }
-    panic!(
-        "initdb not found: this test starts its own PostgreSQL cluster. Install the PostgreSQL \
-         server binaries (on this machine they are in /usr/lib/postgresql/15/bin) or point \
-         ANONSWEEP_TEST_PG_BIN at the directory holding initdb and pg_ctl"
-    );
-}
-
-/// A throwaway PostgreSQL cluster with `log_statement = all`, stopped and removed on drop.
-struct PgCluster {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    as_root: bool,
-    port: u16,
-}
-
-impl PgCluster {
-    fn start() -> PgCluster {
-        let bin = pg_bindir();
-        let dir = tempfile::Builder::new()
-            .prefix("anonsweep-stmtlog-")
-            .tempdir()
-            .expect("tempdir");
-        let as_root = is_root();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        if as_root {
-            // initdb refuses to run as root: the cluster belongs to the postgres OS user.
-            let out = Command::new("chown")
-                .arg("postgres:")
-                .arg(dir.path())
-                .output()
-                .expect("chown");
-            assert!(
-                out.status.success(),
-                "chown postgres {}: {}",
-                dir.path().display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let mut cluster = PgCluster {
-            dir,
-            bin,
-            as_root,
-            port: 0,
-        };
-        let data = cluster.data();
-        let out = cluster
-            .tool("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .output()
-            .expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let conf = format!(
-            "\n# anonsweep statement_log test\n\
-             listen_addresses = '127.0.0.1'\n\
-             unix_socket_directories = '{}'\n\
-             logging_collector = off\n\
-             log_statement = 'all'\n\
-             log_line_prefix = '%m [%p] '\n\
-             log_timezone = 'UTC'\n\
-             fsync = off\n\
-             max_connections = 20\n\
-             shared_buffers = 16MB\n",
-            cluster.dir.path().display()
-        );
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .and_then(|mut f| f.write_all(conf.as_bytes()))
-            .expect("append to postgresql.conf");
-        // A free port: bind, release, start on it; another process may take it in between, so
-        // try a few.
-        let mut last = String::new();
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let out = cluster
-                .tool("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(cluster.log_path())
-                .args(["-w", "-t", "60", "-o"])
-                .arg(format!("-p {port}"))
-                .arg("start")
-                .output()
-                .expect("run pg_ctl start");
-            if out.status.success() {
-                cluster.port = port;
-                return cluster;
-            }
-            cluster.stop();
-            last = format!(
-                "{}{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                std::fs::read_to_string(cluster.log_path()).unwrap_or_default()
-            );
-        }
-        panic!("pg_ctl start failed: {last}");
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("server.log")
-    }
-
-    /// `bin/NAME`, as the postgres OS user when we are root.
-    fn tool(&self, name: &str) -> Command {
-        let exe = self.bin.join(name);
-        let mut c = if self.as_root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        c.current_dir(self.dir.path());
-        c
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
-    }
-
-    /// Stops the server if one runs on the data directory.
-    fn stop(&self) {
-        if self.data().join("postmaster.pid").exists() {
-            let _ = self
-                .tool("pg_ctl")
-                .arg("-D")
-                .arg(self.data())
-                .args(["-w", "-t", "60", "stop", "-m", "immediate"])
-                .output();
-        }
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        self.stop();
-        // The TempDir field then removes the directory.
-    }
-}
+/// The throwaway cluster's statement log: every statement, each line prefixed as
+/// [`strip_pg_prefix`] reads it.
+const PG_LOG_CONF: &str = "logging_collector = off\n\
+                           log_statement = 'all'\n\
+                           log_line_prefix = '%m [%p] '\n\
+                           log_timezone = 'UTC'\n";
 
 impl LoggedServer for PgCluster {
     fn backend(&self) -> Backend {
@@ -451,7 +255,7 @@ fn strip_pg_prefix(line: &str) -> Option<&str> {
 /// protocol, possibly several statements) and `LOG:  execute <name>: …` (extended protocol, which
 /// the pq driver diesel uses for every bound query). A line without the prefix continues the
 /// previous entry; `DETAIL:  parameters: …`, errors and the like are not statements.
-fn pg_log_statements(log: &str) -> Vec<String> {
+pub(crate) fn pg_log_statements(log: &str) -> Vec<String> {
     let mut entries: Vec<String> = Vec::new();
     let mut in_entry = false;
     for line in log.lines() {
@@ -764,7 +568,7 @@ fn tokens(sql: &str) -> Vec<(bool, Tok)> {
 
 /// The normal form: whitespace collapsed to one space, no comments, no trailing `;`, every
 /// placeholder and literal value written `?`.
-fn normalise(sql: &str) -> String {
+pub(crate) fn normalise(sql: &str) -> String {
     let mut toks = tokens(sql);
     while matches!(toks.last(), Some((_, Tok::Punct(';')))) {
         toks.pop();
@@ -876,7 +680,7 @@ fn split_sql(sql: &str) -> Vec<String> {
 
 /// The statements `plan` prints, normalised: its output cut at blank lines (so the summary
 /// above the SQL, and any stray quote in it, stays apart) and then at `;`.
-fn plan_statements(stdout: &str) -> BTreeSet<String> {
+pub(crate) fn plan_statements(stdout: &str) -> BTreeSet<String> {
     let mut blocks = vec![String::new()];
     for line in stdout.lines() {
         if line.trim().is_empty() {
@@ -1295,7 +1099,7 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
 
 #[test]
 fn plan_shows_every_statement_run_executes_postgres() {
-    let mut cluster = PgCluster::start();
+    let mut cluster = PgCluster::start("anonsweep-stmtlog-", PG_LOG_CONF);
     check_statement_log(&mut cluster);
 }
 

@@ -1,0 +1,1 @@
+SHOW {{ word }} STATUS
