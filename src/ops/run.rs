@@ -107,8 +107,20 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     }
     let deadline = opts.max_runtime.map(|d| started + d);
     let db = s.database.clone().expect("run requires a database");
+    // Before the lock: through a transaction-mode pooler the database's own lock cannot hold
+    // (the batches are fine: each is a self-contained transaction).
+    let pooler = detect_pooler(s, &db);
+    intent.pooler = pooler.clone();
+    let lock_spec = match (&opts.lock, &pooler) {
+        (Some(LockSpec::Database), Some(evidence)) => {
+            refusals.refuse(lock::pooled_lock_refused(evidence))?;
+            intent.lock = Some("the database lock: refused through the pooler".into());
+            None
+        }
+        (spec, _) => spec.as_ref(),
+    };
     // The lock first: a second instance leaves before reading anything.
-    let guard = match &opts.lock {
+    let guard = match lock_spec {
         Some(spec) if !dry => {
             let g = lock::acquire(spec, &db, opts.lock_ttl)?;
             info!("holding the {}", g.description);
@@ -138,6 +150,7 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     let ctx = Locked {
         s,
         opts,
+        pooler,
         guard: guard.as_ref(),
         interrupted,
         deadline,
@@ -162,6 +175,8 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
 struct Locked<'a> {
     s: &'a Settings,
     opts: &'a RunOptions,
+    /// How a transaction-mode pooler showed itself, if one did.
+    pooler: Option<String>,
     guard: Option<&'a lock::Guard>,
     interrupted: Arc<AtomicBool>,
     deadline: Option<Instant>,
@@ -330,6 +345,7 @@ impl Locked<'_> {
             Some(&mut on_batch),
         )?;
         progress.finish();
+        outcome.pooler = self.pooler.clone();
         if let Some(a) = archive {
             let what = a.describe();
             if let Err(e) = a.finish() {
@@ -348,6 +364,25 @@ impl Locked<'_> {
             warn!("{why}");
         }
         Ok(outcome)
+    }
+}
+
+/// The pooler probe (PostgreSQL), said on stderr when it finds one. A probe that cannot run
+/// is said too, and the run goes on as if connected directly.
+fn detect_pooler(s: &Settings, db: &crate::sql::dburl::DbUrl) -> Option<String> {
+    match lock::detect_pooler(db, &crate::plan::pooler_probe(s.backend)) {
+        Ok(Some(evidence)) => {
+            info!("PostgreSQL is reached through a transaction-mode connection pooler ({evidence}): every batch is one self-contained transaction; --lock database cannot be used");
+            Some(evidence)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn!(
+                "cannot probe for a connection pooler: {}",
+                crate::error::one_line(&e)
+            );
+            None
+        }
     }
 }
 

@@ -145,6 +145,9 @@ pub fn run_text(
     if let Some(a) = &o.archive {
         let _ = writeln!(out, "  archive              {a}");
     }
+    if let Some(p) = &o.pooler {
+        let _ = writeln!(out, "  pooler               transaction-mode ({p})");
+    }
     if let Some(stop) = &o.stopped {
         let _ = writeln!(out, "  stopped early        {stop}");
     }
@@ -180,6 +183,7 @@ pub fn run_json(
         "p99_batch_ms": o.p99_batch_ms,
         "stopped": o.stopped,
         "archive": o.archive,
+        "pooler": o.pooler,
         "duration_seconds": elapsed,
     })
 }
@@ -219,6 +223,9 @@ pub fn print(r: &Report) {
                             l.format.name()
                         );
                     }
+                    if let Some(p) = &intent.pooler {
+                        println!("  pooler               transaction-mode ({p})");
+                    }
                     if let Some(e) = &r.refusal {
                         println!("  run would refuse     {}", crate::error::one_line(e));
                     }
@@ -236,6 +243,7 @@ pub fn print(r: &Report) {
                     j["archive"] = json!(intent.archive);
                     j["audit_log"] = json!(intent.audit_log);
                     j["list"] = json!(intent.list);
+                    j["pooler"] = json!(intent.pooler);
                     j["refusal"] = json!(r.refusal.as_ref().map(crate::error::one_line));
                     j["exit_code"] = json!(r.exit_code());
                     if let Some(lines) = &intent.explain {

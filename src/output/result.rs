@@ -20,6 +20,8 @@ pub struct Intent {
     pub explain: Option<Vec<String>>,
     /// The list of eligible users the dry run wrote (`--list`).
     pub list: Option<ListWritten>,
+    /// How a transaction-mode connection pooler showed itself, if one did.
+    pub pooler: Option<String>,
 }
 
 /// The one result the report, the hooks and the exit code read.
