@@ -113,9 +113,6 @@ impl Guard {
     }
 }
 
-/// How many rounds the pooler probe makes before it says there is none.
-const POOLER_ROUNDS: usize = 3;
-
 /// Whether `db` is reached through a transaction-mode connection pooler (PgBouncer with
 /// `pool_mode = transaction`, and the like), which hands the server session to other clients
 /// between transactions. `probe` is the plan's statement reading the server process's pid
@@ -133,7 +130,7 @@ pub fn detect_pooler(db: &DbUrl, probe: &[Stmt]) -> anyhow::Result<Option<String
     let mut second = Conn::connect(db)?;
     let pid =
         |c: &mut Conn| -> anyhow::Result<String> { Ok(c.text(&stmt.sql)?.unwrap_or_default()) };
-    for _ in 0..POOLER_ROUNDS {
+    for _ in 0..crate::plan::POOLER_PROBE_ROUNDS {
         let a = pid(&mut first)?;
         let b = pid(&mut second)?;
         let a2 = pid(&mut first)?;

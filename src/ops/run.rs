@@ -109,7 +109,7 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     let db = s.database.clone().expect("run requires a database");
     // Before the lock: through a transaction-mode pooler the database's own lock cannot hold
     // (the batches are fine: each is a self-contained transaction).
-    let pooler = detect_pooler(s, &db);
+    let pooler = detect_pooler(s, &db)?;
     intent.pooler = pooler.clone();
     let lock_spec = match (&opts.lock, &pooler) {
         (Some(LockSpec::Database), Some(evidence)) => {
@@ -367,23 +367,14 @@ impl Locked<'_> {
     }
 }
 
-/// The pooler probe (PostgreSQL), said on stderr when it finds one. A probe that cannot run
-/// is said too, and the run goes on as if connected directly.
-fn detect_pooler(s: &Settings, db: &crate::sql::dburl::DbUrl) -> Option<String> {
-    match lock::detect_pooler(db, &crate::plan::pooler_probe(s.backend)) {
-        Ok(Some(evidence)) => {
-            info!("PostgreSQL is reached through a transaction-mode connection pooler ({evidence}): every batch is one self-contained transaction; --lock database cannot be used");
-            Some(evidence)
-        }
-        Ok(None) => None,
-        Err(e) => {
-            warn!(
-                "cannot probe for a connection pooler: {}",
-                crate::error::one_line(&e)
-            );
-            None
-        }
+/// The pooler probe (PostgreSQL), said on stderr when it finds one. It connects as the run
+/// does, so a database it cannot reach fails here with the error the run would give.
+fn detect_pooler(s: &Settings, db: &crate::sql::dburl::DbUrl) -> anyhow::Result<Option<String>> {
+    let found = lock::detect_pooler(db, &crate::plan::pooler_probe(s.backend))?;
+    if let Some(evidence) = &found {
+        info!("PostgreSQL is reached through a transaction-mode connection pooler ({evidence}): every batch is one self-contained transaction; --lock database cannot be used");
     }
+    Ok(found)
 }
 
 /// Connects, runs the pre-flight checks (stopping on an error) and renders the plan.

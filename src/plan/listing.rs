@@ -43,10 +43,14 @@ impl Plan {
             });
         };
         let (run_and_plan, plan_only) = ("run and plan", "plan only");
+        let rounds = format!(
+            "run and plan: up to {} rounds, each on one connection, a second one, then the first again",
+            super::POOLER_PROBE_ROUNDS
+        );
         for s in &self.pooler_probe {
             add(
                 PROBE,
-                "run and plan: up to 3 rounds, each on the run's connection, a second one, then the first again",
+                &rounds,
                 "the server process serving the connection: a pid that changes between transactions, or serves both connections, means a transaction-mode pooler".into(),
                 s,
             );

@@ -97,6 +97,10 @@ pub struct Plan {
     pub settings_names: (String, String),
 }
 
+/// How many rounds the pooler probe makes before it says there is none (a round misses a busy
+/// pool of two server sessions about one time in four; the probe stops at the first sign).
+pub const POOLER_PROBE_ROUNDS: usize = 10;
+
 /// The pooler probe (PostgreSQL): the backend's pid, as text. The same statement the plan lists,
 /// for the run to send before it has a plan (before the lock).
 pub fn pooler_probe(backend: Backend) -> Vec<Stmt> {

@@ -22,6 +22,7 @@ mod migrations;
 mod notify;
 mod plan_list;
 mod plausibility;
+mod pooler;
 mod run_hooks;
 mod schedule;
 mod script_equivalence;
