@@ -130,20 +130,13 @@ ORDER BY p.k;
 -- == Once per run, on the run's own connection, before the first batch
 -- [once per run] how long a batch waits for a lock
 SET SESSION innodb_lock_wait_timeout = 5;
--- [once per run] the batch and keyset-cursor tables
-CREATE TEMPORARY TABLE anonsweep_batch AS
-SELECT u.`id` AS id FROM `users` AS u LIMIT 0;
--- [once per run] the batch and keyset-cursor tables
-CREATE TEMPORARY TABLE anonsweep_cursor AS
-SELECT u.`id` AS last_id FROM `users` AS u LIMIT 0;
--- [once per run] the batch and keyset-cursor tables
-INSERT INTO anonsweep_cursor (last_id) SELECT u.`id` FROM `users` AS u ORDER BY u.`id` LIMIT 1;
 
 -- == Each batch: one transaction
--- [every batch] empty the batch table (before the transaction: TRUNCATE commits implicitly)
-TRUNCATE TABLE anonsweep_batch;
--- [batches after the first] load the keyset cursor
-SET @anonsweep_after = (SELECT c.last_id FROM anonsweep_cursor AS c);
+-- [every batch] a batch table an earlier run left in this server session, if any (a pooler hands sessions from client to client)
+DROP TEMPORARY TABLE IF EXISTS anonsweep_batch;
+-- [every batch] the batch table, for this transaction only (nothing stays in the session for the next batch)
+CREATE TEMPORARY TABLE anonsweep_batch AS
+SELECT u.`id` AS id FROM `users` AS u LIMIT 0;
 -- [first batch] pick and lock the first users (no cursor yet)
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the batch size
 INSERT INTO anonsweep_batch (id)
@@ -160,7 +153,7 @@ ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the batch size
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the keyset cursor: the previous batch's last id (as text), ?#5 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `users` AS u
@@ -171,12 +164,12 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
   )
-  AND u.`id` > @anonsweep_after
+  AND u.`id` > ?
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
--- [every batch] move the keyset cursor past this batch
-UPDATE anonsweep_cursor SET last_id = (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1);
+-- [every batch] the batch's last id: the keyset cursor the next batch binds
+SELECT CAST(b.id AS CHAR) AS t FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] lock the picked users' sessions, so their activity cannot change under us
 SELECT COUNT(*) AS n FROM `sessions` AS x
 WHERE x.`user_id` IN (SELECT b.id FROM anonsweep_batch AS b)
@@ -234,10 +227,19 @@ JOIN anonsweep_batch AS b ON x.`user_id` = b.id;
 -- [every batch] delete from users, in foreign-key order
 DELETE x FROM `users` AS x
 JOIN anonsweep_batch AS b ON x.`id` = b.id;
+-- [every batch] last in the transaction: drop the batch table
+DROP TEMPORARY TABLE anonsweep_batch;
+
+-- == After a batch that was rolled back
+-- [after a batch that failed] drop the batch table (a temporary table outlives a rollback here)
+DROP TEMPORARY TABLE IF EXISTS anonsweep_batch;
 
 -- == Only when a batch of one user fails: move the cursor past that user (it is kept and reported)
--- [every batch] empty the batch table
-TRUNCATE TABLE anonsweep_batch;
+-- [every batch] a batch table an earlier run left in this server session, if any (a pooler hands sessions from client to client)
+DROP TEMPORARY TABLE IF EXISTS anonsweep_batch;
+-- [every batch] the batch table, for this transaction only
+CREATE TEMPORARY TABLE anonsweep_batch AS
+SELECT u.`id` AS id FROM `users` AS u LIMIT 0;
 -- [when the user fails in the first batch] take the failing user (no lock)
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the batch size
 INSERT INTO anonsweep_batch (id)
@@ -253,7 +255,7 @@ WHERE u.`is_anonymous` = 1
 ORDER BY u.`id`
 LIMIT ?;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the batch size
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the keyset cursor: the previous batch's last id (as text), ?#5 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `users` AS u
@@ -264,22 +266,18 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
   )
-  AND u.`id` > @anonsweep_after
+  AND u.`id` > ?
 ORDER BY u.`id`
 LIMIT ?;
--- [every batch] move the keyset cursor past it
-UPDATE anonsweep_cursor SET last_id = (SELECT b.id FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1);
+-- [every batch] its id: the keyset cursor, past it
+SELECT CAST(b.id AS CHAR) AS t FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
 SELECT CAST(u.`id` AS CHAR) AS id, CAST(u.`created_at` AS CHAR) AS created_at
 FROM `users` AS u
 WHERE u.`id` IN (SELECT b.id FROM anonsweep_batch AS b)
 ORDER BY u.`id`;
-
--- == After the last batch
--- [once per run] drop the run's temporary tables
+-- [every batch] last in the transaction: drop the batch table
 DROP TEMPORARY TABLE anonsweep_batch;
--- [once per run] drop the run's temporary tables
-DROP TEMPORARY TABLE anonsweep_cursor;
 
 -- == Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)
 -- [on each --replica] the replica's Seconds_Behind_Source (Seconds_Behind_Master)

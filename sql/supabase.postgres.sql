@@ -7,6 +7,10 @@
 --   auth.sessions.refreshed_at: timestamptz
 --   auth.users.last_sign_in_at: timestamptz
 
+-- == Before the lock and anything else: is a transaction-mode connection pooler in between?
+-- [run and plan: up to 10 rounds, each on one connection, a second one, then the first again] the server process serving the connection: a pid that changes between transactions, or serves both connections, means a transaction-mode pooler
+SELECT CAST(pg_backend_pid() AS TEXT) AS t;
+
 -- == Before the first batch: counts, in one read-only snapshot
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
@@ -170,19 +174,16 @@ FROM (
 ) AS p
 ORDER BY p.k;
 
--- == Once per run, on the run's own connection, before the first batch
--- [once per run] the batch and keyset-cursor tables
-CREATE TEMPORARY TABLE anonsweep_batch AS
-SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
--- [once per run] the batch and keyset-cursor tables
-CREATE TEMPORARY TABLE anonsweep_cursor AS
-SELECT u."id" AS last_id FROM "auth"."users" AS u LIMIT 0;
-
 -- == Each batch: one transaction
 -- [every batch] first in the transaction: how long to wait for a row lock
 SET LOCAL lock_timeout = '5000ms';
--- [every batch] empty the batch table
-TRUNCATE pg_temp.anonsweep_batch;
+-- [every batch] UTC for this transaction (times stored as text, the audit log's times)
+SET LOCAL TIME ZONE 'UTC';
+-- [every batch] a batch table an earlier run left in this server session, if any (a pooler hands sessions from client to client)
+DROP TABLE IF EXISTS pg_temp.anonsweep_batch;
+-- [every batch] the batch table, for this transaction only (nothing stays in the session for the next batch)
+CREATE TEMPORARY TABLE anonsweep_batch ON COMMIT DROP AS
+SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
 -- [first batch] pick and lock the first users (no cursor yet)
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
@@ -200,7 +201,7 @@ ORDER BY u."id"
 LIMIT $2
 FOR UPDATE OF u;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the keyset cursor: the previous batch's last id (as text), $3 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
@@ -209,18 +210,16 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND s."user_id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+      AND s."user_id" > CAST($2 AS TEXT)
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
   AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
-  AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+  AND u."id" > CAST($2 AS TEXT)
 ORDER BY u."id"
-LIMIT $2
+LIMIT $3
 FOR UPDATE OF u;
--- [every batch] move the keyset cursor past this batch
-TRUNCATE pg_temp.anonsweep_cursor;
--- [every batch] move the keyset cursor past this batch
-INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+-- [every batch] the batch's last id: the keyset cursor the next batch binds
+SELECT CAST(b.id AS TEXT) AS t FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] statistics for the freshly filled batch table, so the planner drives the joins from it
 ANALYZE pg_temp.anonsweep_batch;
 -- [every batch] lock the picked users' sessions and count those with activity at or after the cutoff
@@ -299,8 +298,15 @@ DELETE FROM "auth"."users"
 WHERE "id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b));
 
 -- == Only when a batch of one user fails: move the cursor past that user (it is kept and reported)
--- [every batch] empty the batch table
-TRUNCATE pg_temp.anonsweep_batch;
+-- [every batch] first in the transaction: how long to wait for a row lock
+SET LOCAL lock_timeout = '5000ms';
+-- [every batch] UTC for this transaction (times stored as text, the audit log's times)
+SET LOCAL TIME ZONE 'UTC';
+-- [every batch] a batch table an earlier run left in this server session, if any (a pooler hands sessions from client to client)
+DROP TABLE IF EXISTS pg_temp.anonsweep_batch;
+-- [every batch] the batch table, for this transaction only
+CREATE TEMPORARY TABLE anonsweep_batch ON COMMIT DROP AS
+SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
 -- [when the user fails in the first batch] take the failing user (no lock)
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
@@ -317,7 +323,7 @@ WHERE u."is_anonymous"
 ORDER BY u."id"
 LIMIT $2;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the batch size
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the keyset cursor: the previous batch's last id (as text), $3 = the batch size
 INSERT INTO pg_temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
@@ -326,28 +332,20 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND s."user_id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+      AND s."user_id" > CAST($2 AS TEXT)
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
   AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
-  AND u."id" > (SELECT c.last_id FROM pg_temp.anonsweep_cursor AS c)
+  AND u."id" > CAST($2 AS TEXT)
 ORDER BY u."id"
-LIMIT $2;
--- [every batch] move the keyset cursor past it
-TRUNCATE pg_temp.anonsweep_cursor;
--- [every batch] move the keyset cursor past it
-INSERT INTO pg_temp.anonsweep_cursor (last_id) SELECT b.id FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+LIMIT $3;
+-- [every batch] its id: the keyset cursor, past it
+SELECT CAST(b.id AS TEXT) AS t FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
 FROM "auth"."users" AS u
 WHERE u."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
 ORDER BY u."id";
-
--- == After the last batch
--- [once per run] drop the run's temporary tables
-DROP TABLE pg_temp.anonsweep_batch;
--- [once per run] drop the run's temporary tables
-DROP TABLE pg_temp.anonsweep_cursor;
 
 -- == Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)
 -- [on the primary, without --replica] the primary's WAL position and each physical standby's replay position and last report

@@ -173,16 +173,11 @@ ORDER BY p.k;
 -- == Once per run, on the run's own connection, before the first batch
 -- [once per run] how long a batch waits for a lock
 PRAGMA busy_timeout = 5000;
--- [once per run] the batch and keyset-cursor tables
-CREATE TEMPORARY TABLE anonsweep_batch AS
-SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
--- [once per run] the batch and keyset-cursor tables
-CREATE TEMPORARY TABLE anonsweep_cursor AS
-SELECT u."id" AS last_id FROM "auth"."users" AS u LIMIT 0;
 
 -- == Each batch: one transaction
--- [every batch] empty the batch table
-DELETE FROM temp.anonsweep_batch;
+-- [every batch] the batch table, for this transaction only (nothing stays in the session for the next batch)
+CREATE TEMPORARY TABLE anonsweep_batch AS
+SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
 -- [first batch] pick and lock the first users (no cursor yet)
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
@@ -199,7 +194,7 @@ WHERE u."is_anonymous" IN (1, 'true')
 ORDER BY u."id"
 LIMIT ?2;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
@@ -208,17 +203,15 @@ WHERE u."is_anonymous" IN (1, 'true')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND s."user_id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
+      AND s."user_id" > ?2
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
   )
   AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
-  AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
+  AND u."id" > ?2
 ORDER BY u."id"
-LIMIT ?2;
--- [every batch] move the keyset cursor past this batch
-DELETE FROM temp.anonsweep_cursor;
--- [every batch] move the keyset cursor past this batch
-INSERT INTO temp.anonsweep_cursor (last_id) SELECT b.id FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+LIMIT ?3;
+-- [every batch] the batch's last id: the keyset cursor the next batch binds
+SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
 FROM "auth"."users" AS u
@@ -267,10 +260,13 @@ WHERE "user_id" IN (SELECT b.id FROM temp.anonsweep_batch AS b);
 -- [every batch] delete from auth.users, in foreign-key order
 DELETE FROM "auth"."users"
 WHERE "id" IN (SELECT b.id FROM temp.anonsweep_batch AS b);
+-- [every batch] last in the transaction: drop the batch table
+DROP TABLE temp.anonsweep_batch;
 
 -- == Only when a batch of one user fails: move the cursor past that user (it is kept and reported)
--- [every batch] empty the batch table
-DELETE FROM temp.anonsweep_batch;
+-- [every batch] the batch table, for this transaction only
+CREATE TEMPORARY TABLE anonsweep_batch AS
+SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
 -- [when the user fails in the first batch] take the failing user (no lock)
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
@@ -287,7 +283,7 @@ WHERE u."is_anonymous" IN (1, 'true')
 ORDER BY u."id"
 LIMIT ?2;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
@@ -296,25 +292,19 @@ WHERE u."is_anonymous" IN (1, 'true')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND s."user_id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
+      AND s."user_id" > ?2
       AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
   )
   AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
-  AND u."id" > (SELECT c.last_id FROM temp.anonsweep_cursor AS c)
+  AND u."id" > ?2
 ORDER BY u."id"
-LIMIT ?2;
--- [every batch] move the keyset cursor past it
-DELETE FROM temp.anonsweep_cursor;
--- [every batch] move the keyset cursor past it
-INSERT INTO temp.anonsweep_cursor (last_id) SELECT b.id FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
+LIMIT ?3;
+-- [every batch] its id: the keyset cursor, past it
+SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
 FROM "auth"."users" AS u
 WHERE u."id" IN (SELECT b.id FROM temp.anonsweep_batch AS b)
 ORDER BY u."id";
-
--- == After the last batch
--- [once per run] drop the run's temporary tables
+-- [every batch] last in the transaction: drop the batch table
 DROP TABLE temp.anonsweep_batch;
--- [once per run] drop the run's temporary tables
-DROP TABLE temp.anonsweep_cursor;

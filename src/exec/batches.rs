@@ -140,6 +140,8 @@ pub struct RunOutcome {
     pub stop_kind: Option<StopKind>,
     /// Where the deleted users were archived.
     pub archive: Option<String>,
+    /// How a transaction-mode connection pooler showed itself, if one did.
+    pub pooler: Option<String>,
 }
 
 /// Why a batch transaction failed.
@@ -176,52 +178,66 @@ pub struct Archiving<'a> {
     pub pause_before_commit: Option<Duration>,
 }
 
-enum Batch {
-    Empty,
-    Done {
-        picked: u64,
-        kept: u64,
-        users: Vec<BatchUser>,
-        per_user: Vec<(String, HashMap<String, u64>)>,
-        counts: Vec<u64>,
-    },
+/// What one committed batch did.
+struct Done {
+    picked: u64,
+    kept: u64,
+    users: Vec<BatchUser>,
+    per_user: Vec<(String, HashMap<String, u64>)>,
+    counts: Vec<u64>,
 }
 
-/// One transaction that empties the batch table, picks the next users after the cursor with
-/// `pick` (limit from `v`) and moves the cursor past them, then runs `body` on the batch.
-/// `None` when nothing was left to pick.
+enum Batch {
+    Empty,
+    /// With the keyset cursor for the next batch.
+    Done(Done, String),
+}
+
+/// One self-contained transaction: the batch settings, a fresh batch table, the pick of the
+/// next users after the cursor `after` (the previous batch's last id; `None` for the first) with
+/// `pick` (limit from `v`), the batch's last id read back, then `body`. Nothing a later batch
+/// needs stays in the session, so through a transaction-mode pooler each batch may run on
+/// another server session. `None` when nothing was left to pick; otherwise `body`'s value and
+/// the cursor for the next batch (kept by the caller once the transaction committed).
 fn in_batch<T>(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    first: bool,
+    after: Option<&str>,
     pick: &crate::plan::Stmt,
     body: impl FnOnce(&mut Conn, u64) -> Result<T, BatchError>,
-) -> Result<Option<T>, BatchError> {
-    if plan.clear_before_begin {
-        conn.execute(&plan.clear, v)?;
-    }
-    conn.transaction(|c| {
+) -> Result<Option<(T, String)>, BatchError> {
+    let result = conn.transaction(|c| {
         for s in &plan.batch_settings {
+            c.execute(&s.stmt, v)?;
+        }
+        for s in &plan.drop_leftover {
             c.execute(s, v)?;
         }
-        if !plan.clear_before_begin {
-            c.execute(&plan.clear, v)?;
-        }
-        if !first {
-            for s in &plan.load_cursor {
-                c.execute(s, v)?;
-            }
-        }
-        let picked = c.execute(pick, v)? as u64;
-        if picked == 0 {
-            return Ok(None);
-        }
-        for s in &plan.advance {
+        c.execute(&plan.create_batch, v)?;
+        let picked = c.execute_after(pick, v, after)? as u64;
+        let done = if picked == 0 {
+            None
+        } else {
+            let last = c.text(&plan.last_id.sql)?.ok_or_else(|| {
+                BatchError::Db(diesel::result::Error::QueryBuilderError(
+                    "the batch's last id came back empty".into(),
+                ))
+            })?;
+            Some((body(c, picked)?, last))
+        };
+        for s in &plan.drop_batch {
             c.execute(s, v)?;
         }
-        body(c, picked).map(Some)
-    })
+        Ok(done)
+    });
+    if result.is_err() {
+        // The transaction rolled back; on MySQL the batch table outlives that.
+        for s in &plan.drop_after_rollback {
+            let _ = conn.execute(s, v);
+        }
+    }
+    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -229,18 +245,17 @@ fn one_batch(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    first: bool,
+    after: Option<&str>,
     opts: &BatchOptions,
     want_per_user: bool,
     attempt: u64,
     archiving: Option<&mut Archiving>,
 ) -> Result<Batch, BatchError> {
-    let pick = if first {
-        &plan.pick_first
-    } else {
-        &plan.pick_next
+    let pick = match after {
+        None => &plan.pick_first,
+        Some(_) => &plan.pick_next,
     };
-    let done = in_batch(conn, plan, v, first, pick, |c, picked| {
+    let done = in_batch(conn, plan, v, after, pick, |c, picked| {
         for s in &plan.analyze {
             c.execute(s, v)?;
         }
@@ -304,7 +319,7 @@ fn one_batch(
                 std::thread::sleep(p);
             }
         }
-        Ok(Batch::Done {
+        Ok(Done {
             picked,
             kept,
             users,
@@ -312,30 +327,34 @@ fn one_batch(
             counts,
         })
     })?;
-    Ok(done.unwrap_or(Batch::Empty))
+    Ok(match done {
+        None => Batch::Empty,
+        Some((done, last_id)) => Batch::Done(done, last_id),
+    })
 }
 
-/// Moves the cursor past the next eligible user without deleting it; returns its id.
+/// Takes the next eligible user after the cursor without deleting it; returns its id (for the
+/// report) and the cursor past it.
 fn skip_one(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    first: bool,
-) -> Result<Option<String>, diesel::result::Error> {
-    let pick = if first {
-        &plan.skip_first
-    } else {
-        &plan.skip_next
+    after: Option<&str>,
+) -> Result<Option<(String, String)>, diesel::result::Error> {
+    let pick = match after {
+        None => &plan.skip_first,
+        Some(_) => &plan.skip_next,
     };
     let one = Values { limit: 1, ..v };
-    let id = in_batch(conn, plan, one, first, pick, |c, _| {
+    let id = in_batch(conn, plan, one, after, pick, |c, _| {
         Ok(c.users(&plan.batch_users, one)?
             .into_iter()
             .next()
             .map(|u| u.id))
     });
     match id {
-        Ok(id) => Ok(id.flatten()),
+        Ok(Some((Some(id), last))) => Ok(Some((id, last))),
+        Ok(_) => Ok(None),
         Err(BatchError::Db(e)) => Err(e),
         Err(other) => Err(diesel::result::Error::QueryBuilderError(
             other.message().into(),
@@ -366,15 +385,13 @@ pub fn run(
     for s in &plan.session {
         conn.execute(s, Values { cutoff, limit: 0 })?;
     }
-    for s in &plan.setup {
-        conn.execute(s, Values { cutoff, limit: 0 })?;
-    }
     // Aiming at a time target, start small and let the measured time per user grow the batches.
     let mut size = match opts.target_batch {
         Some(_) => opts.batch_size.min(FIRST_TARGETED_BATCH),
         None => opts.batch_size,
     };
-    let mut first = true;
+    // The keyset cursor: the last id of the last committed batch, kept here between batches.
+    let mut cursor: Option<String> = None;
     let mut retried = false;
     let mut durations: Vec<f64> = Vec::new();
     let mut attempt: u64 = 0;
@@ -444,7 +461,7 @@ pub fn run(
             conn,
             plan,
             v,
-            first,
+            cursor.as_deref(),
             opts,
             audit.is_some(),
             attempt,
@@ -453,20 +470,23 @@ pub fn run(
         let elapsed = started.elapsed();
         match result {
             Ok(Batch::Empty) => break,
-            Ok(Batch::Done {
-                picked,
-                kept,
-                users,
-                per_user,
-                counts,
-            }) => {
+            Ok(Batch::Done(
+                Done {
+                    picked,
+                    kept,
+                    users,
+                    per_user,
+                    counts,
+                },
+                last_id,
+            )) => {
                 durations.push(elapsed.as_secs_f64() * 1000.0);
                 if out.batches == 0 {
                     out.batch_size_min = limit;
                 }
                 out.batch_size_min = out.batch_size_min.min(limit);
                 out.batch_size_max = out.batch_size_max.max(limit);
-                first = false;
+                cursor = Some(last_id);
                 retried = false;
                 out.batches += 1;
                 out.kept_changed += kept;
@@ -537,9 +557,9 @@ pub fn run(
                     continue;
                 }
                 retried = false;
-                match skip_one(conn, plan, v, first) {
-                    Ok(Some(id)) => {
-                        first = false;
+                match skip_one(conn, plan, v, cursor.as_deref()) {
+                    Ok(Some((id, last_id))) => {
+                        cursor = Some(last_id);
                         warn!("user {id} could not be deleted: {last_error}");
                         out.failed.push(Failed {
                             user_id: id,
@@ -561,11 +581,6 @@ pub fn run(
                     }
                 }
             }
-        }
-    }
-    if !out.aborted {
-        for s in &plan.teardown {
-            let _ = conn.execute(s, Values { cutoff, limit: 0 });
         }
     }
     durations.sort_by(|a, b| a.total_cmp(b));

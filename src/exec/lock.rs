@@ -1,6 +1,8 @@
 //! One instance at a time per database: a Redis lock (`SET NX PX`, renewed, released by
 //! compare-and-delete) or the database's own lock (PostgreSQL advisory lock, MySQL `GET_LOCK`,
 //! a lock file beside a SQLite database). A second instance exits 75 and names the holder.
+//! Before any lock: whether PostgreSQL is reached through a transaction-mode pooler, where a
+//! session's advisory lock cannot hold (refused, exit 2).
 
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sql::conn::Conn;
 use crate::sql::dburl::DbUrl;
+use crate::sql::dialect::Stmt;
 
 /// Which lock a run takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +111,48 @@ impl Guard {
             let _ = k.join();
         }
     }
+}
+
+/// Whether `db` is reached through a transaction-mode connection pooler (PgBouncer with
+/// `pool_mode = transaction`, and the like), which hands the server session to other clients
+/// between transactions. `probe` is the plan's statement reading the server process's pid
+/// (`Plan::pooler_probe`; none on other backends). Each round reads it on one connection, then on
+/// a second, then on the first again, each read its own transaction: directly connected, the
+/// first connection keeps its pid and the second has another; a transaction-mode pooler moves
+/// the first between server sessions, or hands the one it released to the second. A
+/// session-mode pooler keeps a session per client, like a direct connection (and is fine).
+/// `Some(evidence)` when one was seen.
+pub fn detect_pooler(db: &DbUrl, probe: &[Stmt]) -> anyhow::Result<Option<String>> {
+    let (Some(stmt), DbUrl::Postgres { .. }) = (probe.first(), db) else {
+        return Ok(None);
+    };
+    let mut first = Conn::connect(db)?;
+    let mut second = Conn::connect(db)?;
+    let pid =
+        |c: &mut Conn| -> anyhow::Result<String> { Ok(c.text(&stmt.sql)?.unwrap_or_default()) };
+    for _ in 0..crate::plan::POOLER_PROBE_ROUNDS {
+        let a = pid(&mut first)?;
+        let b = pid(&mut second)?;
+        let a2 = pid(&mut first)?;
+        if a != a2 {
+            return Ok(Some(format!(
+                "one connection was served by backend pid {a}, then by {a2}"
+            )));
+        }
+        if b == a {
+            return Ok(Some(format!(
+                "backend pid {a} served two connections in turn"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// The refusal of `--lock database` through a transaction-mode pooler (exit 2).
+pub fn pooled_lock_refused(evidence: &str) -> anyhow::Error {
+    crate::error::usage(format!(
+        "--lock database cannot hold through a transaction-mode connection pooler ({evidence}): a PostgreSQL advisory lock belongs to one server session, which the pooler hands to other clients between transactions; nothing done; use --lock redis://host:6379 (or ANONSWEEP_LOCK_URL), or connect to PostgreSQL directly"
+    ))
 }
 
 /// What identifies the database, asked from the server itself, so every spelling of its

@@ -27,11 +27,22 @@ fn connect(settings: &Settings) -> anyhow::Result<Conn> {
         .expect("migrate run/revert/status require a database");
     let mut conn = Conn::connect(db)?;
     if conn.backend() == Backend::Postgres {
-        // Never queue behind a long transaction forever; an interrupted build is rebuilt next time.
-        conn.batch_execute(&format!(
-            "SET lock_timeout = '{}ms'",
-            settings.lock_timeout_ms
-        ))?;
+        // Through a transaction-mode pooler a session setting would not reach the build (the
+        // next statement may run in another server session) and would stay behind for the
+        // pooler's other clients; `CREATE INDEX CONCURRENTLY` cannot run in a transaction, where
+        // `SET LOCAL` would hold. So the builds go without it there.
+        let probe = crate::plan::pooler_probe(Backend::Postgres);
+        match crate::exec::lock::detect_pooler(db, &probe)? {
+            Some(evidence) => crate::warn!(
+                "PostgreSQL is reached through a transaction-mode connection pooler ({evidence}): the index builds run without --lock-timeout-ms (CREATE INDEX CONCURRENTLY cannot run inside a transaction, and a session setting would not hold there); to bound their lock waits, run `anonsweep migrate` connected to PostgreSQL directly"
+            ),
+            // Never queue behind a long transaction forever; an interrupted build is rebuilt
+            // next time.
+            None => conn.batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                settings.lock_timeout_ms
+            ))?,
+        }
     }
     if conn.backend() == Backend::Mysql {
         // Online DDL still takes a brief metadata lock: do not wait for it forever.

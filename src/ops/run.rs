@@ -119,8 +119,20 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     }
     let deadline = opts.max_runtime.map(|d| started + d);
     let db = s.database.clone().expect("run requires a database");
+    // Before the lock: through a transaction-mode pooler the database's own lock cannot hold
+    // (the batches are fine: each is a self-contained transaction).
+    let pooler = detect_pooler(s, &db)?;
+    intent.pooler = pooler.clone();
+    let lock_spec = match (&opts.lock, &pooler) {
+        (Some(LockSpec::Database), Some(evidence)) => {
+            refusals.refuse(lock::pooled_lock_refused(evidence))?;
+            intent.lock = Some("the database lock: refused through the pooler".into());
+            None
+        }
+        (spec, _) => spec.as_ref(),
+    };
     // The lock first: a second instance leaves before reading anything.
-    let guard = match &opts.lock {
+    let guard = match lock_spec {
         Some(spec) if !dry => {
             let g = lock::acquire(spec, &db, opts.lock_ttl)?;
             info!("holding the {}", g.description);
@@ -150,6 +162,7 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     let ctx = Locked {
         s,
         opts,
+        pooler,
         guard: guard.as_ref(),
         interrupted,
         deadline,
@@ -174,6 +187,8 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
 struct Locked<'a> {
     s: &'a Settings,
     opts: &'a RunOptions,
+    /// How a transaction-mode pooler showed itself, if one did.
+    pooler: Option<String>,
     guard: Option<&'a lock::Guard>,
     interrupted: Arc<AtomicBool>,
     deadline: Option<Instant>,
@@ -397,6 +412,7 @@ impl Locked<'_> {
                 crate::error::one_line(&e)
             ),
         }
+        outcome.pooler = self.pooler.clone();
         if let Some(a) = archive {
             let what = a.describe();
             if let Err(e) = a.finish() {
@@ -420,6 +436,16 @@ impl Locked<'_> {
         }
         Ok(outcome)
     }
+}
+
+/// The pooler probe (PostgreSQL), said on stderr when it finds one. It connects as the run
+/// does, so a database it cannot reach fails here with the error the run would give.
+fn detect_pooler(s: &Settings, db: &crate::sql::dburl::DbUrl) -> anyhow::Result<Option<String>> {
+    let found = lock::detect_pooler(db, &crate::plan::pooler_probe(s.backend))?;
+    if let Some(evidence) = &found {
+        info!("PostgreSQL is reached through a transaction-mode connection pooler ({evidence}): every batch is one self-contained transaction; --lock database cannot be used");
+    }
+    Ok(found)
 }
 
 /// Connects, runs the pre-flight checks (stopping on an error) and renders the plan.

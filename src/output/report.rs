@@ -193,6 +193,9 @@ pub fn run_text(
     if let Some(a) = &o.archive {
         let _ = writeln!(out, "  archive              {a}");
     }
+    if let Some(p) = &o.pooler {
+        let _ = writeln!(out, "  pooler               transaction-mode ({p})");
+    }
     if let Some(stop) = &o.stopped {
         let _ = writeln!(out, "  stopped early        {stop}");
     }
@@ -235,6 +238,7 @@ pub fn run_json(
         "p99_batch_ms": o.p99_batch_ms,
         "stopped": o.stopped,
         "archive": o.archive,
+        "pooler": o.pooler,
         "duration_seconds": elapsed,
     })
 }
@@ -294,6 +298,9 @@ pub fn print(r: &Report) {
                             l.format.name()
                         );
                     }
+                    if let Some(p) = &intent.pooler {
+                        println!("  pooler               transaction-mode ({p})");
+                    }
                     if let Some(e) = &r.refusal {
                         println!("  run would refuse     {}", crate::error::one_line(e));
                     }
@@ -312,6 +319,7 @@ pub fn print(r: &Report) {
                     j["audit_log"] = json!(intent.audit_log);
                     j["list"] = json!(intent.list);
                     j["replicas"] = json!(intent.replicas);
+                    j["pooler"] = json!(intent.pooler);
                     j["refusal"] = json!(r.refusal.as_ref().map(crate::error::one_line));
                     j["exit_code"] = json!(r.exit_code());
                     if let Some(lines) = &intent.explain {

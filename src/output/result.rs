@@ -23,6 +23,8 @@ pub struct Intent {
     pub list: Option<ListWritten>,
     /// `--max-replica-lag`: the replicas the run would watch, and their lag now.
     pub replicas: Option<Watched>,
+    /// How a transaction-mode connection pooler showed itself, if one did.
+    pub pooler: Option<String>,
 }
 
 /// The one result the report, the hooks and the exit code read.

@@ -1,7 +1,7 @@
 //! `plan --list`: every eligible user with its latest activity and the rows each table would
 //! lose, read in keyset pages over the users' primary key (the rule and binds of the counts).
 
-use super::names::{Names, Parent};
+use super::names::{id_type, Names, Parent};
 use super::{Formats, Stmt};
 use crate::config::settings::Schema;
 use crate::sql::dialect::{Backend, Binder, TimeKind};
@@ -65,15 +65,7 @@ impl Names {
             });
         let activity: Vec<(String, String, String, String, TimeKind)> =
             sessions.chain(users).collect();
-        let id_type = users_columns
-            .iter()
-            .find(|(n, _)| n == &schema.users_id)
-            .or_else(|| {
-                users_columns
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(&schema.users_id))
-            })
-            .map(|(_, t)| t.as_str());
+        let id_type = id_type(schema, users_columns);
         let page = |b: &mut Binder, after_cursor: bool| {
             self.stmt(b, |b| {
                 // As the pick: a redundant bound on the sessions probe, so a merge join starts

@@ -22,7 +22,6 @@ const ONCE: &str = "Once per run, on the run's own connection, before the first 
 const BATCH: &str = "Each batch: one transaction";
 const FAILED: &str =
     "Only when a batch of one user fails: move the cursor past that user (it is kept and reported)";
-const AFTER: &str = "After the last batch";
 const REPLICAS: &str = "Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)";
 
 /// The queries `run --max-replica-lag` sends to watch the replicas: on a connection of its own
@@ -62,6 +61,10 @@ impl ReplicaQueries {
         }
     }
 }
+const LEFTOVER: &str = "a batch table an earlier run left in this server session, if any (a pooler hands sessions from client to client)";
+const ROLLED_BACK: &str = "After a batch that was rolled back";
+const PROBE: &str =
+    "Before the lock and anything else: is a transaction-mode connection pooler in between?";
 
 impl Plan {
     /// Every statement, in execution order.
@@ -79,6 +82,18 @@ impl Plan {
             });
         };
         let (run_and_plan, plan_only) = ("run and plan", "plan only");
+        let rounds = format!(
+            "run and plan: up to {} rounds, each on one connection, a second one, then the first again",
+            super::POOLER_PROBE_ROUNDS
+        );
+        for s in &self.pooler_probe {
+            add(
+                PROBE,
+                &rounds,
+                "the server process serving the connection: a pid that changes between transactions, or serves both connections, means a transaction-mode pooler".into(),
+                s,
+            );
+        }
         for s in &self.preflight_reads {
             add(
                 CHECKS,
@@ -143,39 +158,21 @@ impl Plan {
                 s,
             );
         }
-        for s in &self.setup {
-            add(
-                ONCE,
-                "once per run",
-                "the batch and keyset-cursor tables".into(),
-                s,
-            );
-        }
         let every = "every batch";
         let later = "batches after the first";
-        if self.clear_before_begin {
-            add(
-                BATCH,
-                every,
-                "empty the batch table (before the transaction: TRUNCATE commits implicitly)"
-                    .into(),
-                &self.clear,
-            );
-        }
         for s in &self.batch_settings {
-            add(
-                BATCH,
-                every,
-                "first in the transaction: how long to wait for a row lock".into(),
-                s,
-            );
+            add(BATCH, every, s.what.into(), &s.stmt);
         }
-        if !self.clear_before_begin {
-            add(BATCH, every, "empty the batch table".into(), &self.clear);
+        for s in &self.drop_leftover {
+            add(BATCH, every, LEFTOVER.into(), s);
         }
-        for s in &self.load_cursor {
-            add(BATCH, later, "load the keyset cursor".into(), s);
-        }
+        add(
+            BATCH,
+            every,
+            "the batch table, for this transaction only (nothing stays in the session for the next batch)"
+                .into(),
+            &self.create_batch,
+        );
         add(
             BATCH,
             "first batch",
@@ -188,14 +185,12 @@ impl Plan {
             "pick and lock the next users after the cursor".into(),
             &self.pick_next,
         );
-        for s in &self.advance {
-            add(
-                BATCH,
-                every,
-                "move the keyset cursor past this batch".into(),
-                s,
-            );
-        }
+        add(
+            BATCH,
+            every,
+            "the batch's last id: the keyset cursor the next batch binds".into(),
+            &self.last_id,
+        );
         for s in &self.analyze {
             add(
                 BATCH,
@@ -262,7 +257,34 @@ impl Plan {
                 &d.stmt,
             );
         }
-        add(FAILED, every, "empty the batch table".into(), &self.clear);
+        for s in &self.drop_batch {
+            add(
+                BATCH,
+                every,
+                "last in the transaction: drop the batch table".into(),
+                s,
+            );
+        }
+        for s in &self.drop_after_rollback {
+            add(
+                ROLLED_BACK,
+                "after a batch that failed",
+                "drop the batch table (a temporary table outlives a rollback here)".into(),
+                s,
+            );
+        }
+        for s in &self.batch_settings {
+            add(FAILED, every, s.what.into(), &s.stmt);
+        }
+        for s in &self.drop_leftover {
+            add(FAILED, every, LEFTOVER.into(), s);
+        }
+        add(
+            FAILED,
+            every,
+            "the batch table, for this transaction only".into(),
+            &self.create_batch,
+        );
         add(
             FAILED,
             "when the user fails in the first batch",
@@ -275,20 +297,23 @@ impl Plan {
             "take the failing user (no lock)".into(),
             &self.skip_next,
         );
-        for s in &self.advance {
-            add(FAILED, every, "move the keyset cursor past it".into(), s);
-        }
+        add(
+            FAILED,
+            every,
+            "its id: the keyset cursor, past it".into(),
+            &self.last_id,
+        );
         add(
             FAILED,
             every,
             "its id, for the report".into(),
             &self.batch_users,
         );
-        for s in &self.teardown {
+        for s in &self.drop_batch {
             add(
-                AFTER,
-                "once per run",
-                "drop the run's temporary tables".into(),
+                FAILED,
+                every,
+                "last in the transaction: drop the batch table".into(),
                 s,
             );
         }
@@ -365,6 +390,12 @@ impl Plan {
                         format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name())
                     }
                     Param::Limit => format!("{ph} = {limit}"),
+                    Param::PageAfter
+                        if std::ptr::eq(stmt, &self.pick_next)
+                            || std::ptr::eq(stmt, &self.skip_next) =>
+                    {
+                        format!("{ph} = the keyset cursor: the previous batch's last id (as text)")
+                    }
                     Param::PageAfter => format!("{ph} = the previous page's last id (as text)"),
                 }
             })

@@ -24,6 +24,13 @@ pub struct Labeled {
     pub stmt: Stmt,
 }
 
+/// A statement with what it is for (the listing's words).
+#[derive(Clone, Debug)]
+pub struct Described {
+    pub what: &'static str,
+    pub stmt: Stmt,
+}
+
 /// Everything `plan` shows and `run` executes.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -41,23 +48,34 @@ pub struct Plan {
     pub sample: Stmt,
     /// `plan --list`: every eligible user, in keyset pages of the batch size.
     pub list: List,
-    /// Once per run, before the setup: how long a batch waits for a lock (SQLite, MySQL).
+    /// Before the lock and anything else (PostgreSQL): the server process serving the
+    /// connection, read on two connections to detect a transaction-mode pooler.
+    pub pooler_probe: Vec<Stmt>,
+    /// Once per run, before the first batch: how long a batch waits for a lock (SQLite, MySQL).
     pub session: Vec<Stmt>,
-    pub setup: Vec<Stmt>,
-    /// First in each batch transaction: how long it waits for a row lock (PostgreSQL).
-    pub batch_settings: Vec<Stmt>,
-    pub clear: Stmt,
+    /// First in each batch transaction (PostgreSQL, `SET LOCAL`): how long it waits for a row
+    /// lock, and UTC.
+    pub batch_settings: Vec<Described>,
+    /// Before it is created (PostgreSQL, MySQL): a batch table an earlier run left in this
+    /// server session, if any (through a pooler the session may have served another client;
+    /// older versions kept the table for the whole run).
+    pub drop_leftover: Vec<Stmt>,
+    /// Then the batch table, which never outlives its transaction: nothing a later batch needs
+    /// stays in the session (a transaction-mode pooler may hand each batch another server
+    /// session).
+    pub create_batch: Stmt,
     pub pick_first: Stmt,
+    /// After the keyset cursor, bound as text: the previous batch's last id.
     pub pick_next: Stmt,
     /// Like the picks, without row locks: moves the cursor past a user that cannot be deleted.
     pub skip_first: Stmt,
     pub skip_next: Stmt,
-    pub advance: Vec<Stmt>,
-    /// Before a pick after the cursor (MySQL): load the cursor into a session variable.
-    pub load_cursor: Vec<Stmt>,
-    /// MySQL: empty the batch table with `TRUNCATE` before the transaction (it commits
-    /// implicitly); elsewhere `clear` runs inside the transaction.
-    pub clear_before_begin: bool,
+    /// Right after the pick: the batch's last id, the cursor the client keeps for the next pick.
+    pub last_id: Stmt,
+    /// Last in the transaction (MySQL, SQLite): drop the batch table.
+    pub drop_batch: Vec<Stmt>,
+    /// After a rolled-back batch (MySQL, whose temporary tables survive a rollback).
+    pub drop_after_rollback: Vec<Stmt>,
     pub lock_children: Vec<Stmt>,
     /// Re-checks the rule after the locks are taken. `None` on SQLite: `BEGIN IMMEDIATE` holds
     /// the database's write lock from before the pick to the commit, so nothing can change.
@@ -69,7 +87,6 @@ pub struct Plan {
     /// planner drives the re-check and the joins to the batch (archive reads of tables below a
     /// configured parent) from the batch; the other statements probe with `= ANY(ARRAY(…))`.
     pub analyze: Vec<Stmt>,
-    pub teardown: Vec<Stmt>,
     /// The child tables the plan was built for, in delete order.
     pub children: Vec<Child>,
     /// The users table's columns and types (read from the database; empty without one).
@@ -82,6 +99,19 @@ pub struct Plan {
     pub replicas: ReplicaQueries,
 }
 
+/// How many rounds the pooler probe makes before it says there is none (a round misses a busy
+/// pool of two server sessions about one time in four; the probe stops at the first sign).
+pub const POOLER_PROBE_ROUNDS: usize = 10;
+
+/// The pooler probe (PostgreSQL): the backend's pid, as text. The same statement the plan lists,
+/// for the run to send before it has a plan (before the lock).
+pub fn pooler_probe(backend: Backend) -> Vec<Stmt> {
+    match backend {
+        Backend::Postgres => vec![plain(render(&templates::BackendPid))],
+        _ => Vec::new(),
+    }
+}
+
 impl Plan {
     /// Renders every statement for `settings` with the given storage formats.
     pub fn build(
@@ -92,7 +122,8 @@ impl Plan {
         preflight_reads: &[Stmt],
     ) -> Plan {
         let backend = settings.backend;
-        let n = Names::new(backend, &settings.schema, children);
+        let n = Names::new(backend, &settings.schema, children)
+            .with_id_type(&settings.schema, users_columns);
         let f = &formats;
         let mut b = Binder::placeholders(backend);
         let id_text = backend.id_as_text(&format!("u.{}", n.user_id));
@@ -187,6 +218,7 @@ impl Plan {
             count_guarded,
             sample,
             list,
+            pooler_probe: pooler_probe(backend),
             session: match backend {
                 Backend::Postgres => Vec::new(),
                 _ => vec![plain(render(&templates::SessionLockWait {
@@ -195,24 +227,40 @@ impl Plan {
                     lock_wait_secs: settings.lock_timeout_ms.div_ceil(1000),
                 }))],
             },
-            setup: n.setup(),
             batch_settings: match backend {
-                Backend::Postgres => vec![plain(render(&templates::BatchLockTimeout {
-                    lock_timeout_ms: settings.lock_timeout_ms,
-                }))],
+                Backend::Postgres => vec![
+                    Described {
+                        what: "first in the transaction: how long to wait for a row lock",
+                        stmt: plain(render(&templates::BatchLockTimeout {
+                            lock_timeout_ms: settings.lock_timeout_ms,
+                        })),
+                    },
+                    Described {
+                        what:
+                            "UTC for this transaction (times stored as text, the audit log's times)",
+                        stmt: plain(render(&templates::BatchTimeZone)),
+                    },
+                ],
                 _ => Vec::new(),
             },
-            clear: plain(backend.clear_table(&format!("{temp}anonsweep_batch"))),
+            drop_leftover: match backend {
+                Backend::Sqlite => Vec::new(),
+                _ => vec![n.drop_batch(true)],
+            },
+            create_batch: n.create_batch(),
             pick_first: n.pick(f, &mut b, false, true, true),
             pick_next: n.pick(f, &mut b, true, true, true),
             skip_first: n.pick(f, &mut b, false, true, false),
             skip_next: n.pick(f, &mut b, true, true, false),
-            advance: n.advance(),
-            load_cursor: match backend {
-                Backend::Mysql => vec![plain(render(&templates::LoadCursor))],
+            last_id: n.last_id(),
+            drop_batch: match backend {
+                Backend::Postgres => Vec::new(),
+                _ => vec![n.drop_batch(false)],
+            },
+            drop_after_rollback: match backend {
+                Backend::Mysql => vec![n.drop_batch(true)],
                 _ => Vec::new(),
             },
-            clear_before_begin: backend == Backend::Mysql,
             lock_children: n.lock_children(f, &mut b),
             recheck: backend.has_row_locks().then(|| n.recheck(f, &mut b)),
             batch_users,
@@ -222,7 +270,6 @@ impl Plan {
                 Backend::Postgres => vec![plain(render(&templates::Analyze { temp }))],
                 Backend::Sqlite | Backend::Mysql => Vec::new(),
             },
-            teardown: n.teardown(),
             children: children.to_vec(),
             users_columns: users_columns.to_vec(),
             archive_rows: n.archive_rows(users_columns),

@@ -58,6 +58,25 @@ pub(super) struct Names {
     /// Tables deleted before users, in delete order.
     pub(super) children: Vec<ChildSql>,
     pub(super) temp: &'static str,
+    /// The users id column's declared type, as the catalog pass read it (`None`: not read), so
+    /// the keyset cursor, bound as text, is compared in the id's own type.
+    pub(super) id_type: Option<String>,
+}
+
+/// The declared type of the users id column among `users_columns` (exact name, else any case).
+pub(super) fn id_type<'c>(
+    schema: &Schema,
+    users_columns: &'c [(String, String)],
+) -> Option<&'c str> {
+    users_columns
+        .iter()
+        .find(|(n, _)| n == &schema.users_id)
+        .or_else(|| {
+            users_columns
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&schema.users_id))
+        })
+        .map(|(_, t)| t.as_str())
 }
 
 impl Names {
@@ -111,7 +130,19 @@ impl Names {
                 .collect(),
             children,
             temp: backend.temp_schema(),
+            id_type: None,
         }
+    }
+
+    /// With the users id column's declared type from `users_columns`.
+    pub(super) fn with_id_type(mut self, s: &Schema, users_columns: &[(String, String)]) -> Names {
+        self.id_type = id_type(s, users_columns).map(str::to_string);
+        self
+    }
+
+    /// MySQL ids of a binary type travel as hex.
+    fn hex_id(&self) -> bool {
+        self.backend == Backend::Mysql && self.id_type.as_deref().is_some_and(is_binary)
     }
 
     pub(super) fn text_cast(&self, expr: &str, as_text: bool) -> String {
@@ -457,10 +488,19 @@ impl Names {
         lock: bool,
     ) -> Stmt {
         self.stmt(b, |b| {
-            let cursor = self.cursor_expr();
-            // MySQL cannot open one temporary table twice in a statement; it needs no such hint.
+            // MySQL needs no bound on the sessions probe (and its positional `?` bind in the
+            // order they stand: the rule's, the cursor, the limit).
             let bound = after_cursor && self.backend != Backend::Mysql;
+            let mut cursor = String::new();
+            if bound {
+                // The cutoff first, as in every other statement (the rule reuses it).
+                b.cutoff(f.created_at);
+                cursor = self.cursor(b);
+            }
             let eligible = self.eligible_after(f, b, if bound { &cursor } else { "" });
+            if after_cursor && !bound {
+                cursor = self.cursor(b);
+            }
             let limit = if limited { b.limit() } else { String::new() };
             render(&templates::Pick {
                 temp: self.temp,
@@ -479,6 +519,20 @@ impl Names {
         })
     }
 
+    /// The keyset cursor as the pick reads it: the previous batch's last id, bound as text
+    /// (`last_id`) and cast to the id's type (PostgreSQL; MySQL integers; MySQL binary ids from
+    /// hex), so the client carries it from one transaction to the next.
+    fn cursor(&self, b: &mut Binder) -> String {
+        let placeholder = b.page_after();
+        render(&templates::Cursor {
+            placeholder: &placeholder,
+            typed: &self
+                .backend
+                .text_param_as(&placeholder, self.id_type.as_deref()),
+            hex: self.hex_id(),
+        })
+    }
+
     pub(super) fn recheck(&self, f: &Formats, b: &mut Binder) -> Stmt {
         self.stmt(b, |b| {
             let eligible = indent(&self.eligible(f, b), "  ");
@@ -491,63 +545,31 @@ impl Names {
         })
     }
 
-    pub(super) fn setup(&self) -> Vec<Stmt> {
-        let mut out: Vec<Stmt> = [("anonsweep_batch", "id"), ("anonsweep_cursor", "last_id")]
-            .iter()
-            .map(|(t, c)| {
-                plain(render(&templates::CreateTemp {
-                    temp_table: t,
-                    temp_column: c,
-                    user_id: &self.user_id,
-                    users: &self.users,
-                }))
-            })
-            .collect();
-        if self.backend == Backend::Mysql {
-            // One row, updated in place each batch (its value is unused until the first batch
-            // moves it): deleted rows of an InnoDB temporary table linger and skew the plans.
-            out.push(plain(render(&templates::SeedCursor {
-                user_id: &self.user_id,
-                users: &self.users,
-            })));
-        }
-        out
+    /// The batch table, created first in each batch's transaction.
+    pub(super) fn create_batch(&self) -> Stmt {
+        plain(render(&templates::CreateBatch {
+            on_commit_drop: self.backend == Backend::Postgres,
+            user_id: &self.user_id,
+            users: &self.users,
+        }))
     }
 
-    /// The keyset cursor as the pick reads it. MySQL: a session variable loaded from the cursor
-    /// table at the start of each batch, a constant the optimizer turns into a primary-key range.
-    pub(super) fn cursor_expr(&self) -> String {
-        render(&templates::Cursor {
+    /// Drops the batch table (`if_exists`: after a rollback).
+    pub(super) fn drop_batch(&self, if_exists: bool) -> Stmt {
+        plain(render(&templates::DropBatch {
             mysql: self.backend == Backend::Mysql,
             temp: self.temp,
-        })
+            if_exists,
+        }))
     }
 
-    pub(super) fn advance(&self) -> Vec<Stmt> {
-        let mysql = self.backend == Backend::Mysql;
-        let set = plain(render(&templates::Advance {
-            mysql,
+    /// The batch's last id, as text: the cursor the next pick binds.
+    pub(super) fn last_id(&self) -> Stmt {
+        plain(render(&templates::LastId {
             temp: self.temp,
-        }));
-        if mysql {
-            // One row, updated in place.
-            vec![set]
-        } else {
-            vec![
-                plain(
-                    self.backend
-                        .clear_table(&format!("{}anonsweep_cursor", self.temp)),
-                ),
-                set,
-            ]
-        }
-    }
-
-    pub(super) fn teardown(&self) -> Vec<Stmt> {
-        ["anonsweep_batch", "anonsweep_cursor"]
-            .iter()
-            .map(|t| plain(self.backend.drop_temp(t)))
-            .collect()
+            id_text: &self.backend.id_as_text("b.id"),
+            hex: self.hex_id(),
+        }))
     }
 
     /// Locks the sessions of the batch. PostgreSQL: counts, among the locked rows (their latest

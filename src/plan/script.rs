@@ -19,9 +19,9 @@ impl Plan {
             String::new()
         };
         let strs = |v: &[Stmt]| v.iter().map(|s| s.sql.clone()).collect::<Vec<_>>();
-        // The script needs the batch table only (no cursor: it takes every eligible user at once).
-        let setup: Vec<String> = strs(&self.setup).into_iter().take(1).collect();
-        let teardown: Vec<String> = strs(&self.teardown).into_iter().take(1).collect();
+        // The batch table, as in each batch (no cursor: it takes every eligible user at once).
+        let setup: Vec<String> = vec![self.create_batch.sql.clone()];
+        let teardown: Vec<String> = strs(&self.drop_batch);
         let lock = strs(&n.lock_children(&self.formats, &mut b));
         let deletes: Vec<String> = self.deletes.iter().map(|d| d.stmt.sql.clone()).collect();
         let text = render(&templates::Script {

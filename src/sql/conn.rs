@@ -241,7 +241,10 @@ macro_rules! bound {
 
 macro_rules! with_query {
     ($self:ident, $stmt:ident, $v:ident, |$q:ident, $c:ident| $body:expr) => {{
-        let binds = values($self.backend(), &$stmt.params, $v);
+        with_query!($self, $stmt, $v, None, |$q, $c| $body)
+    }};
+    ($self:ident, $stmt:ident, $v:ident, $after:expr, |$q:ident, $c:ident| $body:expr) => {{
+        let binds = values_after($self.backend(), &$stmt.params, $v, $after);
         match $self {
             Conn::Pg($c) => {
                 let $q = bound!(Pg, $stmt.sql.as_str(), binds);
@@ -476,6 +479,11 @@ impl Conn {
                         None => anyhow::anyhow!("cannot connect to {url}: {}", said.trim()),
                     }
                 })?;
+                // Nothing is prepared by name for later: a transaction-mode pooler may run the
+                // next statement on another server session, where that name does not exist.
+                // (`sql_query` already sends each statement unnamed, parsed and run at once;
+                // this covers diesel's own queries, such as the migration harness's.)
+                c.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
                 diesel::sql_query("SET TIME ZONE 'UTC'").execute(&mut c)?;
                 diesel::sql_query("SET application_name = 'anonsweep'").execute(&mut c)?;
                 Ok(Conn::Pg(c))
@@ -559,6 +567,17 @@ impl Conn {
     /// Executes a statement; returns the number of rows it affected.
     pub fn execute(&mut self, stmt: &Stmt, v: Values) -> QueryResult<usize> {
         with_query!(self, stmt, v, |q, c| q.execute(c))
+    }
+
+    /// Executes a statement that may bind the keyset cursor (`after`: the previous batch's last
+    /// id, as text); returns the number of rows it affected.
+    pub fn execute_after(
+        &mut self,
+        stmt: &Stmt,
+        v: Values,
+        after: Option<&str>,
+    ) -> QueryResult<usize> {
+        with_query!(self, stmt, v, after, |q, c| q.execute(c))
     }
 
     /// Runs a `SELECT COUNT(*) AS n` statement.

@@ -70,14 +70,45 @@ pub struct Eligible<'a> {
     pub session_after: &'a str,
 }
 
+/// The batch table, first in each batch transaction; it never outlives the transaction.
 #[derive(Template)]
 #[template(path = "batch/create_temp.sql", escape = "none")]
-pub struct CreateTemp<'a> {
-    pub temp_table: &'a str,
-    pub temp_column: &'a str,
+pub struct CreateBatch<'a> {
+    /// PostgreSQL: dropped by the commit or rollback itself.
+    pub on_commit_drop: bool,
     pub user_id: &'a str,
     pub users: &'a str,
 }
+
+/// Drops the batch table: last in the transaction (MySQL, SQLite), or after a rollback
+/// (`if_exists`; MySQL keeps a temporary table across a rollback).
+#[derive(Template)]
+#[template(path = "batch/drop_batch.sql", escape = "none")]
+pub struct DropBatch<'a> {
+    pub mysql: bool,
+    pub temp: &'a str,
+    pub if_exists: bool,
+}
+
+/// The batch's last id as text: the keyset cursor the client binds in the next pick.
+#[derive(Template)]
+#[template(path = "batch/last_id.sql", escape = "none")]
+pub struct LastId<'a> {
+    pub temp: &'a str,
+    pub id_text: &'a str,
+    /// MySQL binary ids: as hex.
+    pub hex: bool,
+}
+
+/// The server process serving this connection (PostgreSQL): how a transaction-mode pooler shows.
+#[derive(Template)]
+#[template(path = "batch/backend_pid.sql", escape = "none")]
+pub struct BackendPid;
+
+/// PostgreSQL, in each batch: UTC for this transaction (text times and the audit log's text).
+#[derive(Template)]
+#[template(path = "batch/time_zone.sql", escape = "none")]
+pub struct BatchTimeZone;
 
 #[derive(Template)]
 #[template(path = "batch/pick.sql", escape = "none")]
@@ -285,12 +316,16 @@ pub struct RowJson<'a> {
     pub columns: &'a [JsonColumn],
 }
 
-/// The keyset cursor as a pick reads it.
+/// The keyset cursor as a pick reads it: a bound text value in the id's type.
 #[derive(Template)]
 #[template(path = "fragments/cursor.sql", escape = "none")]
 pub struct Cursor<'a> {
-    pub mysql: bool,
-    pub temp: &'a str,
+    /// The placeholder.
+    pub placeholder: &'a str,
+    /// The placeholder cast to the id's type.
+    pub typed: &'a str,
+    /// MySQL binary ids: the cursor is hex.
+    pub hex: bool,
 }
 
 #[derive(Template)]
@@ -305,24 +340,6 @@ pub struct ArchiveRows<'a> {
     pub condition: &'a str,
     pub lock: &'a str,
 }
-
-#[derive(Template)]
-#[template(path = "batch/seed_cursor.sql", escape = "none")]
-pub struct SeedCursor<'a> {
-    pub user_id: &'a str,
-    pub users: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "batch/advance.sql", escape = "none")]
-pub struct Advance<'a> {
-    pub mysql: bool,
-    pub temp: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "batch/load_cursor.sql", escape = "none")]
-pub struct LoadCursor;
 
 #[derive(Template)]
 #[template(path = "batch/analyze.sql", escape = "none")]

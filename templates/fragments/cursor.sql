@@ -1,5 +1,7 @@
-{%- if mysql -%}
-@anonsweep_after
+{#- The keyset cursor as a pick reads it: the previous batch's last id, bound as text and
+    compared in the id column's own type. -#}
+{%- if hex -%}
+UNHEX({{ placeholder }})
 {%- else -%}
-(SELECT c.last_id FROM {{ temp }}anonsweep_cursor AS c)
+{{ typed }}
 {%- endif -%}

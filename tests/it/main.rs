@@ -26,6 +26,7 @@ mod notify;
 mod npm;
 mod plan_list;
 mod plausibility;
+mod pooler;
 mod replica;
 mod run_hooks;
 mod schedule;

@@ -1,0 +1,1 @@
+SELECT CAST(pg_backend_pid() AS TEXT) AS t
