@@ -99,7 +99,10 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
                 "{}",
                 report::run_text(s, &done.before, outcome, &done.run_id, done.elapsed)
             );
-            println!("\nThe demo database is {url}. Try: anonsweep plan --database-url {raw}");
+            println!(
+                "\nThe demo database is {url}. Try: {} plan --database-url {raw}",
+                invocation()
+            );
         }
         OutputFormat::Json => {
             println!(
@@ -109,4 +112,30 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(done.exit_code())
+}
+
+/// How to run this binary again from the shell: `anonsweep` when that is what PATH finds, the
+/// cargo command when it is a build of this repository (`cargo run --release --`), else its path.
+fn invocation() -> String {
+    let Ok(me) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "anonsweep".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            d.join("anonsweep")
+                .canonicalize()
+                .is_ok_and(|found| found == me)
+        })
+    });
+    if on_path {
+        return "anonsweep".into();
+    }
+    let shown = me.display().to_string();
+    if shown.contains("/target/release/") {
+        "cargo run --release --".into()
+    } else if shown.contains("/target/debug/") {
+        "cargo run --".into()
+    } else {
+        shown
+    }
 }

@@ -534,3 +534,41 @@ backend_test!(
         }
     }
 );
+
+// The demo's closing hint is a command that works from where the user is: `anonsweep` when PATH
+// finds this binary, the cargo command for a build of the repository otherwise; and the hinted
+// command runs.
+#[test]
+fn the_demo_hint_is_a_command_that_works() {
+    let dir = support::scratch();
+    let hint = |r: &support::Run| {
+        r.stdout
+            .lines()
+            .find_map(|l| l.split_once(". Try: ").map(|(_, c)| c.to_string()))
+            .unwrap_or_else(|| panic!("no hint in:\n{}", r.stdout))
+    };
+    let r = support::anonsweep_in(dir.path(), &["demo", "--users", "200"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let built = hint(&r);
+    assert!(
+        built.starts_with("cargo run -- plan --database-url "),
+        "a build of the repository is not on PATH: {built}"
+    );
+    // Installed: a directory on PATH holds anonsweep.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_anonsweep"), bin.join("anonsweep")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let r = support::anonsweep_in(dir.path(), &["demo", "--users", "200"], &[("PATH", &path)]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let installed = hint(&r);
+    assert!(
+        installed.starts_with("anonsweep plan --database-url "),
+        "{installed}"
+    );
+    // The hinted command runs (as installed) and plans on the demo database: nothing left.
+    let args: Vec<&str> = installed.split_whitespace().skip(1).collect();
+    let p = support::anonsweep_in(dir.path(), &args, &[("PATH", &path)]);
+    assert_eq!(p.code, 0, "{}", p.all());
+    assert!(p.stdout.contains("eligible             0"), "{}", p.stdout);
+}
