@@ -98,6 +98,19 @@ PHASES = {
 DEFAULT_PHASES = "idle,run,baseline,run-target100,run-target200,run-sleep1,idle-end"
 
 
+def pressure():
+    """Linux pressure-stall totals (µs) for cpu and io, to tell a phase disturbed by other load."""
+    out = {}
+    for res in ("cpu", "io"):
+        try:
+            with open(f"/proc/pressure/{res}") as fh:
+                first = fh.readline().split()
+            out[res] = int(dict(x.split("=") for x in first[1:])["total"])
+        except (OSError, KeyError, ValueError):
+            pass
+    return out
+
+
 def ids_md5(ids):
     """bench.py's state fingerprint: md5 of the sorted ids, one per line."""
     return hashlib.md5("\n".join(sorted(ids)).encode()).hexdigest()
@@ -401,6 +414,8 @@ def run_phase(pg, ds, name, a):
             if traffic.fatal:
                 raise bench.CmdError("; ".join(traffic.fatal))
             time.sleep(a.lead_seconds)
+            load_before = os.getloadavg()[0]
+            psi_before = pressure()
             start = time.perf_counter()
             if spec["kind"] == "idle":
                 time.sleep(a.idle_seconds)
@@ -410,6 +425,7 @@ def run_phase(pg, ds, name, a):
             else:
                 cleanup = cleanup_anonsweep(pg, copy, spec["flags"])
             end = time.perf_counter()
+            psi_after = pressure()
         finally:
             traffic.stop(time.perf_counter())
             traffic.join()
@@ -426,13 +442,18 @@ def run_phase(pg, ds, name, a):
             spec["kind"] == "baseline" or not check["active_users_deleted"])
         if cleanup is not None:
             cleanup["wall_s"] = round(end - start, 3)
-        res = dict(phase=name, kind=spec["kind"], cleanup=cleanup, app=stats, check=check)
+        # Share of the window in which some task waited for a CPU / for I/O (this harness, the
+        # cleanup and the database included): compare a phase with the idle ones.
+        machine = dict(loadavg_1m_before=round(load_before, 2))
+        for key in psi_before.keys() & psi_after.keys():
+            machine[f"{key}_some_pct"] = round((psi_after[key] - psi_before[key]) / 1e4 / (end - start), 1)
+        res = dict(phase=name, kind=spec["kind"], cleanup=cleanup, app=stats, check=check, machine=machine)
         msg = (f"phase {name}: window {stats['window_s']:.1f}s, {stats['ops']} ops, "
                f"p50 {stats['p50_ms'] or 0:.1f} ms, p99 {stats['p99_ms'] or 0:.1f} ms, "
                f"max {stats['max_ms'] or 0:.1f} ms, fk {stats['fk_user_deleted']}, errors {stats['errors']}")
         if cleanup is not None:
             msg += f"; cleanup {cleanup['wall_s']:.2f}s {cleanup.get('error') or 'ok'}"
-        log(msg + f"; check {'ok' if check['ok'] else 'FAILED'}")
+        log(msg + f"; check {'ok' if check['ok'] else 'FAILED'}; machine {machine}")
         if not check["ok"]:
             log(f"  check details: {json.dumps(check)}")
         return res
@@ -456,8 +477,8 @@ def markdown(out):
         f"{out['rate']} ops/s open-loop; latency from each operation's due time.",
         "",
         "| phase | cleanup wall (s) | deleted | app ops | p50 (ms) | p99 (ms) | max (ms) | p99 ÷ idle p99 | "
-        "FK errors (user just deleted) | other errors | correctness |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "FK errors (user just deleted) | other errors | correctness | CPU / IO stall % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in out["phases"]:
         app, c, chk = p["app"], p["cleanup"], p["check"]
@@ -477,7 +498,8 @@ def markdown(out):
         corr = "**" + "; ".join(bad) + "**" if bad else "ok"
         lines.append(f"| {p['phase']} | {wall} | {deleted} | {app['ops']:,} | {f(app['p50_ms'])} | "
                      f"{f(app['p99_ms'])} | {f(app['max_ms'])} | {ratio} | {app['fk_user_deleted']} | "
-                     f"{other} | {corr} |")
+                     f"{other} | {corr} | {f(p['machine'].get('cpu_some_pct'), '.0f')} / "
+                     f"{f(p['machine'].get('io_some_pct'), '.0f')} |")
     notes = []
     for p in out["phases"]:
         c = p["cleanup"]
