@@ -14,7 +14,7 @@ that database, runs a guest sign-in application against it:
 * the operations, each in its own short transaction: session lookup by token (30 %) and by id
   (15 %), both joined to the user; session touch `UPDATE sessions SET updated_at = now()` (25 %);
   a returning guest inserting a new session for an existing anonymous user of the dataset, drawn
-  uniformly, so about half of them are old users eligible for deletion (15 %); a new guest
+  uniformly, so a third of them are old users eligible for deletion (15 %); a new guest
   sign-in inserting a user and a session (15 %). Lookups and touches pick a session created in
   this phase half of the time and one from a fixed sample of the dataset's sessions otherwise
   (old sessions, many of eligible users: a guest coming back with an old cookie). A returning
