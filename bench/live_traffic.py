@@ -139,6 +139,7 @@ class Dataset:
         self.pg.admin("CREATE UNIQUE INDEX sessions_token_idx ON sessions (token)", db=src)
         self.all_ids = self.pg.admin("SELECT id FROM users", db=src).split()
         self.anon_ids = self.pg.admin("SELECT id FROM users WHERE is_anonymous", db=src).split()
+        self.pristine_set = set(self.all_ids)
         self.eligible = set(self.pg.admin(bench.ELIG_PG, db=src).split())
         n_sessions = int(self.pg.admin("SELECT count(*) FROM sessions", db=src))
         p = min(100.0, 100.0 * SAMPLE_SESSIONS / max(1, n_sessions))
@@ -547,7 +548,6 @@ def main():
     try:
         ds = Dataset(pg, users)
         ds.prepare()
-        ds.pristine_set = set(ds.all_ids)
         out["eligible"] = len(ds.eligible)
         for name in phases:
             try:
