@@ -588,7 +588,8 @@ pub struct RunArgs {
     )]
     pub sleep_coef: Option<String>,
     /// Size each batch toward this duration in milliseconds, from the last batch's time per
-    /// user, never above --batch-size.
+    /// user, never above --batch-size (default 100 on PostgreSQL, off elsewhere; 0: off, fixed
+    /// batches of --batch-size).
     #[arg(
         long,
         env = "ANONSWEEP_TARGET_BATCH_MS",

@@ -77,6 +77,7 @@ pub fn run_demo_command(args: &DemoArgs) -> anyhow::Result<i32> {
         &RunOptions {
             allow_future_as_of: true,
             quiet: true,
+            target_batch: run::default_target_batch(settings.backend),
             ..RunOptions::default()
         },
     )?;

@@ -59,8 +59,18 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
             .transpose()
     };
     let sleep_coef = number("--sleep-coef", &args.sleep_coef, 0.0, 100.0, "1.0")?.unwrap_or(0.0);
-    let target_batch = whole("--target-batch-ms", &args.target_batch_ms, 600_000.0, "200")?
-        .map(Duration::from_millis);
+    // 0 turns the time target off (fixed batches of --batch-size).
+    let target_batch = match number(
+        "--target-batch-ms",
+        &args.target_batch_ms,
+        0.0,
+        600_000.0,
+        "100",
+    )? {
+        None => run::default_target_batch(settings.backend),
+        Some(ms) if ms == 0.0 => None,
+        Some(ms) => Some(Duration::from_millis(ms.round() as u64)),
+    };
     let max_per_run = whole("--max-per-run", &args.max_per_run, 1e12, "50000")?;
     let opts = RunOptions {
         dry_run: args.dry_run,

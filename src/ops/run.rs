@@ -23,6 +23,7 @@ pub use crate::output::result::{exit_code, Intent, Report};
 use crate::plan::Plan;
 use crate::preflight;
 use crate::sql::conn::{Conn, Values};
+use crate::sql::dialect::Backend;
 
 /// Where deleted users are archived.
 #[derive(Clone, Debug)]
@@ -31,6 +32,14 @@ pub enum ArchiveTo {
     Dir { dir: PathBuf, compress: bool },
     /// The table `anonsweep_archive`, in each batch's transaction.
     Table,
+}
+
+/// The batch time target when `--target-batch-ms` is not given: 100 ms on PostgreSQL, where the
+/// live-traffic benchmark measured the application's p99 within 2× of idle with it and 2.2× (at
+/// 100k users 9.7×) with fixed 5000-user batches (BENCHMARKS.md, "Live traffic"); none elsewhere
+/// (not measured there yet).
+pub fn default_target_batch(backend: Backend) -> Option<Duration> {
+    (backend == Backend::Postgres).then(|| Duration::from_millis(100))
 }
 
 /// Everything a run was asked to do besides the rule (which is in `Settings`).
@@ -300,7 +309,14 @@ impl Locked<'_> {
             before.eligible,
             before.total_anonymous,
             fmt_time(s.cutoff),
-            s.batch_size
+            match opts.target_batch {
+                Some(t) => format!(
+                    "up to {} users sized toward {} ms (--target-batch-ms)",
+                    s.batch_size,
+                    t.as_millis()
+                ),
+                None => s.batch_size.to_string(),
+            }
         );
         for n in &notes {
             info!("note: {n}");

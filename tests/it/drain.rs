@@ -195,3 +195,36 @@ backend_test!(
         assert_whole(&db, "after a paced run");
     }
 );
+
+// PostgreSQL sizes batches toward 100 ms by default (the live-traffic benchmark's choice): the
+// first batch has 100 users, later ones follow the measured time, never above --batch-size.
+// Elsewhere batches have the fixed default size unless --target-batch-ms is given.
+backend_test!(postgres_aims_batches_at_100_ms_by_default, |db: TestDb| {
+    setup(&db);
+    let r = db.run(&quick_run(&["--format", "json"]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let j = json(&r);
+    let (lo, hi) = (
+        j["batch_size_min"].as_u64().unwrap(),
+        j["batch_size_max"].as_u64().unwrap(),
+    );
+    if db.is_pg() {
+        assert!(j["batches"].as_u64().unwrap() >= 2, "{j}");
+        assert!(lo <= 100 && hi <= 5000, "{j}");
+        assert!(r.stderr.contains("sized toward 100 ms"), "{}", r.stderr);
+    } else {
+        assert_eq!(j["batches"], 1, "{j}");
+        assert_eq!(
+            (lo, hi),
+            if db.is_mysql() {
+                (2000, 2000)
+            } else {
+                (1000, 1000)
+            },
+            "{j}"
+        );
+        assert!(!r.stderr.contains("sized toward"), "{}", r.stderr);
+    }
+    assert_eq!(user_ids(&db), survivors());
+    assert_whole(&db, "after a default run");
+});

@@ -295,7 +295,16 @@ backend_test!(
         };
         let plan = plan_json(&db, &[], &[]);
         assert_eq!(setting(&plan, "batch_size"), (size, "default"));
-        let r = db.run(&["run", "--as-of", AS_OF, "--format", "json"]);
+        // Fixed batches (no time target): the default size alone decides their number.
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+            "--target-batch-ms",
+            "0",
+        ]);
         assert_eq!(r.code, 0, "{}", r.all());
         let json: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
         assert_eq!(json["batches"].as_u64(), Some(batches), "{}", r.stdout);

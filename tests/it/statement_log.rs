@@ -979,7 +979,8 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
         let audit = scratch.path().join("audit.jsonl");
         let archive = scratch.path().join("archive");
         std::fs::create_dir(&archive).unwrap();
-        let mut args = vec!["run", "-q", "--format", "json"];
+        // Fixed batches (no time target): their number is known.
+        let mut args = vec!["run", "-q", "--format", "json", "--target-batch-ms", "0"];
         let (audit_s, archive_s) = (
             audit.to_str().unwrap().to_string(),
             archive.to_str().unwrap().to_string(),
