@@ -68,7 +68,7 @@ pub fn run_run_command(args: &RunArgs, m: &ArgMatches) -> anyhow::Result<i32> {
         "100",
     )? {
         None => run::default_target_batch(settings.backend),
-        Some(ms) if ms == 0.0 => None,
+        Some(0.0) => None,
         Some(ms) => Some(Duration::from_millis(ms.round() as u64)),
     };
     let max_per_run = whole("--max-per-run", &args.max_per_run, 1e12, "50000")?;
