@@ -130,7 +130,11 @@ pub fn detect_pooler(db: &DbUrl, probe: &[Stmt]) -> anyhow::Result<Option<String
     let mut second = Conn::connect(db)?;
     let pid =
         |c: &mut Conn| -> anyhow::Result<String> { Ok(c.text(&stmt.sql)?.unwrap_or_default()) };
-    for _ in 0..crate::plan::POOLER_PROBE_ROUNDS {
+    for round in 0..crate::plan::POOLER_PROBE_ROUNDS {
+        if round > 0 {
+            // A pause lets the other clients' pattern move on between rounds.
+            std::thread::sleep(std::time::Duration::from_millis(round.min(10) as u64));
+        }
         let a = pid(&mut first)?;
         let b = pid(&mut second)?;
         let a2 = pid(&mut first)?;

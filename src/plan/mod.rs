@@ -99,9 +99,10 @@ pub struct Plan {
     pub replicas: ReplicaQueries,
 }
 
-/// How many rounds the pooler probe makes before it says there is none (a round misses a busy
-/// pool of two server sessions about one time in four; the probe stops at the first sign).
-pub const POOLER_PROBE_ROUNDS: usize = 10;
+/// How many rounds the pooler probe makes before it says there is none (a round can miss a busy
+/// pool, and other clients' timing can repeat for a few rounds, so the rounds are spread over
+/// about a fifth of a second; the probe stops at the first sign).
+pub const POOLER_PROBE_ROUNDS: usize = 20;
 
 /// The pooler probe (PostgreSQL): the backend's pid, as text. The same statement the plan lists,
 /// for the run to send before it has a plan (before the lock).

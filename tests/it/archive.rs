@@ -775,6 +775,9 @@ fn killed_run(db: &TestDb, compress: bool) {
         AS_OF,
         "--batch-size",
         "5",
+        // Fixed batches: the pause before each commit must not shrink them.
+        "--target-batch-ms",
+        "0",
         "--archive-dir",
         dir.to_str().unwrap(),
     ]);
