@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::cluster::{is_root, pg_bindir};
 use support::{Backend, Conn, DbUrl, Run};
 
 const AS_OF: &str = "2026-11-26T00:00:00Z";
@@ -124,11 +125,6 @@ impl Certs {
 }
 
 // ------------------------------------------------------------------------- shared helpers
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
 
 /// A directory the server's OS user (`mysql`, `postgres`) owns, readable by all.
 fn server_dir(prefix: &str, owner: &str) -> tempfile::TempDir {
@@ -654,34 +650,6 @@ fn mysql() {
 }
 
 // ------------------------------------------------------------------------------ PostgreSQL
-
-/// The directory holding `initdb` and `pg_ctl`: `ANONSWEEP_TEST_PG_BIN`, the newest
-/// `/usr/lib/postgresql/*/bin`, or the PATH.
-fn pg_bindir() -> PathBuf {
-    if let Ok(dir) = std::env::var("ANONSWEEP_TEST_PG_BIN") {
-        return PathBuf::from(dir);
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((v, bin))
-        })
-        .collect();
-    versions.sort();
-    if let Some((_, bin)) = versions.pop() {
-        return bin;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .find(|d| d.join("initdb").is_file())
-        .expect(
-            "initdb not found: install the PostgreSQL server binaries or set ANONSWEEP_TEST_PG_BIN",
-        )
-}
 
 /// `bin/NAME` in `dir`, as the postgres OS user when we are root.
 fn pg_tool(name: &str, dir: &Path) -> Command {

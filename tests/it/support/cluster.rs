@@ -8,13 +8,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn is_root() -> bool {
+/// Whether the tests run as root (then servers start as their own OS users).
+pub fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// The directory holding `initdb` and `pg_ctl`: `ANONSWEEP_TEST_PG_BIN`, the newest
 /// `/usr/lib/postgresql/*/bin`, or the PATH.
-fn pg_bindir() -> PathBuf {
+pub fn pg_bindir() -> PathBuf {
     if let Ok(dir) = std::env::var("ANONSWEEP_TEST_PG_BIN") {
         let dir = PathBuf::from(dir);
         assert!(
