@@ -14,6 +14,7 @@ WHERE u.`isAnonymous` = 1;
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `session` AS s
     WHERE s.`userId` = u.`id`
@@ -26,6 +27,7 @@ WHERE x.`userId` IN (
   SELECT u.`id` FROM `user` AS u
   WHERE u.`isAnonymous` = 1
     AND u.`createdAt` < ?
+    AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `session` AS s
       WHERE s.`userId` = u.`id`
@@ -39,6 +41,7 @@ WHERE x.`userId` IN (
   SELECT u.`id` FROM `user` AS u
   WHERE u.`isAnonymous` = 1
     AND u.`createdAt` < ?
+    AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `session` AS s
       WHERE s.`userId` = u.`id`
@@ -50,6 +53,7 @@ WHERE x.`userId` IN (
 SELECT CAST(u.`id` AS CHAR) AS id FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `session` AS s
     WHERE s.`userId` = u.`id`
@@ -82,6 +86,7 @@ FROM (
   FROM `user` AS u
   WHERE u.`isAnonymous` = 1
     AND u.`createdAt` < ?
+    AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `session` AS s
       WHERE s.`userId` = u.`id`
@@ -116,6 +121,7 @@ FROM (
   FROM `user` AS u
   WHERE u.`isAnonymous` = 1
     AND u.`createdAt` < ?
+    AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `session` AS s
       WHERE s.`userId` = u.`id`
@@ -144,6 +150,7 @@ SELECT u.`id`
 FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `session` AS s
     WHERE s.`userId` = u.`id`
@@ -159,6 +166,7 @@ SELECT u.`id`
 FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `session` AS s
     WHERE s.`userId` = u.`id`
@@ -182,6 +190,7 @@ WHERE NOT EXISTS (
   WHERE u.`id` = anonsweep_batch.id
     AND u.`isAnonymous` = 1
     AND u.`createdAt` < ?
+    AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `session` AS s
       WHERE s.`userId` = u.`id`
@@ -247,6 +256,7 @@ SELECT u.`id`
 FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `session` AS s
     WHERE s.`userId` = u.`id`
@@ -261,6 +271,7 @@ SELECT u.`id`
 FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `session` AS s
     WHERE s.`userId` = u.`id`

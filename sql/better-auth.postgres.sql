@@ -18,6 +18,7 @@ WHERE u."isAnonymous";
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous"
   AND u."createdAt" < $1
+  AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
@@ -30,6 +31,7 @@ WHERE x."userId" IN (
   SELECT u."id" FROM "user" AS u
   WHERE u."isAnonymous"
     AND u."createdAt" < $1
+    AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
@@ -43,6 +45,7 @@ WHERE x."userId" IN (
   SELECT u."id" FROM "user" AS u
   WHERE u."isAnonymous"
     AND u."createdAt" < $1
+    AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
@@ -54,6 +57,7 @@ WHERE x."userId" IN (
 SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
 WHERE u."isAnonymous"
   AND u."createdAt" < $1
+  AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
@@ -86,6 +90,7 @@ FROM (
   FROM "user" AS u
   WHERE u."isAnonymous"
     AND u."createdAt" < $1
+    AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
@@ -120,6 +125,7 @@ FROM (
   FROM "user" AS u
   WHERE u."isAnonymous"
     AND u."createdAt" < $1
+    AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
@@ -149,6 +155,7 @@ SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous"
   AND u."createdAt" < $1
+  AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
@@ -164,6 +171,7 @@ SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous"
   AND u."createdAt" < $1
+  AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
@@ -193,6 +201,7 @@ WHERE NOT EXISTS (
   WHERE u."id" = anonsweep_batch.id
     AND u."isAnonymous"
     AND u."createdAt" < $1
+    AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
@@ -256,6 +265,7 @@ SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous"
   AND u."createdAt" < $1
+  AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
@@ -270,6 +280,7 @@ SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous"
   AND u."createdAt" < $1
+  AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"

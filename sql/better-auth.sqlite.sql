@@ -13,11 +13,12 @@ WHERE u."isAnonymous" IN (1, 'true');
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
   );
 -- [plan only] rows session would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -25,11 +26,12 @@ SELECT COUNT(*) AS n FROM "session" AS x
 WHERE x."userId" IN (
   SELECT u."id" FROM "user" AS u
   WHERE u."isAnonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+    AND julianday(u."createdAt") < julianday(?1)
+    AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
     )
 );
 -- [plan only] rows account would lose
@@ -38,22 +40,24 @@ SELECT COUNT(*) AS n FROM "account" AS x
 WHERE x."userId" IN (
   SELECT u."id" FROM "user" AS u
   WHERE u."isAnonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+    AND julianday(u."createdAt") < julianday(?1)
+    AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
     )
 );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
-  AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND +julianday(u."createdAt") < julianday(?1)
+  AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -81,11 +85,12 @@ FROM (
     (SELECT COUNT(*) FROM "account" AS x WHERE x."userId" = u."id") AS n2
   FROM "user" AS u
   WHERE u."isAnonymous" IN (1, 'true')
-    AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+    AND +julianday(u."createdAt") < julianday(?1)
+    AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
     )
   ORDER BY u."id"
   LIMIT ?2
@@ -115,12 +120,13 @@ FROM (
     (SELECT COUNT(*) FROM "account" AS x WHERE x."userId" = u."id") AS n2
   FROM "user" AS u
   WHERE u."isAnonymous" IN (1, 'true')
-    AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+    AND +julianday(u."createdAt") < julianday(?1)
+    AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
         AND s."userId" > ?2
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
     )
     AND u."id" > ?2
   ORDER BY u."id"
@@ -142,11 +148,12 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -156,12 +163,13 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"
@@ -217,11 +225,12 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -231,12 +240,13 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."createdAt") < ?1
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."createdAt") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updatedAt") >= ?1)
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"

@@ -14,6 +14,7 @@ WHERE u.`is_anonymous` = 1;
 SELECT COUNT(*) AS n FROM `users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
@@ -26,6 +27,7 @@ WHERE x.`user_id` IN (
   SELECT u.`id` FROM `users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
@@ -39,6 +41,7 @@ WHERE x.`user_id` IN (
   SELECT u.`id` FROM `users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
@@ -50,6 +53,7 @@ WHERE x.`user_id` IN (
 SELECT CAST(u.`id` AS CHAR) AS id FROM `users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
@@ -82,6 +86,7 @@ FROM (
   FROM `users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
@@ -116,6 +121,7 @@ FROM (
   FROM `users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
@@ -144,6 +150,7 @@ SELECT u.`id`
 FROM `users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
@@ -159,6 +166,7 @@ SELECT u.`id`
 FROM `users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
@@ -182,6 +190,7 @@ WHERE NOT EXISTS (
   WHERE u.`id` = anonsweep_batch.id
     AND u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
@@ -247,6 +256,7 @@ SELECT u.`id`
 FROM `users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
@@ -261,6 +271,7 @@ SELECT u.`id`
 FROM `users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`

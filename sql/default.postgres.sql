@@ -18,6 +18,7 @@ WHERE u."is_anonymous";
 SELECT COUNT(*) AS n FROM "users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
@@ -30,6 +31,7 @@ WHERE x."user_id" IN (
   SELECT u."id" FROM "users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
@@ -43,6 +45,7 @@ WHERE x."user_id" IN (
   SELECT u."id" FROM "users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
@@ -54,6 +57,7 @@ WHERE x."user_id" IN (
 SELECT CAST(u."id" AS TEXT) AS id FROM "users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
@@ -86,6 +90,7 @@ FROM (
   FROM "users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
@@ -120,6 +125,7 @@ FROM (
   FROM "users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
@@ -149,6 +155,7 @@ SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
@@ -164,6 +171,7 @@ SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
@@ -193,6 +201,7 @@ WHERE NOT EXISTS (
   WHERE u."id" = anonsweep_batch.id
     AND u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
@@ -256,6 +265,7 @@ SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
@@ -270,6 +280,7 @@ SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"

@@ -13,11 +13,12 @@ WHERE u."is_anonymous" IN (1, 'true');
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
   );
 -- [plan only] rows sessions would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -25,11 +26,12 @@ SELECT COUNT(*) AS n FROM "sessions" AS x
 WHERE x."user_id" IN (
   SELECT u."id" FROM "users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND julianday(u."created_at") < julianday(?1)
+    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
     )
 );
 -- [plan only] rows accounts would lose
@@ -38,22 +40,24 @@ SELECT COUNT(*) AS n FROM "accounts" AS x
 WHERE x."user_id" IN (
   SELECT u."id" FROM "users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND julianday(u."created_at") < julianday(?1)
+    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
     )
 );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND +julianday(u."created_at") < julianday(?1)
+  AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -81,11 +85,12 @@ FROM (
     (SELECT COUNT(*) FROM "accounts" AS x WHERE x."user_id" = u."id") AS n2
   FROM "users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND +julianday(u."created_at") < julianday(?1)
+    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
     )
   ORDER BY u."id"
   LIMIT ?2
@@ -115,12 +120,13 @@ FROM (
     (SELECT COUNT(*) FROM "accounts" AS x WHERE x."user_id" = u."id") AS n2
   FROM "users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND +julianday(u."created_at") < julianday(?1)
+    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
     )
     AND u."id" > ?2
   ORDER BY u."id"
@@ -142,11 +148,12 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -156,12 +163,13 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"
@@ -217,11 +225,12 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -231,12 +240,13 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"

@@ -16,12 +16,13 @@ WHERE u.`is_anonymous` = 1;
 SELECT COUNT(*) AS n FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
-  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?);
+  AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'));
 -- [plan only] rows auth.sessions would lose
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `auth`.`sessions` AS x
@@ -29,12 +30,13 @@ WHERE x.`user_id` IN (
   SELECT u.`id` FROM `auth`.`users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
-    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 );
 -- [plan only] rows auth.refresh_tokens would lose
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
@@ -43,12 +45,13 @@ WHERE x.`user_id` IN (
   SELECT CAST(u.`id` AS CHAR) FROM `auth`.`users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
-    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 );
 -- [plan only] rows auth.flow_state would lose
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
@@ -57,24 +60,26 @@ WHERE x.`user_id` IN (
   SELECT u.`id` FROM `auth`.`users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
-    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the --sample count
 SELECT CAST(u.`id` AS CHAR) AS id FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
-  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+  AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 ORDER BY u.`id`
 LIMIT ?;
 -- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
@@ -112,12 +117,13 @@ FROM (
   FROM `auth`.`users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
-    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
   ORDER BY u.`id`
   LIMIT ?
 ) AS p
@@ -157,12 +163,13 @@ FROM (
   FROM `auth`.`users` AS u
   WHERE u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
-    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
     AND u.`id` > ?
   ORDER BY u.`id`
   LIMIT ?
@@ -186,12 +193,13 @@ SELECT u.`id`
 FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
-  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+  AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
@@ -202,12 +210,13 @@ SELECT u.`id`
 FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
-  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+  AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
   AND u.`id` > ?
 ORDER BY u.`id`
 LIMIT ?
@@ -226,12 +235,13 @@ WHERE NOT EXISTS (
   WHERE u.`id` = anonsweep_batch.id
     AND u.`is_anonymous` = 1
     AND u.`created_at` < ?
+    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
         AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
     )
-    AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 );
 -- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u.`id` AS CHAR) AS id, CAST(u.`created_at` AS CHAR) AS created_at
@@ -305,12 +315,13 @@ SELECT u.`id`
 FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
-  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+  AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 ORDER BY u.`id`
 LIMIT ?;
 -- [when the user fails in a later batch] take the failing user (no lock)
@@ -320,12 +331,13 @@ SELECT u.`id`
 FROM `auth`.`users` AS u
 WHERE u.`is_anonymous` = 1
   AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
-  AND (u.`last_sign_in_at` IS NULL OR u.`last_sign_in_at` < ?)
+  AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
   AND u.`id` > ?
 ORDER BY u.`id`
 LIMIT ?;

@@ -20,12 +20,13 @@ WHERE u."is_anonymous";
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
-  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1);
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'));
 -- [plan only] rows auth.sessions would lose
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
 SELECT COUNT(*) AS n FROM "auth"."sessions" AS x
@@ -33,12 +34,13 @@ WHERE x."user_id" IN (
   SELECT u."id" FROM "auth"."users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
-    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 );
 -- [plan only] rows auth.refresh_tokens would lose
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
@@ -47,12 +49,13 @@ WHERE x."user_id" IN (
   SELECT CAST(u."id" AS TEXT) FROM "auth"."users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
-    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 );
 -- [plan only] rows auth.flow_state would lose
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
@@ -61,24 +64,26 @@ WHERE x."user_id" IN (
   SELECT u."id" FROM "auth"."users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
-    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
-  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 ORDER BY u."id"
 LIMIT $2;
 -- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
@@ -116,12 +121,13 @@ FROM (
   FROM "auth"."users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
-    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
   ORDER BY u."id"
   LIMIT $2
 ) AS p
@@ -161,13 +167,14 @@ FROM (
   FROM "auth"."users" AS u
   WHERE u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > CAST($2 AS TEXT)
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
-    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
     AND u."id" > CAST($2 AS TEXT)
   ORDER BY u."id"
   LIMIT $3
@@ -191,12 +198,13 @@ SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
-  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 ORDER BY u."id"
 LIMIT $2
 FOR UPDATE OF u;
@@ -207,13 +215,14 @@ SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > CAST($2 AS TEXT)
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
-  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
   AND u."id" > CAST($2 AS TEXT)
 ORDER BY u."id"
 LIMIT $3
@@ -237,12 +246,13 @@ WHERE NOT EXISTS (
   WHERE u."id" = anonsweep_batch.id
     AND u."is_anonymous"
     AND u."created_at" < $1
+    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
     )
-    AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 );
 -- [only with --audit-log] the batch's users, for the audit log
 SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
@@ -314,12 +324,13 @@ SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
-  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 ORDER BY u."id"
 LIMIT $2;
 -- [when the user fails in a later batch] take the failing user (no lock)
@@ -329,13 +340,14 @@ SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous"
   AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > CAST($2 AS TEXT)
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
-  AND (u."last_sign_in_at" IS NULL OR u."last_sign_in_at" < $1)
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
   AND u."id" > CAST($2 AS TEXT)
 ORDER BY u."id"
 LIMIT $3;

@@ -15,26 +15,28 @@ WHERE u."is_anonymous" IN (1, 'true');
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
   )
-  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1);
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
 -- [plan only] rows auth.sessions would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "auth"."sessions" AS x
 WHERE x."user_id" IN (
   SELECT u."id" FROM "auth"."users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND julianday(u."created_at") < julianday(?1)
+    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
     )
-    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 );
 -- [plan only] rows auth.refresh_tokens would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -42,13 +44,14 @@ SELECT COUNT(*) AS n FROM "auth"."refresh_tokens" AS x
 WHERE x."user_id" IN (
   SELECT CAST(u."id" AS TEXT) FROM "auth"."users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND julianday(u."created_at") < julianday(?1)
+    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
     )
-    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 );
 -- [plan only] rows auth.flow_state would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -56,25 +59,27 @@ SELECT COUNT(*) AS n FROM "auth"."flow_state" AS x
 WHERE x."user_id" IN (
   SELECT u."id" FROM "auth"."users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND julianday(u."created_at") < julianday(?1)
+    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
     )
-    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND +julianday(u."created_at") < julianday(?1)
+  AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
   )
-  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
 LIMIT ?2;
 -- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
@@ -111,13 +116,14 @@ FROM (
     (SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id") AS n3
   FROM "auth"."users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND +julianday(u."created_at") < julianday(?1)
+    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
     )
-    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   ORDER BY u."id"
   LIMIT ?2
 ) AS p
@@ -156,14 +162,15 @@ FROM (
     (SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id") AS n3
   FROM "auth"."users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
-    AND +strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+    AND +julianday(u."created_at") < julianday(?1)
+    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
     )
-    AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
     AND u."id" > ?2
   ORDER BY u."id"
   LIMIT ?3
@@ -184,13 +191,14 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
   )
-  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
 LIMIT ?2;
 -- [batches after the first] pick and lock the next users after the cursor
@@ -199,14 +207,15 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
   )
-  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2
 ORDER BY u."id"
 LIMIT ?3;
@@ -273,13 +282,14 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
   )
-  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
 LIMIT ?2;
 -- [when the user fails in a later batch] take the failing user (no lock)
@@ -288,14 +298,15 @@ INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
-  AND strftime('%Y-%m-%dT%H:%M:%fZ', u."created_at") < ?1
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (strftime('%Y-%m-%dT%H:%M:%fZ', s."created_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."updated_at") >= ?1 OR strftime('%Y-%m-%dT%H:%M:%fZ', s."refreshed_at") >= ?1)
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
   )
-  AND (u."last_sign_in_at" IS NULL OR strftime('%Y-%m-%dT%H:%M:%fZ', u."last_sign_in_at") < ?1)
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2
 ORDER BY u."id"
 LIMIT ?3;

@@ -1,4 +1,5 @@
-//! Timestamped log lines on stderr, filtered by `ANONSWEEP_LOG` (error, warn, info, debug).
+//! Timestamped log lines on stderr, filtered by `ANONSWEEP_LOG` (error, warn, info, debug,
+//! trace: also every SQL statement with its duration).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -12,6 +13,8 @@ pub enum Level {
     Warn = 1,
     Info = 2,
     Debug = 3,
+    /// Every SQL statement sent, with its duration.
+    Trace = 4,
 }
 
 impl Level {
@@ -21,6 +24,7 @@ impl Level {
             Level::Warn => "WARN",
             Level::Info => "INFO",
             Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
         }
     }
 }
@@ -34,7 +38,8 @@ pub fn init_from_env() {
         "error" => Level::Error,
         "warn" | "warning" => Level::Warn,
         "info" | "" => Level::Info,
-        "debug" | "trace" => Level::Debug,
+        "debug" => Level::Debug,
+        "trace" => Level::Trace,
         "off" | "quiet" => {
             LEVEL.store(0, Ordering::Relaxed);
             return;
@@ -43,7 +48,7 @@ pub fn init_from_env() {
             log(
                 Level::Warn,
                 &format!(
-                    "ANONSWEEP_LOG={other:?} is not a level (error, warn, info, debug); using info"
+                    "ANONSWEEP_LOG={other:?} is not a level (error, warn, info, debug, trace); using info"
                 ),
             );
             Level::Info

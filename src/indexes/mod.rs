@@ -17,8 +17,8 @@ use diesel::migration::{
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use crate::config::settings::Schema;
+use crate::sql::dialect::Backend;
 use crate::sql::dialect::Formats;
-use crate::sql::dialect::{Backend, TimeKind};
 use crate::sql::ident::{quote, TableName};
 use crate::sql::templates::render;
 
@@ -126,8 +126,13 @@ pub fn index_name(table: &TableName, parts: &[&str]) -> String {
     format!("{}_{:08x}", &full[..cut], fnv(&full))
 }
 
-/// The indexes for a schema.
-pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
+/// The users index of the eligibility scan. None on SQLite: there a scan in rowid order beats
+/// the index's random lookups at every share of old anonymous users measured (BENCHMARKS.md,
+/// "Indexes"), and the batches walk the primary key in id order either way.
+fn users_spec(backend: Backend, s: &Schema, f: &Formats) -> Option<IndexSpec> {
+    if backend == Backend::Sqlite {
+        return None;
+    }
     let q = |c: &str| quote(backend, c);
     let anon = q(&s.users_is_anonymous);
     let predicate = match backend {
@@ -139,19 +144,15 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
             is_int: f.anonymous_is_int,
         }),
     };
-    let created = match (backend, f.created_at) {
-        // The same expression the rule compares, so SQLite can use the index for the range.
-        (Backend::Sqlite, TimeKind::IsoText | TimeKind::Timestamptz | TimeKind::Timestamp) => {
-            f.created_at.column_expr(backend, &q(&s.users_created_at))
-        }
-        (Backend::Mysql, _) => format!("{anon}, {}", q(&s.users_created_at)),
+    let created = match backend {
+        Backend::Mysql => format!("{anon}, {}", q(&s.users_created_at)),
         _ => q(&s.users_created_at),
     };
     let first_user_column = match backend {
         Backend::Mysql => s.users_is_anonymous.clone(),
         _ => s.users_created_at.clone(),
     };
-    let mut out = vec![IndexSpec {
+    Some(IndexSpec {
         seq: 1,
         slug: "users_created_at".into(),
         name: index_name(&s.users, &[&s.users_created_at, "anon"]),
@@ -170,7 +171,13 @@ pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
             ),
         },
         optional_if_equivalent: false,
-    }];
+    })
+}
+
+/// The indexes for a schema.
+pub fn specs(backend: Backend, s: &Schema, f: &Formats) -> Vec<IndexSpec> {
+    let q = |c: &str| quote(backend, c);
+    let mut out: Vec<IndexSpec> = users_spec(backend, s, f).into_iter().collect();
     let mut session_cols: Vec<&str> = vec![&s.sessions_user_id];
     session_cols.extend(s.sessions_activity.iter().map(String::as_str));
     out.push(IndexSpec {

@@ -45,7 +45,7 @@ impl Names {
                     format!("{}.{raw}", schema.sessions),
                     self.sessions.clone(),
                     self.session_user.clone(),
-                    k.column_expr(self.backend, &format!("s.{quoted}")),
+                    k.display_expr(self.backend, &format!("s.{quoted}")),
                     *k,
                 )
             });
@@ -59,7 +59,7 @@ impl Names {
                     format!("{}.{raw}", schema.users),
                     self.users.clone(),
                     self.user_id.clone(),
-                    k.column_expr(self.backend, &format!("s.{quoted}")),
+                    k.display_expr(self.backend, &format!("s.{quoted}")),
                     *k,
                 )
             });
@@ -119,7 +119,7 @@ impl Names {
                     id_text: &self.backend.id_as_text(&format!("u.{}", self.user_id)),
                     created_expr: &f
                         .created_at
-                        .column_expr(self.backend, &format!("u.{}", self.created_at)),
+                        .display_expr(self.backend, &format!("u.{}", self.created_at)),
                     created_kind: f.created_at.format_value(),
                     activity: &candidates,
                     counts: &counts,

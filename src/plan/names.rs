@@ -431,10 +431,7 @@ impl Names {
             .iter()
             .filter(|_| self.sessions_show_activity)
             .zip(&f.activity)
-            .map(|(c, k)| TimeCmp {
-                expr: k.column_expr(self.backend, &format!("s.{c}")),
-                cutoff: b.cutoff(*k),
-            })
+            .map(|(c, k)| TimeCmp::new(*k, self.backend, &format!("s.{c}"), b.cutoff(*k)))
             .collect();
         let users_activity: Vec<templates::UserActivity> = self
             .users_activity
@@ -444,6 +441,7 @@ impl Names {
                 column: c.clone(),
                 expr: k.column_expr(self.backend, &format!("u.{c}")),
                 cutoff: b.cutoff(*k),
+                earliest: k.earliest(self.backend),
             })
             .collect();
         let guards: Vec<String> = if with_guards {
@@ -460,6 +458,7 @@ impl Names {
                     .column_expr(self.backend, &format!("u.{}", self.created_at))
             ),
             created_cutoff: &created_cutoff,
+            created_earliest: &f.created_at.earliest(self.backend),
             sessions: &self.sessions,
             session_user: &self.session_user,
             user_id: &self.user_id,

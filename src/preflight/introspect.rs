@@ -116,7 +116,7 @@ fn epoch_unit(
     let b = conn.backend();
     let sql = render(&templates::MaxValue {
         max_text: &b.id_as_text(&format!("MAX({})", quote(b, col))),
-        table: &table.quoted(b),
+        table: &templates::sample(&table.quoted(b)),
     });
     let max = data_read(conn, reads, sql)?
         .into_iter()
@@ -139,7 +139,7 @@ fn sqlite_time_kind(
     declared: &str,
 ) -> anyhow::Result<TimeKind> {
     let q = quote(Backend::Sqlite, col);
-    let t = table.quoted(Backend::Sqlite);
+    let t = templates::sample(&table.quoted(Backend::Sqlite));
     let kinds: Vec<String> = data_read(
         conn,
         reads,
@@ -168,14 +168,16 @@ fn sqlite_time_kind(
             .unwrap_or_default();
             if bad != "0" {
                 return Err(usage(format!(
-                    "{bad} values in {table}.{col} are text but not ISO-8601 timestamps: fix those rows, or set timestamp_format if the column holds something else"
+                    "{bad} values in {table}.{col} (of its first {} rows) are text but not ISO-8601 timestamps: fix those rows, or set timestamp_format if the column holds something else",
+                    templates::SAMPLE_ROWS
                 )));
             }
             Ok(TimeKind::IsoText)
         }
         other => Err(usage(format!(
-            "{table}.{col} mixes value types ({}): anonsweep cannot compare them safely; convert the column to one format (ISO-8601 text or epoch integers)",
-            other.join(", ")
+            "{table}.{col} mixes value types ({}, in its first {} rows): anonsweep cannot compare them safely; convert the column to one format (ISO-8601 text or epoch integers)",
+            other.join(", "),
+            templates::SAMPLE_ROWS
         ))),
     }
 }

@@ -45,12 +45,12 @@ pub fn check(
     let users = s.users.quoted(backend);
     let any_session = any_row(&mut b, &sessions, "s", &[]);
     let recent_users = {
-        let created = TimeCmp {
-            expr: f
-                .created_at
-                .column_expr(backend, &format!("u.{}", q(&s.users_created_at))),
-            cutoff: b.cutoff(f.created_at),
-        };
+        let created = TimeCmp::new(
+            f.created_at,
+            backend,
+            &format!("u.{}", q(&s.users_created_at)),
+            b.cutoff(f.created_at),
+        );
         any_row(&mut b, &users, "u", &[created])
     };
     let recent_sessions = {
@@ -58,10 +58,7 @@ pub fn check(
             .sessions_activity
             .iter()
             .zip(&f.activity)
-            .map(|(c, k)| TimeCmp {
-                expr: k.column_expr(backend, &format!("s.{}", q(c))),
-                cutoff: b.cutoff(*k),
-            })
+            .map(|(c, k)| TimeCmp::new(*k, backend, &format!("s.{}", q(c)), b.cutoff(*k)))
             .collect();
         any_row(&mut b, &sessions, "s", &active)
     };

@@ -15,8 +15,7 @@ use crate::sql::dialect::{Backend, TimeKind};
 use crate::sql::ident::{quote, TableName};
 use crate::sql::templates::{self, render, RangeColumn};
 
-/// 1990-01-01T00:00:00Z: no compared time of an application's guest accounts is earlier.
-pub const EARLIEST: i64 = 631_152_000;
+pub use crate::sql::dialect::EARLIEST;
 
 /// How far after the as-of (or this machine's clock, if later) a value may lie: clocks differ.
 pub const LATEST_AFTER: TimeDelta = TimeDelta::days(1);
@@ -306,8 +305,9 @@ fn judge(s: &Settings, c: &TimeColumn, seen: &Seen, now: DateTime<Utc>) -> anyho
             .map(|(n, w)| plural(*n, *w))
             .collect();
         return Err(usage(format!(
-            "{label}, read as {read_as}, holds {}: the rule cannot compare them as times; nothing was changed; {}",
+            "{label}, read as {read_as}, holds {} (in its first {} rows): the rule cannot compare them as times; nothing was changed; {}",
             what.join(" and "),
+            templates::SAMPLE_ROWS,
             suggestion(
                 "fix or NULL those rows (or set timestamp_format to the column's real format)"
                     .into()
@@ -325,9 +325,10 @@ fn judge(s: &Settings, c: &TimeColumn, seen: &Seen, now: DateTime<Utc>) -> anyho
         None => String::new(),
     };
     Err(usage(format!(
-        "{label}, read as {read_as}, spans {} to {}{raw}, outside {} to {} (the as-of, or this machine's clock if later, plus one day): the rule would compare the wrong times; nothing was changed; {}",
+        "{label}, read as {read_as}, spans {} to {}{raw} in its first {} rows, outside {} to {} (the as-of, or this machine's clock if later, plus one day): the rule would compare the wrong times; nothing was changed; {}",
         show(lo),
         show(hi),
+        templates::SAMPLE_ROWS,
         show(EARLIEST as f64),
         fmt_time(latest),
         suggestion(format!(
@@ -336,9 +337,10 @@ fn judge(s: &Settings, c: &TimeColumn, seen: &Seen, now: DateTime<Utc>) -> anyho
     )))
 }
 
-/// Reads the range of every column in `columns` (one query per table, recorded in `reads`) and
-/// refuses (exit 2) the first whose values its format cannot read or whose times lie before
-/// 1990-01-01 or more than a day after the as-of. Empty columns and NULLs pass.
+/// Reads the range of every column in `columns` over the table's first rows (one query per
+/// table, recorded in `reads`) and refuses (exit 2) the first whose values its format cannot
+/// read or whose times lie before 1990-01-01 or more than a day after the as-of. Empty columns
+/// and NULLs pass. Rows past the sample are read fail-safe by the rule itself.
 pub fn check(
     conn: &mut Conn,
     s: &Settings,
@@ -365,7 +367,7 @@ pub fn check(
             .collect();
         let sql = render(&templates::TimeRange {
             backend: backend.name(),
-            table: &table.quoted(backend),
+            table: &templates::sample(&table.quoted(backend)),
             columns: &range,
             iso_pattern: PG_ISO_PATTERN,
         });
@@ -382,7 +384,7 @@ pub fn check(
         if !texts.is_empty() {
             let quoted: Vec<String> = texts.iter().map(|(_, q)| q.clone()).collect();
             let sql = render(&templates::NotIsoText {
-                table: &table.quoted(backend),
+                table: &templates::sample(&table.quoted(backend)),
                 columns: &quoted,
                 iso_pattern: PG_ISO_PATTERN,
             });

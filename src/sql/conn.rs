@@ -466,6 +466,9 @@ impl Conn {
                 }
                 let mut c = SqliteConnection::establish(&url.connect_string())
                     .with_context(|| format!("cannot open SQLite database {url}"))?;
+                if let Some(t) = crate::sql::trace::enabled() {
+                    c.set_instrumentation(t);
+                }
                 diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut c)?;
                 Ok(Conn::Sqlite(c))
             }
@@ -484,6 +487,9 @@ impl Conn {
                 // (`sql_query` already sends each statement unnamed, parsed and run at once;
                 // this covers diesel's own queries, such as the migration harness's.)
                 c.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+                if let Some(t) = crate::sql::trace::enabled() {
+                    c.set_instrumentation(t);
+                }
                 diesel::sql_query("SET TIME ZONE 'UTC'").execute(&mut c)?;
                 diesel::sql_query("SET application_name = 'anonsweep'").execute(&mut c)?;
                 Ok(Conn::Pg(c))
@@ -493,6 +499,9 @@ impl Conn {
                 let opened = runtime.block_on(open_mysql(url, tls))?;
                 OPENED_ON.with(|r| *r.borrow_mut() = Some(runtime));
                 let mut c = MysqlConnection::from(opened);
+                if let Some(t) = crate::sql::trace::enabled() {
+                    c.set_instrumentation(t);
+                }
                 use diesel::connection::SimpleConnection;
                 // UTC for DATETIME/TIMESTAMP comparisons; READ COMMITTED so a batch locks only
                 // the rows it matches (no gap locks) and each statement sees the latest commits.

@@ -7,3 +7,4 @@ pub mod dburl;
 pub mod dialect;
 pub mod ident;
 pub mod templates;
+pub mod trace;

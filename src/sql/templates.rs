@@ -6,6 +6,30 @@ use askama::Template;
 pub struct TimeCmp {
     pub expr: String,
     pub cutoff: String,
+    /// Epoch columns: the earliest plausible time, as a literal in the column's unit. An
+    /// earlier value is read in doubt (epoch seconds read as milliseconds land in 1970), so it
+    /// counts as activity. (A text or timestamp value cannot be off by a unit.)
+    pub earliest: Option<String>,
+    /// The column itself, when `expr` can be NULL for a value it cannot read (SQLite text):
+    /// such a value counts as activity too.
+    pub unreadable: Option<String>,
+}
+
+impl TimeCmp {
+    /// The comparison of column `col` (qualified, quoted), read as `kind`, with `cutoff`.
+    pub fn new(
+        kind: crate::sql::dialect::TimeKind,
+        backend: crate::sql::dialect::Backend,
+        col: &str,
+        cutoff: String,
+    ) -> TimeCmp {
+        TimeCmp {
+            expr: kind.column_expr(backend, col),
+            cutoff,
+            earliest: kind.is_epoch().then(|| kind.earliest(backend)),
+            unreadable: kind.may_not_read(backend).then(|| col.to_string()),
+        }
+    }
 }
 
 /// "The user is anonymous": one predicate for the rule and the shipped partial index, so the
@@ -24,6 +48,8 @@ pub struct UserActivity {
     pub column: String,
     pub expr: String,
     pub cutoff: String,
+    /// As in [`TimeCmp`]: an earlier value is in doubt, and keeps the user.
+    pub earliest: String,
 }
 
 /// The rows of a `[[keep_if]]` guard's table that keep user `u`.
@@ -54,6 +80,8 @@ pub struct Eligible<'a> {
     pub anonymous: &'a str,
     pub created_expr: &'a str,
     pub created_cutoff: &'a str,
+    /// The earliest plausible creation time: an earlier one is in doubt and keeps the user.
+    pub created_earliest: &'a str,
     pub sessions: &'a str,
     pub session_user: &'a str,
     pub user_id: &'a str,
@@ -345,6 +373,25 @@ pub struct ArchiveRows<'a> {
 #[template(path = "batch/analyze.sql", escape = "none")]
 pub struct Analyze<'a> {
     pub temp: &'a str,
+}
+
+/// The first rows of a table, which the pre-flight checks read.
+#[derive(Template)]
+#[template(path = "fragments/sample.sql", escape = "none")]
+pub struct FirstRows<'a> {
+    pub table: &'a str,
+    pub rows: u64,
+}
+
+/// How many rows of a table the pre-flight checks read ([`FirstRows`]).
+pub const SAMPLE_ROWS: u64 = 10_000;
+
+/// The rows of `table` (quoted) the pre-flight checks read.
+pub fn sample(table: &str) -> String {
+    render(&FirstRows {
+        table,
+        rows: SAMPLE_ROWS,
+    })
 }
 
 /// Pre-flight: the largest value of an epoch column (seconds or milliseconds?).

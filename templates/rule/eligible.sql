@@ -1,5 +1,6 @@
 {{ anonymous }}
   AND {{ created_expr }} < {{ created_cutoff }}
+  AND {{ created_expr }} >= {{ created_earliest }}
 {%- if sessions_show_activity %}
   AND NOT EXISTS (
     SELECT 1 FROM {{ sessions }} AS s
@@ -7,11 +8,11 @@
 {%- if !session_after.is_empty() %}
       AND s.{{ session_user }} > {{ session_after }}
 {%- endif %}
-      AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{{ a.expr }} >= {{ a.cutoff }}{% endfor %})
+      AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{% match a.unreadable %}{% when Some with (col) %}IFNULL({{ a.expr }} >= {{ a.cutoff }}, {{ col }} IS NOT NULL){% when None %}{{ a.expr }} >= {{ a.cutoff }}{% endmatch %}{% match a.earliest %}{% when Some with (e) %} OR {{ a.expr }} < {{ e }}{% when None %}{% endmatch %}{% endfor %})
   )
 {%- endif %}
 {%- for a in users_activity %}
-  AND (u.{{ a.column }} IS NULL OR {{ a.expr }} < {{ a.cutoff }})
+  AND (u.{{ a.column }} IS NULL OR ({{ a.expr }} < {{ a.cutoff }} AND {{ a.expr }} >= {{ a.earliest }}))
 {%- endfor %}
 {%- for g in guards %}
   AND NOT EXISTS (

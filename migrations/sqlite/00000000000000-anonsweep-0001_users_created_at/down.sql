@@ -1,1 +1,0 @@
-DROP INDEX IF EXISTS "anonsweep_users_created_at_anon";
