@@ -15,10 +15,11 @@ SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
   );
 -- [plan only] rows session would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -28,10 +29,11 @@ WHERE x."userId" IN (
   WHERE u."isAnonymous" IN (1, 'true')
     AND julianday(u."createdAt") < julianday(?1)
     AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."createdAt") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
     )
 );
 -- [plan only] rows account would lose
@@ -42,10 +44,11 @@ WHERE x."userId" IN (
   WHERE u."isAnonymous" IN (1, 'true')
     AND julianday(u."createdAt") < julianday(?1)
     AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."createdAt") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
     )
 );
 -- [plan only (--sample)] a sample of eligible ids
@@ -54,10 +57,11 @@ SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND +julianday(u."createdAt") < julianday(?1)
   AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -87,10 +91,11 @@ FROM (
   WHERE u."isAnonymous" IN (1, 'true')
     AND +julianday(u."createdAt") < julianday(?1)
     AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."createdAt") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
     )
   ORDER BY u."id"
   LIMIT ?2
@@ -122,11 +127,12 @@ FROM (
   WHERE u."isAnonymous" IN (1, 'true')
     AND +julianday(u."createdAt") < julianday(?1)
     AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."createdAt") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
         AND s."userId" > ?2
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
     )
     AND u."id" > ?2
   ORDER BY u."id"
@@ -150,10 +156,11 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -165,11 +172,12 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"
@@ -227,10 +235,11 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -242,11 +251,12 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1), s."updatedAt" IS NOT NULL))
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"

@@ -15,10 +15,11 @@ SELECT COUNT(*) AS n FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
   );
 -- [plan only] rows sessions would lose
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -28,10 +29,11 @@ WHERE x."user_id" IN (
   WHERE u."is_anonymous" IN (1, 'true')
     AND julianday(u."created_at") < julianday(?1)
     AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
     )
 );
 -- [plan only] rows accounts would lose
@@ -42,10 +44,11 @@ WHERE x."user_id" IN (
   WHERE u."is_anonymous" IN (1, 'true')
     AND julianday(u."created_at") < julianday(?1)
     AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
     )
 );
 -- [plan only (--sample)] a sample of eligible ids
@@ -54,10 +57,11 @@ SELECT CAST(u."id" AS TEXT) AS id FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND +julianday(u."created_at") < julianday(?1)
   AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -87,10 +91,11 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
     )
   ORDER BY u."id"
   LIMIT ?2
@@ -122,11 +127,12 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
     )
     AND u."id" > ?2
   ORDER BY u."id"
@@ -150,10 +156,11 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -165,11 +172,12 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"
@@ -227,10 +235,11 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -242,11 +251,12 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
   )
   AND u."id" > ?2
 ORDER BY u."id"

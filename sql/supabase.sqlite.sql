@@ -17,10 +17,11 @@ SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
 -- [plan only] rows auth.sessions would lose
@@ -31,10 +32,11 @@ WHERE x."user_id" IN (
   WHERE u."is_anonymous" IN (1, 'true')
     AND julianday(u."created_at") < julianday(?1)
     AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
     )
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 );
@@ -46,10 +48,11 @@ WHERE x."user_id" IN (
   WHERE u."is_anonymous" IN (1, 'true')
     AND julianday(u."created_at") < julianday(?1)
     AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
     )
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 );
@@ -61,10 +64,11 @@ WHERE x."user_id" IN (
   WHERE u."is_anonymous" IN (1, 'true')
     AND julianday(u."created_at") < julianday(?1)
     AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
     )
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 );
@@ -74,10 +78,11 @@ SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND +julianday(u."created_at") < julianday(?1)
   AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
@@ -118,10 +123,11 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
     )
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   ORDER BY u."id"
@@ -164,11 +170,12 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND typeof(u."created_at") = 'text'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
     )
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
     AND u."id" > ?2
@@ -193,10 +200,11 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
@@ -209,11 +217,12 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2
@@ -284,10 +293,11 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
@@ -300,11 +310,12 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1), s."refreshed_at" IS NOT NULL))
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2

@@ -425,6 +425,7 @@ impl Names {
         with_guards: bool,
     ) -> String {
         let created_cutoff = b.cutoff(f.created_at);
+        let created_col = format!("u.{}", self.created_at);
         // Only what the template writes binds a value (MySQL's `?` are positional).
         let activity: Vec<TimeCmp> = self
             .activity
@@ -459,6 +460,10 @@ impl Names {
             ),
             created_cutoff: &created_cutoff,
             created_earliest: &f.created_at.earliest(self.backend),
+            created_text: f
+                .created_at
+                .may_not_read(self.backend)
+                .then_some(created_col.as_str()),
             sessions: &self.sessions,
             session_user: &self.session_user,
             user_id: &self.user_id,

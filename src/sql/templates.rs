@@ -11,7 +11,7 @@ pub struct TimeCmp {
     /// counts as activity. (A text or timestamp value cannot be off by a unit.)
     pub earliest: Option<String>,
     /// The column itself, when `expr` can be NULL for a value it cannot read (SQLite text):
-    /// such a value counts as activity too.
+    /// such a value counts as activity too, and so does a number or blob there.
     pub unreadable: Option<String>,
 }
 
@@ -82,6 +82,8 @@ pub struct Eligible<'a> {
     pub created_cutoff: &'a str,
     /// The earliest plausible creation time: an earlier one is in doubt and keeps the user.
     pub created_earliest: &'a str,
+    /// SQLite text columns: the column, whose value must be text (a number is in doubt).
+    pub created_text: Option<&'a str>,
     pub sessions: &'a str,
     pub session_user: &'a str,
     pub user_id: &'a str,

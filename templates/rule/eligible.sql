@@ -1,6 +1,9 @@
 {{ anonymous }}
   AND {{ created_expr }} < {{ created_cutoff }}
   AND {{ created_expr }} >= {{ created_earliest }}
+{%- match created_text %}{% when Some with (col) %}
+  AND typeof({{ col }}) = 'text'
+{%- when None %}{% endmatch %}
 {%- if sessions_show_activity %}
   AND NOT EXISTS (
     SELECT 1 FROM {{ sessions }} AS s
@@ -8,7 +11,7 @@
 {%- if !session_after.is_empty() %}
       AND s.{{ session_user }} > {{ session_after }}
 {%- endif %}
-      AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{% match a.unreadable %}{% when Some with (col) %}IFNULL({{ a.expr }} >= {{ a.cutoff }}, {{ col }} IS NOT NULL){% when None %}{{ a.expr }} >= {{ a.cutoff }}{% endmatch %}{% match a.earliest %}{% when Some with (e) %} OR {{ a.expr }} < {{ e }}{% when None %}{% endmatch %}{% endfor %})
+      AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{% match a.unreadable %}{% when Some with (col) %}IFNULL({{ a.expr }} >= {{ a.cutoff }} OR typeof({{ col }}) IN ('integer', 'real', 'blob'), {{ col }} IS NOT NULL){% when None %}{{ a.expr }} >= {{ a.cutoff }}{% endmatch %}{% match a.earliest %}{% when Some with (e) %} OR {{ a.expr }} < {{ e }}{% when None %}{% endmatch %}{% endfor %})
   )
 {%- endif %}
 {%- for a in users_activity %}
