@@ -20,34 +20,20 @@ WHERE u.`isAnonymous` = 1
     WHERE s.`userId` = u.`id`
       AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
   );
--- [plan only] rows session would lose
+-- [plan only] eligible users and the rows session, account would lose, in one pass
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
-SELECT COUNT(*) AS n FROM `session` AS x
-WHERE x.`userId` IN (
-  SELECT u.`id` FROM `user` AS u
-  WHERE u.`isAnonymous` = 1
-    AND u.`createdAt` < ?
-    AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
-    AND NOT EXISTS (
-      SELECT 1 FROM `session` AS s
-      WHERE s.`userId` = u.`id`
-        AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
-    )
-);
--- [plan only] rows account would lose
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
-SELECT COUNT(*) AS n FROM `account` AS x
-WHERE x.`userId` IN (
-  SELECT u.`id` FROM `user` AS u
-  WHERE u.`isAnonymous` = 1
-    AND u.`createdAt` < ?
-    AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
-    AND NOT EXISTS (
-      SELECT 1 FROM `session` AS s
-      WHERE s.`userId` = u.`id`
-        AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
-    )
-);
+SELECT CAST(concat_ws('|', CAST(COUNT(*) AS CHAR),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM `session` AS x WHERE x.`userId` = u.`id`)), 0) AS CHAR),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM `account` AS x WHERE x.`userId` = u.`id`)), 0) AS CHAR)) AS CHAR) AS t
+FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`updatedAt` >= ?)
+  );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the --sample count
 SELECT CAST(u.`id` AS CHAR) AS id FROM `user` AS u

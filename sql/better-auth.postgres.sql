@@ -24,34 +24,20 @@ WHERE u."isAnonymous"
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
   );
--- [plan only] rows session would lose
+-- [plan only] eligible users and the rows session, account would lose, in one pass
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
-SELECT COUNT(*) AS n FROM "session" AS x
-WHERE x."userId" IN (
-  SELECT u."id" FROM "user" AS u
-  WHERE u."isAnonymous"
-    AND u."createdAt" < $1
-    AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
-    AND NOT EXISTS (
-      SELECT 1 FROM "session" AS s
-      WHERE s."userId" = u."id"
-        AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
-    )
-);
--- [plan only] rows account would lose
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
-SELECT COUNT(*) AS n FROM "account" AS x
-WHERE x."userId" IN (
-  SELECT u."id" FROM "user" AS u
-  WHERE u."isAnonymous"
-    AND u."createdAt" < $1
-    AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
-    AND NOT EXISTS (
-      SELECT 1 FROM "session" AS s
-      WHERE s."userId" = u."id"
-        AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
-    )
-);
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "session" AS x WHERE x."userId" = u."id")), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "account" AS x WHERE x."userId" = u."id")), 0) AS TEXT)) AS t
+FROM "user" AS u
+WHERE u."isAnonymous"
+  AND u."createdAt" < $1
+  AND u."createdAt" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+  );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u

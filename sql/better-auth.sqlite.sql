@@ -21,36 +21,21 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
   );
--- [plan only] rows session would lose
+-- [plan only] eligible users and the rows session, account would lose, in one pass
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
-SELECT COUNT(*) AS n FROM "session" AS x
-WHERE x."userId" IN (
-  SELECT u."id" FROM "user" AS u
-  WHERE u."isAnonymous" IN (1, 'true')
-    AND julianday(u."createdAt") < julianday(?1)
-    AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."createdAt") = 'text'
-    AND NOT EXISTS (
-      SELECT 1 FROM "session" AS s
-      WHERE s."userId" = u."id"
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
-    )
-);
--- [plan only] rows account would lose
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
-SELECT COUNT(*) AS n FROM "account" AS x
-WHERE x."userId" IN (
-  SELECT u."id" FROM "user" AS u
-  WHERE u."isAnonymous" IN (1, 'true')
-    AND julianday(u."createdAt") < julianday(?1)
-    AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."createdAt") = 'text'
-    AND NOT EXISTS (
-      SELECT 1 FROM "session" AS s
-      WHERE s."userId" = u."id"
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
-    )
-);
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "session" AS x WHERE x."userId" = u."id")), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "account" AS x WHERE x."userId" = u."id")), 0) AS TEXT)) AS t
+FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text'
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+  );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u

@@ -20,34 +20,20 @@ WHERE u.`is_anonymous` = 1
     WHERE s.`user_id` = u.`id`
       AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
   );
--- [plan only] rows sessions would lose
+-- [plan only] eligible users and the rows sessions, accounts would lose, in one pass
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
-SELECT COUNT(*) AS n FROM `sessions` AS x
-WHERE x.`user_id` IN (
-  SELECT u.`id` FROM `users` AS u
-  WHERE u.`is_anonymous` = 1
-    AND u.`created_at` < ?
-    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
-    AND NOT EXISTS (
-      SELECT 1 FROM `sessions` AS s
-      WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
-    )
-);
--- [plan only] rows accounts would lose
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
-SELECT COUNT(*) AS n FROM `accounts` AS x
-WHERE x.`user_id` IN (
-  SELECT u.`id` FROM `users` AS u
-  WHERE u.`is_anonymous` = 1
-    AND u.`created_at` < ?
-    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
-    AND NOT EXISTS (
-      SELECT 1 FROM `sessions` AS s
-      WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
-    )
-);
+SELECT CAST(concat_ws('|', CAST(COUNT(*) AS CHAR),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM `sessions` AS x WHERE x.`user_id` = u.`id`)), 0) AS CHAR),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM `accounts` AS x WHERE x.`user_id` = u.`id`)), 0) AS CHAR)) AS CHAR) AS t
+FROM `users` AS u
+WHERE u.`is_anonymous` = 1
+  AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
+  AND NOT EXISTS (
+    SELECT 1 FROM `sessions` AS s
+    WHERE s.`user_id` = u.`id`
+      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+  );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the --sample count
 SELECT CAST(u.`id` AS CHAR) AS id FROM `users` AS u

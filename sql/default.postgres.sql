@@ -24,34 +24,20 @@ WHERE u."is_anonymous"
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1)
   );
--- [plan only] rows sessions would lose
+-- [plan only] eligible users and the rows sessions, accounts would lose, in one pass
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
-SELECT COUNT(*) AS n FROM "sessions" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "users" AS u
-  WHERE u."is_anonymous"
-    AND u."created_at" < $1
-    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
-    AND NOT EXISTS (
-      SELECT 1 FROM "sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1)
-    )
-);
--- [plan only] rows accounts would lose
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
-SELECT COUNT(*) AS n FROM "accounts" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "users" AS u
-  WHERE u."is_anonymous"
-    AND u."created_at" < $1
-    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
-    AND NOT EXISTS (
-      SELECT 1 FROM "sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1)
-    )
-);
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "sessions" AS x WHERE x."user_id" = u."id")), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "accounts" AS x WHERE x."user_id" = u."id")), 0) AS TEXT)) AS t
+FROM "users" AS u
+WHERE u."is_anonymous"
+  AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
+  AND NOT EXISTS (
+    SELECT 1 FROM "sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= $1 OR s."updated_at" >= $1)
+  );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "users" AS u

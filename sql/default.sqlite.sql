@@ -21,36 +21,21 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
   );
--- [plan only] rows sessions would lose
+-- [plan only] eligible users and the rows sessions, accounts would lose, in one pass
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
-SELECT COUNT(*) AS n FROM "sessions" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "users" AS u
-  WHERE u."is_anonymous" IN (1, 'true')
-    AND julianday(u."created_at") < julianday(?1)
-    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
-    AND NOT EXISTS (
-      SELECT 1 FROM "sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
-    )
-);
--- [plan only] rows accounts would lose
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
-SELECT COUNT(*) AS n FROM "accounts" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "users" AS u
-  WHERE u."is_anonymous" IN (1, 'true')
-    AND julianday(u."created_at") < julianday(?1)
-    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
-    AND NOT EXISTS (
-      SELECT 1 FROM "sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
-    )
-);
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "sessions" AS x WHERE x."user_id" = u."id")), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "accounts" AS x WHERE x."user_id" = u."id")), 0) AS TEXT)) AS t
+FROM "users" AS u
+WHERE u."is_anonymous" IN (1, 'true')
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
+  AND NOT EXISTS (
+    SELECT 1 FROM "sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+  );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "users" AS u

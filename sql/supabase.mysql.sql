@@ -23,51 +23,22 @@ WHERE u.`is_anonymous` = 1
       AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'));
--- [plan only] rows auth.sessions would lose
+-- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
-SELECT COUNT(*) AS n FROM `auth`.`sessions` AS x
-WHERE x.`user_id` IN (
-  SELECT u.`id` FROM `auth`.`users` AS u
-  WHERE u.`is_anonymous` = 1
-    AND u.`created_at` < ?
-    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
-    AND NOT EXISTS (
-      SELECT 1 FROM `auth`.`sessions` AS s
-      WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
-    )
-    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
-);
--- [plan only] rows auth.refresh_tokens would lose
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
-SELECT COUNT(*) AS n FROM `auth`.`refresh_tokens` AS x
-WHERE x.`user_id` IN (
-  SELECT CAST(u.`id` AS CHAR) FROM `auth`.`users` AS u
-  WHERE u.`is_anonymous` = 1
-    AND u.`created_at` < ?
-    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
-    AND NOT EXISTS (
-      SELECT 1 FROM `auth`.`sessions` AS s
-      WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
-    )
-    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
-);
--- [plan only] rows auth.flow_state would lose
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
-SELECT COUNT(*) AS n FROM `auth`.`flow_state` AS x
-WHERE x.`user_id` IN (
-  SELECT u.`id` FROM `auth`.`users` AS u
-  WHERE u.`is_anonymous` = 1
-    AND u.`created_at` < ?
-    AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
-    AND NOT EXISTS (
-      SELECT 1 FROM `auth`.`sessions` AS s
-      WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
-    )
-    AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
-);
+SELECT CAST(concat_ws('|', CAST(COUNT(*) AS CHAR),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM `auth`.`sessions` AS x WHERE x.`user_id` = u.`id`)), 0) AS CHAR),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM `auth`.`refresh_tokens` AS x WHERE x.`user_id` = CAST(u.`id` AS CHAR))), 0) AS CHAR),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM `auth`.`flow_state` AS x WHERE x.`user_id` = u.`id`)), 0) AS CHAR)) AS CHAR) AS t
+FROM `auth`.`users` AS u
+WHERE u.`is_anonymous` = 1
+  AND u.`created_at` < ?
+  AND u.`created_at` >= TIMESTAMP '1990-01-01 00:00:00'
+  AND NOT EXISTS (
+    SELECT 1 FROM `auth`.`sessions` AS s
+    WHERE s.`user_id` = u.`id`
+      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+  )
+  AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'));
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = the --sample count
 SELECT CAST(u.`id` AS CHAR) AS id FROM `auth`.`users` AS u

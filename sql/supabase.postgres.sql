@@ -27,51 +27,22 @@ WHERE u."is_anonymous"
       AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'));
--- [plan only] rows auth.sessions would lose
+-- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
-SELECT COUNT(*) AS n FROM "auth"."sessions" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "auth"."users" AS u
-  WHERE u."is_anonymous"
-    AND u."created_at" < $1
-    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
-    AND NOT EXISTS (
-      SELECT 1 FROM "auth"."sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
-    )
-    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
-);
--- [plan only] rows auth.refresh_tokens would lose
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
-SELECT COUNT(*) AS n FROM "auth"."refresh_tokens" AS x
-WHERE x."user_id" IN (
-  SELECT CAST(u."id" AS TEXT) FROM "auth"."users" AS u
-  WHERE u."is_anonymous"
-    AND u."created_at" < $1
-    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
-    AND NOT EXISTS (
-      SELECT 1 FROM "auth"."sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
-    )
-    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
-);
--- [plan only] rows auth.flow_state would lose
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
-SELECT COUNT(*) AS n FROM "auth"."flow_state" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "auth"."users" AS u
-  WHERE u."is_anonymous"
-    AND u."created_at" < $1
-    AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
-    AND NOT EXISTS (
-      SELECT 1 FROM "auth"."sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
-    )
-    AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
-);
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."sessions" AS x WHERE x."user_id" = u."id")), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."refresh_tokens" AS x WHERE x."user_id" = CAST(u."id" AS TEXT))), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id")), 0) AS TEXT)) AS t
+FROM "auth"."users" AS u
+WHERE u."is_anonymous"
+  AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
+  AND NOT EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+  )
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'));
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u

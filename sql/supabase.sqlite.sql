@@ -24,54 +24,23 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
--- [plan only] rows auth.sessions would lose
+-- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
-SELECT COUNT(*) AS n FROM "auth"."sessions" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "auth"."users" AS u
-  WHERE u."is_anonymous" IN (1, 'true')
-    AND julianday(u."created_at") < julianday(?1)
-    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
-    AND NOT EXISTS (
-      SELECT 1 FROM "auth"."sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
-    )
-    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
-);
--- [plan only] rows auth.refresh_tokens would lose
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
-SELECT COUNT(*) AS n FROM "auth"."refresh_tokens" AS x
-WHERE x."user_id" IN (
-  SELECT CAST(u."id" AS TEXT) FROM "auth"."users" AS u
-  WHERE u."is_anonymous" IN (1, 'true')
-    AND julianday(u."created_at") < julianday(?1)
-    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
-    AND NOT EXISTS (
-      SELECT 1 FROM "auth"."sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
-    )
-    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
-);
--- [plan only] rows auth.flow_state would lose
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
-SELECT COUNT(*) AS n FROM "auth"."flow_state" AS x
-WHERE x."user_id" IN (
-  SELECT u."id" FROM "auth"."users" AS u
-  WHERE u."is_anonymous" IN (1, 'true')
-    AND julianday(u."created_at") < julianday(?1)
-    AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
-    AND NOT EXISTS (
-      SELECT 1 FROM "auth"."sessions" AS s
-      WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
-    )
-    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
-);
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."sessions" AS x WHERE x."user_id" = u."id")), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."refresh_tokens" AS x WHERE x."user_id" = CAST(u."id" AS TEXT))), 0) AS TEXT),
+  CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id")), 0) AS TEXT)) AS t
+FROM "auth"."users" AS u
+WHERE u."is_anonymous" IN (1, 'true')
+  AND julianday(u."created_at") < julianday(?1)
+  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."created_at") = 'text'
+  AND NOT EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+  )
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u

@@ -72,11 +72,19 @@ fn read(
 ) -> anyhow::Result<PlanStats> {
     let server_clock = conn.server_clock()?;
     let total_anonymous = conn.count(&plan.count_anonymous, values)?;
-    let eligible = conn.count(&plan.count_eligible, values)?;
     let mut rows = Vec::new();
-    for c in plan.count_rows.iter().filter(|_| per_table) {
-        rows.push((c.table.clone(), conn.count(&c.stmt, values)?));
-    }
+    let eligible = if per_table {
+        // One pass: the eligible users, then each table's rows.
+        let t = conn.text_of(&plan.count_plan, values)?.unwrap_or_default();
+        let mut fields = t.split('|').map(|f| f.trim().parse::<u64>().unwrap_or(0));
+        let eligible = fields.next().unwrap_or(0);
+        for (table, n) in plan.count_tables.iter().zip(fields) {
+            rows.push((table.clone(), n));
+        }
+        eligible
+    } else {
+        conn.count(&plan.count_eligible, values)?
+    };
     let mut guarded = Vec::new();
     for g in plan.count_guarded.iter().filter(|_| per_table) {
         guarded.push((g.table.clone(), conn.count(&g.stmt, values)?));

@@ -148,14 +148,17 @@ impl Names {
 
     /// `column` (of child `i`) holds a value that belongs to the user `u`: its id, or a key of
     /// the parent's rows that belong to `u` (the deletes' keys, for one user).
-    fn of_user(&self, i: usize, column: &str) -> String {
+    pub(super) fn of_user(&self, i: usize, column: &str) -> String {
         let c = &self.children[i];
         match &c.parent {
-            Parent::User => format!(
-                "{column} = {}",
-                self.text_cast(&format!("u.{}", self.user_id), c.as_text)
-            ),
+            Parent::User => render(&templates::Member {
+                eq: true,
+                any_array: false,
+                column,
+                keys: &self.text_cast(&format!("u.{}", self.user_id), c.as_text),
+            }),
             Parent::Missing => render(&templates::Member {
+                eq: false,
                 any_array: false,
                 column,
                 keys: &render(&templates::Keys {
@@ -171,6 +174,7 @@ impl Names {
                 let pc = &self.children[*p];
                 let alias = format!("p{}", i + 1);
                 render(&templates::Member {
+                    eq: false,
                     any_array: false,
                     column,
                     keys: &render(&templates::Keys {

@@ -123,14 +123,15 @@ impl Plan {
                 &g.stmt,
             );
         }
-        for c in &self.count_rows {
-            add(
-                COUNTS,
-                plan_only,
-                format!("rows {} would lose", c.table),
-                &c.stmt,
-            );
-        }
+        add(
+            COUNTS,
+            plan_only,
+            format!(
+                "eligible users and the rows {} would lose, in one pass",
+                self.count_tables.join(", ")
+            ),
+            &self.count_plan,
+        );
         add(
             COUNTS,
             "plan only (--sample)",

@@ -42,7 +42,10 @@ pub struct Plan {
     pub preflight_reads: Vec<Stmt>,
     pub count_anonymous: Stmt,
     pub count_eligible: Stmt,
-    pub count_rows: Vec<Labeled>,
+    /// `plan`: the eligible users and the rows each table would lose, in one pass (one text
+    /// `n|n1|…`, the tables in `count_tables`' order).
+    pub count_plan: Stmt,
+    pub count_tables: Vec<String>,
     /// Per `[[keep_if]]` guard: the users the rule without guards would delete that it keeps.
     pub count_guarded: Vec<Labeled>,
     pub sample: Stmt,
@@ -157,22 +160,25 @@ impl Plan {
                 }),
             })
             .collect();
-        let count_rows = n
-            .children
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Labeled {
-                table: c.label.clone(),
-                stmt: n.stmt(&mut b, |b| {
-                    let e = n.eligible(f, b);
-                    render(&templates::CountRows {
-                        table: &c.table,
-                        user_column: &c.column,
-                        keys: &n.keys(i, Root::Eligible(&e)),
-                    })
-                }),
+        let count_plan = n.stmt(&mut b, |b| {
+            let e = n.eligible(f, b);
+            let children: Vec<templates::CountedTable> = n
+                .children
+                .iter()
+                .enumerate()
+                .map(|(i, c)| templates::CountedTable {
+                    table: c.table.clone(),
+                    member: n.of_user(i, &format!("x.{}", c.column)),
+                })
+                .collect();
+            render(&templates::CountPlan {
+                text: backend.text_type(),
+                users: &n.users,
+                eligible: &e,
+                children: &children,
             })
-            .collect();
+        });
+        let count_tables: Vec<String> = n.children.iter().map(|c| c.label.clone()).collect();
         let sample = n.stmt(&mut b, |b| {
             // The first few by id: on SQLite a unary `+` keeps the created_at index from
             // driving this (it would read every old anonymous user, then sort) instead of the
@@ -215,7 +221,8 @@ impl Plan {
             preflight_reads: preflight_reads.to_vec(),
             count_anonymous,
             count_eligible,
-            count_rows,
+            count_plan,
+            count_tables,
             count_guarded,
             sample,
             list,

@@ -33,11 +33,9 @@ pub(super) enum Parent {
 
 /// What a child's link leads to, at the top of the chain.
 #[derive(Clone, Copy)]
-pub(super) enum Root<'a> {
+pub(super) enum Root {
     /// The users of the current batch.
     Batch,
-    /// Every eligible user (the plan's counts), given the eligibility predicate.
-    Eligible(&'a str),
 }
 
 /// Quoted names shared by every template.
@@ -178,13 +176,6 @@ impl Names {
                 Root::Batch => {
                     self.keys_sql("batch", &self.text_cast("b.id", c.as_text), "", "", "")
                 }
-                Root::Eligible(e) => self.keys_sql(
-                    "eligible",
-                    &self.text_cast(&format!("u.{}", self.user_id), c.as_text),
-                    &self.users,
-                    "u",
-                    &indent(e, "  "),
-                ),
             },
             Parent::Child(p, key) => {
                 let pc = &self.children[*p];
@@ -210,6 +201,7 @@ impl Names {
     /// start in every batch (cost growing with the cursor's position).
     pub(super) fn member(&self, column: &str, keys: &str, root: Root) -> String {
         render(&templates::Member {
+            eq: false,
             any_array: matches!((self.backend, root), (Backend::Postgres, Root::Batch)),
             column,
             keys,

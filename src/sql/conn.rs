@@ -595,6 +595,12 @@ impl Conn {
         Ok(row.n.max(0) as u64)
     }
 
+    /// Runs a statement selecting one nullable text column `t`.
+    pub fn text_of(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Option<String>> {
+        let row: TextRow = with_query!(self, stmt, v, |q, c| q.get_result(c))?;
+        Ok(row.t)
+    }
+
     /// Runs a statement selecting `id` as text.
     pub fn ids(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<String>> {
         let rows: Vec<IdRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;

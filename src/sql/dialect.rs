@@ -80,6 +80,14 @@ impl Backend {
     }
 
     /// Converts any id to text for reporting.
+    pub fn text_type(self) -> &'static str {
+        match self {
+            Backend::Mysql => "CHAR",
+            _ => "TEXT",
+        }
+    }
+
+    /// An expression as text.
     pub fn id_as_text(self, expr: &str) -> String {
         match self {
             Backend::Mysql => format!("CAST({expr} AS CHAR)"),

@@ -221,12 +221,20 @@ pub struct CountEligible<'a> {
     pub eligible: &'a str,
 }
 
+/// One table of [`CountPlan`]: its rows that belong to the user `u`.
+pub struct CountedTable {
+    pub table: String,
+    pub member: String,
+}
+
+/// `plan`'s counts in one pass: eligible users and each table's rows.
 #[derive(Template)]
-#[template(path = "stats/count_rows.sql", escape = "none")]
-pub struct CountRows<'a> {
-    pub table: &'a str,
-    pub user_column: &'a str,
-    pub keys: &'a str,
+#[template(path = "stats/count_plan.sql", escape = "none")]
+pub struct CountPlan<'a> {
+    pub text: &'a str,
+    pub users: &'a str,
+    pub eligible: &'a str,
+    pub children: &'a [CountedTable],
 }
 
 #[derive(Template)]
@@ -311,6 +319,8 @@ pub struct Keys<'a> {
 #[derive(Template)]
 #[template(path = "fragments/member.sql", escape = "none")]
 pub struct Member<'a> {
+    /// `keys` is one value (the user `u` of the query around): `column = keys`.
+    pub eq: bool,
     pub any_array: bool,
     pub column: &'a str,
     pub keys: &'a str,

@@ -2,9 +2,6 @@
 SELECT NULL WHERE 1 = 0
 {%- else if kind == "batch" -%}
 SELECT {{ value }} FROM {{ temp }}anonsweep_batch AS b
-{%- else if kind == "eligible" -%}
-SELECT {{ value }} FROM {{ table }} AS u
-  WHERE {{ filter }}
 {%- else -%}
 SELECT {{ value }} FROM {{ table }} AS {{ alias }} WHERE {{ filter }}
 {%- endif -%}

@@ -1,4 +1,6 @@
-{%- if any_array -%}
+{%- if eq -%}
+{{ column }} = {{ keys }}
+{%- else if any_array -%}
 {{ column }} = ANY(ARRAY({{ keys }}))
 {%- else -%}
 {{ column }} IN ({{ keys }})

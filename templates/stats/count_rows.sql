@@ -1,4 +1,0 @@
-SELECT COUNT(*) AS n FROM {{ table }} AS x
-WHERE x.{{ user_column }} IN (
-  {{ keys }}
-)
