@@ -15,6 +15,7 @@ mod doctor;
 mod drain;
 mod dry_run;
 mod eligibility;
+mod failsafe;
 mod foreign_keys;
 mod golden_sql;
 mod init;
