@@ -22,7 +22,7 @@ WHERE u."isAnonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+      AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   );
 -- [plan only] eligible users and the rows session, account would lose, in one pass
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
@@ -36,7 +36,7 @@ WHERE u."isAnonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+      AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the --sample count
@@ -47,7 +47,7 @@ WHERE u."isAnonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+      AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
 ORDER BY u."id"
 LIMIT $2;
@@ -80,7 +80,7 @@ FROM (
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+        AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
     )
   ORDER BY u."id"
   LIMIT $2
@@ -116,7 +116,7 @@ FROM (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
         AND s."userId" > CAST($2 AS TEXT)
-        AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+        AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
     )
     AND u."id" > CAST($2 AS TEXT)
   ORDER BY u."id"
@@ -145,7 +145,7 @@ WHERE u."isAnonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+      AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
 ORDER BY u."id"
 LIMIT $2
@@ -162,7 +162,7 @@ WHERE u."isAnonymous"
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > CAST($2 AS TEXT)
-      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+      AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND u."id" > CAST($2 AS TEXT)
 ORDER BY u."id"
@@ -191,7 +191,7 @@ WHERE NOT EXISTS (
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+        AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
     )
 );
 -- [only with --audit-log] the batch's users, for the audit log
@@ -255,7 +255,7 @@ WHERE u."isAnonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+      AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
 ORDER BY u."id"
 LIMIT $2;
@@ -271,7 +271,7 @@ WHERE u."isAnonymous"
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > CAST($2 AS TEXT)
-      AND (s."createdAt" >= $1 OR s."updatedAt" >= $1)
+      AND (s."createdAt" >= $1 OR s."createdAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updatedAt" >= $1 OR s."updatedAt" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND u."id" > CAST($2 AS TEXT)
 ORDER BY u."id"

@@ -15,11 +15,11 @@ SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."createdAt") = 'text'
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   );
 -- [plan only] eligible users and the rows session, account would lose, in one pass
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -30,11 +30,11 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."createdAt") = 'text'
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
@@ -42,11 +42,11 @@ SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND +julianday(u."createdAt") < julianday(?1)
   AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."createdAt") = 'text'
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -76,11 +76,11 @@ FROM (
   WHERE u."isAnonymous" IN (1, 'true')
     AND +julianday(u."createdAt") < julianday(?1)
     AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."createdAt") = 'text'
+    AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+        AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
     )
   ORDER BY u."id"
   LIMIT ?2
@@ -112,12 +112,12 @@ FROM (
   WHERE u."isAnonymous" IN (1, 'true')
     AND +julianday(u."createdAt") < julianday(?1)
     AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."createdAt") = 'text'
+    AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
         AND s."userId" > ?2
-        AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+        AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
     )
     AND u."id" > ?2
   ORDER BY u."id"
@@ -141,11 +141,11 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."createdAt") = 'text'
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -157,12 +157,12 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."createdAt") = 'text'
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
   AND u."id" > ?2
 ORDER BY u."id"
@@ -220,11 +220,11 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."createdAt") = 'text'
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -236,12 +236,12 @@ FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."createdAt") = 'text'
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND (IFNULL(julianday(s."createdAt") >= julianday(?1) OR typeof(s."createdAt") IN ('integer', 'real', 'blob'), s."createdAt" IS NOT NULL) OR IFNULL(julianday(s."updatedAt") >= julianday(?1) OR typeof(s."updatedAt") IN ('integer', 'real', 'blob'), s."updatedAt" IS NOT NULL))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
   AND u."id" > ?2
 ORDER BY u."id"

@@ -18,7 +18,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
   );
 -- [plan only] eligible users and the rows sessions, accounts would lose, in one pass
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
@@ -32,7 +32,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
   );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the --sample count
@@ -43,7 +43,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
 ORDER BY u.`id`
 LIMIT ?;
@@ -76,7 +76,7 @@ FROM (
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+        AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
     )
   ORDER BY u.`id`
   LIMIT ?
@@ -111,7 +111,7 @@ FROM (
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+        AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
     )
     AND u.`id` > ?
   ORDER BY u.`id`
@@ -140,7 +140,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
 ORDER BY u.`id`
 LIMIT ?
@@ -156,7 +156,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND u.`id` > ?
 ORDER BY u.`id`
@@ -180,7 +180,7 @@ WHERE NOT EXISTS (
     AND NOT EXISTS (
       SELECT 1 FROM `sessions` AS s
       WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+        AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
     )
 );
 -- [only with --audit-log] the batch's users, for the audit log
@@ -246,7 +246,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
 ORDER BY u.`id`
 LIMIT ?;
@@ -261,7 +261,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND u.`id` > ?
 ORDER BY u.`id`

@@ -15,11 +15,11 @@ SELECT COUNT(*) AS n FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
   );
 -- [plan only] eligible users and the rows sessions, accounts would lose, in one pass
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
@@ -30,11 +30,11 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
   );
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
@@ -42,11 +42,11 @@ SELECT CAST(u."id" AS TEXT) AS id FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND +julianday(u."created_at") < julianday(?1)
   AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -76,11 +76,11 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
+    AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
     )
   ORDER BY u."id"
   LIMIT ?2
@@ -112,12 +112,12 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
+    AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
     )
     AND u."id" > ?2
   ORDER BY u."id"
@@ -141,11 +141,11 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -157,12 +157,12 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
   )
   AND u."id" > ?2
 ORDER BY u."id"
@@ -220,11 +220,11 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
   )
 ORDER BY u."id"
 LIMIT ?2;
@@ -236,12 +236,12 @@ FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
   )
   AND u."id" > ?2
 ORDER BY u."id"

@@ -20,7 +20,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'));
 -- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
@@ -36,7 +36,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'));
 -- [plan only (--sample)] a sample of eligible ids
@@ -48,7 +48,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 ORDER BY u.`id`
@@ -92,7 +92,7 @@ FROM (
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+        AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
     )
     AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
   ORDER BY u.`id`
@@ -138,7 +138,7 @@ FROM (
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+        AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
     )
     AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
     AND u.`id` > ?
@@ -168,7 +168,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 ORDER BY u.`id`
@@ -185,7 +185,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
   AND u.`id` > ?
@@ -210,7 +210,7 @@ WHERE NOT EXISTS (
     AND NOT EXISTS (
       SELECT 1 FROM `auth`.`sessions` AS s
       WHERE s.`user_id` = u.`id`
-        AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+        AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
     )
     AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 );
@@ -290,7 +290,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
 ORDER BY u.`id`
@@ -306,7 +306,7 @@ WHERE u.`is_anonymous` = 1
   AND NOT EXISTS (
     SELECT 1 FROM `auth`.`sessions` AS s
     WHERE s.`user_id` = u.`id`
-      AND (s.`created_at` >= ? OR s.`updated_at` >= ? OR s.`refreshed_at` >= ?)
+      AND (s.`created_at` >= ? OR s.`created_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updated_at` >= ? OR s.`updated_at` < TIMESTAMP '1990-01-01 00:00:00' OR s.`refreshed_at` >= ? OR s.`refreshed_at` < TIMESTAMP '1990-01-01 00:00:00')
   )
   AND (u.`last_sign_in_at` IS NULL OR (u.`last_sign_in_at` < ? AND u.`last_sign_in_at` >= TIMESTAMP '1990-01-01 00:00:00'))
   AND u.`id` > ?

@@ -24,7 +24,7 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'));
 -- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
@@ -40,7 +40,7 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'));
 -- [plan only (--sample)] a sample of eligible ids
@@ -52,7 +52,7 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 ORDER BY u."id"
@@ -96,7 +96,7 @@ FROM (
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+        AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
     )
     AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
   ORDER BY u."id"
@@ -143,7 +143,7 @@ FROM (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > CAST($2 AS TEXT)
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+        AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
     )
     AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
     AND u."id" > CAST($2 AS TEXT)
@@ -173,7 +173,7 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 ORDER BY u."id"
@@ -191,7 +191,7 @@ WHERE u."is_anonymous"
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > CAST($2 AS TEXT)
-      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
   AND u."id" > CAST($2 AS TEXT)
@@ -221,7 +221,7 @@ WHERE NOT EXISTS (
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+        AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
     )
     AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 );
@@ -299,7 +299,7 @@ WHERE u."is_anonymous"
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
 ORDER BY u."id"
@@ -316,7 +316,7 @@ WHERE u."is_anonymous"
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > CAST($2 AS TEXT)
-      AND (s."created_at" >= $1 OR s."updated_at" >= $1 OR s."refreshed_at" >= $1)
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
   )
   AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
   AND u."id" > CAST($2 AS TEXT)

@@ -17,11 +17,11 @@ SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
 -- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
@@ -34,11 +34,11 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
 -- [plan only (--sample)] a sample of eligible ids
@@ -47,11 +47,11 @@ SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND +julianday(u."created_at") < julianday(?1)
   AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
@@ -92,11 +92,11 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
+    AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
     )
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   ORDER BY u."id"
@@ -139,12 +139,12 @@ FROM (
   WHERE u."is_anonymous" IN (1, 'true')
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-    AND typeof(u."created_at") = 'text'
+    AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
     )
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
     AND u."id" > ?2
@@ -169,11 +169,11 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
@@ -186,12 +186,12 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2
@@ -262,11 +262,11 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
@@ -279,12 +279,12 @@ FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
-  AND typeof(u."created_at") = 'text'
+  AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND (IFNULL(julianday(s."created_at") >= julianday(?1) OR typeof(s."created_at") IN ('integer', 'real', 'blob'), s."created_at" IS NOT NULL) OR IFNULL(julianday(s."updated_at") >= julianday(?1) OR typeof(s."updated_at") IN ('integer', 'real', 'blob'), s."updated_at" IS NOT NULL) OR IFNULL(julianday(s."refreshed_at") >= julianday(?1) OR typeof(s."refreshed_at") IN ('integer', 'real', 'blob'), s."refreshed_at" IS NOT NULL))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2

@@ -128,10 +128,15 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     }
     let deadline = opts.max_runtime.map(|d| started + d);
     let db = s.database.clone().expect("run requires a database");
-    // Before the lock: through a transaction-mode pooler the database's own lock cannot hold
-    // (the batches are fine: each is a self-contained transaction).
-    let pooler = detect_pooler(s, &db)?;
-    intent.pooler = pooler.clone();
+    // Through a transaction-mode pooler the database's own lock cannot hold (the batches are
+    // fine: each is a self-contained transaction). `--lock database` needs the answer before
+    // the lock; otherwise the probe runs beside the pre-flight, on its own connections.
+    let database_lock = matches!(opts.lock, Some(LockSpec::Database));
+    let probe = PoolerProbe::start(s, &db, database_lock)?;
+    let pooler = match &probe {
+        PoolerProbe::Done(found) => found.clone(),
+        PoolerProbe::Running(_) => None,
+    };
     let lock_spec = match (&opts.lock, &pooler) {
         (Some(LockSpec::Database), Some(evidence)) => {
             refusals.refuse(lock::pooled_lock_refused(evidence))?;
@@ -171,7 +176,7 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     let ctx = Locked {
         s,
         opts,
-        pooler,
+        pooler: std::cell::RefCell::new(probe),
         guard: guard.as_ref(),
         interrupted,
         deadline,
@@ -196,8 +201,8 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
 struct Locked<'a> {
     s: &'a Settings,
     opts: &'a RunOptions,
-    /// How a transaction-mode pooler showed itself, if one did.
-    pooler: Option<String>,
+    /// How a transaction-mode pooler showed itself, if one did (the probe may still run).
+    pooler: std::cell::RefCell<PoolerProbe>,
     guard: Option<&'a lock::Guard>,
     interrupted: Arc<AtomicBool>,
     deadline: Option<Instant>,
@@ -205,6 +210,11 @@ struct Locked<'a> {
 }
 
 impl Locked<'_> {
+    /// The pooler probe's answer, waiting for it if it still runs.
+    fn pooler(&self) -> Option<String> {
+        self.pooler.borrow_mut().finish()
+    }
+
     fn go(&self, refusals: &mut Refusals, mut intent: Intent) -> anyhow::Result<Report> {
         let (s, opts, dry) = (self.s, self.opts, self.opts.dry_run);
         let mut audit = None;
@@ -269,6 +279,7 @@ impl Locked<'_> {
             refusal,
         };
         if dry {
+            intent.pooler = self.pooler();
             intent.replicas = watch.as_mut().map(|w| w.watched());
             intent.archive = opts.archive.as_ref().map(|a| match a {
                 ArchiveTo::Dir { dir, compress } => format!(
@@ -428,7 +439,7 @@ impl Locked<'_> {
                 crate::error::one_line(&e)
             ),
         }
-        outcome.pooler = self.pooler.clone();
+        outcome.pooler = self.pooler();
         if let Some(a) = archive {
             let what = a.describe();
             if let Err(e) = a.finish() {
@@ -451,6 +462,49 @@ impl Locked<'_> {
             }
         }
         Ok(outcome)
+    }
+}
+
+/// The pooler probe, either done or running on its own thread.
+enum PoolerProbe {
+    Done(Option<String>),
+    Running(std::thread::JoinHandle<anyhow::Result<Option<String>>>),
+}
+
+impl PoolerProbe {
+    /// Probes now when `now` (its answer decides the lock), else starts it on a thread
+    /// (PostgreSQL only: elsewhere there is nothing to probe).
+    fn start(s: &Settings, db: &crate::sql::dburl::DbUrl, now: bool) -> anyhow::Result<Self> {
+        if now || s.backend != Backend::Postgres {
+            return Ok(PoolerProbe::Done(detect_pooler(s, db)?));
+        }
+        let (s, db) = (s.clone(), db.clone());
+        Ok(PoolerProbe::Running(std::thread::spawn(move || {
+            detect_pooler(&s, &db)
+        })))
+    }
+
+    /// The answer, waiting for the thread. A probe that failed on its own thread is said at
+    /// debug level only: the run's own connection meets the same problem and reports it.
+    fn finish(&mut self) -> Option<String> {
+        if let PoolerProbe::Running(_) = self {
+            let PoolerProbe::Running(h) = std::mem::replace(self, PoolerProbe::Done(None)) else {
+                unreachable!()
+            };
+            let found = match h.join() {
+                Ok(Ok(found)) => found,
+                Ok(Err(e)) => {
+                    debug!("the pooler probe failed: {}", crate::error::one_line(&e));
+                    None
+                }
+                Err(_) => None,
+            };
+            *self = PoolerProbe::Done(found);
+        }
+        match self {
+            PoolerProbe::Done(found) => found.clone(),
+            PoolerProbe::Running(_) => None,
+        }
     }
 }
 

@@ -215,11 +215,6 @@ impl TimeKind {
         self.literal(backend, t)
     }
 
-    /// Integer epochs, whose unit can be mistaken.
-    pub fn is_epoch(self) -> bool {
-        matches!(self, TimeKind::EpochMs | TimeKind::EpochS)
-    }
-
     /// Whether [`column_expr`](Self::column_expr) can be NULL for a value that is not NULL
     /// (SQLite text it cannot parse): the rule then reads the value as one in doubt.
     pub fn may_not_read(self, backend: Backend) -> bool {

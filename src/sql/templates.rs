@@ -6,12 +6,13 @@ use askama::Template;
 pub struct TimeCmp {
     pub expr: String,
     pub cutoff: String,
-    /// Epoch columns: the earliest plausible time, as a literal in the column's unit. An
-    /// earlier value is read in doubt (epoch seconds read as milliseconds land in 1970), so it
-    /// counts as activity. (A text or timestamp value cannot be off by a unit.)
+    /// The earliest plausible time, as a literal in the column's format. An earlier value is
+    /// read in doubt (epoch seconds read as milliseconds land in 1970; `-infinity`; MySQL's
+    /// zero date), so it counts as activity. `None` for SQLite text (see `unreadable`).
     pub earliest: Option<String>,
-    /// The column itself, when `expr` can be NULL for a value it cannot read (SQLite text):
-    /// such a value counts as activity too, and so does a number or blob there.
+    /// SQLite text: the column itself. Only a text value shaped like a date (`YYYY-` first)
+    /// that `julianday` reads as before the cutoff is "no activity"; anything else that is not
+    /// NULL counts as activity (a number, a blob, a number stored as text, garbage).
     pub unreadable: Option<String>,
 }
 
@@ -26,7 +27,7 @@ impl TimeCmp {
         TimeCmp {
             expr: kind.column_expr(backend, col),
             cutoff,
-            earliest: kind.is_epoch().then(|| kind.earliest(backend)),
+            earliest: (!kind.may_not_read(backend)).then(|| kind.earliest(backend)),
             unreadable: kind.may_not_read(backend).then(|| col.to_string()),
         }
     }

@@ -2,7 +2,7 @@
   AND {{ created_expr }} < {{ created_cutoff }}
   AND {{ created_expr }} >= {{ created_earliest }}
 {%- match created_text %}{% when Some with (col) %}
-  AND typeof({{ col }}) = 'text'
+  AND typeof({{ col }}) = 'text' AND substr({{ col }}, 5, 1) = '-'
 {%- when None %}{% endmatch %}
 {%- if sessions_show_activity %}
   AND NOT EXISTS (
@@ -11,7 +11,7 @@
 {%- if !session_after.is_empty() %}
       AND s.{{ session_user }} > {{ session_after }}
 {%- endif %}
-      AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{% match a.unreadable %}{% when Some with (col) %}IFNULL({{ a.expr }} >= {{ a.cutoff }} OR typeof({{ col }}) IN ('integer', 'real', 'blob'), {{ col }} IS NOT NULL){% when None %}{{ a.expr }} >= {{ a.cutoff }}{% endmatch %}{% match a.earliest %}{% when Some with (e) %} OR {{ a.expr }} < {{ e }}{% when None %}{% endmatch %}{% endfor %})
+      AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{% match a.unreadable %}{% when Some with (col) %}({{ col }} IS NOT NULL AND NOT IFNULL(typeof({{ col }}) = 'text' AND substr({{ col }}, 5, 1) = '-' AND {{ a.expr }} < {{ a.cutoff }}, 0)){% when None %}{{ a.expr }} >= {{ a.cutoff }}{% endmatch %}{% match a.earliest %}{% when Some with (e) %} OR {{ a.expr }} < {{ e }}{% when None %}{% endmatch %}{% endfor %})
   )
 {%- endif %}
 {%- for a in users_activity %}

@@ -4,8 +4,6 @@
 //! numbers or blobs in a text column, epoch values in the wrong unit, PostgreSQL infinities, zone
 //! offsets). `plan --list` and `run` must agree, and the database must show exactly the users
 //! whose times are clear gone with their rows, and every user in doubt kept with theirs.
-//! Two tests are ignored: they show users in doubt the rule still deletes (numeric text in a
-//! SQLite TEXT column, '-infinity' activity on PostgreSQL); `--ignored` runs them.
 
 use crate::support;
 
@@ -374,11 +372,9 @@ fn sqlite_numbers_in_text_time_columns_after_the_sample_keep_their_users() {
 }
 
 // The same numbers written to TEXT columns: SQLite stores them as the text '0', '2460000',
-// which `julianday` reads as Julian day numbers (4714 BC, February 2023), not as values in
-// doubt: today these users are listed and deleted. Known bug, found by this test: the rule's
-// "cannot read" test (`julianday(col) IS NULL`) is weaker than the sample's ISO-8601 check.
+// which `julianday` alone would read as Julian day numbers (4714 BC, February 2023). The rule
+// reads only date-shaped text (`YYYY-` first) as a time, so these are in doubt and kept.
 #[test]
-#[ignore = "bug: numeric text in a SQLite TEXT time column is read as a Julian day number"]
 fn sqlite_numeric_text_after_the_sample_keeps_its_users() {
     let db = sqlite_text_db("TEXT");
     let mut users = sqlite_controls();
@@ -607,12 +603,9 @@ fn postgres_infinities_after_the_sample_keep_their_users() {
     plan_and_run(&db, &users, &[]);
 }
 
-// A session whose activity is '-infinity' (no time an application records: in doubt) should
-// keep its user. Known gap, found by this test: the rule reads timestamp activity only as
-// `>= cutoff` (the before-1990 bound applies to epoch columns alone), so the user is listed and
-// deleted.
+// A session whose activity is '-infinity' (no time an application records: in doubt) keeps
+// its user: activity before 1990 counts as activity, whatever the column's type.
 #[test]
-#[ignore = "bug: '-infinity' session activity on PostgreSQL does not count as activity"]
 fn postgres_minus_infinity_activity_after_the_sample_keeps_its_user() {
     let (db, mut users) = pg_timestamptz_db();
     let old = db.ts("2026-09-01 00:00:00");
