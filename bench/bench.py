@@ -17,12 +17,19 @@ Scenarios:
             MariaDB backlog, against the set-based SQL of the same invocation
 
     python3 bench/bench.py                     # 1,000,000 users, all backends: backlog + plan + daily
-    python3 bench/bench.py --quick             # 100k users, 1 repeat, the same parts (< 3 minutes)
-    python3 bench/bench.py --daily --users 1000000 --indexes with,without
+    python3 bench/bench.py --quick             # 100k users, 1 repeat, the same parts (~2.5 minutes)
+    python3 bench/bench.py --daily --users 1000000            # with and without the shipped indexes
+    python3 bench/bench.py --backlog --indexes with,without   # the first cleanup, both index variants
     python3 bench/bench.py --workers-sweep 1,2,4 --users 1000000
     python3 bench/bench.py --users 1000000 --repeat 3 --backends postgres,sqlite
     python3 bench/bench.py --scaling           # PostgreSQL series at 100k / 1M / 4M eligible users
-    python3 bench/bench.py --out results.json
+    python3 bench/bench.py --out results.json  # also the raw results as JSON
+
+Scenario flags combine (--backlog --daily --workers-sweep 1,2); with none, the harness runs the
+backlog (with its plan timing) and the daily run. Copies: SQLite file copy; PostgreSQL CREATE DATABASE …
+TEMPLATE; MariaDB the InnoDB files of a local server (FLUSH TABLES … FOR EXPORT / IMPORT
+TABLESPACE), else INSERT … SELECT per table (--mysql-copy). Every table printed carries the
+command line and the binary's --version.
 
 "With the shipped indexes" means `anonsweep migrate run` was applied to the master the copies are
 made from; "without" is the demo schema as filled (primary keys and the foreign-key indexes on
@@ -359,6 +366,7 @@ class Mysql:
         self.verified = set()
         self.schema = {}   # source database -> (its tables, its DDL); masters do not change once built
         self.datadir = None
+        self.no_tablespace = False
         self.copy_method = None
 
     def admin(self, sql, db=None):
@@ -397,6 +405,8 @@ class Mysql:
     def tablespace_dir(self, db, tables):
         """The server's directory of db when this process can copy its InnoDB files (a local
         server, file-per-table tablespaces, a writable data directory), else None."""
+        if self.no_tablespace:
+            return None
         if self.datadir is None:
             self.datadir = self.admin("SELECT @@datadir").strip()
         d = os.path.join(self.datadir, db)
@@ -426,50 +436,21 @@ class Mysql:
         if mode == "tablespace" and src_dir is None:
             raise CmdError(f"--mysql-copy tablespace: cannot reach the InnoDB files of {src} under {self.datadir}")
         method = "tablespace" if src_dir else "insert"
+        if method == "tablespace":
+            try:
+                self.copy_tablespaces(src, src_dir, name, tables, ddl)
+            except OSError as e:
+                if mode == "tablespace" or self.copy_method == "tablespace":
+                    raise CmdError(f"copying the InnoDB files of {src}: {e}")
+                log(f"  mysql: cannot copy the InnoDB files ({e}); copying rows with INSERT … SELECT instead")
+                self.no_tablespace = True  # not again in this run
+                self.create_empty(name)
+                method = "insert"
+        if method == "insert":
+            self.copy_rows(src, name, tables, ddl)
         if self.copy_method and self.copy_method != method:
             raise CmdError(f"MariaDB copies switched from {self.copy_method} to {method} within one run")
         self.copy_method = method
-        quoted = ", ".join(f"`{t}`" for t in tables)
-        head = ["SET SESSION foreign_key_checks = 0;", "SET SESSION unique_checks = 0;", ddl,
-                "SET SESSION foreign_key_checks = 0;", "SET SESSION unique_checks = 0;"]
-        if method == "insert":
-            body = head + [f"START TRANSACTION; INSERT INTO `{t}` SELECT * FROM `{src}`.`{t}`; COMMIT;"
-                           for t in tables]
-            body.append(f"ANALYZE TABLE {quoted};")
-            run_measured(MARIADB + [name], stdin_path=write_script("clone-mysql.sql", "\n".join(body) + "\n"))
-        else:
-            body = head + [f"ALTER TABLE `{t}` DISCARD TABLESPACE;" for t in tables]
-            run_measured(MARIADB + [name], stdin_path=write_script("clone-mysql.sql", "\n".join(body) + "\n"))
-            dst_dir = os.path.join(self.datadir, name)
-            owner = os.stat(src_dir)
-            # FLUSH TABLES … FOR EXPORT holds while its session is open: copy the files meanwhile.
-            p = subprocess.Popen(MARIADB + ["--unbuffered"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, cwd=WORKDIR)
-            try:
-                p.stdin.write(f"FLUSH TABLES {', '.join(f'`{src}`.`{t}`' for t in tables)} FOR EXPORT;\n"
-                              "SELECT 'exported';\n")
-                p.stdin.flush()
-                line = p.stdout.readline().strip()
-                if line != "exported":
-                    raise CmdError(f"FLUSH TABLES … FOR EXPORT on {src} failed: {line} {p.stderr.read()[-2000:]}")
-                for t in tables:
-                    for ext in (".ibd", ".cfg"):
-                        f = os.path.join(src_dir, t + ext)
-                        if os.path.exists(f):
-                            shutil.copyfile(f, os.path.join(dst_dir, t + ext))
-                            os.chown(os.path.join(dst_dir, t + ext), owner.st_uid, owner.st_gid)
-                p.stdin.write("UNLOCK TABLES;\n")
-                p.stdin.close()
-            finally:
-                if p.wait() != 0:
-                    raise CmdError(f"the FOR EXPORT session on {src} exited {p.returncode}: {p.stderr.read()[-2000:]}")
-            body = ["SET SESSION foreign_key_checks = 0;"] + [f"ALTER TABLE `{t}` IMPORT TABLESPACE;" for t in tables]
-            body.append(f"ANALYZE TABLE {quoted};")
-            run_measured(MARIADB + [name], stdin_path=write_script("clone-mysql.sql", "\n".join(body) + "\n"))
-            for t in tables:
-                cfg = os.path.join(dst_dir, t + ".cfg")
-                if os.path.exists(cfg):
-                    os.remove(cfg)
         log(f"  mysql copy of {src} ({method}): {time.perf_counter() - t0:.1f}s")
         if src not in self.verified:
             a, b = self.fingerprint(src), self.fingerprint(name)
@@ -478,6 +459,54 @@ class Mysql:
             self.verified.add(src)
             log(f"  mysql copy of {src} verified: same DDL and CHECKSUM TABLE for {', '.join(a['tables'])}")
         return name
+
+    @staticmethod
+    def ddl_head(ddl):
+        return ["SET SESSION foreign_key_checks = 0;", "SET SESSION unique_checks = 0;", ddl,
+                "SET SESSION foreign_key_checks = 0;", "SET SESSION unique_checks = 0;"]
+
+    def run_script(self, db, lines):
+        run_measured(MARIADB + [db], stdin_path=write_script("clone-mysql.sql", "\n".join(lines) + "\n"))
+
+    def copy_rows(self, src, name, tables, ddl):
+        self.run_script(name, self.ddl_head(ddl) +
+                        [f"START TRANSACTION; INSERT INTO `{t}` SELECT * FROM `{src}`.`{t}`; COMMIT;" for t in tables] +
+                        ["ANALYZE TABLE " + ", ".join(f"`{t}`" for t in tables) + ";"])
+
+    def copy_tablespaces(self, src, src_dir, name, tables, ddl):
+        self.run_script(name, self.ddl_head(ddl) + [f"ALTER TABLE `{t}` DISCARD TABLESPACE;" for t in tables])
+        dst_dir = os.path.join(self.datadir, name)
+        owner = os.stat(src_dir)
+        # FLUSH TABLES … FOR EXPORT holds while its session is open: copy the files meanwhile.
+        p = subprocess.Popen(MARIADB + ["--unbuffered"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=WORKDIR)
+        try:
+            p.stdin.write(f"FLUSH TABLES {', '.join(f'`{src}`.`{t}`' for t in tables)} FOR EXPORT;\n"
+                          "SELECT 'exported';\n")
+            p.stdin.flush()
+            line = p.stdout.readline().strip()
+            if line != "exported":
+                raise CmdError(f"FLUSH TABLES … FOR EXPORT on {src} failed: {line}")
+            for t in tables:
+                for ext in (".ibd", ".cfg"):
+                    f = os.path.join(src_dir, t + ext)
+                    if os.path.exists(f):
+                        shutil.copyfile(f, os.path.join(dst_dir, t + ext))
+                        os.chown(os.path.join(dst_dir, t + ext), owner.st_uid, owner.st_gid)
+            p.stdin.write("UNLOCK TABLES;\n")
+        finally:
+            p.stdin.close()  # ends the session (and its lock) whatever happened
+            rc = p.wait()
+            err = p.stderr.read()
+        if rc != 0:
+            raise CmdError(f"the FOR EXPORT session on {src} exited {rc}: {err[-2000:]}")
+        self.run_script(name, ["SET SESSION foreign_key_checks = 0;"] +
+                        [f"ALTER TABLE `{t}` IMPORT TABLESPACE;" for t in tables] +
+                        ["ANALYZE TABLE " + ", ".join(f"`{t}`" for t in tables) + ";"])
+        for t in tables:
+            cfg = os.path.join(dst_dir, t + ".cfg")
+            if os.path.exists(cfg):
+                os.remove(cfg)
 
     def maintain(self, h):
         self.admin("ANALYZE TABLE " + ", ".join(f"`{t}`" for t in self.tables(h)), db=h)
@@ -580,12 +609,14 @@ class Masters:
         if key == ("backlog", "without"):
             log(f"== {be.name}: master {tag}: demo fill of {self.users:,} users")
             h = be.fill(self.users, tag)
+            self.handles.append(h)
             info["fill_s"] = time.perf_counter() - t0
         elif indexes == "with":
             base = self.get(dataset, "without")
             log(f"== {be.name}: master {tag}: copy of {base['handle']} + anonsweep migrate run")
             t0 = time.perf_counter()
             h = be.clone(base["handle"], tag)
+            self.handles.append(h)
             info["copy_s"] = time.perf_counter() - t0
             m = run_measured([BIN, "migrate", "run", "--database-url", be.url(h)])
             info["migrate_run_s"] = m["wall"]
@@ -596,12 +627,12 @@ class Masters:
                 f"{plain_ts(DAILY_PRIOR_DT)} (the backlog as of one day earlier)")
             t0 = time.perf_counter()
             h = be.clone(base["handle"], tag)
+            self.handles.append(h)
             info["copy_s"] = time.perf_counter() - t0
             r = be.baseline(h, DAILY_PRIOR_DT)
             info["backlog_removed_s"] = r["wall"]
             info["backlog_removed_users"] = base["users"] - be.state(h)["users"]
         info["handle"] = h
-        self.handles.append(h)
         t1 = time.perf_counter()
         be.maintain(h)
         info["maintain_s"] = time.perf_counter() - t1
