@@ -1,48 +1,78 @@
 #!/usr/bin/env python3
 """anonsweep benchmark harness (stdlib only).
 
-Compares `anonsweep run` with a hand-written set-based SQL baseline on SQLite,
-PostgreSQL and MariaDB (and with pt-archiver on MariaDB), every contender on an
-identical fresh copy of the deterministic demo dataset, and verifies after every
-contender that exactly the same users were removed.
+Compares `anonsweep run` (and `anonsweep plan`) with a hand-written set-based SQL baseline on
+SQLite, PostgreSQL and MariaDB (and with pt-archiver on MariaDB), every contender on an identical
+fresh copy of the deterministic demo dataset, and verifies after every contender that exactly the
+same users were removed.
 
-    python3 bench/bench.py                     # 1,000,000 users, all backends, 3 repeats
-    python3 bench/bench.py --quick             # ~100k users, 1 repeat (< 2 minutes)
+Scenarios:
+
+  backlog   the first cleanup: the demo dataset as filled, ~20 % of the users eligible
+            (contenders, a PostgreSQL batch-size sweep, `plan` with and without the shipped indexes)
+  daily     the job's normal life: the backlog as of one day earlier is already gone (removed with
+            the set-based SQL, then VACUUM ANALYZE / ANALYZE), one more day is eligible (~0.5 %);
+            `plan`, `run` and the set-based SQL per repeat
+  workers   `anonsweep run --workers W` for each W of --workers-sweep on the PostgreSQL and
+            MariaDB backlog, against the set-based SQL of the same invocation
+
+    python3 bench/bench.py                     # 1,000,000 users, all backends: backlog + plan + daily
+    python3 bench/bench.py --quick             # 100k users, 1 repeat, the same parts (~2.5 minutes)
+    python3 bench/bench.py --daily --users 1000000            # with and without the shipped indexes
+    python3 bench/bench.py --backlog --indexes with,without   # the first cleanup, both index variants
+    python3 bench/bench.py --workers-sweep 1,2,4 --users 1000000
     python3 bench/bench.py --users 1000000 --repeat 3 --backends postgres,sqlite
     python3 bench/bench.py --scaling           # PostgreSQL series at 100k / 1M / 4M eligible users
-    python3 bench/bench.py --out results.json
+    python3 bench/bench.py --out results.json  # also the raw results as JSON
+
+Scenario flags combine (--backlog --daily --workers-sweep 1,2); with none, the harness runs the
+backlog (with its plan timing) and the daily run. Copies: SQLite file copy; PostgreSQL CREATE DATABASE …
+TEMPLATE; MariaDB the InnoDB files of a local server (FLUSH TABLES … FOR EXPORT / IMPORT
+TABLESPACE), else INSERT … SELECT per table (--mysql-copy). Every table printed carries the
+command line and the binary's --version.
+
+"With the shipped indexes" means `anonsweep migrate run` was applied to the master the copies are
+made from; "without" is the demo schema as filled (primary keys and the foreign-key indexes on
+sessions.user_id and accounts.user_id only).
 
 Timings are reported, never asserted. Exit status is non-zero only when contenders
 disagree about the remaining rows or a command fails.
 """
 
 import argparse
+import atexit
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, "target", "release", "anonsweep")
 AS_OF = "2026-11-26T00:00:00Z"
-CUTOFF_ISO = "2026-10-27T00:00:00.000Z"   # SQLite canonical text
-CUTOFF_TS = "2026-10-27 00:00:00"          # PostgreSQL (UTC) / MariaDB DATETIME
+RETENTION_DAYS = 30                        # anonsweep's default --retention-days
+AS_OF_DT = datetime(2026, 11, 26, tzinfo=timezone.utc)
+CUTOFF_DT = AS_OF_DT - timedelta(days=RETENTION_DAYS)
+DAILY_PRIOR_DT = CUTOFF_DT - timedelta(days=1)   # the daily scenario's backlog, removed beforehand
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432"
 MY_ADMIN = "mysql://root@127.0.0.1:3306"
 PREFIX = "anonsweep_bench"
 TIME_BIN = "/usr/bin/time"
 PSQL = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"]
 MARIADB = ["mariadb", "-uroot", "-h127.0.0.1", "--batch", "--skip-column-names"]
+MARIADB_DUMP = ["mariadb-dump", "-uroot", "-h127.0.0.1"]
+INDEX_VARIANTS = ("with", "without")
 
 FAILURES = []      # fatal problems (commands failing)
 MISMATCHES = []    # contenders disagreeing about the remaining rows
 WORKDIR = tempfile.mkdtemp(prefix="anonsweep-bench-")
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)  # also after --help or an import
 CREATED_PG = set()
 CREATED_MY = set()
 
@@ -104,41 +134,103 @@ def sh(argv, input_text=None):
     return p.stdout
 
 
+def write_script(name, text):
+    path = os.path.join(WORKDIR, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
-# Backends: copies, baselines, verification
+# The rule in plain SQL, per backend, at a given cutoff
 # ---------------------------------------------------------------------------------------------
 
-ELIG_SQLITE = f"""SELECT u.id FROM users u
- WHERE u.is_anonymous = 1 AND u.created_at < '{CUTOFF_ISO}'
-   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id
-                   AND (s.created_at >= '{CUTOFF_ISO}' OR s.updated_at >= '{CUTOFF_ISO}'))"""
-ELIG_PG = f"""SELECT u.id FROM users u
- WHERE u.is_anonymous AND u.created_at < TIMESTAMPTZ '{CUTOFF_TS}+00'
-   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id
-                   AND (s.created_at >= TIMESTAMPTZ '{CUTOFF_TS}+00' OR s.updated_at >= TIMESTAMPTZ '{CUTOFF_TS}+00'))"""
-ELIG_MY = f"""SELECT u.id FROM users u
- WHERE u.is_anonymous = 1 AND u.created_at < '{CUTOFF_TS}'
-   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id
-                   AND (s.created_at >= '{CUTOFF_TS}' OR s.updated_at >= '{CUTOFF_TS}'))"""
+def iso_text(dt):
+    """SQLite canonical text, as the demo stores it."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
+
+def plain_ts(dt):
+    """PostgreSQL (UTC) / MariaDB DATETIME literal."""
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def elig_sqlite(cutoff=CUTOFF_DT):
+    c = iso_text(cutoff)
+    return f"""SELECT u.id FROM users u
+ WHERE u.is_anonymous = 1 AND u.created_at < '{c}'
+   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id
+                   AND (s.created_at >= '{c}' OR s.updated_at >= '{c}'))"""
+
+
+def elig_pg(cutoff=CUTOFF_DT):
+    c = f"TIMESTAMPTZ '{plain_ts(cutoff)}+00'"
+    return f"""SELECT u.id FROM users u
+ WHERE u.is_anonymous AND u.created_at < {c}
+   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id
+                   AND (s.created_at >= {c} OR s.updated_at >= {c}))"""
+
+
+def elig_my(cutoff=CUTOFF_DT):
+    c = plain_ts(cutoff)
+    return f"""SELECT u.id FROM users u
+ WHERE u.is_anonymous = 1 AND u.created_at < '{c}'
+   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id
+                   AND (s.created_at >= '{c}' OR s.updated_at >= '{c}'))"""
+
+
+CUTOFF_ISO = iso_text(CUTOFF_DT)
+CUTOFF_TS = plain_ts(CUTOFF_DT)
+ELIG_SQLITE = elig_sqlite()
+ELIG_PG = elig_pg()
+ELIG_MY = elig_my()
+
+
+def state_tuple(ids_text, counts):
+    ids = ids_text.strip()
+    n = 0 if not ids else ids.count("\n") + 1
+    return dict(users=n, md5=hashlib.md5(ids.encode()).hexdigest(),
+                sessions=int(counts[0]), accounts=int(counts[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends: masters, copies, baselines, verification
+#
+# A "handle" is what a backend names a database by: a file path (SQLite) or a database name.
+# fill() makes a master from the demo fill, clone() an identical copy of any database.
+# ---------------------------------------------------------------------------------------------
 
 class Sqlite:
     name = "sqlite"
+    title = "SQLite"
+    copy_method = "a file copy"
 
     def __init__(self):
         self.master = None
         self.n = 0
 
-    def prepare(self, users):
-        self.master = os.path.join(WORKDIR, f"master-{users}.db")
+    def fill(self, users, tag):
+        path = os.path.join(WORKDIR, f"master-{tag}.db")
+        self.drop(path)
         run_measured([BIN, "demo", "--fill-only", "--users", str(users), "--as-of", AS_OF,
-                      "--database-url", f"sqlite://{self.master}"])
-
-    def copy(self):
-        self.n += 1
-        path = os.path.join(WORKDIR, f"copy-{self.n}.db")
-        shutil.copyfile(self.master, path)
+                      "--database-url", f"sqlite://{path}"])
         return path
+
+    def clone(self, src, tag=None):
+        self.n += 1
+        path = os.path.join(WORKDIR, f"master-{tag}.db" if tag else f"copy-{self.n}.db")
+        shutil.copyfile(src, path)
+        return path
+
+    def maintain(self, h):
+        self.query(h, "ANALYZE;")
+
+    # the interface live_traffic.py and older callers use
+    def prepare(self, users):
+        self.master = self.fill(users, "src")
+
+    def copy(self, master=None):
+        return self.clone(master or self.master)
 
     def url(self, copy):
         return f"sqlite://{copy}"
@@ -151,22 +243,23 @@ class Sqlite:
     def query(self, copy, sql):
         return sh(["sqlite3", "-batch", copy, sql])
 
-    def eligible(self, copy):
-        return int(self.query(copy, f"SELECT count(*) FROM ({ELIG_SQLITE});").strip())
+    def eligible(self, copy, cutoff=CUTOFF_DT):
+        return int(self.query(copy, f"SELECT count(*) FROM ({elig_sqlite(cutoff)});").strip())
+
+    def anonymous(self, copy):
+        return int(self.query(copy, "SELECT count(*) FROM users WHERE is_anonymous = 1;").strip())
 
     def state(self, copy):
         ids = sh(["sqlite3", "-batch", copy, "SELECT id FROM users ORDER BY id;"])
         counts = self.query(copy, "SELECT (SELECT count(*) FROM sessions)||' '||(SELECT count(*) FROM accounts);").split()
         return state_tuple(ids, counts)
 
-    def baseline(self, copy):
-        script = os.path.join(WORKDIR, "baseline-sqlite.sql")
-        with open(script, "w") as f:
-            f.write(f""".bail on
+    def baseline(self, copy, cutoff=CUTOFF_DT):
+        script = write_script("baseline-sqlite.sql", f""".bail on
 PRAGMA foreign_keys = ON;
 BEGIN IMMEDIATE;
 CREATE TEMP TABLE elig (id TEXT PRIMARY KEY);
-INSERT INTO elig {ELIG_SQLITE};
+INSERT INTO elig {elig_sqlite(cutoff)};
 DELETE FROM sessions WHERE user_id IN (SELECT id FROM elig);
 DELETE FROM accounts WHERE user_id IN (SELECT id FROM elig);
 DELETE FROM users WHERE id IN (SELECT id FROM elig);
@@ -177,6 +270,8 @@ COMMIT;
 
 class Postgres:
     name = "postgres"
+    title = "PostgreSQL"
+    copy_method = "CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY"
 
     def __init__(self):
         self.src = None
@@ -194,23 +289,37 @@ class Postgres:
         self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         CREATED_PG.discard(name)
 
+    def fill(self, users, tag):
+        name = f"{PREFIX}_m_{tag}"
+        self.create_empty(name)
+        run_measured([BIN, "demo", "--fill-only", "--users", str(users), "--as-of", AS_OF,
+                      "--database-url", f"{PG_ADMIN}/{name}"])
+        return name
+
+    def clone(self, src, tag=None):
+        self.n += 1
+        name = f"{PREFIX}_m_{tag}" if tag else f"{PREFIX}_c{self.n}"
+        self.admin(f"DROP DATABASE IF EXISTS {name}")
+        self.admin(f"CREATE DATABASE {name} TEMPLATE {src} STRATEGY FILE_COPY")
+        CREATED_PG.add(name)
+        self.admin("CHECKPOINT")
+        return name
+
+    def maintain(self, h):
+        # A production database has statistics and a visibility map; give the master both once
+        # (every copy inherits them through the template).
+        self.admin("VACUUM ANALYZE", db=h)
+
+    # the interface live_traffic.py uses
     def prepare(self, users):
         self.src = f"{PREFIX}_src"
         self.create_empty(self.src)
         run_measured([BIN, "demo", "--fill-only", "--users", str(users), "--as-of", AS_OF,
                       "--database-url", f"{PG_ADMIN}/{self.src}"])
-        # A production database has statistics and a visibility map; give the source both once
-        # (every copy inherits them through the template).
-        self.admin("VACUUM ANALYZE", db=self.src)
+        self.maintain(self.src)
 
-    def copy(self):
-        self.n += 1
-        name = f"{PREFIX}_c{self.n}"
-        self.admin(f"DROP DATABASE IF EXISTS {name}")
-        self.admin(f"CREATE DATABASE {name} TEMPLATE {self.src} STRATEGY FILE_COPY")
-        CREATED_PG.add(name)
-        self.admin("CHECKPOINT")
-        return name
+    def copy(self, master=None):
+        return self.clone(master or self.src)
 
     def url(self, copy):
         return f"{PG_ADMIN}/{copy}"
@@ -221,19 +330,20 @@ class Postgres:
     def query(self, copy, sql):
         return self.admin(sql, db=copy)
 
-    def eligible(self, copy):
-        return int(self.query(copy, f"SELECT count(*) FROM ({ELIG_PG}) e").strip())
+    def eligible(self, copy, cutoff=CUTOFF_DT):
+        return int(self.query(copy, f"SELECT count(*) FROM ({elig_pg(cutoff)}) e").strip())
+
+    def anonymous(self, copy):
+        return int(self.query(copy, "SELECT count(*) FROM users WHERE is_anonymous").strip())
 
     def state(self, copy):
         ids = sh(PSQL + ["-d", copy, "-At", "-c", "SELECT id FROM users ORDER BY id"])
         counts = self.query(copy, "SELECT (SELECT count(*) FROM sessions)||' '||(SELECT count(*) FROM accounts)").split()
         return state_tuple(ids, counts)
 
-    def baseline(self, copy):
-        script = os.path.join(WORKDIR, "baseline-postgres.sql")
-        with open(script, "w") as f:
-            f.write(f"""BEGIN;
-CREATE TEMP TABLE elig ON COMMIT DROP AS {ELIG_PG};
+    def baseline(self, copy, cutoff=CUTOFF_DT):
+        script = write_script("baseline-postgres.sql", f"""BEGIN;
+CREATE TEMP TABLE elig ON COMMIT DROP AS {elig_pg(cutoff)};
 ALTER TABLE elig ADD PRIMARY KEY (id);
 ANALYZE elig;
 DELETE FROM sessions WHERE user_id IN (SELECT id FROM elig);
@@ -246,28 +356,167 @@ COMMIT;
 
 class Mysql:
     name = "mysql"
+    title = "MariaDB"
+    # --mysql-copy: how a copy is made (see clone)
+    copy_mode = "auto"
 
     def __init__(self):
-        self.users = 0
+        self.master = None
         self.n = 0
+        self.verified = set()
+        self.schema = {}   # source database -> (its tables, its DDL); masters do not change once built
+        self.datadir = None
+        self.no_tablespace = False
+        self.copy_method = None
 
     def admin(self, sql, db=None):
         return sh(MARIADB + ([db] if db else []) + ["-e", sql])
 
-    def prepare(self, users):
-        self.users = users
-
-    def copy(self):
-        # No cheap template copy in MariaDB: re-run the deterministic fill per copy.
-        self.n += 1
-        name = f"{PREFIX}_c{self.n}"
+    def create_empty(self, name):
         self.admin(f"DROP DATABASE IF EXISTS {name}")
         self.admin(f"CREATE DATABASE {name}")
         CREATED_MY.add(name)
-        r = run_measured([BIN, "demo", "--fill-only", "--users", str(self.users), "--as-of", AS_OF,
+
+    def fill(self, users, tag):
+        name = f"{PREFIX}_m_{tag}"
+        self.create_empty(name)
+        r = run_measured([BIN, "demo", "--fill-only", "--users", str(users), "--as-of", AS_OF,
                           "--database-url", f"{MY_ADMIN}/{name}"])
-        log(f"  mysql fill {self.users} users: {r['wall']:.1f}s")
+        log(f"  mysql fill {users} users: {r['wall']:.1f}s")
         return name
+
+    def tables(self, db):
+        return self.admin(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{db}' "
+                          "AND table_type = 'BASE TABLE' ORDER BY table_name").split()
+
+    def ddl(self, db):
+        """The CREATE TABLE statements of db, as SHOW CREATE TABLE gives them (foreign keys and
+        every index included; a CREATE TABLE … LIKE would lose the foreign keys)."""
+        return sh(MARIADB_DUMP + ["--no-data", "--skip-comments", "--skip-add-drop-table",
+                                  "--skip-triggers", "--no-create-db", db])
+
+    def fingerprint(self, db):
+        tables = self.tables(db)
+        rows = self.admin("CHECKSUM TABLE " + ", ".join(f"`{t}`" for t in tables), db=db).splitlines()
+        # each row is "db.table<TAB>checksum"; keep the table part of the name
+        sums = sorted((line.split("\t")[0].split(".", 1)[-1], line.split("\t")[-1]) for line in rows if line)
+        return dict(tables=tables, checksums=sums, ddl=self.ddl(db))
+
+    def tablespace_dir(self, db, tables):
+        """The server's directory of db when this process can copy its InnoDB files (a local
+        server, file-per-table tablespaces, a writable data directory), else None."""
+        if self.no_tablespace:
+            return None
+        if self.datadir is None:
+            self.datadir = self.admin("SELECT @@datadir").strip()
+        d = os.path.join(self.datadir, db)
+        ok = os.path.isdir(d) and os.access(self.datadir, os.W_OK) and all(
+            os.path.exists(os.path.join(d, f"{t}.ibd")) for t in tables)
+        return d if ok else None
+
+    def clone(self, src, tag=None):
+        """A copy of src: its DDL (foreign keys and indexes included), then its rows.
+
+        tablespace  the InnoDB files themselves (FLUSH TABLES … FOR EXPORT, copy the .ibd/.cfg
+                    files, ALTER TABLE … IMPORT TABLESPACE): a physical copy, as PostgreSQL's
+                    FILE_COPY template is, ~10x quicker than the rows at 1M users
+        insert      INSERT … SELECT per table (any server); about half the time of re-running
+                    the fill at 1M users
+        Then ANALYZE TABLE. The first copy of each source is compared with it (CHECKSUM TABLE of
+        every table and the DDL)."""
+        self.n += 1
+        name = f"{PREFIX}_m_{tag}" if tag else f"{PREFIX}_c{self.n}"
+        t0 = time.perf_counter()
+        self.create_empty(name)
+        if src not in self.schema:
+            self.schema[src] = (self.tables(src), self.ddl(src))
+        tables, ddl = self.schema[src]
+        mode = self.copy_mode
+        src_dir = self.tablespace_dir(src, tables) if mode in ("auto", "tablespace") else None
+        if mode == "tablespace" and src_dir is None:
+            raise CmdError(f"--mysql-copy tablespace: cannot reach the InnoDB files of {src} under {self.datadir}")
+        method = "tablespace" if src_dir else "insert"
+        if method == "tablespace":
+            try:
+                self.copy_tablespaces(src, src_dir, name, tables, ddl)
+            except OSError as e:
+                if mode == "tablespace" or self.copy_method == "tablespace":
+                    raise CmdError(f"copying the InnoDB files of {src}: {e}")
+                log(f"  mysql: cannot copy the InnoDB files ({e}); copying rows with INSERT … SELECT instead")
+                self.no_tablespace = True  # not again in this run
+                self.create_empty(name)
+                method = "insert"
+        if method == "insert":
+            self.copy_rows(src, name, tables, ddl)
+        if self.copy_method and self.copy_method != method:
+            raise CmdError(f"MariaDB copies switched from {self.copy_method} to {method} within one run")
+        self.copy_method = method
+        log(f"  mysql copy of {src} ({method}): {time.perf_counter() - t0:.1f}s")
+        if src not in self.verified:
+            a, b = self.fingerprint(src), self.fingerprint(name)
+            if a != b:
+                raise CmdError(f"the copy {name} of {src} differs from it (CHECKSUM TABLE or DDL): {a} vs {b}")
+            self.verified.add(src)
+            log(f"  mysql copy of {src} verified: same DDL and CHECKSUM TABLE for {', '.join(a['tables'])}")
+        return name
+
+    @staticmethod
+    def ddl_head(ddl):
+        return ["SET SESSION foreign_key_checks = 0;", "SET SESSION unique_checks = 0;", ddl,
+                "SET SESSION foreign_key_checks = 0;", "SET SESSION unique_checks = 0;"]
+
+    def run_script(self, db, lines):
+        run_measured(MARIADB + [db], stdin_path=write_script("clone-mysql.sql", "\n".join(lines) + "\n"))
+
+    def copy_rows(self, src, name, tables, ddl):
+        self.run_script(name, self.ddl_head(ddl) +
+                        [f"START TRANSACTION; INSERT INTO `{t}` SELECT * FROM `{src}`.`{t}`; COMMIT;" for t in tables] +
+                        ["ANALYZE TABLE " + ", ".join(f"`{t}`" for t in tables) + ";"])
+
+    def copy_tablespaces(self, src, src_dir, name, tables, ddl):
+        self.run_script(name, self.ddl_head(ddl) + [f"ALTER TABLE `{t}` DISCARD TABLESPACE;" for t in tables])
+        dst_dir = os.path.join(self.datadir, name)
+        owner = os.stat(src_dir)
+        # FLUSH TABLES … FOR EXPORT holds while its session is open: copy the files meanwhile.
+        p = subprocess.Popen(MARIADB + ["--unbuffered"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=WORKDIR)
+        try:
+            p.stdin.write(f"FLUSH TABLES {', '.join(f'`{src}`.`{t}`' for t in tables)} FOR EXPORT;\n"
+                          "SELECT 'exported';\n")
+            p.stdin.flush()
+            line = p.stdout.readline().strip()
+            if line != "exported":
+                raise CmdError(f"FLUSH TABLES … FOR EXPORT on {src} failed: {line}")
+            for t in tables:
+                for ext in (".ibd", ".cfg"):
+                    f = os.path.join(src_dir, t + ext)
+                    if os.path.exists(f):
+                        shutil.copyfile(f, os.path.join(dst_dir, t + ext))
+                        os.chown(os.path.join(dst_dir, t + ext), owner.st_uid, owner.st_gid)
+            p.stdin.write("UNLOCK TABLES;\n")
+        finally:
+            p.stdin.close()  # ends the session (and its lock) whatever happened
+            rc = p.wait()
+            err = p.stderr.read()
+        if rc != 0:
+            raise CmdError(f"the FOR EXPORT session on {src} exited {rc}: {err[-2000:]}")
+        self.run_script(name, ["SET SESSION foreign_key_checks = 0;"] +
+                        [f"ALTER TABLE `{t}` IMPORT TABLESPACE;" for t in tables] +
+                        ["ANALYZE TABLE " + ", ".join(f"`{t}`" for t in tables) + ";"])
+        for t in tables:
+            cfg = os.path.join(dst_dir, t + ".cfg")
+            if os.path.exists(cfg):
+                os.remove(cfg)
+
+    def maintain(self, h):
+        self.admin("ANALYZE TABLE " + ", ".join(f"`{t}`" for t in self.tables(h)), db=h)
+
+    def prepare(self, users):
+        self.master = self.fill(users, "src")
+        self.maintain(self.master)
+
+    def copy(self, master=None):
+        return self.clone(master or self.master)
 
     def url(self, copy):
         return f"{MY_ADMIN}/{copy}"
@@ -279,19 +528,20 @@ class Mysql:
     def query(self, copy, sql):
         return self.admin(sql, db=copy)
 
-    def eligible(self, copy):
-        return int(self.query(copy, f"SELECT count(*) FROM ({ELIG_MY}) e").strip())
+    def eligible(self, copy, cutoff=CUTOFF_DT):
+        return int(self.query(copy, f"SELECT count(*) FROM ({elig_my(cutoff)}) e").strip())
+
+    def anonymous(self, copy):
+        return int(self.query(copy, "SELECT count(*) FROM users WHERE is_anonymous = 1").strip())
 
     def state(self, copy):
         ids = sh(MARIADB + [copy, "-e", "SELECT id FROM users ORDER BY id"])
         counts = self.query(copy, "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM accounts)").split()
         return state_tuple(ids, counts)
 
-    def baseline(self, copy):
-        script = os.path.join(WORKDIR, "baseline-mysql.sql")
-        with open(script, "w") as f:
-            f.write(f"""START TRANSACTION;
-CREATE TEMPORARY TABLE elig (PRIMARY KEY (id)) AS {ELIG_MY};
+    def baseline(self, copy, cutoff=CUTOFF_DT):
+        script = write_script("baseline-mysql.sql", f"""START TRANSACTION;
+CREATE TEMPORARY TABLE elig (PRIMARY KEY (id)) AS {elig_my(cutoff)};
 DELETE s FROM sessions s JOIN elig e ON s.user_id = e.id;
 DELETE a FROM accounts a JOIN elig e ON a.user_id = e.id;
 DELETE u FROM users u JOIN elig e ON u.id = e.id;
@@ -319,11 +569,97 @@ DROP TEMPORARY TABLE elig;
         return dict(wall=wall, rss_kib=rss, steps=steps)
 
 
-def state_tuple(ids_text, counts):
-    ids = ids_text.strip()
-    n = 0 if not ids else ids.count("\n") + 1
-    return dict(users=n, md5=hashlib.md5(ids.encode()).hexdigest(),
-                sessions=int(counts[0]), accounts=int(counts[1]))
+BACKENDS = {"postgres": Postgres, "sqlite": Sqlite, "mysql": Mysql}
+COPY_METHODS = {
+    "tablespace": "copies the InnoDB files (FLUSH TABLES … FOR EXPORT, ALTER TABLE … IMPORT TABLESPACE), then ANALYZE TABLE",
+    "insert": "re-creates the tables from SHOW CREATE TABLE and copies the rows with INSERT … SELECT, then ANALYZE TABLE",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Masters: the datasets the copies are made from, built once per backend and dropped at its end
+# ---------------------------------------------------------------------------------------------
+
+class Masters:
+    """(dataset, indexes) -> a master database and what is known about it.
+
+    backlog/without  the demo fill, then VACUUM ANALYZE / ANALYZE
+    backlog/with     a copy of backlog/without, `anonsweep migrate run`, VACUUM ANALYZE / ANALYZE
+    daily/without    a copy of backlog/without, the set-based SQL at cutoff − 1 day (the backlog
+                     the job removed yesterday), VACUUM ANALYZE / ANALYZE
+    daily/with       a copy of daily/without, `anonsweep migrate run`, VACUUM ANALYZE / ANALYZE
+                     (the indexes applied after the first cleanup, as docs recommend)
+    """
+
+    def __init__(self, be, users, out):
+        self.be = be
+        self.users = users
+        self.cache = {}
+        self.handles = []
+        self.out = out
+
+    def get(self, dataset, indexes):
+        key = (dataset, indexes)
+        if key in self.cache:
+            return self.cache[key]
+        be = self.be
+        tag = f"{dataset}_{indexes}"
+        info = dict(backend=be.name, dataset=dataset, indexes=indexes)
+        t0 = time.perf_counter()
+        if key == ("backlog", "without"):
+            log(f"== {be.name}: master {tag}: demo fill of {self.users:,} users")
+            h = be.fill(self.users, tag)
+            self.handles.append(h)
+            info["fill_s"] = time.perf_counter() - t0
+        elif indexes == "with":
+            base = self.get(dataset, "without")
+            log(f"== {be.name}: master {tag}: copy of {base['handle']} + anonsweep migrate run")
+            t0 = time.perf_counter()
+            h = be.clone(base["handle"], tag)
+            self.handles.append(h)
+            info["copy_s"] = time.perf_counter() - t0
+            m = run_measured([BIN, "migrate", "run", "--database-url", be.url(h)])
+            info["migrate_run_s"] = m["wall"]
+            log(f"{be.name}: migrate run on {tag}: {m['wall']:.2f}s\n{m['stdout'].rstrip()}")
+        else:  # daily, without
+            base = self.get("backlog", "without")
+            log(f"== {be.name}: master {tag}: copy of {base['handle']} + set-based SQL at "
+                f"{plain_ts(DAILY_PRIOR_DT)} (the backlog as of one day earlier)")
+            t0 = time.perf_counter()
+            h = be.clone(base["handle"], tag)
+            self.handles.append(h)
+            info["copy_s"] = time.perf_counter() - t0
+            r = be.baseline(h, DAILY_PRIOR_DT)
+            info["backlog_removed_s"] = r["wall"]
+            info["backlog_removed_users"] = base["users"] - be.state(h)["users"]
+        info["handle"] = h
+        t1 = time.perf_counter()
+        be.maintain(h)
+        info["maintain_s"] = time.perf_counter() - t1
+        info["build_s"] = time.perf_counter() - t0
+        st = be.state(h)
+        info.update(state=st, users=st["users"], anonymous=be.anonymous(h), eligible=be.eligible(h))
+        if dataset == "daily":
+            info["prior_eligible"] = be.eligible(h, DAILY_PRIOR_DT)
+            if info["prior_eligible"] != 0:
+                FAILURES.append(f"{be.name}: daily master {tag} still has {info['prior_eligible']} users "
+                                f"eligible at {plain_ts(DAILY_PRIOR_DT)} after the backlog removal")
+        log(f"{be.name}: master {tag}: {info['users']:,} users, {info['anonymous']:,} anonymous, "
+            f"{info['eligible']:,} eligible at {plain_ts(CUTOFF_DT)} "
+            f"({pct(info['eligible'], info['users'])} of the users); built in {info['build_s']:.1f}s")
+        self.out.setdefault("masters", []).append({k: v for k, v in info.items() if k != "handle"})
+        self.cache[key] = info
+        return info
+
+    def drop_all(self):
+        for h in self.handles:
+            self.be.drop(h)
+        self.handles.clear()
+        self.cache.clear()
+
+
+def pct(part, whole):
+    return f"{100.0 * part / whole:.2f} %" if whole else "–"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,14 +677,27 @@ def parse_log_epoch(stderr, needle):
     return None
 
 
-# anonsweep's default --batch-size per backend (src/dialect.rs, default_batch_size).
+# anonsweep's default --batch-size per backend (src/sql/dialect.rs, default_batch_size). On
+# PostgreSQL the default run sizes batches toward 100 ms (--target-batch-ms), up to that size.
 DEFAULT_BATCH = {"postgres": 5000, "mysql": 2000, "sqlite": 1000}
 
 
-def anonsweep_run(url, batch_size=None):
+def default_label(name):
+    if name == "postgres":
+        return f"anonsweep (defaults: batches toward 100 ms, up to {DEFAULT_BATCH[name]})"
+    return f"anonsweep (default batch {DEFAULT_BATCH[name]})"
+
+
+def fixed_batch_args(name, batch_size):
+    """Flags for fixed batches of batch_size (PostgreSQL's time target off)."""
+    return ["--batch-size", str(batch_size)] + (["--target-batch-ms", "0"] if name == "postgres" else [])
+
+
+def anonsweep_run(url, batch_size=None, extra=()):
     argv = [BIN, "run", "--as-of", AS_OF, "--format", "json", "--database-url", url]
     if batch_size:
         argv += ["--batch-size", str(batch_size)]
+    argv += list(extra)
     r = run_measured(argv, env={"ANONSWEEP_LOG": "info"})
     summary = json.loads(r["stdout"].strip().splitlines()[-1])
     batches_start = parse_log_epoch(r["stderr"], " eligible of ")
@@ -356,14 +705,24 @@ def anonsweep_run(url, batch_size=None):
     return dict(wall=r["wall"], rss_kib=r["rss_kib"], deleted_users=summary["deleted_users"],
                 eligible=summary["eligible"], batches=summary["batches"],
                 max_batch_ms=summary["max_batch_ms"], p99_batch_ms=summary["p99_batch_ms"],
-                duration_seconds=summary["duration_seconds"],
-                counting_s=counting, failed=len(summary["failed"]), kept_changed=summary["kept_changed"])
+                duration_seconds=summary["duration_seconds"], workers=summary.get("workers"),
+                counting_s=counting, failed=len(summary["failed"]), kept_changed=summary["kept_changed"],
+                argv=" ".join(["anonsweep"] + argv[1:]))
 
 
-def run_contender(be, label, fn, reference, expected_eligible, results):
-    copy = be.copy()
+def anonsweep_plan(url):
+    argv = [BIN, "plan", "--as-of", AS_OF, "--format", "json", "--database-url", url]
+    r = run_measured(argv)
+    summary = json.loads(r["stdout"])
+    return dict(wall=r["wall"], rss_kib=r["rss_kib"], eligible=summary.get("eligible"),
+                duration_seconds=summary.get("duration_seconds"))
+
+
+def run_contender(be, master, label, fn, reference, expected_eligible, results):
+    """Runs fn on a fresh copy of master, then compares what is left with reference (the first
+    contender's result when reference has no state yet) and anonsweep's counts with the rule."""
+    copy = be.clone(master)
     try:
-        before = None
         log(f"{be.name}: {label} ...")
         res = fn(copy)
         after = be.state(copy)
@@ -378,20 +737,26 @@ def run_contender(be, label, fn, reference, expected_eligible, results):
             ok = False
         if "deleted_users" in res and res["deleted_users"] != expected_eligible:
             ok = False
+        if "eligible" in res and res["eligible"] != expected_eligible:
+            ok = False
         if not ok:
-            msg = (f"MISMATCH on {be.name}: {label} left {after} (deleted {res.get('deleted_users')}), "
-                   f"but {reference['by']} left {reference['state']} (expected eligible {expected_eligible})")
+            msg = (f"MISMATCH on {be.name}: {label} left {after} (eligible {res.get('eligible')}, deleted "
+                   f"{res.get('deleted_users')}), but {reference['by']} left {reference['state']} "
+                   f"(expected eligible {expected_eligible})")
             print("!" * 100 + "\n" + msg + "\n" + "!" * 100, file=sys.stderr, flush=True)
             MISMATCHES.append(msg)
             res["void"] = True
         extra = ""
         if "p99_batch_ms" in res:
             extra = (f" p99 {res['p99_batch_ms']:.0f} ms max {res['max_batch_ms']:.0f} ms "
-                     f"rss {res['rss_kib']/1024:.1f} MiB counting {res['counting_s'] or 0:.2f}s")
+                     f"batches {res['batches']} rss {res['rss_kib']/1024:.1f} MiB "
+                     f"counting {res['counting_s'] or 0:.2f}s")
+        elif "eligible" in res:
+            extra = f" eligible {res['eligible']} rss {res['rss_kib']/1024:.1f} MiB"
         log(f"{be.name}: {label}: {res['wall']:.2f}s{extra} remaining users {after['users']}")
         results.append(res)
         return res
-    except (CmdError, ValueError, KeyError) as e:
+    except (CmdError, ValueError, KeyError, IndexError) as e:
         msg = f"FAILED on {be.name}: {label}: {e}"
         print(msg, file=sys.stderr, flush=True)
         FAILURES.append(msg)
@@ -400,57 +765,22 @@ def run_contender(be, label, fn, reference, expected_eligible, results):
         be.drop(copy)
 
 
+def rotated(xs, k):
+    """The contenders in a different order each repeat, so that a drift in the machine's load
+    does not always favour the same one."""
+    k %= max(1, len(xs))
+    return xs[k:] + xs[:k]
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
 
 
-def bench_backend(be, users, repeat, batch_sizes, best_batch, out):
-    log(f"== {be.name}: preparing {users} users")
-    be.prepare(users)
-    # expected eligible count from the rule, on a pristine copy (also checks the copy step)
-    copy = be.copy()
-    try:
-        expected = be.eligible(copy)
-        pristine = be.state(copy)
-    finally:
-        be.drop(copy)
-    log(f"{be.name}: {expected} eligible of {pristine['users']} users")
-    runs = []
-    reference = {"state": None}
-    sweep = {}
-    if batch_sizes:
-        for bs in batch_sizes:
-            r = run_contender(be, f"anonsweep --batch-size {bs}",
-                              lambda c, bs=bs: anonsweep_run(be.url(c), bs), reference, expected, runs)
-            if r and not r.get("void"):
-                sweep[bs] = r
-        if sweep:
-            # fastest batch size whose p99 batch time stays within the 250 ms target
-            within = [b for b in sweep if sweep[b]["p99_batch_ms"] <= 250] or list(sweep)
-            best_batch = min(within, key=lambda b: sweep[b]["wall"])
-            log(f"{be.name}: best batch size of the sweep (fastest with p99 <= 250 ms): {best_batch}")
-    default = DEFAULT_BATCH[be.name]
-    contenders = [(f"anonsweep (default batch {default})", lambda c: anonsweep_run(be.url(c)))]
-    if best_batch and best_batch != default:
-        contenders.append((f"anonsweep (batch {best_batch})", lambda c: anonsweep_run(be.url(c), best_batch)))
-    contenders.append(("set-based SQL baseline", be.baseline))
-    if be.name == "mysql":
-        contenders.append(("pt-archiver", be.pt_archiver))
-    per_rep = []
-    for rep in range(repeat):
-        row = {}
-        for label, fn in contenders:
-            r = run_contender(be, label, fn, reference, expected, runs)
-            if r:
-                r["repeat"] = rep
-                if not r.get("void"):
-                    row[label] = r
-        per_rep.append(row)
-    # summary per contender
+def summarize(be, contenders, per_rep, base_label):
+    """Per contender: median wall, the walls, and the median of the per-repeat ratios to base."""
     summary = []
-    base_label = "set-based SQL baseline"
-    for label, _ in contenders:
+    for label in contenders:
         rs = [row[label] for row in per_rep if label in row]
         if not rs:
             continue
@@ -461,57 +791,203 @@ def bench_backend(be, users, repeat, batch_sizes, best_batch, out):
                   if label in row and base_label in row]
         s["ratio_vs_baseline"] = median(ratios)
         s["ratios"] = [round(x, 3) for x in ratios]
-        if be.name == "mysql" and "pt-archiver" in [c for c, _ in contenders]:
-            pr = [row["pt-archiver"]["wall"] / row[label]["wall"] for row in per_rep
-                  if label in row and "pt-archiver" in row]
-            s["pt_archiver_over_this"] = median(pr)
-        if label.startswith("anonsweep"):
+        if "p99_batch_ms" in rs[0]:
             s["p99_batch_ms"] = median([r["p99_batch_ms"] for r in rs])
             s["max_batch_ms"] = max(r["max_batch_ms"] for r in rs)
-            s["rss_mib"] = max(r["rss_kib"] for r in rs) / 1024
+            s["batches"] = median([r["batches"] for r in rs])
             s["counting_s"] = median([r["counting_s"] for r in rs])
             s["deleted_users"] = rs[0]["deleted_users"]
+            s["command"] = rs[0].get("argv")
+        if label.startswith("anonsweep") or label == "plan" or label == "run":
+            s["rss_mib"] = max(r["rss_kib"] for r in rs) / 1024
         summary.append(s)
-    out["backends"][be.name] = dict(users=users, eligible=expected, pristine=pristine, runs=runs,
-                                    summary=summary,
-                                    sweep={str(k): dict(wall=v["wall"], p99_batch_ms=v["p99_batch_ms"],
-                                                        max_batch_ms=v["max_batch_ms"],
-                                                        rss_mib=v["rss_kib"] / 1024,
-                                                        counting_s=v["counting_s"])
-                                           for k, v in sweep.items()},
-                                    best_batch=best_batch)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario: the backlog (first cleanup)
+# ---------------------------------------------------------------------------------------------
+
+BASE_LABEL = "set-based SQL baseline"
+
+
+def bench_backlog(be, masters, indexes, repeat, batch_sizes, best_batch, out):
+    m = masters.get("backlog", indexes)
+    expected = m["eligible"]
+    master = m["handle"]
+    log(f"== {be.name}: backlog, {indexes} the shipped indexes: {expected} eligible of {m['users']} users")
+    runs = []
+    reference = {"state": None}
+    sweep = {}
+    if batch_sizes:
+        for bs in batch_sizes:
+            r = run_contender(be, master, f"anonsweep --batch-size {bs}",
+                              lambda c, bs=bs: anonsweep_run(be.url(c), extra=fixed_batch_args(be.name, bs)),
+                              reference, expected, runs)
+            if r and not r.get("void"):
+                sweep[bs] = r
+        if sweep:
+            # fastest batch size whose p99 batch time stays within the 250 ms target
+            within = [b for b in sweep if sweep[b]["p99_batch_ms"] <= 250] or list(sweep)
+            best_batch = min(within, key=lambda b: sweep[b]["wall"])
+            log(f"{be.name}: best batch size of the sweep (fastest with p99 <= 250 ms): {best_batch}")
+    default = DEFAULT_BATCH[be.name]
+    contenders = [(default_label(be.name), lambda c: anonsweep_run(be.url(c)))]
+    if best_batch and (best_batch != default or be.name == "postgres"):
+        contenders.append((f"anonsweep (fixed batch {best_batch})",
+                           lambda c: anonsweep_run(be.url(c), extra=fixed_batch_args(be.name, best_batch))))
+    contenders.append((BASE_LABEL, be.baseline))
+    if be.name == "mysql":
+        contenders.append(("pt-archiver", be.pt_archiver))
+    per_rep = []
+    for rep in range(repeat):
+        row = {}
+        for label, fn in rotated(contenders, rep):
+            r = run_contender(be, master, label, fn, reference, expected, runs)
+            if r:
+                r["repeat"] = rep
+                if not r.get("void"):
+                    row[label] = r
+        per_rep.append(row)
+    summary = summarize(be, [c for c, _ in contenders], per_rep, BASE_LABEL)
+    for s in summary:
+        if be.name == "mysql" and "pt-archiver" in [c for c, _ in contenders]:
+            pr = [row["pt-archiver"]["wall"] / row[s["contender"]]["wall"] for row in per_rep
+                  if s["contender"] in row and "pt-archiver" in row]
+            s["pt_archiver_over_this"] = median(pr)
+    out.setdefault("backlog", []).append(dict(
+        backend=be.name, indexes=indexes, users=m["users"], eligible=expected, pristine=m["state"],
+        runs=strip_runs(runs), summary=summary,
+        sweep={str(k): dict(wall=v["wall"], p99_batch_ms=v["p99_batch_ms"], max_batch_ms=v["max_batch_ms"],
+                            rss_mib=v["rss_kib"] / 1024, counting_s=v["counting_s"], batches=v["batches"])
+               for k, v in sweep.items()},
+        best_batch=best_batch))
     return best_batch
 
 
-def bench_plan(be, users, out, reps=3):
-    """`anonsweep plan` wall time without and with the shipped indexes (same copy)."""
-    log(f"== {be.name}: plan timing on {users} users")
-    if be.name == "mysql":
-        be.prepare(users)
-    copy = be.copy()
-    res = {}
-    try:
-        url = be.url(copy)
-        for phase in ("without indexes", "with shipped indexes"):
-            if phase == "with shipped indexes":
-                m = run_measured([BIN, "migrate", "run", "--database-url", url])
-                res["migrate_run_s"] = m["wall"]
-            walls = []
-            rss = 0
+def strip_runs(runs):
+    return [{k: v for k, v in r.items() if k not in ("steps",)} for r in runs]
+
+
+def bench_plan(be, masters, out, reps=3):
+    """`anonsweep plan` on the backlog master, without and with the shipped indexes."""
+    res = dict(backend=be.name, dataset="backlog")
+    for ix in ("without", "with"):
+        m = masters.get("backlog", ix)
+        res["users"] = m["users"]
+        res["eligible"] = m["eligible"]
+        if ix == "with":
+            res["migrate_run_s"] = m.get("migrate_run_s")
+        log(f"== {be.name}: plan timing, backlog, {ix} the shipped indexes ({reps} runs on one copy)")
+        copy = be.clone(m["handle"])
+        try:
+            walls, rss, eligible = [], 0, None
             for _ in range(reps):
-                r = run_measured([BIN, "plan", "--as-of", AS_OF, "--format", "json", "--database-url", url])
+                r = anonsweep_plan(be.url(copy))
                 walls.append(r["wall"])
                 rss = max(rss, r["rss_kib"])
-                eligible = json.loads(r["stdout"]).get("eligible")
-            res[phase] = dict(walls=[round(w, 3) for w in walls], median=median(walls), eligible=eligible,
-                              rss_mib=rss / 1024)
-            log(f"{be.name}: plan {phase}: {', '.join(f'{w:.2f}s' for w in walls)} (eligible {eligible})")
-    except (CmdError, ValueError) as e:
-        FAILURES.append(f"FAILED plan timing on {be.name}: {e}")
-        print(FAILURES[-1], file=sys.stderr)
-    finally:
-        be.drop(copy)
-    out.setdefault("plan", {})[be.name] = dict(users=users, **res)
+                eligible = r["eligible"]
+                if eligible != m["eligible"]:
+                    msg = f"MISMATCH on {be.name}: plan ({ix} indexes) counted {eligible} eligible, the rule {m['eligible']}"
+                    print("!" * 100 + "\n" + msg + "\n" + "!" * 100, file=sys.stderr, flush=True)
+                    MISMATCHES.append(msg)
+            if be.state(copy) != m["state"]:
+                MISMATCHES.append(f"MISMATCH on {be.name}: plan ({ix} indexes) changed the users")
+            res[ix] = dict(walls=[round(w, 3) for w in walls], median=median(walls), eligible=eligible,
+                           rss_mib=rss / 1024, n=len(walls))
+            log(f"{be.name}: plan {ix} indexes: {', '.join(f'{w:.2f}s' for w in walls)} (eligible {eligible})")
+        except (CmdError, ValueError) as e:
+            FAILURES.append(f"FAILED plan timing on {be.name} ({ix} indexes): {e}")
+            print(FAILURES[-1], file=sys.stderr)
+        finally:
+            be.drop(copy)
+    out.setdefault("plan", []).append(res)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario: the daily run (backlog gone, one more day eligible)
+# ---------------------------------------------------------------------------------------------
+
+def bench_daily(be, masters, indexes, repeat, out):
+    m = masters.get("daily", indexes)
+    expected = m["eligible"]
+    master = m["handle"]
+    log(f"== {be.name}: daily run, {indexes} the shipped indexes: {expected} eligible of {m['users']} users "
+        f"({pct(expected, m['users'])})")
+    runs = []
+    reference = {"state": None}
+    untouched = {"state": m["state"], "by": "the master (plan must change nothing)"}
+    contenders = [
+        ("plan", lambda c: anonsweep_plan(be.url(c)), untouched),
+        ("run", lambda c: anonsweep_run(be.url(c)), reference),
+        (BASE_LABEL, be.baseline, reference),
+    ]
+    per_rep = []
+    for rep in range(repeat):
+        row = {}
+        for label, fn, ref in rotated(contenders, rep):
+            r = run_contender(be, master, label, fn, ref, expected, runs)
+            if r:
+                r["repeat"] = rep
+                if not r.get("void"):
+                    row[label] = r
+        per_rep.append(row)
+    if reference.get("state") and reference["state"]["users"] != m["users"] - expected:
+        MISMATCHES.append(f"MISMATCH on {be.name}: daily ({indexes} indexes): {reference['by']} left "
+                          f"{reference['state']['users']} users, expected {m['users'] - expected}")
+    summary = summarize(be, [c for c, _, _ in contenders], per_rep, BASE_LABEL)
+    out.setdefault("daily", []).append(dict(
+        backend=be.name, indexes=indexes, users=m["users"], anonymous=m["anonymous"], eligible=expected,
+        eligible_pct=100.0 * expected / max(1, m["users"]),
+        backlog_removed_users=masters.get("daily", "without").get("backlog_removed_users"),
+        migrate_run_s=m.get("migrate_run_s"), runs=strip_runs(runs), summary=summary))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario: the worker sweep (backlog, PostgreSQL and MariaDB)
+# ---------------------------------------------------------------------------------------------
+
+def binary_has_workers():
+    try:
+        return "--workers" in sh([BIN, "run", "--help"])
+    except CmdError:
+        return False
+
+
+def bench_workers(be, masters, indexes, workers, repeat, out, supported):
+    m = masters.get("backlog", indexes)
+    expected = m["eligible"]
+    master = m["handle"]
+    log(f"== {be.name}: worker sweep {workers}, backlog, {indexes} the shipped indexes")
+    runs = []
+    reference = {"state": None}
+    contenders = [(BASE_LABEL, be.baseline)]
+    for w in workers:
+        if w > 1 and not supported:
+            msg = f"FAILED on {be.name}: workers {w}: this binary's `run` has no --workers flag"
+            print(msg, file=sys.stderr, flush=True)
+            FAILURES.append(msg)
+            continue
+        extra = [] if w == 1 else ["--workers", str(w)]
+        contenders.append((f"workers {w}", lambda c, extra=extra: anonsweep_run(be.url(c), extra=extra)))
+    per_rep = []
+    for rep in range(repeat):
+        row = {}
+        for label, fn in rotated(contenders, rep):
+            r = run_contender(be, master, label, fn, reference, expected, runs)
+            if r:
+                r["repeat"] = rep
+                if not r.get("void"):
+                    row[label] = r
+        per_rep.append(row)
+    summary = summarize(be, [c for c, _ in contenders], per_rep, BASE_LABEL)
+    for s in summary:
+        if s["contender"].startswith("workers "):
+            s["workers"] = int(s["contender"].split()[1])
+            s["rss_mib"] = max(row[s["contender"]]["rss_kib"] for row in per_rep if s["contender"] in row) / 1024
+    out.setdefault("workers", []).append(dict(
+        backend=be.name, indexes=indexes, users=m["users"], eligible=expected, runs=strip_runs(runs),
+        summary=summary))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,14 +1039,12 @@ def bench_scaling(sizes, batch_size, out):
         log(f"== scaling: {eligible} eligible users: generating")
         try:
             pg.create_empty(name)
-            script = os.path.join(WORKDIR, "scale.sql")
-            with open(script, "w") as f:
-                f.write(scaling_fill_sql(eligible))
+            script = write_script("scale.sql", scaling_fill_sql(eligible))
             g = run_measured(PSQL + ["-d", name, "-f", script])
             log(f"scaling: generated in {g['wall']:.1f}s")
             expected = pg.eligible(name)
             total = int(pg.query(name, "SELECT count(*) FROM users").strip())
-            r = anonsweep_run(pg.url(name), batch_size)
+            r = anonsweep_run(pg.url(name), extra=fixed_batch_args("postgres", batch_size) if batch_size else ())
             remaining = int(pg.query(name, "SELECT count(*) FROM users").strip())
             again = pg.eligible(name)
             row = dict(eligible=expected, users=total, generate_s=g["wall"], wall=r["wall"],
@@ -578,7 +1052,8 @@ def bench_scaling(sizes, batch_size, out):
                        batch_us_per_user=(r["wall"] - (r["counting_s"] or 0)) / max(1, r["deleted_users"]) * 1e6,
                        counting_s=r["counting_s"], p99_batch_ms=r["p99_batch_ms"],
                        max_batch_ms=r["max_batch_ms"], rss_mib=r["rss_kib"] / 1024,
-                       batch_size=batch_size or DEFAULT_BATCH["postgres"])
+                       batches=r["batches"],
+                       batch_size=(f"fixed {batch_size}" if batch_size else default_label("postgres")))
             if r["deleted_users"] != expected or remaining != total - expected or again != 0:
                 msg = (f"MISMATCH scaling {eligible}: deleted {r['deleted_users']}, expected {expected}, "
                        f"remaining {remaining} of {total}, still eligible {again}")
@@ -604,44 +1079,134 @@ def fmt(x, spec=".2f", suffix=""):
     return "–" if x is None else f"{x:{spec}}{suffix}"
 
 
+def ratio_cell(s):
+    r = s.get("ratio_vs_baseline")
+    if r is None:
+        return "–"
+    per = s.get("ratios") or []
+    return f"{r:.2f}×" + (f" ({', '.join(f'{x:.2f}' for x in per)})" if len(per) > 1 else "")
+
+
+def provenance(out):
+    """The line above every table: the command that produced it and the binary it measured."""
+    return (f"`{out['command']}` · `{out['version']}` · {out['cores']} cores · "
+            f"started {out['started'][:16].replace('T', ' ')} UTC")
+
+
 def markdown(out):
     lines = []
-    for name, b in out.get("backends", {}).items():
-        lines.append(f"\n### {name}: {b['users']:,} users, {b['eligible']:,} eligible\n")
-        lines.append("| contender | n | wall median (s) | walls (s) | ratio vs baseline | pt-archiver ÷ this | "
-                     "p99 batch (ms) | max batch (ms) | counting (s) | peak RSS (MiB) |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    prov = provenance(out)
+    titles = {n: c.title for n, c in BACKENDS.items()}
+    for b in out.get("backlog", []):
+        name = b["backend"]
+        lines.append(f"\n### Backlog, {titles[name]}: {b['users']:,} users, {b['eligible']:,} eligible, "
+                     f"{b['indexes']} the shipped indexes\n")
+        lines.append(prov + "\n")
+        lines.append("| contender | n | wall median (s) | walls (s) | ratio vs baseline (per repeat) | "
+                     "pt-archiver ÷ this | p99 batch (ms) | max batch (ms) | batches | counting (s) | peak RSS (MiB) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for s in b["summary"]:
             lines.append(
                 f"| {s['contender']} | {s['n']} | {fmt(s['wall_median'])} | {', '.join(map(str, s['walls']))} | "
-                f"{fmt(s.get('ratio_vs_baseline'), '.2f', '×')} | {fmt(s.get('pt_archiver_over_this'), '.2f', '×')} | "
+                f"{ratio_cell(s)} | {fmt(s.get('pt_archiver_over_this'), '.2f', '×')} | "
                 f"{fmt(s.get('p99_batch_ms'), '.0f')} | {fmt(s.get('max_batch_ms'), '.0f')} | "
-                f"{fmt(s.get('counting_s'))} | {fmt(s.get('rss_mib'), '.1f')} |")
+                f"{fmt(s.get('batches'), '.0f')} | {fmt(s.get('counting_s'))} | {fmt(s.get('rss_mib'), '.1f')} |")
         if b.get("sweep"):
-            lines.append(f"\nbatch-size sweep ({name}, one run each):\n")
-            lines.append("| batch size | wall (s) | p99 batch (ms) | max batch (ms) | counting (s) | peak RSS (MiB) |")
-            lines.append("|---|---|---|---|---|---|")
+            lines.append(f"\nBatch-size sweep ({titles[name]}, fixed batches, one run each):\n")
+            lines.append(prov + "\n")
+            lines.append("| batch size | wall (s) | p99 batch (ms) | max batch (ms) | batches | counting (s) | peak RSS (MiB) |")
+            lines.append("|---|---|---|---|---|---|---|")
             for k, v in b["sweep"].items():
                 lines.append(f"| {k} | {v['wall']:.2f} | {v['p99_batch_ms']:.0f} | {v['max_batch_ms']:.0f} | "
-                             f"{fmt(v['counting_s'])} | {v['rss_mib']:.1f} |")
-    if out.get("plan"):
-        lines.append("\n### `anonsweep plan` wall time (median of 3)\n")
-        lines.append("| backend | users | without indexes (s) | with shipped indexes (s) | migrate run (s) | plan peak RSS (MiB) |")
-        lines.append("|---|---|---|---|---|---|")
-        for name, p in out["plan"].items():
-            rss = max([p.get(k, {}).get("rss_mib") or 0 for k in ("without indexes", "with shipped indexes")])
-            lines.append(f"| {name} | {p['users']:,} | {fmt(p.get('without indexes', {}).get('median'))} | "
-                         f"{fmt(p.get('with shipped indexes', {}).get('median'))} | {fmt(p.get('migrate_run_s'))} | "
-                         f"{fmt(rss or None, '.1f')} |")
+                             f"{v['batches']} | {fmt(v['counting_s'])} | {v['rss_mib']:.1f} |")
+    plan_rows = list(out.get("plan", []))
+    # the daily run's plan timings, one row per backend, with and without the indexes side by side
+    by_backend = {}
+    for d in out.get("daily", []):
+        p = next((s for s in d["summary"] if s["contender"] == "plan"), None)
+        row = by_backend.setdefault(d["backend"], dict(backend=d["backend"], dataset="daily", users=d["users"],
+                                                       eligible=d["eligible"]))
+        if d["indexes"] == "with":
+            row["migrate_run_s"] = d.get("migrate_run_s")
+        if p:
+            row[d["indexes"]] = dict(median=p["wall_median"], n=p["n"], rss_mib=p.get("rss_mib"))
+    plan_rows += list(by_backend.values())
+    if plan_rows:
+        lines.append("\n### `anonsweep plan` wall time (median of n)\n")
+        lines.append(prov + "\n")
+        lines.append("| backend | dataset | users | eligible | without the shipped indexes (s) | "
+                     "with the shipped indexes (s) | n | `migrate run` (s) | plan peak RSS (MiB) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for p in plan_rows:
+            rss = max([(p.get(k) or {}).get("rss_mib") or 0 for k in INDEX_VARIANTS])
+            n = max([(p.get(k) or {}).get("n") or 0 for k in INDEX_VARIANTS])
+            lines.append(f"| {titles[p['backend']]} | {p['dataset']} | {p['users']:,} | {p['eligible']:,} | "
+                         f"{fmt((p.get('without') or {}).get('median'))} | {fmt((p.get('with') or {}).get('median'))} | "
+                         f"{n or '–'} | {fmt(p.get('migrate_run_s'))} | {fmt(rss or None, '.1f')} |")
+    if out.get("daily"):
+        lines.append("\n### Daily run: the backlog as of one day earlier already removed, one more day eligible\n")
+        lines.append(prov + "\n")
+        lines.append("Medians of n repeats, each contender on its own fresh copy; the ratios are taken within each "
+                     "repeat (per-repeat values in parentheses). `run` and `plan` with their defaults; \"before 1st "
+                     "batch\" is from spawn to run's `… eligible of …` log line (connect, checks, the count).\n")
+        lines.append("| backend | indexes | users | eligible (% of users) | n | plan (s) | run (s) | set-based SQL (s) | "
+                     "run ÷ set-based | plan ÷ set-based | run: before 1st batch (s) | run batches | "
+                     "run p99 / max batch (ms) | run peak RSS (MiB) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for d in out["daily"]:
+            s = {x["contender"]: x for x in d["summary"]}
+            p, r, b = s.get("plan", {}), s.get("run", {}), s.get(BASE_LABEL, {})
+            lines.append(
+                f"| {titles[d['backend']]} | {d['indexes']} | {d['users']:,} | {d['eligible']:,} ({d['eligible_pct']:.2f} %) | "
+                f"{max(p.get('n', 0), r.get('n', 0), b.get('n', 0))} | {fmt(p.get('wall_median'))} | "
+                f"{fmt(r.get('wall_median'))} | {fmt(b.get('wall_median'))} | {ratio_cell(r)} | {ratio_cell(p)} | "
+                f"{fmt(r.get('counting_s'))} | {fmt(r.get('batches'), '.0f')} | {fmt(r.get('p99_batch_ms'), '.0f')} / {fmt(r.get('max_batch_ms'), '.0f')} | "
+                f"{fmt(r.get('rss_mib'), '.1f')} |")
+    if out.get("workers"):
+        lines.append("\n### Worker sweep: backlog, `anonsweep run --workers W` (no flag for W = 1)\n")
+        lines.append(prov + "\n")
+        lines.append("| backend | indexes | users | eligible | workers | n | wall median (s) | walls (s) | "
+                     "ratio vs set-based (per repeat) | p99 batch (ms) | max batch (ms) | batches | peak RSS (MiB) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for wsec in out["workers"]:
+            for s in wsec["summary"]:
+                lines.append(
+                    f"| {titles[wsec['backend']]} | {wsec['indexes']} | {wsec['users']:,} | {wsec['eligible']:,} | "
+                    f"{s.get('workers', 'set-based SQL')} | {s['n']} | {fmt(s['wall_median'])} | "
+                    f"{', '.join(map(str, s['walls']))} | {ratio_cell(s)} | {fmt(s.get('p99_batch_ms'), '.0f')} | "
+                    f"{fmt(s.get('max_batch_ms'), '.0f')} | {fmt(s.get('batches'), '.0f')} | {fmt(s.get('rss_mib'), '.1f')} |")
     if out.get("scaling"):
-        lines.append("\n### scaling (PostgreSQL, generated dataset)\n")
-        lines.append("| eligible | users | wall (s) | µs per deleted user | counting (s) | p99 batch (ms) | "
-                     "max batch (ms) | peak RSS (MiB) |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("\n### Scaling (PostgreSQL, generated dataset)\n")
+        lines.append(prov + "\n")
+        lines.append("| eligible | users | batch sizing | batches | wall (s) | µs per deleted user | counting (s) | "
+                     "p99 batch (ms) | max batch (ms) | peak RSS (MiB) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in out["scaling"]:
-            lines.append(f"| {r['eligible']:,} | {r['users']:,} | {r['wall']:.1f} | {r['us_per_user']:.1f} | "
-                         f"{fmt(r['counting_s'])} | {r['p99_batch_ms']:.0f} | {r['max_batch_ms']:.0f} | "
-                         f"{r['rss_mib']:.1f} |")
+            lines.append(f"| {r['eligible']:,} | {r['users']:,} | {r['batch_size']} | {r['batches']} | {r['wall']:.1f} | "
+                         f"{r['us_per_user']:.1f} | {fmt(r['counting_s'])} | {r['p99_batch_ms']:.0f} | "
+                         f"{r['max_batch_ms']:.0f} | {r['rss_mib']:.1f} |")
+    if out.get("masters"):
+        lines.append("\n### Datasets (masters the copies were made from)\n")
+        lines.append(prov + "\n")
+        lines.append("| backend | dataset | indexes | users | anonymous | eligible | built in (s) | how |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for m in out["masters"]:
+            if m["dataset"] == "backlog" and m["indexes"] == "without":
+                how = "demo --fill-only"
+            elif m["indexes"] == "with":
+                how = f"copy + `migrate run` ({fmt(m.get('migrate_run_s'))} s)"
+            else:
+                how = (f"copy + set-based SQL at cutoff − 1 day ({m.get('backlog_removed_users', 0):,} users, "
+                       f"{fmt(m.get('backlog_removed_s'))} s)")
+            lines.append(f"| {titles[m['backend']]} | {m['dataset']} | {m['indexes']} | {m['users']:,} | "
+                         f"{m['anonymous']:,} | {m['eligible']:,} | {m['build_s']:.1f} | {how} |")
+        if out.get("copy_methods"):
+            lines.append("\nEvery contender runs on its own copy of the master: " + "; ".join(
+                f"{titles[k]} {COPY_METHODS.get(v, v)}" for k, v in out["copy_methods"].items()) + ".")
+    if out.get("timings"):
+        lines.append("\nHarness time per part: " + ", ".join(
+            f"{t['backend']} {t['part']} {t['seconds']:.0f} s" for t in out["timings"]) +
+            f"; total {out.get('total_s', 0):.0f} s.")
     return "\n".join(lines)
 
 
@@ -659,59 +1224,130 @@ def cleanup():
     shutil.rmtree(WORKDIR, ignore_errors=True)
 
 
+def parse_list(text, what, allowed=None, conv=str):
+    items = [x.strip() for x in (text or "").split(",") if x.strip()]
+    try:
+        items = [conv(x) for x in items]
+    except ValueError:
+        sys.exit(f"{what}: cannot read {text!r}")
+    if allowed is not None and any(x not in allowed for x in items):
+        sys.exit(f"{what} takes a comma-separated list of {', '.join(map(str, allowed))}, got {text!r}")
+    return items
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=None, help="users in the demo dataset (default 1,000,000)")
     ap.add_argument("--repeat", type=int, default=None, help="repeats per contender (default 3)")
     ap.add_argument("--backends", default="postgres,mysql,sqlite")
-    ap.add_argument("--quick", action="store_true", help="~100k users, 1 repeat")
+    ap.add_argument("--quick", action="store_true",
+                    help="100k users, 1 repeat, no batch-size sweep, 1 plan run per index variant")
+    ap.add_argument("--backlog", action="store_true",
+                    help="the backlog scenario (and its plan timing); with no scenario flag: backlog + daily")
+    ap.add_argument("--daily", action="store_true",
+                    help="the daily-run scenario; with no scenario flag: backlog + daily")
+    ap.add_argument("--workers-sweep", default=None, metavar="W,W,...",
+                    help="`run --workers W` for each W on the PostgreSQL and MariaDB backlog (e.g. 1,2,4)")
+    ap.add_argument("--indexes", default=None, metavar="with,without",
+                    help="run each scenario on masters with and/or without the shipped indexes (anonsweep "
+                         "migrate run); default: without for the backlog and the worker sweep, with,without for "
+                         "the daily run. The plan timing always measures both.")
     ap.add_argument("--scaling", action="store_true", help="only the PostgreSQL scaling series")
     ap.add_argument("--scaling-sizes", default="100000,1000000,4000000")
-    ap.add_argument("--batch-sizes", default="1000,2000,3000,5000,10000",
-                    help="PostgreSQL batch-size sweep ('' to skip)")
+    ap.add_argument("--batch-sizes", default=None,
+                    help="batch-size sweep with fixed batches on the first backend's backlog (default "
+                         "1000,2000,3000,5000,10000; none with --quick; '' to skip)")
     ap.add_argument("--best-batch", type=int, default=None,
                     help="batch size for the second anonsweep contender when no sweep runs")
-    ap.add_argument("--no-plan", action="store_true", help="skip the `anonsweep plan` timing")
+    ap.add_argument("--no-plan", action="store_true", help="skip the backlog's `anonsweep plan` timing")
+    ap.add_argument("--plan-repeat", type=int, default=None,
+                    help="`plan` runs per index variant in the backlog's plan timing (default 3, 1 with --quick)")
     ap.add_argument("--out", default=None, help="write the JSON results here")
+    ap.add_argument("--mysql-copy", choices=("auto", "tablespace", "insert"), default="auto",
+                    help="how MariaDB copies are made: the InnoDB files (tablespace: a local server whose data "
+                         "directory this user can write), INSERT … SELECT per table, or auto: tablespace when "
+                         "possible (default)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="measure target/release/anonsweep as it is (default: cargo build --release first)")
     a = ap.parse_args()
     users = a.users or (100_000 if a.quick else 1_000_000)
     repeat = a.repeat or (1 if a.quick else 3)
+    backends = parse_list(a.backends, "--backends", list(BACKENDS))
+    workers = parse_list(a.workers_sweep, "--workers-sweep", conv=int) if a.workers_sweep is not None else []
+    if a.workers_sweep is not None and (not workers or min(workers) < 1):
+        sys.exit("--workers-sweep takes worker counts of at least 1, e.g. 1,2,4")
+    indexes = parse_list(a.indexes, "--indexes", INDEX_VARIANTS) if a.indexes else None
+    Mysql.copy_mode = a.mysql_copy
+    full = not (a.backlog or a.daily or workers)
+    do_backlog = full or a.backlog
+    do_daily = full or a.daily
+    ix_backlog = indexes or ["without"]
+    ix_daily = indexes or ["with", "without"]
 
-    if "mysql" in a.backends.split(",") and not a.scaling and shutil.which("pt-archiver") is None:
+    if "mysql" in backends and do_backlog and not a.scaling and shutil.which("pt-archiver") is None:
         # The contender MariaDB is compared with: Debian's percona-toolkit.
         log("installing pt-archiver: apt-get install -y percona-toolkit")
         subprocess.run(["apt-get", "install", "-y", "-q", "percona-toolkit"],
                        stdout=subprocess.DEVNULL, check=False)
-    log("building: cargo build --release -q")
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
+    if not a.no_build or not os.path.exists(BIN):
+        log("building: cargo build --release -q")
+        subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
     version = sh([BIN, "--version"]).strip()
-    out = dict(version=version, users=users, repeat=repeat, as_of=AS_OF, cores=os.cpu_count(),
-               started=datetime.now(timezone.utc).isoformat(), backends={})
+    command = "python3 bench/bench.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    out = dict(command=command, version=version, users=users, repeat=repeat, as_of=AS_OF,
+               cutoff=CUTOFF_DT.isoformat(), daily_prior_cutoff=DAILY_PRIOR_DT.isoformat(),
+               cores=os.cpu_count(), started=datetime.now(timezone.utc).isoformat(), timings=[])
+    t_start = time.perf_counter()
+
+    def timed(backend, part, fn):
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            out["timings"].append(dict(backend=backend, part=part, seconds=time.perf_counter() - t0))
+
     try:
         if a.scaling:
-            bench_scaling([int(x) for x in a.scaling_sizes.split(",") if x], a.best_batch, out)
+            timed("postgres", "scaling",
+                  lambda: bench_scaling([int(x) for x in a.scaling_sizes.split(",") if x], a.best_batch, out))
         else:
-            order = [b for b in ("postgres", "sqlite", "mysql") if b in a.backends.split(",")]
+            order = [b for b in ("postgres", "sqlite", "mysql") if b in backends]
             best = a.best_batch
-            sweep = [int(x) for x in a.batch_sizes.split(",") if x]
+            batch_sizes = a.batch_sizes if a.batch_sizes is not None else ("" if a.quick else "1000,2000,3000,5000,10000")
+            sweep = parse_list(batch_sizes, "--batch-sizes", conv=int)
+            plan_reps = a.plan_repeat or (1 if a.quick else 3)
+            has_workers = binary_has_workers() if workers else False
+            if workers and not has_workers:
+                log(f"note: {version} has no `run --workers`; only W = 1 can run")
             for name in order:
-                be = {"postgres": Postgres, "sqlite": Sqlite, "mysql": Mysql}[name]()
-                # the sweep runs on PostgreSQL (or the first backend when PostgreSQL is not selected)
-                do_sweep = sweep if (name == order[0] and best is None) else []
+                be = BACKENDS[name]()
+                masters = Masters(be, users, out)
                 try:
-                    best = bench_backend(be, users, repeat, do_sweep, best, out) or best
-                    if not a.no_plan:
-                        bench_plan(be, users, out)
+                    if do_backlog:
+                        for i, ix in enumerate(ix_backlog):
+                            # the sweep runs once: on the first backend (PostgreSQL when selected)
+                            do_sweep = sweep if (name == order[0] and i == 0 and a.best_batch is None) else []
+                            best = timed(name, f"backlog ({ix} indexes)",
+                                         lambda: bench_backlog(be, masters, ix, repeat, do_sweep, best, out)) or best
+                        if not a.no_plan:
+                            timed(name, "plan", lambda: bench_plan(be, masters, out, plan_reps))
+                    if do_daily:
+                        for ix in ix_daily:
+                            timed(name, f"daily ({ix} indexes)", lambda: bench_daily(be, masters, ix, repeat, out))
+                    if workers and name in ("postgres", "mysql"):
+                        for ix in ix_backlog:
+                            timed(name, f"workers ({ix} indexes)",
+                                  lambda: bench_workers(be, masters, ix, workers, repeat, out, has_workers))
                 except CmdError as e:
                     FAILURES.append(f"FAILED {name}: {e}")
                     print(FAILURES[-1], file=sys.stderr)
                 finally:
-                    if isinstance(be, Postgres) and be.src:
-                        be.drop_db(be.src)
-                    if isinstance(be, Sqlite) and be.master:
-                        be.drop(be.master)
+                    masters.drop_all()
+                    if be.copy_method:
+                        out.setdefault("copy_methods", {})[name] = be.copy_method
     finally:
         cleanup()
+    out["total_s"] = time.perf_counter() - t_start
     out["finished"] = datetime.now(timezone.utc).isoformat()
     out["mismatches"] = MISMATCHES
     out["failures"] = FAILURES
