@@ -1,8 +1,9 @@
 //! `run`: keyset batches over the users' primary key, each one short transaction that locks,
-//! re-checks and deletes; failing batches are split until the failing users are isolated.
+//! re-checks and deletes; failing batches are split until the failing users are isolated. With
+//! `--workers`, several connections walk disjoint key ranges with this same loop.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,10 @@ use serde::Serialize;
 
 use crate::archive::Archive;
 use crate::exec::audit::{AuditLog, Entry};
+use crate::exec::workers::{self, Budget, Cap, Queue, Range, Reserve, Stop, Stops, Transient};
 use crate::plan::Plan;
 use crate::sql::conn::{BatchUser, Conn, Values};
+use crate::sql::dburl::DbUrl;
 
 /// Why a run stopped early on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -78,10 +81,10 @@ impl Control {
         self.sleep + last.mul_f64(self.sleep_coef.max(0.0))
     }
 
-    /// Sleeps `pause`, waking early when a stop condition arrives.
-    fn pause(&self, pause: Duration) {
+    /// Sleeps `pause`, waking early when a stop condition arrives (or `halted` says so).
+    fn pause(&self, pause: Duration, halted: &dyn Fn() -> bool) {
         let until = Instant::now() + pause;
-        while Instant::now() < until && self.should_stop().is_none() {
+        while Instant::now() < until && self.should_stop().is_none() && !halted() {
             std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
         }
     }
@@ -119,6 +122,11 @@ pub struct RunOutcome {
     pub failed: Vec<Failed>,
     pub batches: u64,
     pub retries: u64,
+    /// Batches retried as they were after a deadlock or lock-wait timeout (never a failed user).
+    pub deadlock_retries: u64,
+    /// The connections that took batches (`--workers`), and the key ranges they shared.
+    pub workers: u64,
+    pub ranges: u64,
     pub max_batch_ms: f64,
     pub p99_batch_ms: f64,
     /// The smallest and largest number of users a committed batch was given (its limit).
@@ -178,6 +186,18 @@ pub struct Archiving<'a> {
     pub pause_before_commit: Option<Duration>,
 }
 
+/// The archive, shared by the workers: each batch writes its records whole, one at a time.
+struct SharedArchive<'a> {
+    archive: Mutex<&'a mut Archive>,
+    pause_before_commit: Option<Duration>,
+}
+
+impl<'a> SharedArchive<'a> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, &'a mut Archive> {
+        self.archive.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// What one committed batch did.
 struct Done {
     picked: u64,
@@ -194,16 +214,19 @@ enum Batch {
 }
 
 /// One self-contained transaction: the batch settings, a fresh batch table, the pick of the
-/// next users after the cursor `after` (the previous batch's last id; `None` for the first) with
-/// `pick` (limit from `v`), the batch's last id read back, then `body`. Nothing a later batch
+/// next users after the cursor `after` (the previous batch's last id, or the start of a worker's
+/// range; `None` for the first) and up to `upto` (a worker's range's last id) with `pick` (limit
+/// from `v`), the batch's last id read back, then `body`. Nothing a later batch
 /// needs stays in the session, so through a transaction-mode pooler each batch may run on
 /// another server session. `None` when nothing was left to pick; otherwise `body`'s value and
 /// the cursor for the next batch (kept by the caller once the transaction committed).
+#[allow(clippy::too_many_arguments)]
 fn in_batch<T>(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
     after: Option<&str>,
+    upto: Option<&str>,
     pick: &crate::plan::Stmt,
     body: impl FnOnce(&mut Conn, u64) -> Result<T, BatchError>,
 ) -> Result<Option<(T, String)>, BatchError> {
@@ -215,7 +238,7 @@ fn in_batch<T>(
             c.execute(s, v)?;
         }
         c.execute(&plan.create_batch, v)?;
-        let picked = c.execute_after(pick, v, after)? as u64;
+        let picked = c.execute_between(pick, v, after, upto)? as u64;
         let done = if picked == 0 {
             None
         } else {
@@ -240,22 +263,45 @@ fn in_batch<T>(
     result
 }
 
+/// The pick for a batch after `after` (if any), up to `upto` (if any); `lock`: the locking pick,
+/// else the skip. The bounded picks exist only in a plan rendered for workers.
+fn pick_for<'p>(
+    plan: &'p Plan,
+    after: Option<&str>,
+    upto: Option<&str>,
+    lock: bool,
+) -> Result<&'p crate::plan::Stmt, BatchError> {
+    Ok(match (upto, &plan.workers, after.is_some(), lock) {
+        (None, _, false, true) => &plan.pick_first,
+        (None, _, true, true) => &plan.pick_next,
+        (None, _, false, false) => &plan.skip_first,
+        (None, _, true, false) => &plan.skip_next,
+        (Some(_), Some(w), false, true) => &w.pick_first,
+        (Some(_), Some(w), true, true) => &w.pick_next,
+        (Some(_), Some(w), false, false) => &w.skip_first,
+        (Some(_), Some(w), true, false) => &w.skip_next,
+        (Some(_), None, ..) => {
+            return Err(BatchError::Db(diesel::result::Error::QueryBuilderError(
+                "a bounded key range without the plan's worker statements".into(),
+            )))
+        }
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn one_batch(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
     after: Option<&str>,
+    upto: Option<&str>,
     opts: &BatchOptions,
     want_per_user: bool,
     attempt: u64,
-    archiving: Option<&mut Archiving>,
+    archiving: Option<&SharedArchive>,
 ) -> Result<Batch, BatchError> {
-    let pick = match after {
-        None => &plan.pick_first,
-        Some(_) => &plan.pick_next,
-    };
-    let done = in_batch(conn, plan, v, after, pick, |c, picked| {
+    let pick = pick_for(plan, after, upto, true)?;
+    let done = in_batch(conn, plan, v, after, upto, pick, |c, picked| {
         for s in &plan.analyze {
             c.execute(s, v)?;
         }
@@ -312,7 +358,7 @@ fn one_batch(
             let records =
                 crate::archive::records(&opts.run_id, attempt, &s.0, &s.1, &order, archived)
                     .map_err(BatchError::Archive)?;
-            a.archive
+            a.lock()
                 .write_batch(c, &records)
                 .map_err(BatchError::Archive)?;
             if let Some(p) = a.pause_before_commit {
@@ -340,13 +386,14 @@ fn skip_one(
     plan: &Plan,
     v: Values,
     after: Option<&str>,
+    upto: Option<&str>,
 ) -> Result<Option<(String, String)>, diesel::result::Error> {
-    let pick = match after {
-        None => &plan.skip_first,
-        Some(_) => &plan.skip_next,
+    let pick = match pick_for(plan, after, upto, false) {
+        Ok(p) => p,
+        Err(e) => return Err(diesel::result::Error::QueryBuilderError(e.message().into())),
     };
     let one = Values { limit: 1, ..v };
-    let id = in_batch(conn, plan, one, after, pick, |c, _| {
+    let id = in_batch(conn, plan, one, after, upto, pick, |c, _| {
         Ok(c.users(&plan.batch_users, one)?
             .into_iter()
             .next()
@@ -366,222 +413,525 @@ fn message(e: &diesel::result::Error) -> String {
     crate::error::redact(e.to_string().trim()).replace('\n', " ")
 }
 
-/// Applies the plan. Returns what was done; an error that stops the run is recorded in the
-/// outcome (`aborted`), since earlier batches have committed.
-pub fn run(
+/// `--workers`: the database the other workers connect to, how many workers, and the key ranges
+/// they take (`workers::partition`).
+pub struct Work<'a> {
+    pub db: &'a DbUrl,
+    pub workers: u64,
+    pub ranges: Vec<Range>,
+}
+
+/// The progress callback: the run's totals after each batch.
+pub type OnBatch<'a> = &'a mut (dyn FnMut(&RunOutcome) + Send + 'a);
+
+/// What the workers of one run share.
+struct Shared<'a> {
+    plan: &'a Plan,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    opts: &'a BatchOptions,
+    /// How many workers take batches.
+    workers: u64,
+    audit: Option<Mutex<&'a mut AuditLog>>,
+    archive: Option<SharedArchive<'a>>,
+    progress: Option<Mutex<OnBatch<'a>>>,
+    /// The run's totals so far (deleted users, batches, time waited for replicas), for progress.
+    tally: Mutex<RunOutcome>,
+    ranges: Queue,
+    budget: Budget,
+    stops: Stops,
+    /// Users that failed in all workers (`--max-failures` counts them all).
+    failures: AtomicU64,
+    /// Batch transactions started in all workers: each one's number (the archive's batch).
+    attempts: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared<'_> {
+    fn halted(&self) -> bool {
+        self.stops.halted()
+    }
+
+    /// Updates the run's totals; with `show`, the progress shows them. Returns the batches
+    /// committed so far.
+    fn tally(&self, show: bool, f: impl FnOnce(&mut RunOutcome)) -> u64 {
+        let mut t = lock(&self.tally);
+        f(&mut t);
+        if show {
+            if let Some(p) = &self.progress {
+                let mut p = lock(p);
+                let on_batch: &mut (dyn FnMut(&RunOutcome) + Send) = &mut **p;
+                on_batch(&t);
+            }
+        }
+        t.batches
+    }
+}
+
+/// Stops the other workers when one panics (the panic then ends the run, as with one worker).
+struct HaltOnPanic<'a>(&'a Stops);
+
+impl Drop for HaltOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.halt();
+        }
+    }
+}
+
+/// One worker's part of the summary: what it did, and each of its batches' duration (so the
+/// run's p99 is over every batch).
+struct Part {
+    out: RunOutcome,
+    durations: Vec<f64>,
+}
+
+/// One worker: the batch loop over the key ranges it takes, on its own connection.
+struct Worker<'s, 'a> {
+    s: &'s Shared<'a>,
+    out: RunOutcome,
+    durations: Vec<f64>,
+    /// The next batch's size.
+    size: u64,
+}
+
+impl<'s, 'a> Worker<'s, 'a> {
+    fn new(s: &'s Shared<'a>) -> Worker<'s, 'a> {
+        let opts = s.opts;
+        Worker {
+            s,
+            out: RunOutcome {
+                deleted_rows: s
+                    .plan
+                    .deletes
+                    .iter()
+                    .map(|d| (d.table.clone(), 0))
+                    .collect(),
+                lag_waited_seconds: opts.control.replicas.as_ref().map(|_| 0.0),
+                ..Default::default()
+            },
+            durations: Vec::new(),
+            // Aiming at a time target, start small and let the measured time per user grow the
+            // batches.
+            size: match opts.target_batch {
+                Some(_) => opts.batch_size.min(FIRST_TARGETED_BATCH),
+                None => opts.batch_size,
+            },
+        }
+    }
+
+    fn into_part(self) -> Part {
+        Part {
+            out: self.out,
+            durations: self.durations,
+        }
+    }
+
+    /// Takes ranges from the queue until none is left or the run stops.
+    fn go(&mut self, conn: &mut Conn) {
+        while !self.s.halted() {
+            let Some(range) = self.s.ranges.next() else {
+                break;
+            };
+            if !self.walk(conn, &range) {
+                break;
+            }
+        }
+    }
+
+    /// `--max-replica-lag`: waits while a replica lags (one worker waits, the others wait for
+    /// it). False when the wait lasted too long: the run stops.
+    fn wait_for_replicas(&mut self) -> bool {
+        let s = self.s;
+        let Some(watch) = &s.opts.control.replicas else {
+            return true;
+        };
+        let mut watch = lock(watch);
+        let base = lock(&s.tally).lag_waited_seconds.unwrap_or(0.0);
+        let w = watch.wait(
+            &|| s.opts.control.should_stop().is_some() || s.halted(),
+            &mut |waited| {
+                s.tally(true, |t| {
+                    t.lag_waited_seconds = Some(base + waited.as_secs_f64())
+                });
+            },
+        );
+        drop(watch);
+        if !w.waited.is_zero() {
+            let secs = w.waited.as_secs_f64();
+            self.out.lag_waits += 1;
+            self.out.lag_waited_seconds = Some(self.out.lag_waited_seconds.unwrap_or(0.0) + secs);
+            s.tally(false, |t| {
+                t.lag_waits += 1;
+                t.lag_waited_seconds = Some(base + secs);
+            });
+        }
+        match w.timed_out {
+            Some(why) => {
+                s.stops.record(Stop::Kind(StopKind::MaxLagWait, why));
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// One key range, batch after batch: true when it is done, false when the run stops.
+    fn walk(&mut self, conn: &mut Conn, range: &Range) -> bool {
+        let s = self.s;
+        let (plan, opts) = (s.plan, s.opts);
+        let upto = range.upto.as_deref();
+        // The keyset cursor: the last id of the last committed batch, kept here between batches
+        // (first the range's start).
+        let mut cursor: Option<String> = range.after.clone();
+        let mut retried = false;
+        let mut transient_tries = 0u32;
+        loop {
+            if s.halted() || !self.wait_for_replicas() {
+                return false;
+            }
+            if let Some((kind, why)) = opts.control.should_stop() {
+                s.stops.record(Stop::Kind(kind, why.to_string()));
+                return false;
+            }
+            let limit = match s.budget.reserve(self.size) {
+                Reserve::Take(n) => n,
+                Reserve::Wait => continue,
+                Reserve::Exhausted {
+                    cap: Cap::Deletions,
+                    max,
+                    deleted,
+                } => {
+                    // The plan was within the cap (checked before the run); never go past it,
+                    // even if more users became eligible meanwhile (they are kept for the next
+                    // run).
+                    if deleted > 0 && !s.halted() {
+                        info!("reached max_deletions ({max}): no further batch");
+                    }
+                    s.stops.halt();
+                    return false;
+                }
+                Reserve::Exhausted {
+                    cap: Cap::PerRun,
+                    max,
+                    ..
+                } => {
+                    s.stops.record(Stop::PerRun(max));
+                    return false;
+                }
+            };
+            let v = Values {
+                cutoff: s.cutoff,
+                limit: limit as i64,
+            };
+            let started = Instant::now();
+            let attempt = s.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let result = one_batch(
+                conn,
+                plan,
+                v,
+                cursor.as_deref(),
+                upto,
+                opts,
+                s.audit.is_some(),
+                attempt,
+                s.archive.as_ref(),
+            );
+            let elapsed = started.elapsed();
+            let deleted_users = match &result {
+                Ok(Batch::Done(d, _)) => d.counts.last().copied().unwrap_or(0),
+                _ => 0,
+            };
+            s.budget.settle(limit, deleted_users);
+            match result {
+                Ok(Batch::Empty) => return true,
+                Ok(Batch::Done(
+                    Done {
+                        picked,
+                        kept,
+                        users,
+                        per_user,
+                        counts,
+                    },
+                    last_id,
+                )) => {
+                    let out = &mut self.out;
+                    self.durations.push(elapsed.as_secs_f64() * 1000.0);
+                    if out.batches == 0 {
+                        out.batch_size_min = limit;
+                    }
+                    out.batch_size_min = out.batch_size_min.min(limit);
+                    out.batch_size_max = out.batch_size_max.max(limit);
+                    cursor = Some(last_id);
+                    retried = false;
+                    transient_tries = 0;
+                    out.batches += 1;
+                    out.kept_changed += kept;
+                    for (slot, n) in out.deleted_rows.iter_mut().zip(&counts) {
+                        slot.1 += n;
+                    }
+                    out.deleted_users += deleted_users;
+                    if let Some(a) = &s.archive {
+                        if let Err(e) = a.lock().committed(&opts.run_id, attempt, deleted_users) {
+                            warn!("cannot mark batch {attempt} committed in the archive: {e:#} (its users are archived)");
+                        }
+                    }
+                    let batch = s.tally(false, |t| {
+                        t.batches += 1;
+                        t.deleted_users += deleted_users;
+                    });
+                    debug!("batch {batch}: picked {picked}, kept {kept} (changed), deleted {deleted_users} users in {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+                    if kept > 0 {
+                        info!("{kept} picked users became active or registered before their batch locked them: kept");
+                    }
+                    if let Some(log) = &s.audit {
+                        let label = plan
+                            .deletes
+                            .last()
+                            .map(|d| d.table.as_str())
+                            .unwrap_or("users");
+                        let written =
+                            write_audit(&mut lock(log), &opts.run_id, label, &users, &per_user);
+                        if let Err(e) = written {
+                            // The batch has committed: stop here, and say so, rather than delete
+                            // users the audit log would not record.
+                            s.stops.record(Stop::Abort(format!(
+                                "cannot write the audit log ({e:#}); stopped after batch {batch}, whose users are deleted but not all recorded"
+                            )));
+                            return false;
+                        }
+                    }
+                    self.size = match opts.target_batch {
+                        Some(target) => {
+                            toward_target(target, elapsed, picked, self.size, opts.batch_size)
+                        }
+                        None if self.size < opts.batch_size => (self.size * 2).min(opts.batch_size),
+                        None => self.size,
+                    };
+                    s.tally(true, |_| {});
+                    let pause = opts.control.pause_after(elapsed);
+                    if !pause.is_zero() {
+                        let t = Instant::now();
+                        opts.control.pause(pause, &|| s.halted());
+                        self.out.paused_seconds += t.elapsed().as_secs_f64();
+                    }
+                }
+                Err(BatchError::Archive(e)) => {
+                    s.stops.record(Stop::Abort(format!(
+                        "cannot write the archive ({}); batch rolled back, nothing of it deleted",
+                        crate::error::one_line(&e)
+                    )));
+                    return false;
+                }
+                Err(e) => {
+                    let last_error = e.message();
+                    let transient = match &e {
+                        BatchError::Db(d) => workers::transient(d),
+                        _ => None,
+                    };
+                    // A deadlock (or, between workers, a lock wait) says nothing about the
+                    // batch's users: the same batch again, after a short pause.
+                    if let Some(kind) = transient {
+                        if transient_tries < workers::TRANSIENT_RETRIES
+                            && (kind == Transient::Deadlock || s.workers > 1)
+                        {
+                            transient_tries += 1;
+                            self.out.deadlock_retries += 1;
+                            debug!("batch of {limit} rolled back ({last_error}); retrying it as it is ({transient_tries} of {})", workers::TRANSIENT_RETRIES);
+                            std::thread::sleep(workers::backoff(transient_tries));
+                            continue;
+                        }
+                    }
+                    self.out.retries += 1;
+                    if self.size > 1 {
+                        debug!("batch of {} failed ({last_error}); splitting", self.size);
+                        self.size = (self.size / 2).max(1);
+                        continue;
+                    }
+                    if !retried {
+                        retried = true;
+                        continue;
+                    }
+                    retried = false;
+                    match skip_one(conn, plan, v, cursor.as_deref(), upto) {
+                        Ok(Some((id, last_id))) => {
+                            cursor = Some(last_id);
+                            warn!("user {id} could not be deleted: {last_error}");
+                            self.out.failed.push(Failed {
+                                user_id: id,
+                                error: last_error.clone(),
+                            });
+                            let failed = s.failures.fetch_add(1, Ordering::SeqCst) + 1;
+                            if failed >= opts.max_failures {
+                                s.stops.record(Stop::Failures(last_error));
+                                return false;
+                            }
+                        }
+                        Ok(None) => return true,
+                        Err(e2) => {
+                            s.stops.record(Stop::Abort(format!(
+                                "{last_error}; then: {}",
+                                message(&e2)
+                            )));
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The session statements of a connection that takes batches (before its first).
+fn start_session(
     conn: &mut Conn,
     plan: &Plan,
     cutoff: chrono::DateTime<chrono::Utc>,
-    opts: &BatchOptions,
-    mut audit: Option<&mut AuditLog>,
-    mut archiving: Option<Archiving>,
-    mut progress: Option<&mut dyn FnMut(&RunOutcome)>,
-) -> anyhow::Result<RunOutcome> {
-    let mut out = RunOutcome {
-        deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
-        lag_waited_seconds: opts.control.replicas.as_ref().map(|_| 0.0),
-        ..Default::default()
-    };
+) -> diesel::QueryResult<()> {
     for s in &plan.session {
         conn.execute(s, Values { cutoff, limit: 0 })?;
     }
-    // Aiming at a time target, start small and let the measured time per user grow the batches.
-    let mut size = match opts.target_batch {
-        Some(_) => opts.batch_size.min(FIRST_TARGETED_BATCH),
-        None => opts.batch_size,
+    Ok(())
+}
+
+/// Applies the plan: one worker on `conn` over every user, or with `work` (`--workers`) that
+/// many, `conn` and one new connection each, taking key ranges from a shared queue; every batch
+/// is the same transaction either way. Returns what was done, summed over the workers; an
+/// error that stops the run is recorded in the outcome (`aborted`), since earlier batches have
+/// committed.
+#[allow(clippy::too_many_arguments)]
+pub fn run<'a>(
+    conn: &mut Conn,
+    plan: &'a Plan,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    opts: &'a BatchOptions,
+    work: Option<Work>,
+    audit: Option<&'a mut AuditLog>,
+    archiving: Option<Archiving<'a>>,
+    progress: Option<OnBatch<'a>>,
+) -> anyhow::Result<RunOutcome> {
+    start_session(conn, plan, cutoff)?;
+    let (db, asked, ranges) = match work {
+        Some(w) => (Some(w.db), w.workers, w.ranges),
+        None => (None, 1, vec![Range::default()]),
     };
-    // The keyset cursor: the last id of the last committed batch, kept here between batches.
-    let mut cursor: Option<String> = None;
-    let mut retried = false;
+    let range_count = ranges.len() as u64;
+    // No more workers than ranges (few eligible users make few ranges).
+    let workers = asked.min(range_count).max(1);
+    let lag = opts.control.replicas.is_some();
+    let shared = Shared {
+        plan,
+        cutoff,
+        opts,
+        workers,
+        audit: audit.map(Mutex::new),
+        archive: archiving.map(|a| SharedArchive {
+            archive: Mutex::new(a.archive),
+            pause_before_commit: a.pause_before_commit,
+        }),
+        progress: progress.map(Mutex::new),
+        tally: Mutex::new(RunOutcome {
+            lag_waited_seconds: lag.then_some(0.0),
+            ..Default::default()
+        }),
+        ranges: Queue::new(ranges),
+        budget: Budget::new(opts.max_deletions, opts.max_per_run),
+        stops: Stops::default(),
+        failures: AtomicU64::new(0),
+        attempts: AtomicU64::new(0),
+    };
+    if workers > 1 {
+        info!("{workers} workers take {range_count} key ranges");
+    }
+    let parts = std::thread::scope(|scope| {
+        let shared = &shared;
+        let others: Vec<_> = (2..=workers)
+            .filter_map(|i| db.map(|db| (i, db)))
+            .map(|(i, db)| {
+                scope.spawn(move || {
+                    let _halt = HaltOnPanic(&shared.stops);
+                    let mut w = Worker::new(shared);
+                    let started = Conn::connect(db).and_then(|mut c| {
+                        start_session(&mut c, plan, cutoff)?;
+                        Ok(c)
+                    });
+                    match started {
+                        Ok(mut c) => w.go(&mut c),
+                        Err(e) => shared.stops.record(Stop::Abort(format!(
+                            "worker {i} of {workers} could not start: {}",
+                            crate::error::one_line(&e)
+                        ))),
+                    }
+                    w.into_part()
+                })
+            })
+            .collect();
+        let mut parts = Vec::new();
+        {
+            let _halt = HaltOnPanic(&shared.stops);
+            let mut w = Worker::new(shared);
+            w.go(conn);
+            parts.push(w.into_part());
+        }
+        for h in others {
+            match h.join() {
+                Ok(p) => parts.push(p),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts
+    });
+    let stop = shared.stops.take();
+    Ok(merge(plan, parts, stop, workers, range_count, lag))
+}
+
+/// One summary from the workers' parts: sums, the smallest and largest batch, the longest and
+/// p99 over every batch, and the reason the run stopped, said with the run's totals.
+fn merge(
+    plan: &Plan,
+    parts: Vec<Part>,
+    stop: Option<Stop>,
+    workers: u64,
+    ranges: u64,
+    lag: bool,
+) -> RunOutcome {
+    let mut out = RunOutcome {
+        deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
+        lag_waited_seconds: lag.then_some(0.0),
+        workers,
+        ranges,
+        ..Default::default()
+    };
     let mut durations: Vec<f64> = Vec::new();
-    let mut attempt: u64 = 0;
-    loop {
-        if let Some(watch) = &opts.control.replicas {
-            let mut watch = watch.lock().unwrap_or_else(|e| e.into_inner());
-            let before = out.lag_waited_seconds.unwrap_or(0.0);
-            let w = watch.wait(&|| opts.control.should_stop().is_some(), &mut |waited| {
-                out.lag_waited_seconds = Some(before + waited.as_secs_f64());
-                if let Some(p) = progress.as_deref_mut() {
-                    p(&out);
-                }
-            });
-            if !w.waited.is_zero() {
-                out.lag_waits += 1;
-                out.lag_waited_seconds = Some(before + w.waited.as_secs_f64());
-            }
-            if let Some(why) = w.timed_out {
-                out.stopped = Some(format!(
-                    "{why}: stopped after {} batches; the rest are kept, rerun to continue",
-                    out.batches
-                ));
-                out.stop_kind = Some(StopKind::MaxLagWait);
-                break;
-            }
+    for Part {
+        out: o,
+        durations: d,
+    } in parts
+    {
+        if o.batches > 0 {
+            out.batch_size_min = if out.batches == 0 {
+                o.batch_size_min
+            } else {
+                out.batch_size_min.min(o.batch_size_min)
+            };
+            out.batch_size_max = out.batch_size_max.max(o.batch_size_max);
         }
-        if let Some((kind, why)) = opts.control.should_stop() {
-            out.stopped = Some(format!(
-                "{why}: stopped after {} batches; the rest are kept, rerun to continue",
-                out.batches
-            ));
-            out.stop_kind = Some(kind);
-            break;
+        out.batches += o.batches;
+        out.deleted_users += o.deleted_users;
+        for (slot, (_, n)) in out.deleted_rows.iter_mut().zip(&o.deleted_rows) {
+            slot.1 += n;
         }
-        let mut limit = size;
-        if let Some(max) = opts.max_deletions {
-            let left = max.saturating_sub(out.deleted_users);
-            if left == 0 {
-                // The plan was within the cap (checked before the run); never go past it, even
-                // if more users became eligible meanwhile (they are kept for the next run).
-                if out.deleted_users > 0 {
-                    info!("reached max_deletions ({max}): no further batch");
-                }
-                break;
-            }
-            limit = limit.min(left);
+        out.kept_changed += o.kept_changed;
+        out.failed.extend(o.failed);
+        out.retries += o.retries;
+        out.deadlock_retries += o.deadlock_retries;
+        out.paused_seconds += o.paused_seconds;
+        if let Some(w) = o.lag_waited_seconds {
+            out.lag_waited_seconds = Some(out.lag_waited_seconds.unwrap_or(0.0) + w);
         }
-        if let Some(max) = opts.max_per_run {
-            let left = max.saturating_sub(out.deleted_users);
-            if left == 0 {
-                out.stopped = Some(format!(
-                    "reached --max-per-run {max} after {} batches; the rest stay eligible for the next run",
-                    out.batches
-                ));
-                out.stop_kind = Some(StopKind::MaxPerRun);
-                break;
-            }
-            limit = limit.min(left);
-        }
-        let v = Values {
-            cutoff,
-            limit: limit as i64,
-        };
-        let started = Instant::now();
-        attempt += 1;
-        let result = one_batch(
-            conn,
-            plan,
-            v,
-            cursor.as_deref(),
-            opts,
-            audit.is_some(),
-            attempt,
-            archiving.as_mut(),
-        );
-        let elapsed = started.elapsed();
-        match result {
-            Ok(Batch::Empty) => break,
-            Ok(Batch::Done(
-                Done {
-                    picked,
-                    kept,
-                    users,
-                    per_user,
-                    counts,
-                },
-                last_id,
-            )) => {
-                durations.push(elapsed.as_secs_f64() * 1000.0);
-                if out.batches == 0 {
-                    out.batch_size_min = limit;
-                }
-                out.batch_size_min = out.batch_size_min.min(limit);
-                out.batch_size_max = out.batch_size_max.max(limit);
-                cursor = Some(last_id);
-                retried = false;
-                out.batches += 1;
-                out.kept_changed += kept;
-                for (slot, n) in out.deleted_rows.iter_mut().zip(&counts) {
-                    slot.1 += n;
-                }
-                let deleted_users = counts.last().copied().unwrap_or(0);
-                out.deleted_users += deleted_users;
-                if let Some(a) = archiving.as_mut() {
-                    if let Err(e) = a.archive.committed(&opts.run_id, attempt, deleted_users) {
-                        warn!("cannot mark batch {attempt} committed in the archive: {e:#} (its users are archived)");
-                    }
-                }
-                debug!("batch {}: picked {picked}, kept {kept} (changed), deleted {deleted_users} users in {:.1} ms", out.batches, elapsed.as_secs_f64() * 1000.0);
-                if kept > 0 {
-                    info!("{kept} picked users became active or registered before their batch locked them: kept");
-                }
-                if let Some(log) = audit.as_deref_mut() {
-                    let label = plan
-                        .deletes
-                        .last()
-                        .map(|d| d.table.as_str())
-                        .unwrap_or("users");
-                    if let Err(e) = write_audit(log, &opts.run_id, label, &users, &per_user) {
-                        // The batch has committed: stop here, and say so, rather than delete
-                        // users the audit log would not record.
-                        out.stopped = Some(format!(
-                            "cannot write the audit log ({e:#}); stopped after batch {}, whose users are deleted but not all recorded",
-                            out.batches
-                        ));
-                        out.aborted = true;
-                        break;
-                    }
-                }
-                size = match opts.target_batch {
-                    Some(target) => toward_target(target, elapsed, picked, size, opts.batch_size),
-                    None if size < opts.batch_size => (size * 2).min(opts.batch_size),
-                    None => size,
-                };
-                if let Some(p) = progress.as_deref_mut() {
-                    p(&out);
-                }
-                let pause = opts.control.pause_after(elapsed);
-                if !pause.is_zero() {
-                    let t = Instant::now();
-                    opts.control.pause(pause);
-                    out.paused_seconds += t.elapsed().as_secs_f64();
-                }
-            }
-            Err(BatchError::Archive(e)) => {
-                out.stopped = Some(format!(
-                    "cannot write the archive ({}); batch rolled back, nothing of it deleted",
-                    crate::error::one_line(&e)
-                ));
-                out.aborted = true;
-                break;
-            }
-            Err(e) => {
-                let last_error = e.message();
-                out.retries += 1;
-                if size > 1 {
-                    debug!("batch of {size} failed ({last_error}); splitting");
-                    size = (size / 2).max(1);
-                    continue;
-                }
-                if !retried {
-                    retried = true;
-                    continue;
-                }
-                retried = false;
-                match skip_one(conn, plan, v, cursor.as_deref()) {
-                    Ok(Some((id, last_id))) => {
-                        cursor = Some(last_id);
-                        warn!("user {id} could not be deleted: {last_error}");
-                        out.failed.push(Failed {
-                            user_id: id,
-                            error: last_error.clone(),
-                        });
-                        if out.failed.len() as u64 >= opts.max_failures {
-                            out.stopped = Some(format!(
-                                "stopped after {} failed users (--max-failures); last error: {last_error}",
-                                out.failed.len()
-                            ));
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e2) => {
-                        out.stopped = Some(format!("{last_error}; then: {}", message(&e2)));
-                        out.aborted = true;
-                        break;
-                    }
-                }
-            }
-        }
+        out.lag_waits += o.lag_waits;
+        durations.extend(d);
     }
     durations.sort_by(|a, b| a.total_cmp(b));
     out.max_batch_ms = durations.last().copied().unwrap_or(0.0);
@@ -589,7 +939,34 @@ pub fn run(
         let idx = ((durations.len() as f64) * 0.99).ceil() as usize;
         out.p99_batch_ms = durations[idx.clamp(1, durations.len()) - 1];
     }
-    Ok(out)
+    match stop {
+        Some(Stop::Kind(kind, why)) => {
+            out.stopped = Some(format!(
+                "{why}: stopped after {} batches; the rest are kept, rerun to continue",
+                out.batches
+            ));
+            out.stop_kind = Some(kind);
+        }
+        Some(Stop::PerRun(max)) => {
+            out.stopped = Some(format!(
+                "reached --max-per-run {max} after {} batches; the rest stay eligible for the next run",
+                out.batches
+            ));
+            out.stop_kind = Some(StopKind::MaxPerRun);
+        }
+        Some(Stop::Failures(last_error)) => {
+            out.stopped = Some(format!(
+                "stopped after {} failed users (--max-failures); last error: {last_error}",
+                out.failed.len()
+            ));
+        }
+        Some(Stop::Abort(why)) => {
+            out.stopped = Some(why);
+            out.aborted = true;
+        }
+        None => {}
+    }
+    out
 }
 
 /// The first batch's size under `--target-batch-ms` (then sized from its measured time).

@@ -175,6 +175,30 @@ pub fn run_text(
         "  batches              {}{sizes} (longest {:.1} ms, p99 {:.1} ms)",
         o.batches, o.max_batch_ms, o.p99_batch_ms
     );
+    if s.workers > 1 {
+        let asked = if o.workers < s.workers {
+            format!(
+                " of --workers {} (too few eligible users for more)",
+                s.workers
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  workers              {}{asked}, taking {} key {}",
+            o.workers,
+            o.ranges,
+            if o.ranges == 1 { "range" } else { "ranges" }
+        );
+    }
+    if o.deadlock_retries > 0 {
+        let _ = writeln!(
+            out,
+            "  deadlock retries     {} (batches rolled back by a deadlock or lock wait, then run again)",
+            o.deadlock_retries
+        );
+    }
     if o.paused_seconds > 0.0 {
         let _ = writeln!(
             out,
@@ -234,6 +258,9 @@ pub fn run_json(
         "replica_lag_waits": o.lag_waits,
         "stop_kind": o.stop_kind,
         "retries": o.retries,
+        "deadlock_retries": o.deadlock_retries,
+        "workers": o.workers,
+        "ranges": o.ranges,
         "max_batch_ms": o.max_batch_ms,
         "p99_batch_ms": o.p99_batch_ms,
         "stopped": o.stopped,

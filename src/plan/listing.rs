@@ -19,6 +19,12 @@ const CHECKS: &str =
     "Pre-flight checks that read the data (to detect how times are stored), before anything else";
 const COUNTS: &str = "Before the first batch: counts, in one read-only snapshot";
 const ONCE: &str = "Once per run, on the run's own connection, before the first batch";
+const ONCE_PER_WORKER: &str =
+    "Once per connection, before its first batch: the run's own and each worker's (--workers)";
+const PARTITION: &str =
+    "Only with --workers above 1: once, after the counts, on the run's own connection";
+/// When a statement of a run with workers runs.
+const WORKERS_ONLY: &str = "only with --workers above 1:";
 const BATCH: &str = "Each batch: one transaction";
 const FAILED: &str =
     "Only when a batch of one user fails: move the cursor past that user (it is kept and reported)";
@@ -150,9 +156,25 @@ impl Plan {
                 .into(),
             &self.list.next,
         );
+        if let Some(w) = &self.workers {
+            add(
+                PARTITION,
+                &format!("{WORKERS_ONLY} run only (--workers {})", w.workers),
+                format!(
+                    "the ranges the {} workers take: every n-th eligible id in key order, so each range holds about n eligible users (ranges are taken from a shared queue)",
+                    w.workers
+                ),
+                &w.partition,
+            );
+        }
+        let once = if self.workers.is_some() {
+            ONCE_PER_WORKER
+        } else {
+            ONCE
+        };
         for s in &self.session {
             add(
-                ONCE,
+                once,
                 "once per run",
                 "how long a batch waits for a lock".into(),
                 s,
@@ -185,6 +207,20 @@ impl Plan {
             "pick and lock the next users after the cursor".into(),
             &self.pick_next,
         );
+        if let Some(w) = &self.workers {
+            add(
+                BATCH,
+                &format!("{WORKERS_ONLY} the first batch of the first range"),
+                "pick and lock the first users, up to the range's last id".into(),
+                &w.pick_first,
+            );
+            add(
+                BATCH,
+                &format!("{WORKERS_ONLY} the other batches of a range with a last id"),
+                "pick and lock the next users after the cursor (first the range's start, then the previous batch's last id), up to the range's last id".into(),
+                &w.pick_next,
+            );
+        }
         add(
             BATCH,
             every,
@@ -297,6 +333,24 @@ impl Plan {
             "take the failing user (no lock)".into(),
             &self.skip_next,
         );
+        if let Some(w) = &self.workers {
+            add(
+                FAILED,
+                &format!(
+                    "{WORKERS_ONLY} when the user fails in the first batch of the first range"
+                ),
+                "take the failing user, up to the range's last id (no lock)".into(),
+                &w.skip_first,
+            );
+            add(
+                FAILED,
+                &format!(
+                    "{WORKERS_ONLY} when the user fails in another batch of a range with a last id"
+                ),
+                "take the failing user, up to the range's last id (no lock)".into(),
+                &w.skip_next,
+            );
+        }
         add(
             FAILED,
             every,
@@ -369,12 +423,18 @@ impl Plan {
 
     /// What each placeholder of `stmt` binds.
     fn binds(&self, stmt: &Stmt) -> String {
+        let partition = self.workers.as_ref().map(|w| &w.partition);
         let limit = if std::ptr::eq(stmt, &self.sample) {
-            "the --sample count"
+            "the --sample count".to_string()
+        } else if partition.is_some_and(|p| std::ptr::eq(stmt, p)) {
+            format!(
+                "n, users per range: the eligible count divided among {} ranges per worker, at least the batch size",
+                super::RANGES_PER_WORKER
+            )
         } else if std::ptr::eq(stmt, &self.list.first) || std::ptr::eq(stmt, &self.list.next) {
-            "the batch size (users per page)"
+            "the batch size (users per page)".to_string()
         } else {
-            "the batch size"
+            "the batch size".to_string()
         };
         stmt.params
             .iter()
@@ -396,11 +456,24 @@ impl Plan {
                     {
                         format!("{ph} = the keyset cursor: the previous batch's last id (as text)")
                     }
+                    Param::PageAfter if self.is_worker_pick(stmt) => format!(
+                        "{ph} = the keyset cursor: the previous batch's last id, or the range's start (as text)"
+                    ),
                     Param::PageAfter => format!("{ph} = the previous page's last id (as text)"),
+                    Param::UpTo => format!("{ph} = the last id of the worker's range (as text)"),
                 }
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// One of the picks bounded by a worker's range.
+    fn is_worker_pick(&self, stmt: &Stmt) -> bool {
+        self.workers.as_ref().is_some_and(|w| {
+            [&w.pick_first, &w.pick_next, &w.skip_first, &w.skip_next]
+                .iter()
+                .any(|s| std::ptr::eq(stmt, *s))
+        })
     }
 
     /// The annotated listing `anonsweep sql` prints and `plan` shows: every statement.

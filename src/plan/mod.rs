@@ -67,6 +67,9 @@ pub struct Plan {
     pub pick_first: Stmt,
     /// After the keyset cursor, bound as text: the previous batch's last id.
     pub pick_next: Stmt,
+    /// `--workers` above 1 (PostgreSQL, MySQL): the partition into key ranges and the picks
+    /// bounded by a range's last id. `None` for one worker: nothing of it is sent.
+    pub workers: Option<WorkerStmts>,
     /// Like the picks, without row locks: moves the cursor past a user that cannot be deleted.
     pub skip_first: Stmt,
     pub skip_next: Stmt,
@@ -97,6 +100,27 @@ pub struct Plan {
     pub settings_names: (String, String),
     /// `run --max-replica-lag`: the queries that read the replicas' lag.
     pub replicas: ReplicaQueries,
+}
+
+/// `--workers`: how many key ranges each worker has on average (taken from a shared queue, so
+/// one that finishes early takes the next range instead of waiting for the others).
+pub const RANGES_PER_WORKER: u64 = 4;
+
+/// The statements only a run with `--workers` above 1 sends.
+#[derive(Clone, Debug)]
+pub struct WorkerStmts {
+    /// How many workers the plan was rendered for.
+    pub workers: u64,
+    /// Once, after the counts, on the run's own connection: every n-th eligible id in key
+    /// order, the boundaries of the ranges the workers take.
+    pub partition: Stmt,
+    /// The first range (no lower bound): its first batch.
+    pub pick_first: Stmt,
+    /// Any later batch of a range with a last id (the cursor starts at the range's lower bound).
+    pub pick_next: Stmt,
+    /// Like the bounded picks, without row locks: past a user that cannot be deleted.
+    pub skip_first: Stmt,
+    pub skip_next: Stmt,
 }
 
 /// How many rounds the pooler probe makes before it says there is none (a round can miss a busy
@@ -249,10 +273,18 @@ impl Plan {
                 _ => vec![n.drop_batch(true)],
             },
             create_batch: n.create_batch(),
-            pick_first: n.pick(f, &mut b, false, true, true),
-            pick_next: n.pick(f, &mut b, true, true, true),
-            skip_first: n.pick(f, &mut b, false, true, false),
-            skip_next: n.pick(f, &mut b, true, true, false),
+            pick_first: n.pick(f, &mut b, false, false, true, true),
+            pick_next: n.pick(f, &mut b, true, false, true, true),
+            workers: (settings.workers > 1 && backend.has_row_locks()).then(|| WorkerStmts {
+                workers: settings.workers,
+                partition: n.partition(f, &mut b),
+                pick_first: n.pick(f, &mut b, false, true, true, true),
+                pick_next: n.pick(f, &mut b, true, true, true, true),
+                skip_first: n.pick(f, &mut b, false, true, true, false),
+                skip_next: n.pick(f, &mut b, true, true, true, false),
+            }),
+            skip_first: n.pick(f, &mut b, false, false, true, false),
+            skip_next: n.pick(f, &mut b, true, false, true, false),
             last_id: n.last_id(),
             drop_batch: match backend {
                 Backend::Postgres => Vec::new(),

@@ -479,11 +479,15 @@ impl Names {
         }
     }
 
+    /// The pick of the next users into the batch table: after the keyset cursor (`after_cursor`),
+    /// up to the last id of a worker's range (`upto`), at most the limit (`limited`), their rows
+    /// locked (`lock`).
     pub(super) fn pick(
         &self,
         f: &Formats,
         b: &mut Binder,
         after_cursor: bool,
+        upto: bool,
         limited: bool,
         lock: bool,
     ) -> Stmt {
@@ -501,6 +505,12 @@ impl Names {
             if after_cursor && !bound {
                 cursor = self.cursor(b);
             }
+            let upto = if upto {
+                let placeholder = b.upto();
+                self.typed_key(&placeholder)
+            } else {
+                String::new()
+            };
             let limit = if limited { b.limit() } else { String::new() };
             render(&templates::Pick {
                 temp: self.temp,
@@ -509,6 +519,7 @@ impl Names {
                 eligible: &eligible,
                 after_cursor,
                 cursor: &cursor,
+                upto: &upto,
                 limit: &limit,
                 lock: &if lock {
                     self.backend.lock_clause("u")
@@ -524,12 +535,39 @@ impl Names {
     /// hex), so the client carries it from one transaction to the next.
     fn cursor(&self, b: &mut Binder) -> String {
         let placeholder = b.page_after();
+        self.typed_key(&placeholder)
+    }
+
+    /// A bound id as the picks compare it: text, cast to the id's type (see `cursor`).
+    fn typed_key(&self, placeholder: &str) -> String {
         render(&templates::Cursor {
-            placeholder: &placeholder,
+            placeholder,
             typed: &self
                 .backend
-                .text_param_as(&placeholder, self.id_type.as_deref()),
+                .text_param_as(placeholder, self.id_type.as_deref()),
             hex: self.hex_id(),
+        })
+    }
+
+    /// `--workers`: every n-th eligible id in key order (n bound as the limit), as the keyset
+    /// cursor carries it: the boundaries of the workers' ranges.
+    pub(super) fn partition(&self, f: &Formats, b: &mut Binder) -> Stmt {
+        self.stmt(b, |b| {
+            let eligible = indent(&self.eligible(f, b), "  ");
+            let every = b.limit();
+            let id = format!("u.{}", self.user_id);
+            let id_text = if self.hex_id() {
+                format!("HEX({id})")
+            } else {
+                self.backend.id_as_text(&id)
+            };
+            render(&templates::Partition {
+                id_text: &id_text,
+                users: &self.users,
+                user_id: &self.user_id,
+                eligible: &eligible,
+                every: &every,
+            })
         })
     }
 
