@@ -36,3 +36,4 @@ mod statement_log;
 mod stop;
 mod supabase;
 mod tls;
+mod workers;
