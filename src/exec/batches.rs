@@ -189,12 +189,27 @@ pub struct Archiving<'a> {
 /// The archive, shared by the workers: each batch writes its records whole, one at a time.
 struct SharedArchive<'a> {
     archive: Mutex<&'a mut Archive>,
+    /// `--archive-to-table`: each batch inserts on its own connection, nothing to wait for.
+    table: bool,
     pause_before_commit: Option<Duration>,
 }
 
 impl<'a> SharedArchive<'a> {
     fn lock(&self) -> std::sync::MutexGuard<'_, &'a mut Archive> {
         self.archive.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Inside the batch transaction, before it commits (see `Archive::write_batch`).
+    fn write_batch(
+        &self,
+        conn: &mut Conn,
+        records: &[crate::archive::UserRecord],
+    ) -> anyhow::Result<()> {
+        if self.table {
+            Archive::Table.write_batch(conn, records)
+        } else {
+            self.lock().write_batch(conn, records)
+        }
     }
 }
 
@@ -358,9 +373,7 @@ fn one_batch(
             let records =
                 crate::archive::records(&opts.run_id, attempt, &s.0, &s.1, &order, archived)
                     .map_err(BatchError::Archive)?;
-            a.lock()
-                .write_batch(c, &records)
-                .map_err(BatchError::Archive)?;
+            a.write_batch(c, &records).map_err(BatchError::Archive)?;
             if let Some(p) = a.pause_before_commit {
                 std::thread::sleep(p);
             }
@@ -827,6 +840,7 @@ pub fn run<'a>(
         workers,
         audit: audit.map(Mutex::new),
         archive: archiving.map(|a| SharedArchive {
+            table: matches!(a.archive, Archive::Table),
             archive: Mutex::new(a.archive),
             pause_before_commit: a.pause_before_commit,
         }),

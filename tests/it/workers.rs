@@ -638,6 +638,51 @@ backend_test!(
     }
 );
 
+// `--archive-to-table` with workers: each batch inserts its users into `anonsweep_archive` in its
+// own transaction; every deleted user is there once, and restore gives back the original.
+backend_test!(
+    archive_to_table_with_workers_holds_every_deleted_user_once,
+    [postgres, mysql],
+    |db: TestDb| {
+        population(&db);
+        let tables = ["users", "sessions", "accounts"];
+        let before = db.fingerprint(&tables);
+        let r = db.run(&quick_run(&[
+            "--workers",
+            "2",
+            "--batch-size",
+            "9",
+            "--target-batch-ms",
+            "0",
+            "--archive-to-table",
+            "--format",
+            "json",
+        ]));
+        assert_eq!(r.code, 0, "{}", r.all());
+        let j = json(&r);
+        assert_eq!(j["deleted_users"], ELIGIBLE as u64, "{j}");
+        assert_eq!(db.count("anonsweep_archive"), ELIGIBLE as u64);
+        assert_eq!(
+            db.count(&format!(
+                "(SELECT DISTINCT user_id FROM anonsweep_archive) AS d"
+            )),
+            ELIGIBLE as u64
+        );
+        let run_id = j["run_id"].as_str().unwrap();
+        let r = db.run(&[
+            "restore",
+            "--from-table",
+            "--run",
+            run_id,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(r.code, 0, "restore: {}", r.all());
+        assert_eq!(json(&r)["users"], ELIGIBLE as u64);
+        assert_eq!(db.fingerprint(&tables), before, "the original database");
+    }
+);
+
 // ---------------------------------------------------------------------------------------------
 // Deadlocks, and a worker that cannot start.
 // ---------------------------------------------------------------------------------------------
