@@ -115,8 +115,8 @@ fn kind(i: u64) -> Kind {
             7 => Kind::Active,
             11 => Kind::Recent,
             _ => Kind::Eligible {
-                session: i % 3 == 0,
-                account: i % 5 == 0,
+                session: i.is_multiple_of(3),
+                account: i.is_multiple_of(5),
             },
         }
     } else {
@@ -663,9 +663,7 @@ backend_test!(
         assert_eq!(j["deleted_users"], ELIGIBLE as u64, "{j}");
         assert_eq!(db.count("anonsweep_archive"), ELIGIBLE as u64);
         assert_eq!(
-            db.count(&format!(
-                "(SELECT DISTINCT user_id FROM anonsweep_archive) AS d"
-            )),
+            db.count("(SELECT DISTINCT user_id FROM anonsweep_archive) AS d"),
             ELIGIBLE as u64
         );
         let run_id = j["run_id"].as_str().unwrap();
