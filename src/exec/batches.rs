@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::archive::Archive;
 use crate::exec::audit::{AuditLog, Entry};
-use crate::exec::workers::{self, Budget, Cap, Queue, Range, Reserve, Stop, Stops, Transient};
+use crate::exec::workers::{self, Budget, Cap, Claims, Range, Reserve, Stop, Stops, Transient};
 use crate::plan::Plan;
 use crate::sql::conn::{BatchUser, Conn, Values};
 use crate::sql::dburl::DbUrl;
@@ -124,9 +124,8 @@ pub struct RunOutcome {
     pub retries: u64,
     /// Batches retried as they were after a deadlock or lock-wait timeout (never a failed user).
     pub deadlock_retries: u64,
-    /// The connections that took batches (`--workers`), and the key ranges they shared.
+    /// The connections that took batches (`--workers`).
     pub workers: u64,
-    pub ranges: u64,
     pub max_batch_ms: f64,
     pub p99_batch_ms: f64,
     /// The smallest and largest number of users a committed batch was given (its limit).
@@ -228,23 +227,55 @@ enum Batch {
     Done(Done, String),
 }
 
+/// Where a batch's pick starts.
+enum Keys<'c> {
+    /// The run's keyset cursor, shared by the workers: the pick takes the users after it and
+    /// moves it past them (one worker at a time), before the rest of the batch runs.
+    Shared(&'c Claims),
+    /// A key range of this worker's own (the users of a batch that failed after its pick): the
+    /// pick takes users after `after`, up to `upto`; the worker moves `after` on.
+    Own(Range),
+}
+
+/// What a batch's pick saw: where it started, the last id it claimed from the shared cursor
+/// (moving it there), and how long it waited for the other workers' picks.
+#[derive(Default)]
+struct Seen {
+    after: Option<String>,
+    claimed: Option<String>,
+    waited: Duration,
+    /// The shared cursor was not where the caller expected it (a skip after another worker
+    /// moved it on): nothing was picked.
+    moved: bool,
+}
+
 /// One self-contained transaction: the batch settings, a fresh batch table, the pick of the
-/// next users after the cursor `after` (the previous batch's last id, or the start of a worker's
-/// range; `None` for the first) and up to `upto` (a worker's range's last id) with `pick` (limit
-/// from `v`), the batch's last id read back, then `body`. Nothing a later batch
-/// needs stays in the session, so through a transaction-mode pooler each batch may run on
+/// next users (limit from `v`) after the cursor `keys` give (the previous batch's last id;
+/// none for the first), the batch's last id read back, then `body`. With the shared cursor the
+/// pick and the read-back happen while this worker holds the cursor, which then moves to the
+/// batch's last id; `expect`: only pick if the shared cursor is still there. Nothing a later
+/// batch needs stays in the session, so through a transaction-mode pooler each batch may run on
 /// another server session. `None` when nothing was left to pick; otherwise `body`'s value and
-/// the cursor for the next batch (kept by the caller once the transaction committed).
+/// the batch's last id (an own range's next cursor, kept by the caller once the transaction
+/// committed). `lock`: the locking pick, else the skip's.
 #[allow(clippy::too_many_arguments)]
 fn in_batch<T>(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    after: Option<&str>,
-    upto: Option<&str>,
-    pick: &crate::plan::Stmt,
+    keys: &Keys,
+    lock: bool,
+    expect: Option<&Option<String>>,
+    seen: &mut Seen,
     body: impl FnOnce(&mut Conn, u64) -> Result<T, BatchError>,
 ) -> Result<Option<(T, String)>, BatchError> {
+    let last_id = |c: &mut Conn| -> Result<String, BatchError> {
+        c.text(&plan.last_id.sql)?.ok_or_else(|| {
+            BatchError::Db(diesel::result::Error::QueryBuilderError(
+                "the batch's last id came back empty".into(),
+            ))
+        })
+    };
     let result = conn.transaction(|c| {
         for s in &plan.batch_settings {
             c.execute(&s.stmt, v)?;
@@ -253,16 +284,47 @@ fn in_batch<T>(
             c.execute(s, v)?;
         }
         c.execute(&plan.create_batch, v)?;
-        let picked = c.execute_between(pick, v, after, upto)? as u64;
-        let done = if picked == 0 {
-            None
-        } else {
-            let last = c.text(&plan.last_id.sql)?.ok_or_else(|| {
-                BatchError::Db(diesel::result::Error::QueryBuilderError(
-                    "the batch's last id came back empty".into(),
-                ))
-            })?;
-            Some((body(c, picked)?, last))
+        let picked = match keys {
+            Keys::Own(r) => {
+                seen.after = r.after.clone();
+                let (after, upto) = (r.after.as_deref(), r.upto.as_deref());
+                let pick = pick_for(plan, after, upto, lock)?;
+                match c.execute_between(pick, v, after, upto)? as u64 {
+                    0 => None,
+                    n => Some((n, last_id(c)?)),
+                }
+            }
+            Keys::Shared(claims) => {
+                let asked = Instant::now();
+                let mut cur = claims.lock();
+                seen.waited = asked.elapsed();
+                seen.after = cur.cursor.clone();
+                if expect.is_some_and(|e| *e != cur.cursor) {
+                    seen.moved = true;
+                    None
+                } else if cur.done {
+                    None
+                } else {
+                    let after = cur.cursor.as_deref();
+                    let pick = pick_for(plan, after, None, lock)?;
+                    match c.execute_after(pick, v, after)? as u64 {
+                        0 => {
+                            cur.done = true;
+                            None
+                        }
+                        n => {
+                            let last = last_id(c)?;
+                            cur.cursor = Some(last.clone());
+                            seen.claimed = Some(last.clone());
+                            Some((n, last))
+                        }
+                    }
+                }
+            }
+        };
+        let done = match picked {
+            None => None,
+            Some((n, last)) => Some((body(c, n)?, last)),
         };
         for s in &plan.drop_batch {
             c.execute(s, v)?;
@@ -308,15 +370,14 @@ fn one_batch(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    after: Option<&str>,
-    upto: Option<&str>,
+    keys: &Keys,
+    seen: &mut Seen,
     opts: &BatchOptions,
     want_per_user: bool,
     attempt: u64,
     archiving: Option<&SharedArchive>,
 ) -> Result<Batch, BatchError> {
-    let pick = pick_for(plan, after, upto, true)?;
-    let done = in_batch(conn, plan, v, after, upto, pick, |c, picked| {
+    let done = in_batch(conn, plan, v, keys, true, None, seen, |c, picked| {
         for s in &plan.analyze {
             c.execute(s, v)?;
         }
@@ -392,29 +453,48 @@ fn one_batch(
     })
 }
 
-/// Takes the next eligible user after the cursor without deleting it; returns its id (for the
-/// report) and the cursor past it.
+/// What a skip found.
+enum Skipped {
+    /// The next eligible user (its id, for the report) and the cursor past it.
+    One(String, String),
+    /// Nobody left to skip.
+    None,
+    /// The shared cursor moved on since the failed batch (another worker took the users after
+    /// it): nothing skipped.
+    Moved,
+}
+
+/// Takes the next eligible user after the cursor without deleting it (with the shared cursor:
+/// only if it is still at `expect`, where the failed batch started, and moves it past the
+/// user).
 fn skip_one(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    after: Option<&str>,
-    upto: Option<&str>,
-) -> Result<Option<(String, String)>, diesel::result::Error> {
-    let pick = match pick_for(plan, after, upto, false) {
-        Ok(p) => p,
-        Err(e) => return Err(diesel::result::Error::QueryBuilderError(e.message().into())),
-    };
+    keys: &Keys,
+    expect: &Option<String>,
+) -> Result<Skipped, diesel::result::Error> {
     let one = Values { limit: 1, ..v };
-    let id = in_batch(conn, plan, one, after, upto, pick, |c, _| {
-        Ok(c.users(&plan.batch_users, one)?
-            .into_iter()
-            .next()
-            .map(|u| u.id))
-    });
+    let mut seen = Seen::default();
+    let id = in_batch(
+        conn,
+        plan,
+        one,
+        keys,
+        false,
+        Some(expect),
+        &mut seen,
+        |c, _| {
+            Ok(c.users(&plan.batch_users, one)?
+                .into_iter()
+                .next()
+                .map(|u| u.id))
+        },
+    );
     match id {
-        Ok(Some((Some(id), last))) => Ok(Some((id, last))),
-        Ok(_) => Ok(None),
+        Ok(Some((Some(id), last))) => Ok(Skipped::One(id, last)),
+        Ok(_) if seen.moved => Ok(Skipped::Moved),
+        Ok(_) => Ok(Skipped::None),
         Err(BatchError::Db(e)) => Err(e),
         Err(other) => Err(diesel::result::Error::QueryBuilderError(
             other.message().into(),
@@ -426,12 +506,10 @@ fn message(e: &diesel::result::Error) -> String {
     crate::error::redact(e.to_string().trim()).replace('\n', " ")
 }
 
-/// `--workers`: the database the other workers connect to, how many workers, and the key ranges
-/// they take (`workers::partition`).
+/// `--workers`: the database the other workers connect to, and how many workers take batches.
 pub struct Work<'a> {
     pub db: &'a DbUrl,
     pub workers: u64,
-    pub ranges: Vec<Range>,
 }
 
 /// The progress callback: the run's totals after each batch.
@@ -449,7 +527,8 @@ struct Shared<'a> {
     progress: Option<Mutex<OnBatch<'a>>>,
     /// The run's totals so far (deleted users, batches, time waited for replicas), for progress.
     tally: Mutex<RunOutcome>,
-    ranges: Queue,
+    /// The keyset cursor every pick starts after.
+    claims: Claims,
     budget: Budget,
     stops: Stops,
     /// Users that failed in all workers (`--max-failures` counts them all).
@@ -501,7 +580,7 @@ struct Part {
     durations: Vec<f64>,
 }
 
-/// One worker: the batch loop over the key ranges it takes, on its own connection.
+/// One worker: the batch loop, on its own connection.
 struct Worker<'s, 'a> {
     s: &'s Shared<'a>,
     out: RunOutcome,
@@ -542,18 +621,6 @@ impl<'s, 'a> Worker<'s, 'a> {
         }
     }
 
-    /// Takes ranges from the queue until none is left or the run stops.
-    fn go(&mut self, conn: &mut Conn) {
-        while !self.s.halted() {
-            let Some(range) = self.s.ranges.next() else {
-                break;
-            };
-            if !self.walk(conn, &range) {
-                break;
-            }
-        }
-    }
-
     /// `--max-replica-lag`: waits while a replica lags (one worker waits, the others wait for
     /// it). False when the wait lasted too long: the run stops.
     fn wait_for_replicas(&mut self) -> bool {
@@ -590,23 +657,23 @@ impl<'s, 'a> Worker<'s, 'a> {
         }
     }
 
-    /// One key range, batch after batch: true when it is done, false when the run stops.
-    fn walk(&mut self, conn: &mut Conn, range: &Range) -> bool {
+    /// The batch loop: batch after batch from the shared cursor until nobody is left after it
+    /// or the run stops. A batch that fails after its pick moved the cursor on leaves its users
+    /// to this worker alone (with other workers): it takes them again as a key range of its own,
+    /// splitting the batch until the failing users are isolated, then returns to the cursor.
+    fn go(&mut self, conn: &mut Conn) {
         let s = self.s;
         let (plan, opts) = (s.plan, s.opts);
-        let upto = range.upto.as_deref();
-        // The keyset cursor: the last id of the last committed batch, kept here between batches
-        // (first the range's start).
-        let mut cursor: Option<String> = range.after.clone();
+        let mut keys = Keys::Shared(&s.claims);
         let mut retried = false;
         let mut transient_tries = 0u32;
         loop {
             if s.halted() || !self.wait_for_replicas() {
-                return false;
+                return;
             }
             if let Some((kind, why)) = opts.control.should_stop() {
                 s.stops.record(Stop::Kind(kind, why.to_string()));
-                return false;
+                return;
             }
             let limit = match s.budget.reserve(self.size) {
                 Reserve::Take(n) => n,
@@ -623,7 +690,7 @@ impl<'s, 'a> Worker<'s, 'a> {
                         info!("reached max_deletions ({max}): no further batch");
                     }
                     s.stops.halt();
-                    return false;
+                    return;
                 }
                 Reserve::Exhausted {
                     cap: Cap::PerRun,
@@ -631,7 +698,7 @@ impl<'s, 'a> Worker<'s, 'a> {
                     ..
                 } => {
                     s.stops.record(Stop::PerRun(max));
-                    return false;
+                    return;
                 }
             };
             let v = Values {
@@ -640,25 +707,35 @@ impl<'s, 'a> Worker<'s, 'a> {
             };
             let started = Instant::now();
             let attempt = s.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut seen = Seen::default();
             let result = one_batch(
                 conn,
                 plan,
                 v,
-                cursor.as_deref(),
-                upto,
+                &keys,
+                &mut seen,
                 opts,
                 s.audit.is_some(),
                 attempt,
                 s.archive.as_ref(),
             );
-            let elapsed = started.elapsed();
+            // The batch's own time, not the wait for the other workers' picks.
+            let elapsed = started.elapsed().saturating_sub(seen.waited);
             let deleted_users = match &result {
                 Ok(Batch::Done(d, _)) => d.counts.last().copied().unwrap_or(0),
                 _ => 0,
             };
             s.budget.settle(limit, deleted_users);
             match result {
-                Ok(Batch::Empty) => return true,
+                Ok(Batch::Empty) => match keys {
+                    // The failed batch's users are done: back to the shared cursor.
+                    Keys::Own(_) => {
+                        keys = Keys::Shared(&s.claims);
+                        retried = false;
+                        transient_tries = 0;
+                    }
+                    Keys::Shared(_) => return,
+                },
                 Ok(Batch::Done(
                     Done {
                         picked,
@@ -676,7 +753,10 @@ impl<'s, 'a> Worker<'s, 'a> {
                     }
                     out.batch_size_min = out.batch_size_min.min(limit);
                     out.batch_size_max = out.batch_size_max.max(limit);
-                    cursor = Some(last_id);
+                    // The shared cursor moved when the batch picked; an own range's here.
+                    if let Keys::Own(r) = &mut keys {
+                        r.after = Some(last_id);
+                    }
                     retried = false;
                     transient_tries = 0;
                     out.batches += 1;
@@ -712,7 +792,7 @@ impl<'s, 'a> Worker<'s, 'a> {
                             s.stops.record(Stop::Abort(format!(
                                 "cannot write the audit log ({e:#}); stopped after batch {batch}, whose users are deleted but not all recorded"
                             )));
-                            return false;
+                            return;
                         }
                     }
                     self.size = match opts.target_batch {
@@ -735,10 +815,24 @@ impl<'s, 'a> Worker<'s, 'a> {
                         "cannot write the archive ({}); batch rolled back, nothing of it deleted",
                         crate::error::one_line(&e)
                     )));
-                    return false;
+                    return;
                 }
                 Err(e) => {
                     let last_error = e.message();
+                    if let (Keys::Shared(claims), Some(last)) = (&keys, seen.claimed.take()) {
+                        if s.workers == 1 {
+                            // Nobody else picks: the cursor goes back, as if it never moved.
+                            claims.unclaim(seen.after.clone());
+                        } else {
+                            // Other workers pick after `last` by now: these users are this
+                            // worker's alone.
+                            debug!("the batch up to {last} failed after its pick: its users again, on their own ({last_error})");
+                            keys = Keys::Own(Range {
+                                after: seen.after.clone(),
+                                upto: Some(last),
+                            });
+                        }
+                    }
                     let transient = match &e {
                         BatchError::Db(d) => workers::transient(d),
                         _ => None,
@@ -767,9 +861,11 @@ impl<'s, 'a> Worker<'s, 'a> {
                         continue;
                     }
                     retried = false;
-                    match skip_one(conn, plan, v, cursor.as_deref(), upto) {
-                        Ok(Some((id, last_id))) => {
-                            cursor = Some(last_id);
+                    match skip_one(conn, plan, v, &keys, &seen.after) {
+                        Ok(Skipped::One(id, last_id)) => {
+                            if let Keys::Own(r) = &mut keys {
+                                r.after = Some(last_id);
+                            }
                             warn!("user {id} could not be deleted: {last_error}");
                             self.out.failed.push(Failed {
                                 user_id: id,
@@ -778,16 +874,22 @@ impl<'s, 'a> Worker<'s, 'a> {
                             let failed = s.failures.fetch_add(1, Ordering::SeqCst) + 1;
                             if failed >= opts.max_failures {
                                 s.stops.record(Stop::Failures(last_error));
-                                return false;
+                                return;
                             }
                         }
-                        Ok(None) => return true,
+                        // Another worker's pick went past the failing user meanwhile: it
+                        // meets it (or already took it); this worker goes on.
+                        Ok(Skipped::Moved) => {}
+                        Ok(Skipped::None) => match keys {
+                            Keys::Own(_) => keys = Keys::Shared(&s.claims),
+                            Keys::Shared(_) => return,
+                        },
                         Err(e2) => {
                             s.stops.record(Stop::Abort(format!(
                                 "{last_error}; then: {}",
                                 message(&e2)
                             )));
-                            return false;
+                            return;
                         }
                     }
                 }
@@ -808,11 +910,10 @@ fn start_session(
     Ok(())
 }
 
-/// Applies the plan: one worker on `conn` over every user, or with `work` (`--workers`) that
-/// many, `conn` and one new connection each, taking key ranges from a shared queue; every batch
-/// is the same transaction either way. Returns what was done, summed over the workers; an
-/// error that stops the run is recorded in the outcome (`aborted`), since earlier batches have
-/// committed.
+/// Applies the plan: one worker on `conn`, or with `work` (`--workers`) that many, `conn` and
+/// one new connection each, all picking after the one shared keyset cursor; every batch is the
+/// same transaction either way. Returns what was done, summed over the workers; an error that
+/// stops the run is recorded in the outcome (`aborted`), since earlier batches have committed.
 #[allow(clippy::too_many_arguments)]
 pub fn run<'a>(
     conn: &mut Conn,
@@ -825,13 +926,11 @@ pub fn run<'a>(
     progress: Option<OnBatch<'a>>,
 ) -> anyhow::Result<RunOutcome> {
     start_session(conn, plan, cutoff)?;
-    let (db, asked, ranges) = match work {
-        Some(w) => (Some(w.db), w.workers, w.ranges),
-        None => (None, 1, vec![Range::default()]),
+    let (db, workers) = match work {
+        // Bounded picks are in the plan only when it was rendered for workers.
+        Some(w) if plan.workers.is_some() => (Some(w.db), w.workers.max(1)),
+        _ => (None, 1),
     };
-    let range_count = ranges.len() as u64;
-    // No more workers than ranges (few eligible users make few ranges).
-    let workers = asked.min(range_count).max(1);
     let lag = opts.control.replicas.is_some();
     let shared = Shared {
         plan,
@@ -849,14 +948,14 @@ pub fn run<'a>(
             lag_waited_seconds: lag.then_some(0.0),
             ..Default::default()
         }),
-        ranges: Queue::new(ranges),
+        claims: Claims::default(),
         budget: Budget::new(opts.max_deletions, opts.max_per_run),
         stops: Stops::default(),
         failures: AtomicU64::new(0),
         attempts: AtomicU64::new(0),
     };
     if workers > 1 {
-        info!("{workers} workers take {range_count} key ranges");
+        info!("{workers} workers take the batches");
     }
     let parts = std::thread::scope(|scope| {
         let shared = &shared;
@@ -897,24 +996,16 @@ pub fn run<'a>(
         parts
     });
     let stop = shared.stops.take();
-    Ok(merge(plan, parts, stop, workers, range_count, lag))
+    Ok(merge(plan, parts, stop, workers, lag))
 }
 
 /// One summary from the workers' parts: sums, the smallest and largest batch, the longest and
 /// p99 over every batch, and the reason the run stopped, said with the run's totals.
-fn merge(
-    plan: &Plan,
-    parts: Vec<Part>,
-    stop: Option<Stop>,
-    workers: u64,
-    ranges: u64,
-    lag: bool,
-) -> RunOutcome {
+fn merge(plan: &Plan, parts: Vec<Part>, stop: Option<Stop>, workers: u64, lag: bool) -> RunOutcome {
     let mut out = RunOutcome {
         deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
         lag_waited_seconds: lag.then_some(0.0),
         workers,
-        ranges,
         ..Default::default()
     };
     let mut durations: Vec<f64> = Vec::new();

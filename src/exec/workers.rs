@@ -1,93 +1,46 @@
-//! `--workers`: the eligible users cut into disjoint key ranges that several connections walk
-//! at once, and what those workers share: the queue of ranges, the caps' budget, the reason the
-//! run stops, and which errors are worth retrying as they are (deadlocks between transactions).
+//! `--workers`: several connections deleting at once, and what they share: the run's one keyset
+//! cursor (each pick claims the users after it, so no two batches ever share a user), the caps'
+//! budget, the reason the run stops, and which errors are worth retrying as they are (deadlocks).
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use crate::exec::batches::StopKind;
-use crate::plan::{Plan, RANGES_PER_WORKER};
-use crate::sql::conn::{Conn, Values};
 
 /// A range of the users' keys: the ids after `after` (none: from the first) up to and including
-/// `upto` (none: to the last). One open range is the whole table (one worker).
+/// `upto` (none: to the last). A worker whose batch failed after its pick takes that batch's
+/// users again in one: (the batch's start, its last id].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Range {
     pub after: Option<String>,
     pub upto: Option<String>,
 }
 
-/// The number of eligible users each range holds: the eligible count divided among
-/// `RANGES_PER_WORKER` ranges per worker, never fewer than a batch.
-pub fn users_per_range(eligible: u64, workers: u64, batch_size: u64) -> u64 {
-    eligible
-        .div_ceil(workers.max(1) * RANGES_PER_WORKER)
-        .max(batch_size)
-        .max(1)
+/// The run's keyset cursor, shared by the workers: the last id any pick has taken, and whether
+/// a pick found nobody after it. Held while a worker picks, so the next pick starts after the
+/// users the last one took.
+#[derive(Default)]
+pub(super) struct Claims(Mutex<Claimed>);
+
+#[derive(Default)]
+pub(super) struct Claimed {
+    pub(super) cursor: Option<String>,
+    /// A pick found no eligible user after the cursor: the shared walk is over.
+    pub(super) done: bool,
 }
 
-/// Reads the boundaries of the workers' ranges with the plan's partition statement (on the
-/// run's own connection, after the counts): every n-th eligible id in key order. Without worker
-/// statements in the plan (one worker), the one open range, and nothing is sent.
-pub fn partition(
-    conn: &mut Conn,
-    plan: &Plan,
-    cutoff: DateTime<Utc>,
-    eligible: u64,
-    batch_size: u64,
-) -> anyhow::Result<Vec<Range>> {
-    let Some(w) = &plan.workers else {
-        return Ok(vec![Range::default()]);
-    };
-    let every = users_per_range(eligible, w.workers, batch_size);
-    let bounds = conn
-        .ids(
-            &w.partition,
-            Values {
-                cutoff,
-                limit: i64::try_from(every).unwrap_or(i64::MAX),
-            },
-        )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read the workers' key ranges (--workers {}): {}: nothing deleted",
-                w.workers,
-                crate::error::redact(e.to_string().trim()).replace('\n', " ")
-            )
-        })?;
-    Ok(ranges_between(bounds))
-}
-
-/// The ranges between consecutive boundaries: (none, b1], (b1, b2], …, (bn, none).
-pub fn ranges_between(bounds: Vec<String>) -> Vec<Range> {
-    let mut out = Vec::with_capacity(bounds.len() + 1);
-    let mut after = None;
-    for b in bounds {
-        out.push(Range {
-            after: after.take(),
-            upto: Some(b.clone()),
-        });
-        after = Some(b);
-    }
-    out.push(Range { after, upto: None });
-    out
-}
-
-/// The ranges no worker has taken yet, in key order.
-pub(super) struct Queue(Mutex<VecDeque<Range>>);
-
-impl Queue {
-    pub(super) fn new(ranges: Vec<Range>) -> Queue {
-        Queue(Mutex::new(ranges.into()))
+impl Claims {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Claimed> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next range, for a worker that finished its last one.
-    pub(super) fn next(&self) -> Option<Range> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+    /// One worker: its failed batch gives its users back (the cursor returns to the batch's
+    /// start), so it picks them again as it would without workers.
+    pub(super) fn unclaim(&self, after: Option<String>) {
+        let mut c = self.lock();
+        c.cursor = after;
+        c.done = false;
     }
 }
 
@@ -285,38 +238,6 @@ pub(super) fn backoff(n: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_cover_every_key_once() {
-        assert_eq!(ranges_between(Vec::new()), vec![Range::default()]);
-        let r = ranges_between(vec!["b".into(), "d".into()]);
-        assert_eq!(
-            r,
-            vec![
-                Range {
-                    after: None,
-                    upto: Some("b".into())
-                },
-                Range {
-                    after: Some("b".into()),
-                    upto: Some("d".into())
-                },
-                Range {
-                    after: Some("d".into()),
-                    upto: None
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn ranges_hold_at_least_a_batch() {
-        // 1M eligible, 2 workers: 8 ranges of 125000.
-        assert_eq!(users_per_range(1_000_000, 2, 5000), 125_000);
-        // Few eligible users: ranges of one batch.
-        assert_eq!(users_per_range(7, 2, 3), 3);
-        assert_eq!(users_per_range(0, 4, 5000), 5000);
-    }
 
     #[test]
     fn the_budget_never_hands_out_more_than_the_cap() {

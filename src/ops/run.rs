@@ -17,7 +17,6 @@ pub use crate::exec::list::{ListFormat, ListTarget};
 use crate::exec::lock::{self, LockSpec};
 use crate::exec::replicas::{self, LagOptions};
 use crate::exec::stats::{self, PlanStats};
-use crate::exec::workers;
 use crate::output::hooks::{HookOptions, Hooks};
 use crate::output::progress::Progress;
 pub use crate::output::result::{exit_code, Intent, Report};
@@ -387,15 +386,10 @@ impl Locked<'_> {
             archive: a,
             pause_before_commit: opts.pause_before_commit,
         });
-        // `--workers`: the key ranges, read after the counts (one open range for one worker).
-        let work = match (&s.database, plan.workers.is_some()) {
-            (Some(db), true) => Some(Work {
-                db,
-                workers: s.workers,
-                ranges: workers::partition(conn, plan, s.cutoff, before.eligible, s.batch_size)?,
-            }),
-            _ => None,
-        };
+        let work = s.database.as_ref().map(|db| Work {
+            db,
+            workers: s.workers,
+        });
         let mut progress = Progress::new(before.eligible, opts.quiet);
         let mut on_batch = |o: &RunOutcome| {
             progress.lag_waited(o.lag_waited_seconds);

@@ -175,22 +175,8 @@ pub fn run_text(
         "  batches              {}{sizes} (longest {:.1} ms, p99 {:.1} ms)",
         o.batches, o.max_batch_ms, o.p99_batch_ms
     );
-    if s.workers > 1 {
-        let asked = if o.workers < s.workers {
-            format!(
-                " of --workers {} (too few eligible users for more)",
-                s.workers
-            )
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "  workers              {}{asked}, taking {} key {}",
-            o.workers,
-            o.ranges,
-            if o.ranges == 1 { "range" } else { "ranges" }
-        );
+    if o.workers > 1 {
+        let _ = writeln!(out, "  workers              {}", o.workers);
     }
     if o.deadlock_retries > 0 {
         let _ = writeln!(
@@ -260,7 +246,6 @@ pub fn run_json(
         "retries": o.retries,
         "deadlock_retries": o.deadlock_retries,
         "workers": o.workers,
-        "ranges": o.ranges,
         "max_batch_ms": o.max_batch_ms,
         "p99_batch_ms": o.p99_batch_ms,
         "stopped": o.stopped,

@@ -21,11 +21,10 @@ const COUNTS: &str = "Before the first batch: counts, in one read-only snapshot"
 const ONCE: &str = "Once per run, on the run's own connection, before the first batch";
 const ONCE_PER_WORKER: &str =
     "Once per connection, before its first batch: the run's own and each worker's (--workers)";
-const PARTITION: &str =
-    "Only with --workers above 1: once, after the counts, on the run's own connection";
 /// When a statement of a run with workers runs.
 const WORKERS_ONLY: &str = "only with --workers above 1:";
 const BATCH: &str = "Each batch: one transaction";
+const BATCH_WORKERS: &str = "Each batch: one transaction, on one worker's connection (--workers): the picks take the users after the run's one keyset cursor, one worker at a time, and move it past them";
 const FAILED: &str =
     "Only when a batch of one user fails: move the cursor past that user (it is kept and reported)";
 const REPLICAS: &str = "Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)";
@@ -156,17 +155,6 @@ impl Plan {
                 .into(),
             &self.list.next,
         );
-        if let Some(w) = &self.workers {
-            add(
-                PARTITION,
-                &format!("{WORKERS_ONLY} run only (--workers {})", w.workers),
-                format!(
-                    "the ranges the {} workers take: every n-th eligible id in key order, so each range holds about n eligible users (ranges are taken from a shared queue)",
-                    w.workers
-                ),
-                &w.partition,
-            );
-        }
         let once = if self.workers.is_some() {
             ONCE_PER_WORKER
         } else {
@@ -182,54 +170,59 @@ impl Plan {
         }
         let every = "every batch";
         let later = "batches after the first";
+        let batch = if self.workers.is_some() {
+            BATCH_WORKERS
+        } else {
+            BATCH
+        };
         for s in &self.batch_settings {
-            add(BATCH, every, s.what.into(), &s.stmt);
+            add(batch, every, s.what.into(), &s.stmt);
         }
         for s in &self.drop_leftover {
-            add(BATCH, every, LEFTOVER.into(), s);
+            add(batch, every, LEFTOVER.into(), s);
         }
         add(
-            BATCH,
+            batch,
             every,
             "the batch table, for this transaction only (nothing stays in the session for the next batch)"
                 .into(),
             &self.create_batch,
         );
         add(
-            BATCH,
+            batch,
             "first batch",
             "pick and lock the first users (no cursor yet)".into(),
             &self.pick_first,
         );
         add(
-            BATCH,
+            batch,
             later,
             "pick and lock the next users after the cursor".into(),
             &self.pick_next,
         );
         if let Some(w) = &self.workers {
             add(
-                BATCH,
-                &format!("{WORKERS_ONLY} the first batch of the first range"),
-                "pick and lock the first users, up to the range's last id".into(),
+                batch,
+                &format!("{WORKERS_ONLY} the first batch failed after its pick"),
+                "its worker picks and locks its users again, up to its last id (other workers' picks have moved the cursor past them)".into(),
                 &w.pick_first,
             );
             add(
-                BATCH,
-                &format!("{WORKERS_ONLY} the other batches of a range with a last id"),
-                "pick and lock the next users after the cursor (first the range's start, then the previous batch's last id), up to the range's last id".into(),
+                batch,
+                &format!("{WORKERS_ONLY} a later batch failed after its pick"),
+                "its worker picks and locks its users again: after the cursor (first the failed batch's start, then each of these batches' last id), up to the failed batch's last id".into(),
                 &w.pick_next,
             );
         }
         add(
-            BATCH,
+            batch,
             every,
             "the batch's last id: the keyset cursor the next batch binds".into(),
             &self.last_id,
         );
         for s in &self.analyze {
             add(
-                BATCH,
+                batch,
                 every,
                 "statistics for the freshly filled batch table, so the planner drives the joins from it"
                     .into(),
@@ -242,7 +235,7 @@ impl Plan {
             } else {
                 "lock the picked users' sessions, so their activity cannot change under us"
             };
-            add(BATCH, every, what.into(), s);
+            add(batch, every, what.into(), s);
         }
         if let Some(r) = &self.recheck {
             let when = if self.lock_counts_active() {
@@ -251,21 +244,21 @@ impl Plan {
                 every
             };
             add(
-                BATCH,
+                batch,
                 when,
                 "re-check the rule; drop users that changed since they were picked".into(),
                 r,
             );
         }
         add(
-            BATCH,
+            batch,
             "only with --audit-log",
             "the batch's users, for the audit log".into(),
             &self.batch_users,
         );
         for c in &self.count_per_user {
             add(
-                BATCH,
+                batch,
                 "only with --audit-log",
                 format!("each user's rows in {}, for the audit log", c.table),
                 &c.stmt,
@@ -279,7 +272,7 @@ impl Plan {
                 "read"
             };
             add(
-                BATCH,
+                batch,
                 "only with --archive-dir or --archive-to-table",
                 format!("{lock} the rows of {table} the batch deletes, for the archive"),
                 s,
@@ -287,7 +280,7 @@ impl Plan {
         }
         for d in &self.deletes {
             add(
-                BATCH,
+                batch,
                 every,
                 format!("delete from {}, in foreign-key order", d.table),
                 &d.stmt,
@@ -295,7 +288,7 @@ impl Plan {
         }
         for s in &self.drop_batch {
             add(
-                BATCH,
+                batch,
                 every,
                 "last in the transaction: drop the batch table".into(),
                 s,
@@ -336,18 +329,14 @@ impl Plan {
         if let Some(w) = &self.workers {
             add(
                 FAILED,
-                &format!(
-                    "{WORKERS_ONLY} when the user fails in the first batch of the first range"
-                ),
-                "take the failing user, up to the range's last id (no lock)".into(),
+                &format!("{WORKERS_ONLY} when the user fails among those of a failed first batch"),
+                "take the failing user, up to the failed batch's last id (no lock)".into(),
                 &w.skip_first,
             );
             add(
                 FAILED,
-                &format!(
-                    "{WORKERS_ONLY} when the user fails in another batch of a range with a last id"
-                ),
-                "take the failing user, up to the range's last id (no lock)".into(),
+                &format!("{WORKERS_ONLY} when the user fails among those of a failed later batch"),
+                "take the failing user, up to the failed batch's last id (no lock)".into(),
                 &w.skip_next,
             );
         }
@@ -423,18 +412,12 @@ impl Plan {
 
     /// What each placeholder of `stmt` binds.
     fn binds(&self, stmt: &Stmt) -> String {
-        let partition = self.workers.as_ref().map(|w| &w.partition);
         let limit = if std::ptr::eq(stmt, &self.sample) {
-            "the --sample count".to_string()
-        } else if partition.is_some_and(|p| std::ptr::eq(stmt, p)) {
-            format!(
-                "n, users per range: the eligible count divided among {} ranges per worker, at least the batch size",
-                super::RANGES_PER_WORKER
-            )
+            "the --sample count"
         } else if std::ptr::eq(stmt, &self.list.first) || std::ptr::eq(stmt, &self.list.next) {
-            "the batch size (users per page)".to_string()
+            "the batch size (users per page)"
         } else {
-            "the batch size".to_string()
+            "the batch size"
         };
         stmt.params
             .iter()
@@ -457,17 +440,17 @@ impl Plan {
                         format!("{ph} = the keyset cursor: the previous batch's last id (as text)")
                     }
                     Param::PageAfter if self.is_worker_pick(stmt) => format!(
-                        "{ph} = the keyset cursor: the previous batch's last id, or the range's start (as text)"
+                        "{ph} = the keyset cursor: the failed batch's start, then the previous batch's last id (as text)"
                     ),
                     Param::PageAfter => format!("{ph} = the previous page's last id (as text)"),
-                    Param::UpTo => format!("{ph} = the last id of the worker's range (as text)"),
+                    Param::UpTo => format!("{ph} = the failed batch's last id (as text)"),
                 }
             })
             .collect::<Vec<_>>()
             .join(", ")
     }
 
-    /// One of the picks bounded by a worker's range.
+    /// One of the picks bounded by a failed batch's last id (`--workers`).
     fn is_worker_pick(&self, stmt: &Stmt) -> bool {
         self.workers.as_ref().is_some_and(|w| {
             [&w.pick_first, &w.pick_next, &w.skip_first, &w.skip_next]

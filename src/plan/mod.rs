@@ -67,8 +67,8 @@ pub struct Plan {
     pub pick_first: Stmt,
     /// After the keyset cursor, bound as text: the previous batch's last id.
     pub pick_next: Stmt,
-    /// `--workers` above 1 (PostgreSQL, MySQL): the partition into key ranges and the picks
-    /// bounded by a range's last id. `None` for one worker: nothing of it is sent.
+    /// `--workers` above 1 (PostgreSQL, MySQL): the picks bounded by a failed batch's last id.
+    /// `None` for one worker: nothing of it is sent.
     pub workers: Option<WorkerStmts>,
     /// Like the picks, without row locks: moves the cursor past a user that cannot be deleted.
     pub skip_first: Stmt,
@@ -102,21 +102,17 @@ pub struct Plan {
     pub replicas: ReplicaQueries,
 }
 
-/// `--workers`: how many key ranges each worker has on average (taken from a shared queue, so
-/// one that finishes early takes the next range instead of waiting for the others).
-pub const RANGES_PER_WORKER: u64 = 4;
-
-/// The statements only a run with `--workers` above 1 sends.
+/// The statements only a run with `--workers` above 1 sends: the picks bounded by a key range's
+/// last id. The workers share the run's keyset cursor, each pick taking the users after it; when
+/// a batch fails after its pick moved the cursor on, its worker takes those users again, bounded
+/// by the failed batch's last id, with these.
 #[derive(Clone, Debug)]
 pub struct WorkerStmts {
     /// How many workers the plan was rendered for.
     pub workers: u64,
-    /// Once, after the counts, on the run's own connection: every n-th eligible id in key
-    /// order, the boundaries of the ranges the workers take.
-    pub partition: Stmt,
-    /// The first range (no lower bound): its first batch.
+    /// The failed batch was the first (no lower bound).
     pub pick_first: Stmt,
-    /// Any later batch of a range with a last id (the cursor starts at the range's lower bound).
+    /// After the cursor (first the failed batch's start), up to its last id.
     pub pick_next: Stmt,
     /// Like the bounded picks, without row locks: past a user that cannot be deleted.
     pub skip_first: Stmt,
@@ -277,7 +273,6 @@ impl Plan {
             pick_next: n.pick(f, &mut b, true, false, true, true),
             workers: (settings.workers > 1 && backend.has_row_locks()).then(|| WorkerStmts {
                 workers: settings.workers,
-                partition: n.partition(f, &mut b),
                 pick_first: n.pick(f, &mut b, false, true, true, true),
                 pick_next: n.pick(f, &mut b, true, true, true, true),
                 skip_first: n.pick(f, &mut b, false, true, true, false),

@@ -549,28 +549,6 @@ impl Names {
         })
     }
 
-    /// `--workers`: every n-th eligible id in key order (n bound as the limit), as the keyset
-    /// cursor carries it: the boundaries of the workers' ranges.
-    pub(super) fn partition(&self, f: &Formats, b: &mut Binder) -> Stmt {
-        self.stmt(b, |b| {
-            let eligible = indent(&self.eligible(f, b), "  ");
-            let every = b.limit();
-            let id = format!("u.{}", self.user_id);
-            let id_text = if self.hex_id() {
-                format!("HEX({id})")
-            } else {
-                self.backend.id_as_text(&id)
-            };
-            render(&templates::Partition {
-                id_text: &id_text,
-                users: &self.users,
-                user_id: &self.user_id,
-                eligible: &eligible,
-                every: &every,
-            })
-        })
-    }
-
     pub(super) fn recheck(&self, f: &Formats, b: &mut Binder) -> Stmt {
         self.stmt(b, |b| {
             let eligible = indent(&self.eligible(f, b), "  ");

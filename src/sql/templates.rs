@@ -119,22 +119,10 @@ pub struct Pick<'a> {
     pub eligible: &'a str,
     pub after_cursor: bool,
     pub cursor: &'a str,
-    /// `--workers`: the last id of the worker's range, typed like the cursor (empty: no bound).
+    /// `--workers`: the last id of a failed batch, typed like the cursor (empty: no bound).
     pub upto: &'a str,
     pub limit: &'a str,
     pub lock: &'a str,
-}
-
-/// `--workers`: every `every`-th eligible id in key order, the boundaries of the workers' ranges.
-#[derive(Template)]
-#[template(path = "batch/partition.sql", escape = "none")]
-pub struct Partition<'a> {
-    /// The id as the keyset cursor carries it (text; MySQL binary ids as hex).
-    pub id_text: &'a str,
-    pub users: &'a str,
-    pub user_id: &'a str,
-    pub eligible: &'a str,
-    pub every: &'a str,
 }
 
 #[derive(Template)]

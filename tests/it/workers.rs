@@ -1,13 +1,14 @@
-//! `--workers N` on PostgreSQL and MySQL/MariaDB: N connections take disjoint key ranges, each
-//! batch the same transaction as with one worker. Exactly the eligible users go (sequential
-//! integer ids with every old user at low ids, random text ids, uuids), with their rows; users
-//! that become active during the run are kept (the race test with workers); SIGKILL leaves no
-//! half-deleted user and a rerun finishes (also between the archive and the commit); SIGTERM
-//! stops cleanly with one summary; a user that cannot be deleted fails alone; `--max-per-run`
-//! and `max_deletions` are never exceeded in total; the archive holds every deleted user once
-//! and restores; a deadlock rolls a batch back and the same batch runs again (no user failed);
-//! a worker that cannot start stops the others; `plan --workers 2` lists the partition and the
-//! bounded picks; SQLite refuses more than one worker before anything is done.
+//! `--workers N` on PostgreSQL and MySQL/MariaDB: N connections take batches after one shared
+//! keyset cursor, each batch the same transaction as with one worker. Exactly the eligible users
+//! go (sequential integer ids with every old user at low ids, random text ids, uuids), with
+//! their rows; users that become active during the run are kept (the race test with workers);
+//! SIGKILL leaves no half-deleted user and a rerun finishes (also between the archive and the
+//! commit); SIGTERM stops cleanly with one summary; a user that cannot be deleted fails alone
+//! (its batch's other users are taken again by its worker); `--max-per-run` and
+//! `max_deletions` are never exceeded in total; the archive (file or table) holds every deleted
+//! user once and restores; a deadlock rolls a batch back and the same batch runs again (no user
+//! failed); a worker that cannot start stops the others; `plan --workers 2` lists the bounded
+//! picks; SQLite refuses more than one worker before anything is done.
 
 use crate::support;
 
@@ -257,19 +258,9 @@ fn exactly_the_eligible_go(backend: Backend, ids: Ids) {
         assert_eq!(j["failed"].as_array().map(Vec::len), Some(0), "{what}: {j}");
         assert_eq!(j["accounting"]["not_reached"], 0, "{what}: {j}");
         assert_eq!(j["workers"], workers, "{what}: {j}");
-        // Ranges of about eligible / (4 per worker) users, at least a batch (7) each.
-        let ranges = j["ranges"].as_u64().unwrap();
-        assert!(
-            ranges >= 4 * workers - 1 && ranges <= 4 * workers + 1,
-            "{what}: ranges {ranges}: {j}"
-        );
-        // Every range takes whole batches of up to 7: at least the batches one worker needs,
-        // at most one more per range.
-        let batches = j["batches"].as_u64().unwrap();
-        assert!(
-            batches >= eligible.div_ceil(7) && batches <= eligible.div_ceil(7) + ranges,
-            "{what}: {batches} batches: {j}"
-        );
+        // Every batch took 7 users from the shared cursor (the last one fewer): as many batches
+        // as one worker needs.
+        assert_eq!(j["batches"], eligible.div_ceil(7), "{what}: {j}");
         assert_eq!(j["batch_size_max"], 7, "{what}: {j}");
         assert!(j["p99_batch_ms"].as_f64().unwrap() > 0.0, "{what}: {j}");
     }
@@ -289,7 +280,7 @@ backend_test!(random_uuid_ids, [postgres, mysql], |backend: Backend| {
     exactly_the_eligible_go(backend, Ids::Uuid)
 });
 
-// The text summary names the workers and their ranges; the JSON one has them too.
+// The text summary names the workers (the JSON one too, see above).
 backend_test!(
     the_text_summary_names_the_workers,
     [postgres],
@@ -314,23 +305,10 @@ backend_test!(
             r.stdout
         );
         assert!(
-            r.stdout.contains("  workers              3, taking "),
+            r.stdout.contains("  workers              3\n"),
             "{}",
             r.stdout
         );
-        // Too few eligible users for more than one range: one worker, and the summary says so.
-        let db2 = TestDb::new(db.backend());
-        populate(&db2, Ids::Sequential);
-        let r = db2.run(&["run", "--as-of", AS_OF, "--workers", "2", "--quiet"]);
-        assert_eq!(r.code, 0, "{}", r.all());
-        assert!(
-            r.stdout.contains(
-                "  workers              1 of --workers 2 (too few eligible users for more), taking 1 key range"
-            ),
-            "{}",
-            r.stdout
-        );
-        assert_eq!(db2.ids("users", "id").len() as u64, USERS - 180);
     }
 );
 
@@ -421,7 +399,11 @@ fn sigterm_mid_run(db: TestDb) {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("  workers              3, taking "));
+    assert!(
+        r.stdout.contains("  workers              3\n"),
+        "{}",
+        r.stdout
+    );
     let deleted = deleted_users(&r.stdout);
     let left = eligible_left(&db);
     assert_eq!(
@@ -462,7 +444,7 @@ backend_test!(
             "ALTER TABLE users ADD COLUMN invited_by TEXT REFERENCES users (id)"
         };
         db.exec(ddl);
-        // Spread over the key space: different ranges, different workers.
+        // Spread over the key space: batches of different workers.
         let inviters = ["e0013", "e0077", "e0140", "e0199"];
         for (r, e) in ["r0", "r1", "r2", "r3"].iter().zip(inviters) {
             db.exec(&format!(
@@ -812,7 +794,7 @@ fn spawn_with_url(db: &TestDb, url: &str, args: &[&str]) -> support::population:
 // ---------------------------------------------------------------------------------------------
 
 backend_test!(
-    plan_with_workers_lists_the_partition_and_the_bounded_picks,
+    plan_with_workers_lists_the_bounded_picks,
     [postgres, mysql],
     |db: TestDb| {
         population(&db);
@@ -820,10 +802,11 @@ backend_test!(
         assert_eq!(r.code, 0, "{}", r.all());
         let out = &r.stdout;
         assert!(
-            out.contains("-- == Only with --workers above 1: once, after the counts"),
+            out.contains(
+                "-- == Each batch: one transaction, on one worker's connection (--workers)"
+            ),
             "{out}"
         );
-        assert!(out.contains("ROW_NUMBER() OVER (ORDER BY u."), "{out}");
         let bounded = out
             .split(";\n")
             .filter(|s| s.contains("INSERT INTO") && s.contains("anonsweep_batch (id)"))
@@ -831,7 +814,7 @@ backend_test!(
             .count();
         assert_eq!(bounded, 4, "two bounded picks, two bounded skips:\n{out}");
         assert!(
-            out.contains("= the last id of the worker's range (as text)"),
+            out.contains("= the failed batch's last id (as text)"),
             "{out}"
         );
         if db.is_mysql() {
@@ -844,7 +827,7 @@ backend_test!(
         let r = db.run(&["plan", "--as-of", AS_OF]);
         assert_eq!(r.code, 0, "{}", r.all());
         assert!(!r.stdout.contains("--workers above 1"), "{}", r.stdout);
-        assert!(!r.stdout.contains("ROW_NUMBER() OVER (ORDER BY u."));
+        assert!(!r.stdout.contains(" <= "), "{}", r.stdout);
     }
 );
 
