@@ -333,6 +333,13 @@ backend_test!(
     |db: &TestDb| crate::archive::killed_run(db, false, &["--workers", "2"])
 );
 
+// Through a transaction-mode PgBouncer (the pool kept busy by other clients): every worker's
+// batches are self-contained transactions, whatever server session each lands on.
+#[test]
+fn run_with_workers_through_a_transaction_mode_pooler() {
+    crate::pooler::run_through_the_pooler(&["--workers", "3"]);
+}
+
 /// SIGKILL at a few moments of a run with workers: every user is wholly deleted or wholly
 /// kept each time, and a rerun with workers finishes the job.
 fn killed_mid_run(db: TestDb) {
