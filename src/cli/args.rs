@@ -446,6 +446,15 @@ pub struct RunLimits {
     /// Accept an --as-of later than this machine's clock (refused otherwise, exit 4).
     #[arg(long, help_heading = "Safety")]
     pub allow_future_as_of: bool,
+    #[arg(
+        long,
+        env = defs::WORKERS.env,
+        help = defs::WORKERS.help,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Batches"
+    )]
+    pub workers: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -118,13 +118,26 @@ pub const MAX_FRACTION: Def = Def {
     file: |f| f.max_fraction.as_ref(),
 };
 
+pub const WORKERS: Def = Def {
+    key: "workers",
+    flag: "--workers",
+    env: "ANONSWEEP_WORKERS",
+    what: "workers",
+    help: "Connections taking disjoint batches at once (PostgreSQL, MySQL/MariaDB; 1..=64; default 1). SQLite takes one writer: 1 only.",
+    range: Range::Whole { min: 1, max: 64 },
+    fallback: Fallback::Value("1"),
+    example: "--workers 2",
+    file: |f| f.workers.as_ref(),
+};
+
 /// The run's limits: `run` applies them; `plan` and `doctor` show (and check) them too.
-pub const RUN_LIMITS: [&Def; 5] = [
+pub const RUN_LIMITS: [&Def; 6] = [
     &BATCH_SIZE,
     &LOCK_TIMEOUT_MS,
     &MAX_FAILURES,
     &MAX_DELETIONS,
     &MAX_FRACTION,
+    &WORKERS,
 ];
 
 impl Def {

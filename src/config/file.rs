@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub keep_if: Option<Vec<KeepIfEntry>>,
     /// Acknowledges a rule with no activity signal at all (age only).
     pub age_only: Option<bool>,
+    /// Connections taking disjoint batches at once (`--workers`).
+    pub workers: Option<toml::Value>,
 }
 
 /// One `[[keep_if]]` entry: keep a user who has a row in `table` (whose `user_column` holds the

@@ -196,6 +196,8 @@ pub struct Settings {
     /// Safety caps: `run` deletes nothing when the plan exceeds them.
     pub max_deletions: Option<u64>,
     pub max_fraction: Option<f64>,
+    /// `--workers`: connections taking disjoint batches at once (1: the one run connection).
+    pub workers: u64,
     pub format: OutputFormat,
     pub effective: Vec<Effective>,
 }
@@ -798,6 +800,7 @@ impl Settings {
         // The caps are off unless set somewhere.
         let max_deletions = whole(&mut r, &defs::MAX_DELETIONS)?;
         let max_fraction = r.share(inputs, &defs::MAX_FRACTION)?;
+        let workers = whole(&mut r, &defs::WORKERS)?.unwrap_or(1);
 
         let format = match inputs.format.as_deref().unwrap_or("text") {
             "text" => OutputFormat::Text,
@@ -823,6 +826,7 @@ impl Settings {
             max_failures,
             max_deletions,
             max_fraction,
+            workers,
             format,
             effective: r.effective,
         })

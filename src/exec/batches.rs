@@ -1,8 +1,9 @@
 //! `run`: keyset batches over the users' primary key, each one short transaction that locks,
-//! re-checks and deletes; failing batches are split until the failing users are isolated.
+//! re-checks and deletes; failing batches are split until the failing users are isolated. With
+//! `--workers`, several connections walk disjoint key ranges with this same loop.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,10 @@ use serde::Serialize;
 
 use crate::archive::Archive;
 use crate::exec::audit::{AuditLog, Entry};
+use crate::exec::workers::{self, Budget, Cap, Claims, Range, Reserve, Stop, Stops, Transient};
 use crate::plan::Plan;
 use crate::sql::conn::{BatchUser, Conn, Values};
+use crate::sql::dburl::DbUrl;
 
 /// Why a run stopped early on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -78,10 +81,10 @@ impl Control {
         self.sleep + last.mul_f64(self.sleep_coef.max(0.0))
     }
 
-    /// Sleeps `pause`, waking early when a stop condition arrives.
-    fn pause(&self, pause: Duration) {
+    /// Sleeps `pause`, waking early when a stop condition arrives (or `halted` says so).
+    fn pause(&self, pause: Duration, halted: &dyn Fn() -> bool) {
         let until = Instant::now() + pause;
-        while Instant::now() < until && self.should_stop().is_none() {
+        while Instant::now() < until && self.should_stop().is_none() && !halted() {
             std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
         }
     }
@@ -119,6 +122,10 @@ pub struct RunOutcome {
     pub failed: Vec<Failed>,
     pub batches: u64,
     pub retries: u64,
+    /// Batches retried as they were after a deadlock or lock-wait timeout (never a failed user).
+    pub deadlock_retries: u64,
+    /// The connections that took batches (`--workers`).
+    pub workers: u64,
     pub max_batch_ms: f64,
     pub p99_batch_ms: f64,
     /// The smallest and largest number of users a committed batch was given (its limit).
@@ -178,6 +185,33 @@ pub struct Archiving<'a> {
     pub pause_before_commit: Option<Duration>,
 }
 
+/// The archive, shared by the workers: each batch writes its records whole, one at a time.
+struct SharedArchive<'a> {
+    archive: Mutex<&'a mut Archive>,
+    /// `--archive-to-table`: each batch inserts on its own connection, nothing to wait for.
+    table: bool,
+    pause_before_commit: Option<Duration>,
+}
+
+impl<'a> SharedArchive<'a> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, &'a mut Archive> {
+        self.archive.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Inside the batch transaction, before it commits (see `Archive::write_batch`).
+    fn write_batch(
+        &self,
+        conn: &mut Conn,
+        records: &[crate::archive::UserRecord],
+    ) -> anyhow::Result<()> {
+        if self.table {
+            Archive::Table.write_batch(conn, records)
+        } else {
+            self.lock().write_batch(conn, records)
+        }
+    }
+}
+
 /// What one committed batch did.
 struct Done {
     picked: u64,
@@ -193,20 +227,55 @@ enum Batch {
     Done(Done, String),
 }
 
+/// Where a batch's pick starts.
+enum Keys<'c> {
+    /// The run's keyset cursor, shared by the workers: the pick takes the users after it and
+    /// moves it past them (one worker at a time), before the rest of the batch runs.
+    Shared(&'c Claims),
+    /// A key range of this worker's own (the users of a batch that failed after its pick): the
+    /// pick takes users after `after`, up to `upto`; the worker moves `after` on.
+    Own(Range),
+}
+
+/// What a batch's pick saw: where it started, the last id it claimed from the shared cursor
+/// (moving it there), and how long it waited for the other workers' picks.
+#[derive(Default)]
+struct Seen {
+    after: Option<String>,
+    claimed: Option<String>,
+    waited: Duration,
+    /// The shared cursor was not where the caller expected it (a skip after another worker
+    /// moved it on): nothing was picked.
+    moved: bool,
+}
+
 /// One self-contained transaction: the batch settings, a fresh batch table, the pick of the
-/// next users after the cursor `after` (the previous batch's last id; `None` for the first) with
-/// `pick` (limit from `v`), the batch's last id read back, then `body`. Nothing a later batch
-/// needs stays in the session, so through a transaction-mode pooler each batch may run on
+/// next users (limit from `v`) after the cursor `keys` give (the previous batch's last id;
+/// none for the first), the batch's last id read back, then `body`. With the shared cursor the
+/// pick and the read-back happen while this worker holds the cursor, which then moves to the
+/// batch's last id; `expect`: only pick if the shared cursor is still there. Nothing a later
+/// batch needs stays in the session, so through a transaction-mode pooler each batch may run on
 /// another server session. `None` when nothing was left to pick; otherwise `body`'s value and
-/// the cursor for the next batch (kept by the caller once the transaction committed).
+/// the batch's last id (an own range's next cursor, kept by the caller once the transaction
+/// committed). `lock`: the locking pick, else the skip's.
+#[allow(clippy::too_many_arguments)]
 fn in_batch<T>(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    after: Option<&str>,
-    pick: &crate::plan::Stmt,
+    keys: &Keys,
+    lock: bool,
+    expect: Option<&Option<String>>,
+    seen: &mut Seen,
     body: impl FnOnce(&mut Conn, u64) -> Result<T, BatchError>,
 ) -> Result<Option<(T, String)>, BatchError> {
+    let last_id = |c: &mut Conn| -> Result<String, BatchError> {
+        c.text(&plan.last_id.sql)?.ok_or_else(|| {
+            BatchError::Db(diesel::result::Error::QueryBuilderError(
+                "the batch's last id came back empty".into(),
+            ))
+        })
+    };
     let result = conn.transaction(|c| {
         for s in &plan.batch_settings {
             c.execute(&s.stmt, v)?;
@@ -215,16 +284,47 @@ fn in_batch<T>(
             c.execute(s, v)?;
         }
         c.execute(&plan.create_batch, v)?;
-        let picked = c.execute_after(pick, v, after)? as u64;
-        let done = if picked == 0 {
-            None
-        } else {
-            let last = c.text(&plan.last_id.sql)?.ok_or_else(|| {
-                BatchError::Db(diesel::result::Error::QueryBuilderError(
-                    "the batch's last id came back empty".into(),
-                ))
-            })?;
-            Some((body(c, picked)?, last))
+        let picked = match keys {
+            Keys::Own(r) => {
+                seen.after = r.after.clone();
+                let (after, upto) = (r.after.as_deref(), r.upto.as_deref());
+                let pick = pick_for(plan, after, upto, lock)?;
+                match c.execute_between(pick, v, after, upto)? as u64 {
+                    0 => None,
+                    n => Some((n, last_id(c)?)),
+                }
+            }
+            Keys::Shared(claims) => {
+                let asked = Instant::now();
+                let mut cur = claims.lock();
+                seen.waited = asked.elapsed();
+                seen.after = cur.cursor.clone();
+                if expect.is_some_and(|e| *e != cur.cursor) {
+                    seen.moved = true;
+                    None
+                } else if cur.done {
+                    None
+                } else {
+                    let after = cur.cursor.as_deref();
+                    let pick = pick_for(plan, after, None, lock)?;
+                    match c.execute_after(pick, v, after)? as u64 {
+                        0 => {
+                            cur.done = true;
+                            None
+                        }
+                        n => {
+                            let last = last_id(c)?;
+                            cur.cursor = Some(last.clone());
+                            seen.claimed = Some(last.clone());
+                            Some((n, last))
+                        }
+                    }
+                }
+            }
+        };
+        let done = match picked {
+            None => None,
+            Some((n, last)) => Some((body(c, n)?, last)),
         };
         for s in &plan.drop_batch {
             c.execute(s, v)?;
@@ -240,22 +340,44 @@ fn in_batch<T>(
     result
 }
 
+/// The pick for a batch after `after` (if any), up to `upto` (if any); `lock`: the locking pick,
+/// else the skip. The bounded picks exist only in a plan rendered for workers.
+fn pick_for<'p>(
+    plan: &'p Plan,
+    after: Option<&str>,
+    upto: Option<&str>,
+    lock: bool,
+) -> Result<&'p crate::plan::Stmt, BatchError> {
+    Ok(match (upto, &plan.workers, after.is_some(), lock) {
+        (None, _, false, true) => &plan.pick_first,
+        (None, _, true, true) => &plan.pick_next,
+        (None, _, false, false) => &plan.skip_first,
+        (None, _, true, false) => &plan.skip_next,
+        (Some(_), Some(w), false, true) => &w.pick_first,
+        (Some(_), Some(w), true, true) => &w.pick_next,
+        (Some(_), Some(w), false, false) => &w.skip_first,
+        (Some(_), Some(w), true, false) => &w.skip_next,
+        (Some(_), None, ..) => {
+            return Err(BatchError::Db(diesel::result::Error::QueryBuilderError(
+                "a bounded key range without the plan's worker statements".into(),
+            )))
+        }
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn one_batch(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    after: Option<&str>,
+    keys: &Keys,
+    seen: &mut Seen,
     opts: &BatchOptions,
     want_per_user: bool,
     attempt: u64,
-    archiving: Option<&mut Archiving>,
+    archiving: Option<&SharedArchive>,
 ) -> Result<Batch, BatchError> {
-    let pick = match after {
-        None => &plan.pick_first,
-        Some(_) => &plan.pick_next,
-    };
-    let done = in_batch(conn, plan, v, after, pick, |c, picked| {
+    let done = in_batch(conn, plan, v, keys, true, None, seen, |c, picked| {
         for s in &plan.analyze {
             c.execute(s, v)?;
         }
@@ -312,9 +434,7 @@ fn one_batch(
             let records =
                 crate::archive::records(&opts.run_id, attempt, &s.0, &s.1, &order, archived)
                     .map_err(BatchError::Archive)?;
-            a.archive
-                .write_batch(c, &records)
-                .map_err(BatchError::Archive)?;
+            a.write_batch(c, &records).map_err(BatchError::Archive)?;
             if let Some(p) = a.pause_before_commit {
                 std::thread::sleep(p);
             }
@@ -333,28 +453,48 @@ fn one_batch(
     })
 }
 
-/// Takes the next eligible user after the cursor without deleting it; returns its id (for the
-/// report) and the cursor past it.
+/// What a skip found.
+enum Skipped {
+    /// The next eligible user (its id, for the report) and the cursor past it.
+    One(String, String),
+    /// Nobody left to skip.
+    None,
+    /// The shared cursor moved on since the failed batch (another worker took the users after
+    /// it): nothing skipped.
+    Moved,
+}
+
+/// Takes the next eligible user after the cursor without deleting it (with the shared cursor:
+/// only if it is still at `expect`, where the failed batch started, and moves it past the
+/// user).
 fn skip_one(
     conn: &mut Conn,
     plan: &Plan,
     v: Values,
-    after: Option<&str>,
-) -> Result<Option<(String, String)>, diesel::result::Error> {
-    let pick = match after {
-        None => &plan.skip_first,
-        Some(_) => &plan.skip_next,
-    };
+    keys: &Keys,
+    expect: &Option<String>,
+) -> Result<Skipped, diesel::result::Error> {
     let one = Values { limit: 1, ..v };
-    let id = in_batch(conn, plan, one, after, pick, |c, _| {
-        Ok(c.users(&plan.batch_users, one)?
-            .into_iter()
-            .next()
-            .map(|u| u.id))
-    });
+    let mut seen = Seen::default();
+    let id = in_batch(
+        conn,
+        plan,
+        one,
+        keys,
+        false,
+        Some(expect),
+        &mut seen,
+        |c, _| {
+            Ok(c.users(&plan.batch_users, one)?
+                .into_iter()
+                .next()
+                .map(|u| u.id))
+        },
+    );
     match id {
-        Ok(Some((Some(id), last))) => Ok(Some((id, last))),
-        Ok(_) => Ok(None),
+        Ok(Some((Some(id), last))) => Ok(Skipped::One(id, last)),
+        Ok(_) if seen.moved => Ok(Skipped::Moved),
+        Ok(_) => Ok(Skipped::None),
         Err(BatchError::Db(e)) => Err(e),
         Err(other) => Err(diesel::result::Error::QueryBuilderError(
             other.message().into(),
@@ -366,222 +506,537 @@ fn message(e: &diesel::result::Error) -> String {
     crate::error::redact(e.to_string().trim()).replace('\n', " ")
 }
 
-/// Applies the plan. Returns what was done; an error that stops the run is recorded in the
-/// outcome (`aborted`), since earlier batches have committed.
-pub fn run(
+/// `--workers`: the database the other workers connect to, and how many workers take batches.
+pub struct Work<'a> {
+    pub db: &'a DbUrl,
+    pub workers: u64,
+}
+
+/// The progress callback: the run's totals after each batch.
+pub type OnBatch<'a> = &'a mut (dyn FnMut(&RunOutcome) + Send + 'a);
+
+/// What the workers of one run share.
+struct Shared<'a> {
+    plan: &'a Plan,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    opts: &'a BatchOptions,
+    /// How many workers take batches.
+    workers: u64,
+    audit: Option<Mutex<&'a mut AuditLog>>,
+    archive: Option<SharedArchive<'a>>,
+    progress: Option<Mutex<OnBatch<'a>>>,
+    /// The run's totals so far (deleted users, batches, time waited for replicas), for progress.
+    tally: Mutex<RunOutcome>,
+    /// The keyset cursor every pick starts after.
+    claims: Claims,
+    budget: Budget,
+    stops: Stops,
+    /// Users that failed in all workers (`--max-failures` counts them all).
+    failures: AtomicU64,
+    /// Batch transactions started in all workers: each one's number (the archive's batch).
+    attempts: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared<'_> {
+    fn halted(&self) -> bool {
+        self.stops.halted()
+    }
+
+    /// Updates the run's totals; with `show`, the progress shows them. Returns the batches
+    /// committed so far.
+    fn tally(&self, show: bool, f: impl FnOnce(&mut RunOutcome)) -> u64 {
+        let mut t = lock(&self.tally);
+        f(&mut t);
+        if show {
+            if let Some(p) = &self.progress {
+                let mut p = lock(p);
+                let on_batch: &mut (dyn FnMut(&RunOutcome) + Send) = &mut **p;
+                on_batch(&t);
+            }
+        }
+        t.batches
+    }
+}
+
+/// Stops the other workers when one panics (the panic then ends the run, as with one worker).
+struct HaltOnPanic<'a>(&'a Stops);
+
+impl Drop for HaltOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.halt();
+        }
+    }
+}
+
+/// One worker's part of the summary: what it did, and each of its batches' duration (so the
+/// run's p99 is over every batch).
+struct Part {
+    out: RunOutcome,
+    durations: Vec<f64>,
+}
+
+/// One worker: the batch loop, on its own connection.
+struct Worker<'s, 'a> {
+    s: &'s Shared<'a>,
+    out: RunOutcome,
+    durations: Vec<f64>,
+    /// The next batch's size.
+    size: u64,
+}
+
+impl<'s, 'a> Worker<'s, 'a> {
+    fn new(s: &'s Shared<'a>) -> Worker<'s, 'a> {
+        let opts = s.opts;
+        Worker {
+            s,
+            out: RunOutcome {
+                deleted_rows: s
+                    .plan
+                    .deletes
+                    .iter()
+                    .map(|d| (d.table.clone(), 0))
+                    .collect(),
+                lag_waited_seconds: opts.control.replicas.as_ref().map(|_| 0.0),
+                ..Default::default()
+            },
+            durations: Vec::new(),
+            // Aiming at a time target, start small and let the measured time per user grow the
+            // batches.
+            size: match opts.target_batch {
+                Some(_) => opts.batch_size.min(FIRST_TARGETED_BATCH),
+                None => opts.batch_size,
+            },
+        }
+    }
+
+    fn into_part(self) -> Part {
+        Part {
+            out: self.out,
+            durations: self.durations,
+        }
+    }
+
+    /// `--max-replica-lag`: waits while a replica lags (one worker waits, the others wait for
+    /// it). False when the wait lasted too long: the run stops.
+    fn wait_for_replicas(&mut self) -> bool {
+        let s = self.s;
+        let Some(watch) = &s.opts.control.replicas else {
+            return true;
+        };
+        let mut watch = lock(watch);
+        let base = lock(&s.tally).lag_waited_seconds.unwrap_or(0.0);
+        let w = watch.wait(
+            &|| s.opts.control.should_stop().is_some() || s.halted(),
+            &mut |waited| {
+                s.tally(true, |t| {
+                    t.lag_waited_seconds = Some(base + waited.as_secs_f64())
+                });
+            },
+        );
+        drop(watch);
+        if !w.waited.is_zero() {
+            let secs = w.waited.as_secs_f64();
+            self.out.lag_waits += 1;
+            self.out.lag_waited_seconds = Some(self.out.lag_waited_seconds.unwrap_or(0.0) + secs);
+            s.tally(false, |t| {
+                t.lag_waits += 1;
+                t.lag_waited_seconds = Some(base + secs);
+            });
+        }
+        match w.timed_out {
+            Some(why) => {
+                s.stops.record(Stop::Kind(StopKind::MaxLagWait, why));
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// The batch loop: batch after batch from the shared cursor until nobody is left after it
+    /// or the run stops. A batch that fails after its pick moved the cursor on leaves its users
+    /// to this worker alone (with other workers): it takes them again as a key range of its own,
+    /// splitting the batch until the failing users are isolated, then returns to the cursor.
+    fn go(&mut self, conn: &mut Conn) {
+        let s = self.s;
+        let (plan, opts) = (s.plan, s.opts);
+        let mut keys = Keys::Shared(&s.claims);
+        let mut retried = false;
+        let mut transient_tries = 0u32;
+        loop {
+            if s.halted() || !self.wait_for_replicas() {
+                return;
+            }
+            if let Some((kind, why)) = opts.control.should_stop() {
+                s.stops.record(Stop::Kind(kind, why.to_string()));
+                return;
+            }
+            let limit = match s.budget.reserve(self.size) {
+                Reserve::Take(n) => n,
+                Reserve::Wait => continue,
+                Reserve::Exhausted {
+                    cap: Cap::Deletions,
+                    max,
+                    deleted,
+                } => {
+                    // The plan was within the cap (checked before the run); never go past it,
+                    // even if more users became eligible meanwhile (they are kept for the next
+                    // run).
+                    if deleted > 0 && !s.halted() {
+                        info!("reached max_deletions ({max}): no further batch");
+                    }
+                    s.stops.halt();
+                    return;
+                }
+                Reserve::Exhausted {
+                    cap: Cap::PerRun,
+                    max,
+                    ..
+                } => {
+                    s.stops.record(Stop::PerRun(max));
+                    return;
+                }
+            };
+            let v = Values {
+                cutoff: s.cutoff,
+                limit: limit as i64,
+            };
+            let started = Instant::now();
+            let attempt = s.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut seen = Seen::default();
+            let result = one_batch(
+                conn,
+                plan,
+                v,
+                &keys,
+                &mut seen,
+                opts,
+                s.audit.is_some(),
+                attempt,
+                s.archive.as_ref(),
+            );
+            // The batch's own time, not the wait for the other workers' picks.
+            let elapsed = started.elapsed().saturating_sub(seen.waited);
+            let deleted_users = match &result {
+                Ok(Batch::Done(d, _)) => d.counts.last().copied().unwrap_or(0),
+                _ => 0,
+            };
+            s.budget.settle(limit, deleted_users);
+            match result {
+                Ok(Batch::Empty) => match keys {
+                    // The failed batch's users are done: back to the shared cursor.
+                    Keys::Own(_) => {
+                        keys = Keys::Shared(&s.claims);
+                        retried = false;
+                        transient_tries = 0;
+                    }
+                    Keys::Shared(_) => return,
+                },
+                Ok(Batch::Done(
+                    Done {
+                        picked,
+                        kept,
+                        users,
+                        per_user,
+                        counts,
+                    },
+                    last_id,
+                )) => {
+                    let out = &mut self.out;
+                    self.durations.push(elapsed.as_secs_f64() * 1000.0);
+                    if out.batches == 0 {
+                        out.batch_size_min = limit;
+                    }
+                    out.batch_size_min = out.batch_size_min.min(limit);
+                    out.batch_size_max = out.batch_size_max.max(limit);
+                    // The shared cursor moved when the batch picked; an own range's here.
+                    if let Keys::Own(r) = &mut keys {
+                        r.after = Some(last_id);
+                    }
+                    retried = false;
+                    transient_tries = 0;
+                    out.batches += 1;
+                    out.kept_changed += kept;
+                    for (slot, n) in out.deleted_rows.iter_mut().zip(&counts) {
+                        slot.1 += n;
+                    }
+                    out.deleted_users += deleted_users;
+                    if let Some(a) = &s.archive {
+                        if let Err(e) = a.lock().committed(&opts.run_id, attempt, deleted_users) {
+                            warn!("cannot mark batch {attempt} committed in the archive: {e:#} (its users are archived)");
+                        }
+                    }
+                    let batch = s.tally(false, |t| {
+                        t.batches += 1;
+                        t.deleted_users += deleted_users;
+                    });
+                    debug!("batch {batch}: picked {picked}, kept {kept} (changed), deleted {deleted_users} users in {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+                    if kept > 0 {
+                        info!("{kept} picked users became active or registered before their batch locked them: kept");
+                    }
+                    if let Some(log) = &s.audit {
+                        let label = plan
+                            .deletes
+                            .last()
+                            .map(|d| d.table.as_str())
+                            .unwrap_or("users");
+                        let written =
+                            write_audit(&mut lock(log), &opts.run_id, label, &users, &per_user);
+                        if let Err(e) = written {
+                            // The batch has committed: stop here, and say so, rather than delete
+                            // users the audit log would not record.
+                            s.stops.record(Stop::Abort(format!(
+                                "cannot write the audit log ({e:#}); stopped after batch {batch}, whose users are deleted but not all recorded"
+                            )));
+                            return;
+                        }
+                    }
+                    self.size = match opts.target_batch {
+                        Some(target) => {
+                            toward_target(target, elapsed, picked, self.size, opts.batch_size)
+                        }
+                        None if self.size < opts.batch_size => (self.size * 2).min(opts.batch_size),
+                        None => self.size,
+                    };
+                    s.tally(true, |_| {});
+                    let pause = opts.control.pause_after(elapsed);
+                    if !pause.is_zero() {
+                        let t = Instant::now();
+                        opts.control.pause(pause, &|| s.halted());
+                        self.out.paused_seconds += t.elapsed().as_secs_f64();
+                    }
+                }
+                Err(BatchError::Archive(e)) => {
+                    s.stops.record(Stop::Abort(format!(
+                        "cannot write the archive ({}); batch rolled back, nothing of it deleted",
+                        crate::error::one_line(&e)
+                    )));
+                    return;
+                }
+                Err(e) => {
+                    let last_error = e.message();
+                    if let (Keys::Shared(claims), Some(last)) = (&keys, seen.claimed.take()) {
+                        if s.workers == 1 {
+                            // Nobody else picks: the cursor goes back, as if it never moved.
+                            claims.unclaim(seen.after.clone());
+                        } else {
+                            // Other workers pick after `last` by now: these users are this
+                            // worker's alone.
+                            debug!("the batch up to {last} failed after its pick: its users again, on their own ({last_error})");
+                            keys = Keys::Own(Range {
+                                after: seen.after.clone(),
+                                upto: Some(last),
+                            });
+                        }
+                    }
+                    let transient = match &e {
+                        BatchError::Db(d) => workers::transient(d),
+                        _ => None,
+                    };
+                    // A deadlock (or, between workers, a lock wait) says nothing about the
+                    // batch's users: the same batch again, after a short pause.
+                    if let Some(kind) = transient {
+                        if transient_tries < workers::TRANSIENT_RETRIES
+                            && (kind == Transient::Deadlock || s.workers > 1)
+                        {
+                            transient_tries += 1;
+                            self.out.deadlock_retries += 1;
+                            debug!("batch of {limit} rolled back ({last_error}); retrying it as it is ({transient_tries} of {})", workers::TRANSIENT_RETRIES);
+                            std::thread::sleep(workers::backoff(transient_tries));
+                            continue;
+                        }
+                    }
+                    self.out.retries += 1;
+                    if self.size > 1 {
+                        debug!("batch of {} failed ({last_error}); splitting", self.size);
+                        self.size = (self.size / 2).max(1);
+                        continue;
+                    }
+                    if !retried {
+                        retried = true;
+                        continue;
+                    }
+                    retried = false;
+                    match skip_one(conn, plan, v, &keys, &seen.after) {
+                        Ok(Skipped::One(id, last_id)) => {
+                            if let Keys::Own(r) = &mut keys {
+                                r.after = Some(last_id);
+                            }
+                            warn!("user {id} could not be deleted: {last_error}");
+                            self.out.failed.push(Failed {
+                                user_id: id,
+                                error: last_error.clone(),
+                            });
+                            let failed = s.failures.fetch_add(1, Ordering::SeqCst) + 1;
+                            if failed >= opts.max_failures {
+                                s.stops.record(Stop::Failures(last_error));
+                                return;
+                            }
+                        }
+                        // Another worker's pick went past the failing user meanwhile: it
+                        // meets it (or already took it); this worker goes on.
+                        Ok(Skipped::Moved) => {}
+                        Ok(Skipped::None) => match keys {
+                            Keys::Own(_) => keys = Keys::Shared(&s.claims),
+                            Keys::Shared(_) => return,
+                        },
+                        Err(e2) => {
+                            s.stops.record(Stop::Abort(format!(
+                                "{last_error}; then: {}",
+                                message(&e2)
+                            )));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The session statements of a connection that takes batches (before its first).
+fn start_session(
     conn: &mut Conn,
     plan: &Plan,
     cutoff: chrono::DateTime<chrono::Utc>,
-    opts: &BatchOptions,
-    mut audit: Option<&mut AuditLog>,
-    mut archiving: Option<Archiving>,
-    mut progress: Option<&mut dyn FnMut(&RunOutcome)>,
-) -> anyhow::Result<RunOutcome> {
-    let mut out = RunOutcome {
-        deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
-        lag_waited_seconds: opts.control.replicas.as_ref().map(|_| 0.0),
-        ..Default::default()
-    };
+) -> diesel::QueryResult<()> {
     for s in &plan.session {
         conn.execute(s, Values { cutoff, limit: 0 })?;
     }
-    // Aiming at a time target, start small and let the measured time per user grow the batches.
-    let mut size = match opts.target_batch {
-        Some(_) => opts.batch_size.min(FIRST_TARGETED_BATCH),
-        None => opts.batch_size,
+    Ok(())
+}
+
+/// Applies the plan: one worker on `conn`, or with `work` (`--workers`) that many, `conn` and
+/// one new connection each, all picking after the one shared keyset cursor; every batch is the
+/// same transaction either way. Returns what was done, summed over the workers; an error that
+/// stops the run is recorded in the outcome (`aborted`), since earlier batches have committed.
+#[allow(clippy::too_many_arguments)]
+pub fn run<'a>(
+    conn: &mut Conn,
+    plan: &'a Plan,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    opts: &'a BatchOptions,
+    work: Option<Work>,
+    audit: Option<&'a mut AuditLog>,
+    archiving: Option<Archiving<'a>>,
+    progress: Option<OnBatch<'a>>,
+) -> anyhow::Result<RunOutcome> {
+    start_session(conn, plan, cutoff)?;
+    let (db, workers) = match work {
+        // Bounded picks are in the plan only when it was rendered for workers.
+        Some(w) if plan.workers.is_some() => (Some(w.db), w.workers.max(1)),
+        _ => (None, 1),
     };
-    // The keyset cursor: the last id of the last committed batch, kept here between batches.
-    let mut cursor: Option<String> = None;
-    let mut retried = false;
+    let lag = opts.control.replicas.is_some();
+    let shared = Shared {
+        plan,
+        cutoff,
+        opts,
+        workers,
+        audit: audit.map(Mutex::new),
+        archive: archiving.map(|a| SharedArchive {
+            table: matches!(a.archive, Archive::Table),
+            archive: Mutex::new(a.archive),
+            pause_before_commit: a.pause_before_commit,
+        }),
+        progress: progress.map(Mutex::new),
+        tally: Mutex::new(RunOutcome {
+            lag_waited_seconds: lag.then_some(0.0),
+            ..Default::default()
+        }),
+        claims: Claims::default(),
+        budget: Budget::new(opts.max_deletions, opts.max_per_run),
+        stops: Stops::default(),
+        failures: AtomicU64::new(0),
+        attempts: AtomicU64::new(0),
+    };
+    if workers > 1 {
+        info!("{workers} workers take the batches");
+    }
+    let parts = std::thread::scope(|scope| {
+        let shared = &shared;
+        let others: Vec<_> = (2..=workers)
+            .filter_map(|i| db.map(|db| (i, db)))
+            .map(|(i, db)| {
+                scope.spawn(move || {
+                    let _halt = HaltOnPanic(&shared.stops);
+                    let mut w = Worker::new(shared);
+                    let started = Conn::connect(db).and_then(|mut c| {
+                        start_session(&mut c, plan, cutoff)?;
+                        Ok(c)
+                    });
+                    match started {
+                        Ok(mut c) => w.go(&mut c),
+                        Err(e) => shared.stops.record(Stop::Abort(format!(
+                            "worker {i} of {workers} could not start: {}",
+                            crate::error::one_line(&e)
+                        ))),
+                    }
+                    w.into_part()
+                })
+            })
+            .collect();
+        let mut parts = Vec::new();
+        {
+            let _halt = HaltOnPanic(&shared.stops);
+            let mut w = Worker::new(shared);
+            w.go(conn);
+            parts.push(w.into_part());
+        }
+        for h in others {
+            match h.join() {
+                Ok(p) => parts.push(p),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts
+    });
+    let stop = shared.stops.take();
+    Ok(merge(plan, parts, stop, workers, lag))
+}
+
+/// One summary from the workers' parts: sums, the smallest and largest batch, the longest and
+/// p99 over every batch, and the reason the run stopped, said with the run's totals.
+fn merge(plan: &Plan, parts: Vec<Part>, stop: Option<Stop>, workers: u64, lag: bool) -> RunOutcome {
+    let mut out = RunOutcome {
+        deleted_rows: plan.deletes.iter().map(|d| (d.table.clone(), 0)).collect(),
+        lag_waited_seconds: lag.then_some(0.0),
+        workers,
+        ..Default::default()
+    };
     let mut durations: Vec<f64> = Vec::new();
-    let mut attempt: u64 = 0;
-    loop {
-        if let Some(watch) = &opts.control.replicas {
-            let mut watch = watch.lock().unwrap_or_else(|e| e.into_inner());
-            let before = out.lag_waited_seconds.unwrap_or(0.0);
-            let w = watch.wait(&|| opts.control.should_stop().is_some(), &mut |waited| {
-                out.lag_waited_seconds = Some(before + waited.as_secs_f64());
-                if let Some(p) = progress.as_deref_mut() {
-                    p(&out);
-                }
-            });
-            if !w.waited.is_zero() {
-                out.lag_waits += 1;
-                out.lag_waited_seconds = Some(before + w.waited.as_secs_f64());
-            }
-            if let Some(why) = w.timed_out {
-                out.stopped = Some(format!(
-                    "{why}: stopped after {} batches; the rest are kept, rerun to continue",
-                    out.batches
-                ));
-                out.stop_kind = Some(StopKind::MaxLagWait);
-                break;
-            }
+    for Part {
+        out: o,
+        durations: d,
+    } in parts
+    {
+        if o.batches > 0 {
+            out.batch_size_min = if out.batches == 0 {
+                o.batch_size_min
+            } else {
+                out.batch_size_min.min(o.batch_size_min)
+            };
+            out.batch_size_max = out.batch_size_max.max(o.batch_size_max);
         }
-        if let Some((kind, why)) = opts.control.should_stop() {
-            out.stopped = Some(format!(
-                "{why}: stopped after {} batches; the rest are kept, rerun to continue",
-                out.batches
-            ));
-            out.stop_kind = Some(kind);
-            break;
+        out.batches += o.batches;
+        out.deleted_users += o.deleted_users;
+        for (slot, (_, n)) in out.deleted_rows.iter_mut().zip(&o.deleted_rows) {
+            slot.1 += n;
         }
-        let mut limit = size;
-        if let Some(max) = opts.max_deletions {
-            let left = max.saturating_sub(out.deleted_users);
-            if left == 0 {
-                // The plan was within the cap (checked before the run); never go past it, even
-                // if more users became eligible meanwhile (they are kept for the next run).
-                if out.deleted_users > 0 {
-                    info!("reached max_deletions ({max}): no further batch");
-                }
-                break;
-            }
-            limit = limit.min(left);
+        out.kept_changed += o.kept_changed;
+        out.failed.extend(o.failed);
+        out.retries += o.retries;
+        out.deadlock_retries += o.deadlock_retries;
+        out.paused_seconds += o.paused_seconds;
+        if let Some(w) = o.lag_waited_seconds {
+            out.lag_waited_seconds = Some(out.lag_waited_seconds.unwrap_or(0.0) + w);
         }
-        if let Some(max) = opts.max_per_run {
-            let left = max.saturating_sub(out.deleted_users);
-            if left == 0 {
-                out.stopped = Some(format!(
-                    "reached --max-per-run {max} after {} batches; the rest stay eligible for the next run",
-                    out.batches
-                ));
-                out.stop_kind = Some(StopKind::MaxPerRun);
-                break;
-            }
-            limit = limit.min(left);
-        }
-        let v = Values {
-            cutoff,
-            limit: limit as i64,
-        };
-        let started = Instant::now();
-        attempt += 1;
-        let result = one_batch(
-            conn,
-            plan,
-            v,
-            cursor.as_deref(),
-            opts,
-            audit.is_some(),
-            attempt,
-            archiving.as_mut(),
-        );
-        let elapsed = started.elapsed();
-        match result {
-            Ok(Batch::Empty) => break,
-            Ok(Batch::Done(
-                Done {
-                    picked,
-                    kept,
-                    users,
-                    per_user,
-                    counts,
-                },
-                last_id,
-            )) => {
-                durations.push(elapsed.as_secs_f64() * 1000.0);
-                if out.batches == 0 {
-                    out.batch_size_min = limit;
-                }
-                out.batch_size_min = out.batch_size_min.min(limit);
-                out.batch_size_max = out.batch_size_max.max(limit);
-                cursor = Some(last_id);
-                retried = false;
-                out.batches += 1;
-                out.kept_changed += kept;
-                for (slot, n) in out.deleted_rows.iter_mut().zip(&counts) {
-                    slot.1 += n;
-                }
-                let deleted_users = counts.last().copied().unwrap_or(0);
-                out.deleted_users += deleted_users;
-                if let Some(a) = archiving.as_mut() {
-                    if let Err(e) = a.archive.committed(&opts.run_id, attempt, deleted_users) {
-                        warn!("cannot mark batch {attempt} committed in the archive: {e:#} (its users are archived)");
-                    }
-                }
-                debug!("batch {}: picked {picked}, kept {kept} (changed), deleted {deleted_users} users in {:.1} ms", out.batches, elapsed.as_secs_f64() * 1000.0);
-                if kept > 0 {
-                    info!("{kept} picked users became active or registered before their batch locked them: kept");
-                }
-                if let Some(log) = audit.as_deref_mut() {
-                    let label = plan
-                        .deletes
-                        .last()
-                        .map(|d| d.table.as_str())
-                        .unwrap_or("users");
-                    if let Err(e) = write_audit(log, &opts.run_id, label, &users, &per_user) {
-                        // The batch has committed: stop here, and say so, rather than delete
-                        // users the audit log would not record.
-                        out.stopped = Some(format!(
-                            "cannot write the audit log ({e:#}); stopped after batch {}, whose users are deleted but not all recorded",
-                            out.batches
-                        ));
-                        out.aborted = true;
-                        break;
-                    }
-                }
-                size = match opts.target_batch {
-                    Some(target) => toward_target(target, elapsed, picked, size, opts.batch_size),
-                    None if size < opts.batch_size => (size * 2).min(opts.batch_size),
-                    None => size,
-                };
-                if let Some(p) = progress.as_deref_mut() {
-                    p(&out);
-                }
-                let pause = opts.control.pause_after(elapsed);
-                if !pause.is_zero() {
-                    let t = Instant::now();
-                    opts.control.pause(pause);
-                    out.paused_seconds += t.elapsed().as_secs_f64();
-                }
-            }
-            Err(BatchError::Archive(e)) => {
-                out.stopped = Some(format!(
-                    "cannot write the archive ({}); batch rolled back, nothing of it deleted",
-                    crate::error::one_line(&e)
-                ));
-                out.aborted = true;
-                break;
-            }
-            Err(e) => {
-                let last_error = e.message();
-                out.retries += 1;
-                if size > 1 {
-                    debug!("batch of {size} failed ({last_error}); splitting");
-                    size = (size / 2).max(1);
-                    continue;
-                }
-                if !retried {
-                    retried = true;
-                    continue;
-                }
-                retried = false;
-                match skip_one(conn, plan, v, cursor.as_deref()) {
-                    Ok(Some((id, last_id))) => {
-                        cursor = Some(last_id);
-                        warn!("user {id} could not be deleted: {last_error}");
-                        out.failed.push(Failed {
-                            user_id: id,
-                            error: last_error.clone(),
-                        });
-                        if out.failed.len() as u64 >= opts.max_failures {
-                            out.stopped = Some(format!(
-                                "stopped after {} failed users (--max-failures); last error: {last_error}",
-                                out.failed.len()
-                            ));
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e2) => {
-                        out.stopped = Some(format!("{last_error}; then: {}", message(&e2)));
-                        out.aborted = true;
-                        break;
-                    }
-                }
-            }
-        }
+        out.lag_waits += o.lag_waits;
+        durations.extend(d);
     }
     durations.sort_by(|a, b| a.total_cmp(b));
     out.max_batch_ms = durations.last().copied().unwrap_or(0.0);
@@ -589,7 +1044,34 @@ pub fn run(
         let idx = ((durations.len() as f64) * 0.99).ceil() as usize;
         out.p99_batch_ms = durations[idx.clamp(1, durations.len()) - 1];
     }
-    Ok(out)
+    match stop {
+        Some(Stop::Kind(kind, why)) => {
+            out.stopped = Some(format!(
+                "{why}: stopped after {} batches; the rest are kept, rerun to continue",
+                out.batches
+            ));
+            out.stop_kind = Some(kind);
+        }
+        Some(Stop::PerRun(max)) => {
+            out.stopped = Some(format!(
+                "reached --max-per-run {max} after {} batches; the rest stay eligible for the next run",
+                out.batches
+            ));
+            out.stop_kind = Some(StopKind::MaxPerRun);
+        }
+        Some(Stop::Failures(last_error)) => {
+            out.stopped = Some(format!(
+                "stopped after {} failed users (--max-failures); last error: {last_error}",
+                out.failed.len()
+            ));
+        }
+        Some(Stop::Abort(why)) => {
+            out.stopped = Some(why);
+            out.aborted = true;
+        }
+        None => {}
+    }
+    out
 }
 
 /// The first batch's size under `--target-batch-ms` (then sized from its measured time).

@@ -7,3 +7,4 @@ pub mod list;
 pub mod lock;
 pub mod replicas;
 pub mod stats;
+pub mod workers;

@@ -12,7 +12,7 @@ use crate::archive::{Archive, Header};
 use crate::config::settings::{fmt_time, Settings};
 use crate::error::capped;
 use crate::exec::audit::AuditLog;
-use crate::exec::batches::{self, Archiving, BatchOptions, Control, RunOutcome};
+use crate::exec::batches::{self, Archiving, BatchOptions, Control, RunOutcome, Work};
 pub use crate::exec::list::{ListFormat, ListTarget};
 use crate::exec::lock::{self, LockSpec};
 use crate::exec::replicas::{self, LagOptions};
@@ -117,6 +117,7 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
         dry_run: dry,
         first: None,
     };
+    refuse_sqlite_workers(s)?;
     let mut intent = Intent::default();
     let now = chrono::Utc::now();
     if s.as_of > now && !opts.allow_future_as_of {
@@ -396,6 +397,10 @@ impl Locked<'_> {
             archive: a,
             pause_before_commit: opts.pause_before_commit,
         });
+        let work = s.database.as_ref().map(|db| Work {
+            db,
+            workers: s.workers,
+        });
         let mut progress = Progress::new(before.eligible, opts.quiet);
         let mut on_batch = |o: &RunOutcome| {
             progress.lag_waited(o.lag_waited_seconds);
@@ -406,6 +411,7 @@ impl Locked<'_> {
             plan,
             s.cutoff,
             &bopts,
+            work,
             audit,
             archiving,
             Some(&mut on_batch),
@@ -568,6 +574,24 @@ fn audit_writable(path: &Path) -> anyhow::Result<()> {
             path.display()
         )
     })
+}
+
+/// `--workers` above 1 on SQLite: refused before anything is done (exit 2), by `run`, its dry
+/// run and `plan` alike. SQLite takes one writer at a time: a second connection would only wait.
+fn refuse_sqlite_workers(s: &Settings) -> anyhow::Result<()> {
+    if s.backend != Backend::Sqlite || s.workers <= 1 {
+        return Ok(());
+    }
+    let origin = s
+        .effective
+        .iter()
+        .find(|e| e.name == crate::config::defs::WORKERS.key)
+        .map(|e| e.origin.clone())
+        .unwrap_or_default();
+    Err(crate::error::usage(format!(
+        "--workers {} (from {origin}): SQLite lets one writer at a time, so a run there takes one worker: nothing was done; use --workers 1 (the default)",
+        s.workers
+    )))
 }
 
 /// The safety caps: refuse (exit 4, nothing deleted) when the plan goes beyond them.

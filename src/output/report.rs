@@ -175,6 +175,16 @@ pub fn run_text(
         "  batches              {}{sizes} (longest {:.1} ms, p99 {:.1} ms)",
         o.batches, o.max_batch_ms, o.p99_batch_ms
     );
+    if o.workers > 1 {
+        let _ = writeln!(out, "  workers              {}", o.workers);
+    }
+    if o.deadlock_retries > 0 {
+        let _ = writeln!(
+            out,
+            "  deadlock retries     {} (batches rolled back by a deadlock or lock wait, then run again)",
+            o.deadlock_retries
+        );
+    }
     if o.paused_seconds > 0.0 {
         let _ = writeln!(
             out,
@@ -234,6 +244,8 @@ pub fn run_json(
         "replica_lag_waits": o.lag_waits,
         "stop_kind": o.stop_kind,
         "retries": o.retries,
+        "deadlock_retries": o.deadlock_retries,
+        "workers": o.workers,
         "max_batch_ms": o.max_batch_ms,
         "p99_batch_ms": o.p99_batch_ms,
         "stopped": o.stopped,

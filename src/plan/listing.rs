@@ -19,7 +19,12 @@ const CHECKS: &str =
     "Pre-flight checks that read the data (to detect how times are stored), before anything else";
 const COUNTS: &str = "Before the first batch: counts, in one read-only snapshot";
 const ONCE: &str = "Once per run, on the run's own connection, before the first batch";
+const ONCE_PER_WORKER: &str =
+    "Once per connection, before its first batch: the run's own and each worker's (--workers)";
+/// When a statement of a run with workers runs.
+const WORKERS_ONLY: &str = "only with --workers above 1:";
 const BATCH: &str = "Each batch: one transaction";
+const BATCH_WORKERS: &str = "Each batch: one transaction, on one worker's connection (--workers): the picks take the users after the run's one keyset cursor, one worker at a time, and move it past them";
 const FAILED: &str =
     "Only when a batch of one user fails: move the cursor past that user (it is kept and reported)";
 const REPLICAS: &str = "Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)";
@@ -151,9 +156,14 @@ impl Plan {
                 .into(),
             &self.list.next,
         );
+        let once = if self.workers.is_some() {
+            ONCE_PER_WORKER
+        } else {
+            ONCE
+        };
         for s in &self.session {
             add(
-                ONCE,
+                once,
                 "once per run",
                 "how long a batch waits for a lock".into(),
                 s,
@@ -161,40 +171,59 @@ impl Plan {
         }
         let every = "every batch";
         let later = "batches after the first";
+        let batch = if self.workers.is_some() {
+            BATCH_WORKERS
+        } else {
+            BATCH
+        };
         for s in &self.batch_settings {
-            add(BATCH, every, s.what.into(), &s.stmt);
+            add(batch, every, s.what.into(), &s.stmt);
         }
         for s in &self.drop_leftover {
-            add(BATCH, every, LEFTOVER.into(), s);
+            add(batch, every, LEFTOVER.into(), s);
         }
         add(
-            BATCH,
+            batch,
             every,
             "the batch table, for this transaction only (nothing stays in the session for the next batch)"
                 .into(),
             &self.create_batch,
         );
         add(
-            BATCH,
+            batch,
             "first batch",
             "pick and lock the first users (no cursor yet)".into(),
             &self.pick_first,
         );
         add(
-            BATCH,
+            batch,
             later,
             "pick and lock the next users after the cursor".into(),
             &self.pick_next,
         );
+        if let Some(w) = &self.workers {
+            add(
+                batch,
+                &format!("{WORKERS_ONLY} the first batch failed after its pick"),
+                "its worker picks and locks its users again, up to its last id (other workers' picks have moved the cursor past them)".into(),
+                &w.pick_first,
+            );
+            add(
+                batch,
+                &format!("{WORKERS_ONLY} a later batch failed after its pick"),
+                "its worker picks and locks its users again: after the cursor (first the failed batch's start, then each of these batches' last id), up to the failed batch's last id".into(),
+                &w.pick_next,
+            );
+        }
         add(
-            BATCH,
+            batch,
             every,
             "the batch's last id: the keyset cursor the next batch binds".into(),
             &self.last_id,
         );
         for s in &self.analyze {
             add(
-                BATCH,
+                batch,
                 every,
                 "statistics for the freshly filled batch table, so the planner drives the joins from it"
                     .into(),
@@ -207,7 +236,7 @@ impl Plan {
             } else {
                 "lock the picked users' sessions, so their activity cannot change under us"
             };
-            add(BATCH, every, what.into(), s);
+            add(batch, every, what.into(), s);
         }
         if let Some(r) = &self.recheck {
             let when = if self.lock_counts_active() {
@@ -216,21 +245,21 @@ impl Plan {
                 every
             };
             add(
-                BATCH,
+                batch,
                 when,
                 "re-check the rule; drop users that changed since they were picked".into(),
                 r,
             );
         }
         add(
-            BATCH,
+            batch,
             "only with --audit-log",
             "the batch's users, for the audit log".into(),
             &self.batch_users,
         );
         for c in &self.count_per_user {
             add(
-                BATCH,
+                batch,
                 "only with --audit-log",
                 format!("each user's rows in {}, for the audit log", c.table),
                 &c.stmt,
@@ -244,7 +273,7 @@ impl Plan {
                 "read"
             };
             add(
-                BATCH,
+                batch,
                 "only with --archive-dir or --archive-to-table",
                 format!("{lock} the rows of {table} the batch deletes, for the archive"),
                 s,
@@ -252,7 +281,7 @@ impl Plan {
         }
         for d in &self.deletes {
             add(
-                BATCH,
+                batch,
                 every,
                 format!("delete from {}, in foreign-key order", d.table),
                 &d.stmt,
@@ -260,7 +289,7 @@ impl Plan {
         }
         for s in &self.drop_batch {
             add(
-                BATCH,
+                batch,
                 every,
                 "last in the transaction: drop the batch table".into(),
                 s,
@@ -298,6 +327,20 @@ impl Plan {
             "take the failing user (no lock)".into(),
             &self.skip_next,
         );
+        if let Some(w) = &self.workers {
+            add(
+                FAILED,
+                &format!("{WORKERS_ONLY} when the user fails among those of a failed first batch"),
+                "take the failing user, up to the failed batch's last id (no lock)".into(),
+                &w.skip_first,
+            );
+            add(
+                FAILED,
+                &format!("{WORKERS_ONLY} when the user fails among those of a failed later batch"),
+                "take the failing user, up to the failed batch's last id (no lock)".into(),
+                &w.skip_next,
+            );
+        }
         add(
             FAILED,
             every,
@@ -397,11 +440,24 @@ impl Plan {
                     {
                         format!("{ph} = the keyset cursor: the previous batch's last id (as text)")
                     }
+                    Param::PageAfter if self.is_worker_pick(stmt) => format!(
+                        "{ph} = the keyset cursor: the failed batch's start, then the previous batch's last id (as text)"
+                    ),
                     Param::PageAfter => format!("{ph} = the previous page's last id (as text)"),
+                    Param::UpTo => format!("{ph} = the failed batch's last id (as text)"),
                 }
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// One of the picks bounded by a failed batch's last id (`--workers`).
+    fn is_worker_pick(&self, stmt: &Stmt) -> bool {
+        self.workers.as_ref().is_some_and(|w| {
+            [&w.pick_first, &w.pick_next, &w.skip_first, &w.skip_next]
+                .iter()
+                .any(|s| std::ptr::eq(stmt, *s))
+        })
     }
 
     /// The annotated listing `anonsweep sql` prints and `plan` shows: every statement.

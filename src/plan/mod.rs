@@ -70,6 +70,9 @@ pub struct Plan {
     pub pick_first: Stmt,
     /// After the keyset cursor, bound as text: the previous batch's last id.
     pub pick_next: Stmt,
+    /// `--workers` above 1 (PostgreSQL, MySQL): the picks bounded by a failed batch's last id.
+    /// `None` for one worker: nothing of it is sent.
+    pub workers: Option<WorkerStmts>,
     /// Like the picks, without row locks: moves the cursor past a user that cannot be deleted.
     pub skip_first: Stmt,
     pub skip_next: Stmt,
@@ -100,6 +103,23 @@ pub struct Plan {
     pub settings_names: (String, String),
     /// `run --max-replica-lag`: the queries that read the replicas' lag.
     pub replicas: ReplicaQueries,
+}
+
+/// The statements only a run with `--workers` above 1 sends: the picks bounded by a key range's
+/// last id. The workers share the run's keyset cursor, each pick taking the users after it; when
+/// a batch fails after its pick moved the cursor on, its worker takes those users again, bounded
+/// by the failed batch's last id, with these.
+#[derive(Clone, Debug)]
+pub struct WorkerStmts {
+    /// How many workers the plan was rendered for.
+    pub workers: u64,
+    /// The failed batch was the first (no lower bound).
+    pub pick_first: Stmt,
+    /// After the cursor (first the failed batch's start), up to its last id.
+    pub pick_next: Stmt,
+    /// Like the bounded picks, without row locks: past a user that cannot be deleted.
+    pub skip_first: Stmt,
+    pub skip_next: Stmt,
 }
 
 /// How many rounds the pooler probe makes before it says there is none (a round can miss a busy
@@ -256,10 +276,17 @@ impl Plan {
                 _ => vec![n.drop_batch(true)],
             },
             create_batch: n.create_batch(),
-            pick_first: n.pick(f, &mut b, false, true, true),
-            pick_next: n.pick(f, &mut b, true, true, true),
-            skip_first: n.pick(f, &mut b, false, true, false),
-            skip_next: n.pick(f, &mut b, true, true, false),
+            pick_first: n.pick(f, &mut b, false, false, true, true),
+            pick_next: n.pick(f, &mut b, true, false, true, true),
+            workers: (settings.workers > 1 && backend.has_row_locks()).then(|| WorkerStmts {
+                workers: settings.workers,
+                pick_first: n.pick(f, &mut b, false, true, true, true),
+                pick_next: n.pick(f, &mut b, true, true, true, true),
+                skip_first: n.pick(f, &mut b, false, true, true, false),
+                skip_next: n.pick(f, &mut b, true, true, true, false),
+            }),
+            skip_first: n.pick(f, &mut b, false, false, true, false),
+            skip_next: n.pick(f, &mut b, true, false, true, false),
             last_id: n.last_id(),
             drop_batch: match backend {
                 Backend::Postgres => Vec::new(),

@@ -475,11 +475,15 @@ impl Names {
         }
     }
 
+    /// The pick of the next users into the batch table: after the keyset cursor (`after_cursor`),
+    /// up to the last id of a worker's range (`upto`), at most the limit (`limited`), their rows
+    /// locked (`lock`).
     pub(super) fn pick(
         &self,
         f: &Formats,
         b: &mut Binder,
         after_cursor: bool,
+        upto: bool,
         limited: bool,
         lock: bool,
     ) -> Stmt {
@@ -497,6 +501,12 @@ impl Names {
             if after_cursor && !bound {
                 cursor = self.cursor(b);
             }
+            let upto = if upto {
+                let placeholder = b.upto();
+                self.typed_key(&placeholder)
+            } else {
+                String::new()
+            };
             let limit = if limited { b.limit() } else { String::new() };
             render(&templates::Pick {
                 temp: self.temp,
@@ -505,6 +515,7 @@ impl Names {
                 eligible: &eligible,
                 after_cursor,
                 cursor: &cursor,
+                upto: &upto,
                 limit: &limit,
                 lock: &if lock {
                     self.backend.lock_clause("u")
@@ -520,11 +531,16 @@ impl Names {
     /// hex), so the client carries it from one transaction to the next.
     fn cursor(&self, b: &mut Binder) -> String {
         let placeholder = b.page_after();
+        self.typed_key(&placeholder)
+    }
+
+    /// A bound id as the picks compare it: text, cast to the id's type (see `cursor`).
+    fn typed_key(&self, placeholder: &str) -> String {
         render(&templates::Cursor {
-            placeholder: &placeholder,
+            placeholder,
             typed: &self
                 .backend
-                .text_param_as(&placeholder, self.id_type.as_deref()),
+                .text_param_as(placeholder, self.id_type.as_deref()),
             hex: self.hex_id(),
         })
     }

@@ -174,13 +174,23 @@ fn values(backend: Backend, params: &[Param], v: Values) -> Vec<BindValue> {
     values_after(backend, params, v, None)
 }
 
-/// The values of `params`; `after` is the previous page's last id (only the list's later pages
-/// bind one).
 fn values_after(
     backend: Backend,
     params: &[Param],
     v: Values,
     after: Option<&str>,
+) -> Vec<BindValue> {
+    values_between(backend, params, v, after, None)
+}
+
+/// The values of `params`; `after` is the previous page's last id (only the list's later pages
+/// and the later picks bind one), `upto` the last id of a worker's range (only bounded picks).
+fn values_between(
+    backend: Backend,
+    params: &[Param],
+    v: Values,
+    after: Option<&str>,
+    upto: Option<&str>,
 ) -> Vec<BindValue> {
     params
         .iter()
@@ -190,6 +200,10 @@ fn values_after(
             Param::PageAfter => BindValue::Text(
                 after
                     .expect("a page after the first is read with the previous page's last id")
+                    .to_string(),
+            ),
+            Param::UpTo => BindValue::Text(
+                upto.expect("a bounded pick is run with its range's last id")
                     .to_string(),
             ),
         })
@@ -244,7 +258,10 @@ macro_rules! with_query {
         with_query!($self, $stmt, $v, None, |$q, $c| $body)
     }};
     ($self:ident, $stmt:ident, $v:ident, $after:expr, |$q:ident, $c:ident| $body:expr) => {{
-        let binds = values_after($self.backend(), &$stmt.params, $v, $after);
+        with_query!($self, $stmt, $v, $after, None, |$q, $c| $body)
+    }};
+    ($self:ident, $stmt:ident, $v:ident, $after:expr, $upto:expr, |$q:ident, $c:ident| $body:expr) => {{
+        let binds = values_between($self.backend(), &$stmt.params, $v, $after, $upto);
         match $self {
             Conn::Pg($c) => {
                 let $q = bound!(Pg, $stmt.sql.as_str(), binds);
@@ -587,6 +604,18 @@ impl Conn {
         after: Option<&str>,
     ) -> QueryResult<usize> {
         with_query!(self, stmt, v, after, |q, c| q.execute(c))
+    }
+
+    /// Executes a pick of a worker's range: after the keyset cursor `after` (if any), up to the
+    /// range's last id `upto` (if it has one); returns the number of rows it affected.
+    pub fn execute_between(
+        &mut self,
+        stmt: &Stmt,
+        v: Values,
+        after: Option<&str>,
+        upto: Option<&str>,
+    ) -> QueryResult<usize> {
+        with_query!(self, stmt, v, after, upto, |q, c| q.execute(c))
     }
 
     /// Runs a `SELECT COUNT(*) AS n` statement.

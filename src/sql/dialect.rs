@@ -292,6 +292,9 @@ pub enum Param {
     /// The last id of the previous page, as text (`plan --list` reads the eligible users in
     /// keyset pages).
     PageAfter,
+    /// The last id of a worker's range, as text (`--workers`): a bounded pick takes no user
+    /// after it.
+    UpTo,
 }
 
 /// Hands out placeholders (or literals, for the DBA script) while a statement is rendered.
@@ -360,6 +363,11 @@ impl Binder {
     /// The placeholder for the previous page's last id (`plan --list`).
     pub fn page_after(&mut self) -> String {
         self.placeholder(Param::PageAfter)
+    }
+
+    /// The placeholder for the last id of a worker's range (`--workers`).
+    pub fn upto(&mut self) -> String {
+        self.placeholder(Param::UpTo)
     }
 
     /// The parameters handed out so far, in placeholder order.

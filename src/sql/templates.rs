@@ -150,6 +150,8 @@ pub struct Pick<'a> {
     pub eligible: &'a str,
     pub after_cursor: bool,
     pub cursor: &'a str,
+    /// `--workers`: the last id of a failed batch, typed like the cursor (empty: no bound).
+    pub upto: &'a str,
     pub limit: &'a str,
     pub lock: &'a str,
 }

@@ -5,6 +5,9 @@ WHERE {{ eligible }}
 {%- if after_cursor %}
   AND u.{{ user_id }} > {{ cursor }}
 {%- endif %}
+{%- if !upto.is_empty() %}
+  AND u.{{ user_id }} <= {{ upto }}
+{%- endif %}
 ORDER BY u.{{ user_id }}
 {%- if !limit.is_empty() %}
 LIMIT {{ limit }}

@@ -752,8 +752,9 @@ backend_test!(
 
 /// Starts `run --archive-dir DIR --batch-size 5` with a pause between each batch's archive and
 /// its commit, kills it (SIGKILL) once two batches have committed and a third is archived, then
-/// checks that nothing was lost and that `restore` gives back the original database.
-fn killed_run(db: &TestDb, compress: bool) {
+/// checks that nothing was lost and that `restore` gives back the original database. `extra`:
+/// more `run` options (the workers tests pass `--workers`).
+pub(crate) fn killed_run(db: &TestDb, compress: bool, extra: &[&str]) {
     let what = format!(
         "{} {}",
         backend_name(db),
@@ -784,6 +785,7 @@ fn killed_run(db: &TestDb, compress: bool) {
     if compress {
         cmd.arg("--archive-compress");
     }
+    cmd.args(extra);
     cmd.current_dir(scratch.path())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(scratch.path().join("run.out")).unwrap())
@@ -896,13 +898,13 @@ fn killed_run(db: &TestDb, compress: bool) {
 backend_test!(
     sigkill_between_archive_and_commit,
     [sqlite, postgres],
-    |db: &TestDb| killed_run(db, false)
+    |db: &TestDb| killed_run(db, false, &[])
 );
 
 backend_test!(
     sigkill_between_archive_and_commit_gzip,
     [sqlite],
-    |db: &TestDb| killed_run(db, true)
+    |db: &TestDb| killed_run(db, true, &[])
 );
 
 // ---------------------------------------------------------------------------------------------

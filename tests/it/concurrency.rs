@@ -179,7 +179,7 @@ fn setup(db: &TestDb, foreign_keys: bool, n: u32) {
     ));
 }
 
-fn spawn_run(url: &str, dir: &std::path::Path) -> std::process::Child {
+fn spawn_run(url: &str, dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_anonsweep"));
     cmd.args([
         "run",
@@ -192,6 +192,7 @@ fn spawn_run(url: &str, dir: &std::path::Path) -> std::process::Child {
         "--database-url",
         url,
     ])
+    .args(extra)
     .current_dir(dir)
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
@@ -204,8 +205,9 @@ fn spawn_run(url: &str, dir: &std::path::Path) -> std::process::Child {
     cmd.spawn().expect("start anonsweep run")
 }
 
-/// A 50,000-user run while a writer registers users (and, with foreign keys, adds sessions).
-fn run_during_writes(db: &TestDb, foreign_keys: bool) {
+/// A 50,000-user run while a writer registers users (and, with foreign keys, adds sessions);
+/// `extra`: more `run` options (the workers tests pass `--workers`).
+pub(crate) fn run_during_writes(db: &TestDb, foreign_keys: bool, extra: &[&str]) {
     setup(db, foreign_keys, N);
     if !foreign_keys {
         // InnoDB gives every foreign key an index on the child column; without foreign keys,
@@ -237,7 +239,7 @@ fn run_during_writes(db: &TestDb, foreign_keys: bool) {
     let dir = support::scratch();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let child = spawn_run(&url, dir.path());
+    let child = spawn_run(&url, dir.path(), extra);
     let handle = {
         let (url, backend, stop) = (url.clone(), db.backend(), stop.clone());
         thread::spawn(move || writer(url, backend, stop, foreign_keys))
@@ -414,7 +416,7 @@ fn run_during_writes(db: &TestDb, foreign_keys: bool) {
 backend_test!(
     concurrent_activity_and_registration_during_a_run_are_never_deleted,
     [postgres, mysql],
-    |db: &TestDb| run_during_writes(db, true)
+    |db: &TestDb| run_during_writes(db, true, &[])
 );
 
 // Without foreign keys a session inserted between the re-check and the commit may legitimately
@@ -422,7 +424,7 @@ backend_test!(
 backend_test!(
     concurrent_registration_without_foreign_keys_is_never_deleted,
     [mysql],
-    |db: &TestDb| run_during_writes(db, false)
+    |db: &TestDb| run_during_writes(db, false, &[])
 );
 
 // A user whose row is held by another transaction beyond `--lock-timeout-ms` is reported as

@@ -37,3 +37,4 @@ mod statement_log;
 mod stop;
 mod supabase;
 mod tls;
+mod workers;

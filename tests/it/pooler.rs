@@ -419,6 +419,12 @@ fn said(r: &support::Run) -> bool {
 
 #[test]
 fn run_through_the_pooler_deletes_exactly_the_eligible_users() {
+    run_through_the_pooler(&[]);
+}
+
+/// A run through a transaction-mode PgBouncer with the pool kept busy; `extra`: more `run`
+/// options (the workers tests pass `--workers`).
+pub(crate) fn run_through_the_pooler(extra: &[&str]) {
     let db = TestDb::pg();
     fixture(&db);
     let pgb = PgBouncer::start();
@@ -439,7 +445,10 @@ fn run_through_the_pooler_deletes_exactly_the_eligible_users() {
             "json",
             "--audit-log",
             audit.to_str().unwrap(),
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
     );
     assert_eq!(r.code, 0, "run through the pooler: exit 0\n{}", r.all());
     assert!(said(&r), "the pooler is said on stderr:\n{}", r.stderr);

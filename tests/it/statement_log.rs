@@ -921,6 +921,8 @@ struct Variant {
     name: &'static str,
     audit: bool,
     archive: bool,
+    /// `--workers 2` for `plan` and `run` alike.
+    workers: bool,
 }
 
 const VARIANTS: &[Variant] = &[
@@ -928,26 +930,45 @@ const VARIANTS: &[Variant] = &[
         name: "run",
         audit: false,
         archive: false,
+        workers: false,
     },
     Variant {
         name: "run --audit-log",
         audit: true,
         archive: false,
+        workers: false,
     },
     Variant {
         name: "run --archive-dir",
         audit: false,
         archive: true,
+        workers: false,
     },
 ];
 
-fn check_statement_log(server: &mut dyn LoggedServer) {
+/// With workers: the plain run first (the others' own reads are compared with it).
+const WORKER_VARIANTS: &[Variant] = &[
+    Variant {
+        name: "run --workers 2",
+        audit: false,
+        archive: false,
+        workers: true,
+    },
+    Variant {
+        name: "run --workers 2 --audit-log --archive-dir",
+        audit: true,
+        archive: true,
+        workers: true,
+    },
+];
+
+fn check_statement_log(server: &mut dyn LoggedServer, variants: &[Variant]) {
     let backend = server.backend();
     let mut report = Report::default();
     let mut plain_run: BTreeSet<String> = BTreeSet::new();
     let mut plan_missing: Vec<(String, String)> = Vec::new();
     let mut plan_found: Vec<(String, String)> = Vec::new();
-    for v in VARIANTS {
+    for v in variants {
         let db = server.create_db();
         setup(backend, &server.admin_url(&db));
         let scratch = support::scratch();
@@ -955,7 +976,7 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
         std::fs::write(&config_file, config()).unwrap();
         let config_file = config_file.to_str().unwrap().to_string();
         let url = server.app_url(&db);
-        let common = [
+        let mut common = vec![
             "--config",
             config_file.as_str(),
             "--as-of",
@@ -963,6 +984,9 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
             "--database-url",
             url.as_str(),
         ];
+        if v.workers {
+            common.extend(["--workers", "2"]);
+        }
 
         let mark = server.mark();
         // With --list: its page queries (first and later pages, of the batch size) are the
@@ -970,7 +994,7 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
         let list = scratch.path().join("eligible.csv");
         let list = list.to_str().unwrap().to_string();
         let mut args = vec!["plan", "--list", list.as_str()];
-        args.extend(common);
+        args.extend(&common);
         let plan = support::anonsweep_in(scratch.path(), &args, &[]);
         assert_eq!(plan.code, 0, "{}: plan: {}", v.name, plan.all());
         let plan_log = touching(&server.statements_since(mark));
@@ -991,7 +1015,7 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
         if v.archive {
             args.extend(["--archive-dir", archive_s.as_str()]);
         }
-        args.extend(common);
+        args.extend(&common);
         let mark = server.mark();
         let run = support::anonsweep_in(scratch.path(), &args, &[]);
         assert_eq!(run.code, 0, "{}: {}", v.name, run.all());
@@ -1028,6 +1052,11 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
                 "{}: no pick (INSERT … SELECT from users) in the server log",
                 v.name
             ));
+        }
+        // With workers: two connections took batches (the bounded picks run only after a
+        // failed batch, which this population has none of).
+        if v.workers {
+            assert_eq!(summary["workers"], 2, "{}: {summary}", v.name);
         }
         for table in TABLES {
             if !run_log
@@ -1101,13 +1130,25 @@ fn check_statement_log(server: &mut dyn LoggedServer) {
 #[test]
 fn plan_shows_every_statement_run_executes_postgres() {
     let mut cluster = PgCluster::start("anonsweep-stmtlog-", PG_LOG_CONF);
-    check_statement_log(&mut cluster);
+    check_statement_log(&mut cluster, VARIANTS);
 }
 
 #[test]
 fn plan_shows_every_statement_run_executes_mysql() {
     let mut log = MysqlLog::start();
-    check_statement_log(&mut log);
+    check_statement_log(&mut log, VARIANTS);
+}
+
+#[test]
+fn plan_shows_every_statement_run_with_workers_executes_postgres() {
+    let mut cluster = PgCluster::start("anonsweep-stmtlog-", PG_LOG_CONF);
+    check_statement_log(&mut cluster, WORKER_VARIANTS);
+}
+
+#[test]
+fn plan_shows_every_statement_run_with_workers_executes_mysql() {
+    let mut log = MysqlLog::start();
+    check_statement_log(&mut log, WORKER_VARIANTS);
 }
 
 /// The matcher itself: equal up to whitespace, comments and values; never a prefix; identifiers
