@@ -876,6 +876,19 @@ backend_test!(
             r.stderr
         );
         assert_eq!(db.fingerprint(&tables), before);
+        // The file key, from ./anonsweep.toml.
+        let config = db.dir().join("anonsweep.toml");
+        std::fs::write(&config, "workers = 2\n").unwrap();
+        let r = db.run(&["plan", "--as-of", AS_OF]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(
+            r.stderr.contains("--workers 2 (from file ")
+                && r.stderr.contains("anonsweep.toml): SQLite"),
+            "{}",
+            r.stderr
+        );
+        std::fs::remove_file(&config).unwrap();
+        assert_eq!(db.fingerprint(&tables), before);
         // One worker is fine.
         let r = db.run(&quick_run(&["--workers", "1"]));
         assert_eq!(r.code, 0, "{}", r.all());
