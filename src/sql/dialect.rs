@@ -396,7 +396,7 @@ mod tests {
         let c = Utc.with_ymd_and_hms(2026, 10, 27, 13, 0, 0).unwrap();
         assert_eq!(
             TimeKind::IsoText.literal(Backend::Sqlite, c),
-            "'2026-10-27T13:00:00.000Z'"
+            "julianday('2026-10-27T13:00:00.000Z')"
         );
         assert_eq!(
             TimeKind::EpochMs.literal(Backend::Sqlite, c),
