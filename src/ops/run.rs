@@ -134,10 +134,7 @@ fn pipeline(s: &Settings, opts: &RunOptions, started: Instant) -> anyhow::Result
     // the lock; otherwise the probe runs beside the pre-flight, on its own connections.
     let database_lock = matches!(opts.lock, Some(LockSpec::Database));
     let probe = PoolerProbe::start(s, &db, database_lock)?;
-    let pooler = match &probe {
-        PoolerProbe::Done(found) => found.clone(),
-        PoolerProbe::Running(_) => None,
-    };
+    let pooler = probe.known();
     let lock_spec = match (&opts.lock, &pooler) {
         (Some(LockSpec::Database), Some(evidence)) => {
             refusals.refuse(lock::pooled_lock_refused(evidence))?;
@@ -471,10 +468,10 @@ impl Locked<'_> {
     }
 }
 
-/// The pooler probe, either done or running on its own thread.
-enum PoolerProbe {
-    Done(Option<String>),
-    Running(std::thread::JoinHandle<anyhow::Result<Option<String>>>),
+/// The pooler probe: its answer, or the thread still finding it.
+struct PoolerProbe {
+    running: Option<std::thread::JoinHandle<anyhow::Result<Option<String>>>>,
+    found: Option<String>,
 }
 
 impl PoolerProbe {
@@ -482,22 +479,28 @@ impl PoolerProbe {
     /// (PostgreSQL only: elsewhere there is nothing to probe).
     fn start(s: &Settings, db: &crate::sql::dburl::DbUrl, now: bool) -> anyhow::Result<Self> {
         if now || s.backend != Backend::Postgres {
-            return Ok(PoolerProbe::Done(detect_pooler(s, db)?));
+            return Ok(PoolerProbe {
+                running: None,
+                found: detect_pooler(s, db)?,
+            });
         }
         let (s, db) = (s.clone(), db.clone());
-        Ok(PoolerProbe::Running(std::thread::spawn(move || {
-            detect_pooler(&s, &db)
-        })))
+        Ok(PoolerProbe {
+            running: Some(std::thread::spawn(move || detect_pooler(&s, &db))),
+            found: None,
+        })
+    }
+
+    /// The answer so far, without waiting (`None` while the thread runs).
+    fn known(&self) -> Option<String> {
+        self.found.clone()
     }
 
     /// The answer, waiting for the thread. A probe that failed on its own thread is said at
     /// debug level only: the run's own connection meets the same problem and reports it.
     fn finish(&mut self) -> Option<String> {
-        if let PoolerProbe::Running(_) = self {
-            let PoolerProbe::Running(h) = std::mem::replace(self, PoolerProbe::Done(None)) else {
-                unreachable!()
-            };
-            let found = match h.join() {
+        if let Some(h) = self.running.take() {
+            self.found = match h.join() {
                 Ok(Ok(found)) => found,
                 Ok(Err(e)) => {
                     debug!("the pooler probe failed: {}", crate::error::one_line(&e));
@@ -505,12 +508,16 @@ impl PoolerProbe {
                 }
                 Err(_) => None,
             };
-            *self = PoolerProbe::Done(found);
         }
-        match self {
-            PoolerProbe::Done(found) => found.clone(),
-            PoolerProbe::Running(_) => None,
-        }
+        self.found.clone()
+    }
+}
+
+impl Drop for PoolerProbe {
+    /// A probe still running is waited for (a fraction of a second): the process must not
+    /// exit, on an error path, while that thread is inside the database client library.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
