@@ -7,4 +7,5 @@ pub mod list;
 pub mod lock;
 pub mod replicas;
 pub mod stats;
+pub mod stop;
 pub mod workers;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::exec::batches::StopKind;
+use crate::exec::stop::StopKind;
 
 /// A range of the users' keys: the ids after `after` (none: from the first) up to and including
 /// `upto` (none: to the last). A worker whose batch failed after its pick takes that batch's
