@@ -1,6 +1,7 @@
 //! `run`: keyset batches over the users' primary key, each one short transaction that locks,
 //! re-checks and deletes; failing batches are split until the failing users are isolated. With
-//! `--workers`, several connections walk disjoint key ranges with this same loop.
+//! `--workers`, several connections run this same loop, each pick taking the users after one
+//! shared keyset cursor.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

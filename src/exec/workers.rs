@@ -129,7 +129,8 @@ impl Budget {
     }
 }
 
-/// Why the run stopped before its ranges were done (formatted once, with the run's totals).
+/// Why the run stopped before every eligible user was taken (formatted once, with the run's
+/// totals).
 #[derive(Debug)]
 pub(super) enum Stop {
     /// On purpose: a signal, `--max-runtime`, the stop file, the lock lost, a lagging replica.

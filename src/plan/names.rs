@@ -476,8 +476,8 @@ impl Names {
     }
 
     /// The pick of the next users into the batch table: after the keyset cursor (`after_cursor`),
-    /// up to the last id of a worker's range (`upto`), at most the limit (`limited`), their rows
-    /// locked (`lock`).
+    /// up to the last id of a failed batch (`upto`, `--workers`), at most the limit (`limited`),
+    /// their rows locked (`lock`).
     pub(super) fn pick(
         &self,
         f: &Formats,
