@@ -9,7 +9,19 @@
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1;
--- [run and plan; run counts again after its batches] eligible users: anonymous, created before the cutoff, no session activity at or after it
+-- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = 50001 (one more than a run lists)
+SELECT CAST(u.`id` AS CHAR) AS id FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`createdAt` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updatedAt` >= ? OR s.`updatedAt` < TIMESTAMP '1990-01-01 00:00:00')
+  )
+LIMIT ?;
+-- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1
@@ -162,6 +174,23 @@ WHERE u.`isAnonymous` = 1
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
+-- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users, those still eligible
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?#5 = the batch size
+INSERT INTO anonsweep_batch (id)
+SELECT u.`id`
+FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`createdAt` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updatedAt` >= ? OR s.`updatedAt` < TIMESTAMP '1990-01-01 00:00:00')
+  )
+  AND u.`id` IN (SELECT CAST(j.v AS BINARY) FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j)
+ORDER BY u.`id`
+LIMIT ?
+FOR UPDATE;
 -- [every batch] the batch's last id: the keyset cursor the next batch binds
 SELECT CAST(b.id AS CHAR) AS t FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] lock the picked users' sessions, so their activity cannot change under us
@@ -266,6 +295,22 @@ WHERE u.`isAnonymous` = 1
   AND u.`id` > ?
 ORDER BY u.`id`
 LIMIT ?;
+-- [when the run's count listed its users, instead of the two above] take the failing user: the next listed user still eligible (no lock)
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?#5 = the batch size
+INSERT INTO anonsweep_batch (id)
+SELECT u.`id`
+FROM `user` AS u
+WHERE u.`isAnonymous` = 1
+  AND u.`createdAt` < ?
+  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
+  AND NOT EXISTS (
+    SELECT 1 FROM `session` AS s
+    WHERE s.`userId` = u.`id`
+      AND (s.`createdAt` >= ? OR s.`createdAt` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updatedAt` >= ? OR s.`updatedAt` < TIMESTAMP '1990-01-01 00:00:00')
+  )
+  AND u.`id` IN (SELECT CAST(j.v AS BINARY) FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j)
+ORDER BY u.`id`
+LIMIT ?;
 -- [every batch] its id: the keyset cursor, past it
 SELECT CAST(b.id AS CHAR) AS t FROM anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
@@ -275,6 +320,22 @@ WHERE u.`id` IN (SELECT b.id FROM anonsweep_batch AS b)
 ORDER BY u.`id`;
 -- [every batch] last in the transaction: drop the batch table
 DROP TEMPORARY TABLE anonsweep_batch;
+
+-- == After the batches
+-- [run, when its count listed its users] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = every listed user's id, as a JSON array of text
+SELECT CAST(concat_ws('|', CAST(COUNT(*) AS CHAR),
+  CAST(COALESCE(SUM(CASE WHEN u.`isAnonymous` = 1
+      AND u.`createdAt` < ?
+      AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
+      AND NOT EXISTS (
+        SELECT 1 FROM `session` AS s
+        WHERE s.`userId` = u.`id`
+          AND (s.`createdAt` >= ? OR s.`createdAt` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updatedAt` >= ? OR s.`updatedAt` < TIMESTAMP '1990-01-01 00:00:00')
+      )
+  THEN 1 ELSE 0 END), 0) AS CHAR)) AS CHAR) AS t
+FROM `user` AS u
+WHERE u.`id` IN (SELECT CAST(j.v AS BINARY) FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j);
 
 -- == Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)
 -- [on each --replica] the replica's Seconds_Behind_Source (Seconds_Behind_Master)

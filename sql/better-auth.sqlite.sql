@@ -9,7 +9,20 @@
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true');
--- [run and plan; run counts again after its batches] eligible users: anonymous, created before the cutoff, no session activity at or after it
+-- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = 50001 (one more than a run lists)
+SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+  )
+LIMIT ?2;
+-- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
@@ -167,6 +180,23 @@ WHERE u."isAnonymous" IN (1, 'true')
   AND u."id" > ?2
 ORDER BY u."id"
 LIMIT ?3;
+-- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users, those still eligible
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?3 = the batch size
+INSERT INTO temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+  )
+  AND u."id" IN (SELECT j.value FROM json_each(?2) AS j)
+ORDER BY u."id"
+LIMIT ?3;
 -- [every batch] the batch's last id: the keyset cursor the next batch binds
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [only with --audit-log] the batch's users, for the audit log
@@ -246,6 +276,23 @@ WHERE u."isAnonymous" IN (1, 'true')
   AND u."id" > ?2
 ORDER BY u."id"
 LIMIT ?3;
+-- [when the run's count listed its users, instead of the two above] take the failing user: the next listed user still eligible (no lock)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?3 = the batch size
+INSERT INTO temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "user" AS u
+WHERE u."isAnonymous" IN (1, 'true')
+  AND julianday(u."createdAt") < julianday(?1)
+  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
+  AND NOT EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+  )
+  AND u."id" IN (SELECT j.value FROM json_each(?2) AS j)
+ORDER BY u."id"
+LIMIT ?3;
 -- [every batch] its id: the keyset cursor, past it
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
@@ -255,3 +302,20 @@ WHERE u."id" IN (SELECT b.id FROM temp.anonsweep_batch AS b)
 ORDER BY u."id";
 -- [every batch] last in the transaction: drop the batch table
 DROP TABLE temp.anonsweep_batch;
+
+-- == After the batches
+-- [run, when its count listed its users] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = every listed user's id, as a JSON array of text
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM(CASE WHEN u."isAnonymous" IN (1, 'true')
+      AND julianday(u."createdAt") < julianday(?1)
+      AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+      AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
+      AND NOT EXISTS (
+        SELECT 1 FROM "session" AS s
+        WHERE s."userId" = u."id"
+          AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      )
+  THEN 1 ELSE 0 END), 0) AS TEXT)) AS t
+FROM "user" AS u
+WHERE u."id" IN (SELECT j.value FROM json_each(?2) AS j);

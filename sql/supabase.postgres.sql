@@ -15,7 +15,20 @@ SELECT CAST(pg_backend_pid() AS TEXT) AS t;
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous";
--- [run and plan; run counts again after its batches] eligible users: anonymous, created before the cutoff, no session activity at or after it
+-- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = 50001 (one more than a run lists)
+SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
+WHERE u."is_anonymous"
+  AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
+  AND NOT EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
+  )
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
+LIMIT $2;
+-- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous"
@@ -198,6 +211,24 @@ WHERE u."is_anonymous"
 ORDER BY u."id"
 LIMIT $3
 FOR UPDATE OF u;
+-- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users, those still eligible
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, $3 = the batch size
+INSERT INTO pg_temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "auth"."users" AS u
+WHERE u."is_anonymous"
+  AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
+  AND NOT EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
+  )
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
+  AND u."id" IN (SELECT CAST(j.v AS TEXT) FROM json_array_elements_text(CAST($2 AS json)) AS j(v))
+ORDER BY u."id"
+LIMIT $3
+FOR UPDATE OF u;
 -- [every batch] the batch's last id: the keyset cursor the next batch binds
 SELECT CAST(b.id AS TEXT) AS t FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] statistics for the freshly filled batch table, so the planner drives the joins from it
@@ -322,6 +353,23 @@ WHERE u."is_anonymous"
   AND u."id" > CAST($2 AS TEXT)
 ORDER BY u."id"
 LIMIT $3;
+-- [when the run's count listed its users, instead of the two above] take the failing user: the next listed user still eligible (no lock)
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, $3 = the batch size
+INSERT INTO pg_temp.anonsweep_batch (id)
+SELECT u."id"
+FROM "auth"."users" AS u
+WHERE u."is_anonymous"
+  AND u."created_at" < $1
+  AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
+  AND NOT EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
+  )
+  AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
+  AND u."id" IN (SELECT CAST(j.v AS TEXT) FROM json_array_elements_text(CAST($2 AS json)) AS j(v))
+ORDER BY u."id"
+LIMIT $3;
 -- [every batch] its id: the keyset cursor, past it
 SELECT CAST(b.id AS TEXT) AS t FROM pg_temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
@@ -329,6 +377,23 @@ SELECT CAST(u."id" AS TEXT) AS id, CAST(u."created_at" AS TEXT) AS created_at
 FROM "auth"."users" AS u
 WHERE u."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
 ORDER BY u."id";
+
+-- == After the batches
+-- [run, when its count listed its users] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = every listed user's id, as a JSON array of text
+SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
+  CAST(COALESCE(SUM(CASE WHEN u."is_anonymous"
+      AND u."created_at" < $1
+      AND u."created_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'
+      AND NOT EXISTS (
+        SELECT 1 FROM "auth"."sessions" AS s
+        WHERE s."user_id" = u."id"
+          AND (s."created_at" >= $1 OR s."created_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."updated_at" >= $1 OR s."updated_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00' OR s."refreshed_at" >= $1 OR s."refreshed_at" < TIMESTAMPTZ '1990-01-01 00:00:00+00')
+      )
+      AND (u."last_sign_in_at" IS NULL OR (u."last_sign_in_at" < $1 AND u."last_sign_in_at" >= TIMESTAMPTZ '1990-01-01 00:00:00+00'))
+  THEN 1 ELSE 0 END), 0) AS TEXT)) AS t
+FROM "auth"."users" AS u
+WHERE u."id" IN (SELECT CAST(j.v AS TEXT) FROM json_array_elements_text(CAST($2 AS json)) AS j(v));
 
 -- == Only with --max-replica-lag (run, and once in run --dry-run): the replicas' lag before each batch, on a connection of its own to the primary or on each --replica (no application table is read)
 -- [on the primary, without --replica] the primary's WAL position and each physical standby's replay position and last report

@@ -87,6 +87,9 @@ pub struct BatchOptions {
     pub target_batch: Option<Duration>,
     pub control: Control,
     pub run_id: String,
+    /// The eligible users the run's count listed (one worker, at most
+    /// [`LISTED_MAX`](crate::plan::LISTED_MAX)): the batches take these, by id, and no others.
+    pub listed: Option<Vec<String>>,
 }
 
 /// A user that could not be deleted, with the database's own message.
@@ -111,6 +114,9 @@ pub struct RunOutcome {
     pub deadlock_retries: u64,
     /// The connections that took batches (`--workers`).
     pub workers: u64,
+    /// The batches took the users the run's count listed, by id (one worker, at most
+    /// [`LISTED_MAX`](crate::plan::LISTED_MAX) eligible); else they walked the users table.
+    pub users_listed: bool,
     pub max_batch_ms: f64,
     pub p99_batch_ms: f64,
     /// The smallest and largest number of users a committed batch was given (its limit).
@@ -232,6 +238,8 @@ struct Seen {
     /// The shared cursor was not where the caller expected it (a skip after another worker
     /// moved it on): nothing was picked.
     moved: bool,
+    /// A run that listed its users: the first listed user the pick started at.
+    pos: usize,
 }
 
 /// One self-contained transaction: the batch settings, a fresh batch table, the pick of the
@@ -289,6 +297,21 @@ fn in_batch<T>(
                     None
                 } else if cur.done {
                     None
+                } else if cur.listed.is_some() {
+                    seen.pos = cur.pos;
+                    let picked = pick_listed(c, plan, v, lock, &mut cur)?;
+                    match picked {
+                        None => {
+                            cur.done = true;
+                            None
+                        }
+                        Some(_) => {
+                            let last = last_id(c)?;
+                            cur.cursor = Some(last.clone());
+                            seen.claimed = Some(last.clone());
+                            picked.map(|n| (n, last))
+                        }
+                    }
                 } else {
                     let after = cur.cursor.as_deref();
                     let pick = pick_for(plan, after, None, lock)?;
@@ -323,6 +346,37 @@ fn in_batch<T>(
         }
     }
     result
+}
+
+/// A run that listed its users: picks the next of them still eligible (at most `v.limit`),
+/// list slice after list slice until one has somebody (the others are gone or changed), and
+/// moves the list's position past the slices it tried. `None` when the list is used up.
+fn pick_listed(
+    c: &mut Conn,
+    plan: &Plan,
+    v: Values,
+    lock: bool,
+    cur: &mut crate::exec::workers::Claimed,
+) -> Result<Option<u64>, BatchError> {
+    let Some(listed) = &cur.listed else {
+        return Ok(None);
+    };
+    let stmt = if lock {
+        &plan.listed.pick
+    } else {
+        &plan.listed.skip
+    };
+    let size = (v.limit.max(1) as usize).min(listed.len().max(1));
+    while cur.pos < listed.len() {
+        let end = (cur.pos + size).min(listed.len());
+        let ids = super::stats::ids_json(&listed[cur.pos..end]);
+        let n = c.execute_in(stmt, v, &ids)? as u64;
+        cur.pos = end;
+        if n > 0 {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
 }
 
 /// The pick for a batch after `after` (if any), up to `upto` (if any); `lock`: the locking pick,
@@ -807,7 +861,7 @@ impl<'s, 'a> Worker<'s, 'a> {
                     if let (Keys::Shared(claims), Some(last)) = (&keys, seen.claimed.take()) {
                         if s.workers == 1 {
                             // Nobody else picks: the cursor goes back, as if it never moved.
-                            claims.unclaim(seen.after.clone());
+                            claims.unclaim(seen.after.clone(), seen.pos);
                         } else {
                             // Other workers pick after `last` by now: these users are this
                             // worker's alone.
@@ -933,7 +987,11 @@ pub fn run<'a>(
             lag_waited_seconds: lag.then_some(0.0),
             ..Default::default()
         }),
-        claims: Claims::default(),
+        claims: Claims::listing(if workers == 1 {
+            opts.listed.clone()
+        } else {
+            None
+        }),
         budget: Budget::new(opts.max_deletions, opts.max_per_run),
         stops: Stops::default(),
         failures: AtomicU64::new(0),
@@ -981,7 +1039,9 @@ pub fn run<'a>(
         parts
     });
     let stop = shared.stops.take();
-    Ok(merge(plan, parts, stop, workers, lag))
+    let mut out = merge(plan, parts, stop, workers, lag);
+    out.users_listed = workers == 1 && opts.listed.is_some();
+    Ok(out)
 }
 
 /// One summary from the workers' parts: sums, the smallest and largest batch, the longest and

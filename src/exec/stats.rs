@@ -18,17 +18,21 @@ pub struct PlanStats {
     /// Users each `[[keep_if]]` guard keeps (the dry run counts them).
     pub guarded: Vec<(String, u64)>,
     pub sample: Vec<String>,
+    /// A run's count that listed the eligible users ([`Counts::Listed`], at most
+    /// [`LISTED_MAX`](crate::plan::LISTED_MAX) of them): their ids, the users its batches take.
+    #[serde(skip)]
+    pub listed: Option<Vec<String>>,
 }
 
-/// Reads the plan's counts without changing anything.
-pub fn collect(
-    conn: &mut Conn,
-    plan: &Plan,
-    values: Values,
-    sample: usize,
-    per_table: bool,
-) -> anyhow::Result<PlanStats> {
-    collect_then(conn, plan, values, sample, per_table, |_, _| Ok(())).map(|(stats, ())| stats)
+/// How the eligible users are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counts {
+    /// `plan`: with the rows each table would lose, in one pass.
+    PerTable,
+    /// A run with one worker: their ids, when few enough (else the count).
+    Listed,
+    /// The count alone.
+    Total,
 }
 
 /// Reads the plan's counts, then runs `then` in the same read-only snapshot (`plan --list`).
@@ -37,7 +41,7 @@ pub fn collect_then<T>(
     plan: &Plan,
     values: Values,
     sample: usize,
-    per_table: bool,
+    counts: Counts,
     then: impl FnOnce(&mut Conn, &PlanStats) -> anyhow::Result<T>,
 ) -> anyhow::Result<(PlanStats, T)> {
     let begin: &[&str] = match conn.backend() {
@@ -52,7 +56,7 @@ pub fn collect_then<T>(
     for b in begin {
         conn.batch_execute(b)?;
     }
-    let result = read(conn, plan, values, sample, per_table)
+    let result = read(conn, plan, values, sample, counts)
         .and_then(|stats| then(conn, &stats).map(|t| (stats, t)));
     let _ = conn.batch_execute("ROLLBACK");
     if conn.backend() == Backend::Sqlite {
@@ -61,15 +65,17 @@ pub fn collect_then<T>(
     result
 }
 
-/// `per_table`: also count the rows each table would lose (the dry run shows them; `run` counts
-/// what it deletes instead, and skips these scans).
+/// `Counts::PerTable`: also count the rows each table would lose (the dry run shows them; `run`
+/// counts what it deletes instead, and skips these scans).
 fn read(
     conn: &mut Conn,
     plan: &Plan,
     values: Values,
     sample: usize,
-    per_table: bool,
+    counts: Counts,
 ) -> anyhow::Result<PlanStats> {
+    let per_table = counts == Counts::PerTable;
+    let mut listed = None;
     let server_clock = conn.server_clock()?;
     let total_anonymous = conn.count(&plan.count_anonymous, values)?;
     let mut rows = Vec::new();
@@ -82,6 +88,20 @@ fn read(
             rows.push((table.clone(), n));
         }
         eligible
+    } else if counts == Counts::Listed {
+        let max = crate::plan::LISTED_MAX;
+        let limit = Values {
+            limit: (max + 1) as i64,
+            ..values
+        };
+        let ids = conn.ids(&plan.listed.candidates, limit)?;
+        if ids.len() as u64 <= max {
+            let n = ids.len() as u64;
+            listed = Some(ids);
+            n
+        } else {
+            conn.count(&plan.count_eligible, values)?
+        }
     } else {
         conn.count(&plan.count_eligible, values)?
     };
@@ -110,6 +130,7 @@ fn read(
         rows,
         guarded,
         sample,
+        listed,
     })
 }
 
@@ -162,8 +183,41 @@ impl Accounting {
     }
 }
 
-/// Counts the users still eligible after the batches (the plan's own eligibility count) and
-/// balances the run's numbers against the count at the start.
+impl Accounting {
+    /// The balance of a run whose batches took only the users its count listed, from what
+    /// became of those users: `existing` of them are still there, `eligible_at_end` of those
+    /// still eligible. Exact: the listed users gone that the run did not delete were deleted by
+    /// someone else; those still there and no longer eligible were kept because they changed
+    /// (before their batch, or when it re-checked them); nobody became eligible for this run.
+    pub fn listed(
+        eligible_at_start: u64,
+        deleted: u64,
+        kept_changed: u64,
+        failed: u64,
+        existing: u64,
+        eligible_at_end: u64,
+    ) -> Accounting {
+        let eligible_at_end = eligible_at_end.min(existing);
+        Accounting {
+            eligible_at_start,
+            deleted,
+            kept_changed: kept_changed.max(existing - eligible_at_end),
+            failed,
+            gone_before_batch: eligible_at_start.saturating_sub(deleted + existing),
+            not_reached: eligible_at_end.saturating_sub(failed),
+            became_eligible: 0,
+        }
+    }
+}
+
+/// A JSON array of ids as text: how statements over listed users bind them.
+pub fn ids_json(ids: &[String]) -> String {
+    serde_json::to_string(ids).expect("a list of strings is JSON")
+}
+
+/// Counts the users still eligible after the batches (the plan's own eligibility count, or,
+/// when the run listed its users, how many of those are still eligible) and balances the run's
+/// numbers against the count at the start.
 pub fn account(
     conn: &mut Conn,
     plan: &Plan,
@@ -172,7 +226,25 @@ pub fn account(
     deleted: u64,
     kept_changed: u64,
     failed: u64,
+    listed: Option<&[String]>,
 ) -> anyhow::Result<Accounting> {
+    if let Some(ids) = listed {
+        let t = conn
+            .text_in(&plan.listed.count, values, &ids_json(ids))?
+            .unwrap_or_default();
+        let mut f = t.split('|').map(|n| n.trim().parse::<u64>());
+        let (Some(Ok(existing)), Some(Ok(at_end))) = (f.next(), f.next()) else {
+            anyhow::bail!("the count of the listed users came back as {t:?}");
+        };
+        return Ok(Accounting::listed(
+            eligible_at_start,
+            deleted,
+            kept_changed,
+            failed,
+            existing,
+            at_end,
+        ));
+    }
     let at_end = conn.count(&plan.count_eligible, values)?;
     Ok(Accounting::balance(
         eligible_at_start,
@@ -204,5 +276,23 @@ mod tests {
         // More deleted than were eligible at the start.
         let a = Accounting::balance(100, 103, 0, 0, 0);
         assert_eq!((a.gone_before_batch, a.became_eligible), (0, 3));
+    }
+
+    #[test]
+    fn the_listed_balance_is_exact() {
+        // 200 listed: 140 deleted, 50 deleted by someone else, 6 became active (2 of them when
+        // their batch re-checked them), 1 failed, 3 not reached.
+        let a = Accounting::listed(200, 140, 2, 1, 10, 4);
+        assert_eq!(
+            (
+                a.kept_changed,
+                a.gone_before_batch,
+                a.not_reached,
+                a.became_eligible
+            ),
+            (6, 50, 3, 0)
+        );
+        let total = a.deleted + a.kept_changed + a.failed + a.gone_before_batch + a.not_reached;
+        assert_eq!(total, a.eligible_at_start);
     }
 }

@@ -28,6 +28,10 @@ pub(super) struct Claimed {
     pub(super) cursor: Option<String>,
     /// A pick found no eligible user after the cursor: the shared walk is over.
     pub(super) done: bool,
+    /// The users the run's count listed (one worker): the picks take them in this order, by
+    /// id, instead of walking the table; `pos` is the first not yet picked.
+    pub(super) listed: Option<Vec<String>>,
+    pub(super) pos: usize,
 }
 
 impl Claims {
@@ -37,10 +41,19 @@ impl Claims {
 
     /// One worker: its failed batch gives its users back (the cursor returns to the batch's
     /// start), so it picks them again as it would without workers.
-    pub(super) fn unclaim(&self, after: Option<String>) {
+    pub(super) fn unclaim(&self, after: Option<String>, pos: usize) {
         let mut c = self.lock();
         c.cursor = after;
+        c.pos = pos;
         c.done = false;
+    }
+
+    /// The picks take the users of `listed`, in its order.
+    pub(super) fn listing(listed: Option<Vec<String>>) -> Claims {
+        Claims(Mutex::new(Claimed {
+            listed,
+            ..Claimed::default()
+        }))
     }
 }
 

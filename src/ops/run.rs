@@ -239,11 +239,19 @@ impl Locked<'_> {
             limit: s.batch_size as i64,
         };
         let sample = if dry { opts.sample } else { 0 };
-        let per_table = dry && opts.per_table_counts;
+        // `plan` counts each table's rows too; a run with one worker lists few eligible users
+        // (its batches then take exactly those); with workers the count alone.
+        let counts = if dry && opts.per_table_counts {
+            stats::Counts::PerTable
+        } else if s.workers <= 1 {
+            stats::Counts::Listed
+        } else {
+            stats::Counts::Total
+        };
         // The dry run's list, in the same snapshot as its counts (never written by `run`).
         let list = opts.list.as_ref().filter(|_| dry);
         let (before, listed) =
-            stats::collect_then(&mut conn, &plan, values, sample, per_table, |conn, _| {
+            stats::collect_then(&mut conn, &plan, values, sample, counts, |conn, _| {
                 list.map(|t| crate::exec::list::write(conn, &plan, values, t))
                     .transpose()
             })?;
@@ -314,9 +322,14 @@ impl Locked<'_> {
             ));
         }
         info!(
-            "run {run_id}: {} eligible of {} anonymous users, cutoff {}, batches of {}",
+            "run {run_id}: {} eligible of {} anonymous users{}, cutoff {}, batches of {}",
             before.eligible,
             before.total_anonymous,
+            if before.listed.is_some() {
+                " (listed: the batches take these users, by id)"
+            } else {
+                ""
+            },
             fmt_time(s.cutoff),
             match opts.target_batch {
                 Some(t) => format!(
@@ -368,6 +381,7 @@ impl Locked<'_> {
             },
             max_per_run: opts.max_per_run,
             target_batch: opts.target_batch,
+            listed: before.listed.clone(),
         };
         let mut archive = match &opts.archive {
             Some(ArchiveTo::Dir { dir, compress }) => {
@@ -427,8 +441,11 @@ impl Locked<'_> {
             outcome.deleted_users,
             outcome.kept_changed,
             outcome.failed.len() as u64,
+            before.listed.as_deref(),
         ) {
             Ok(a) => {
+                // Listed users that changed before their batch was picked are kept too.
+                outcome.kept_changed = a.kept_changed;
                 if a.gone_before_batch > 0 {
                     warn!(
                         "{} users eligible at the start were gone before their batch (deleted by someone else meanwhile)",

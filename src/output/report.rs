@@ -246,6 +246,7 @@ pub fn run_json(
         "retries": o.retries,
         "deadlock_retries": o.deadlock_retries,
         "workers": o.workers,
+        "users_listed": o.users_listed,
         "max_batch_ms": o.max_batch_ms,
         "p99_batch_ms": o.p99_batch_ms,
         "stopped": o.stopped,

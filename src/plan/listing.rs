@@ -67,6 +67,7 @@ impl ReplicaQueries {
     }
 }
 const LEFTOVER: &str = "a batch table an earlier run left in this server session, if any (a pooler hands sessions from client to client)";
+const AFTER: &str = "After the batches";
 const ROLLED_BACK: &str = "After a batch that was rolled back";
 const PROBE: &str =
     "Before the lock and anything else: is a transaction-mode connection pooler in between?";
@@ -113,9 +114,16 @@ impl Plan {
             "anonymous users".into(),
             &self.count_anonymous,
         );
+        let max = super::LISTED_MAX;
         add(
             COUNTS,
-            "run and plan; run counts again after its batches",
+            "run with one worker, instead of the count below",
+            format!("the eligible users' ids, at most {} of them: when {max} or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others", max + 1),
+            &self.listed.candidates,
+        );
+        add(
+            COUNTS,
+            &format!("plan; run with --workers, or when more than {max} are eligible (then also after its batches)"),
             "eligible users: anonymous, created before the cutoff, no session activity at or after it"
                 .into(),
             &self.count_eligible,
@@ -200,6 +208,12 @@ impl Plan {
             later,
             "pick and lock the next users after the cursor".into(),
             &self.pick_next,
+        );
+        add(
+            batch,
+            "every batch of a run whose count listed its users, instead of the two picks above",
+            "pick and lock the next listed users, those still eligible".into(),
+            &self.listed.pick,
         );
         if let Some(w) = &self.workers {
             add(
@@ -343,6 +357,12 @@ impl Plan {
         }
         add(
             FAILED,
+            "when the run's count listed its users, instead of the two above",
+            "take the failing user: the next listed user still eligible (no lock)".into(),
+            &self.listed.skip,
+        );
+        add(
+            FAILED,
             every,
             "its id: the keyset cursor, past it".into(),
             &self.last_id,
@@ -361,6 +381,12 @@ impl Plan {
                 s,
             );
         }
+        add(
+            AFTER,
+            "run, when its count listed its users",
+            "how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch".into(),
+            &self.listed.count,
+        );
         let r = &self.replicas;
         if let Some(s) = &r.from_primary {
             add(
@@ -413,10 +439,13 @@ impl Plan {
 
     /// What each placeholder of `stmt` binds.
     fn binds(&self, stmt: &Stmt) -> String {
+        let listed_limit = format!("{} (one more than a run lists)", super::LISTED_MAX + 1);
         let limit = if std::ptr::eq(stmt, &self.sample) {
             "the --sample count"
         } else if std::ptr::eq(stmt, &self.list.first) || std::ptr::eq(stmt, &self.list.next) {
             "the batch size (users per page)"
+        } else if std::ptr::eq(stmt, &self.listed.candidates) {
+            listed_limit.as_str()
         } else {
             "the batch size"
         };
@@ -445,6 +474,12 @@ impl Plan {
                     ),
                     Param::PageAfter => format!("{ph} = the previous page's last id (as text)"),
                     Param::UpTo => format!("{ph} = the failed batch's last id (as text)"),
+                    Param::Ids if std::ptr::eq(stmt, &self.listed.count) => {
+                        format!("{ph} = every listed user's id, as a JSON array of text")
+                    }
+                    Param::Ids => format!(
+                        "{ph} = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text"
+                    ),
                 }
             })
             .collect::<Vec<_>>()

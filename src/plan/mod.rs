@@ -76,6 +76,9 @@ pub struct Plan {
     /// Like the picks, without row locks: moves the cursor past a user that cannot be deleted.
     pub skip_first: Stmt,
     pub skip_next: Stmt,
+    /// A run with one worker whose count listed the eligible users (at most [`LISTED_MAX`]):
+    /// the batches take those users, by id, and no others.
+    pub listed: ListedStmts,
     /// Right after the pick: the batch's last id, the cursor the client keeps for the next pick.
     pub last_id: Stmt,
     /// Last in the transaction (MySQL, SQLite): drop the batch table.
@@ -103,6 +106,25 @@ pub struct Plan {
     pub settings_names: (String, String),
     /// `run --max-replica-lag`: the queries that read the replicas' lag.
     pub replicas: ReplicaQueries,
+}
+
+/// At most this many eligible users are listed by a run's count (one worker): then each batch
+/// takes its users from the list by id, instead of walking the users table for them. Above it,
+/// the run counts them and its batches walk the table in key order.
+pub const LISTED_MAX: u64 = 50_000;
+
+/// The statements of a run whose count listed the eligible users' ids ([`LISTED_MAX`]).
+#[derive(Clone, Debug)]
+pub struct ListedStmts {
+    /// Instead of the eligibility count: the eligible users' ids, at most one more than
+    /// [`LISTED_MAX`] (more: the run counts them, and walks the table).
+    pub candidates: Stmt,
+    /// The pick: the next listed users (a JSON array of their ids) still eligible, locked.
+    pub pick: Stmt,
+    /// Like the pick, without row locks: takes a listed user that cannot be deleted.
+    pub skip: Stmt,
+    /// After the batches: the listed users still eligible.
+    pub count: Stmt,
 }
 
 /// The statements only a run with `--workers` above 1 sends: the picks bounded by a key range's
@@ -276,17 +298,23 @@ impl Plan {
                 _ => vec![n.drop_batch(true)],
             },
             create_batch: n.create_batch(),
-            pick_first: n.pick(f, &mut b, false, false, true, true),
-            pick_next: n.pick(f, &mut b, true, false, true, true),
+            pick_first: n.pick(f, &mut b, false, false, true, true, false),
+            pick_next: n.pick(f, &mut b, true, false, true, true, false),
             workers: (settings.workers > 1 && backend.has_row_locks()).then(|| WorkerStmts {
                 workers: settings.workers,
-                pick_first: n.pick(f, &mut b, false, true, true, true),
-                pick_next: n.pick(f, &mut b, true, true, true, true),
-                skip_first: n.pick(f, &mut b, false, true, true, false),
-                skip_next: n.pick(f, &mut b, true, true, true, false),
+                pick_first: n.pick(f, &mut b, false, true, true, true, false),
+                pick_next: n.pick(f, &mut b, true, true, true, true, false),
+                skip_first: n.pick(f, &mut b, false, true, true, false, false),
+                skip_next: n.pick(f, &mut b, true, true, true, false, false),
             }),
-            skip_first: n.pick(f, &mut b, false, false, true, false),
-            skip_next: n.pick(f, &mut b, true, false, true, false),
+            skip_first: n.pick(f, &mut b, false, false, true, false, false),
+            skip_next: n.pick(f, &mut b, true, false, true, false, false),
+            listed: ListedStmts {
+                candidates: n.candidates(f, &mut b),
+                pick: n.pick(f, &mut b, false, false, true, true, true),
+                skip: n.pick(f, &mut b, false, false, true, false, true),
+                count: n.count_listed(f, &mut b),
+            },
             last_id: n.last_id(),
             drop_batch: match backend {
                 Backend::Postgres => Vec::new(),

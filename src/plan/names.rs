@@ -486,6 +486,7 @@ impl Names {
         upto: bool,
         limited: bool,
         lock: bool,
+        listed: bool,
     ) -> Stmt {
         self.stmt(b, |b| {
             // MySQL needs no bound on the sessions probe (and its positional `?` bind in the
@@ -507,6 +508,11 @@ impl Names {
             } else {
                 String::new()
             };
+            let in_ids = if listed {
+                self.in_ids(b)
+            } else {
+                String::new()
+            };
             let limit = if limited { b.limit() } else { String::new() };
             render(&templates::Pick {
                 temp: self.temp,
@@ -516,6 +522,7 @@ impl Names {
                 after_cursor,
                 cursor: &cursor,
                 upto: &upto,
+                in_ids: &in_ids,
                 limit: &limit,
                 lock: &if lock {
                     self.backend.lock_clause("u")
@@ -532,6 +539,54 @@ impl Names {
     fn cursor(&self, b: &mut Binder) -> String {
         let placeholder = b.page_after();
         self.typed_key(&placeholder)
+    }
+
+    /// `u.id` among the bound JSON array of ids the run's count listed, each element cast like
+    /// the cursor (MySQL text ids compared as bytes: they are the column's own values).
+    fn in_ids(&self, b: &mut Binder) -> String {
+        let placeholder = b.ids();
+        let element = "j.v";
+        let typed = match self.typed_key(element) {
+            t if self.backend == Backend::Mysql && t == element => {
+                format!("CAST({element} AS BINARY)")
+            }
+            t => t,
+        };
+        render(&templates::InIds {
+            backend: self.backend.name(),
+            id: &format!("u.{}", self.user_id),
+            placeholder: &placeholder,
+            typed: &typed,
+        })
+    }
+
+    /// A run's count that lists the eligible users (at most the bound limit).
+    pub(super) fn candidates(&self, f: &Formats, b: &mut Binder) -> Stmt {
+        self.stmt(b, |b| {
+            let eligible = self.eligible(f, b);
+            let limit = b.limit();
+            render(&templates::Candidates {
+                id_text: &self.backend.id_as_text(&format!("u.{}", self.user_id)),
+                users: &self.users,
+                eligible: &eligible,
+                limit: &limit,
+            })
+        })
+    }
+
+    /// After the batches: how many of the listed users are still eligible.
+    pub(super) fn count_listed(&self, f: &Formats, b: &mut Binder) -> Stmt {
+        self.stmt(b, |b| {
+            // In the order they stand (MySQL binds positionally).
+            let eligible = indent(&self.eligible(f, b), "    ");
+            let in_ids = self.in_ids(b);
+            render(&templates::CountListed {
+                text: self.backend.text_type(),
+                users: &self.users,
+                in_ids: &in_ids,
+                eligible: &eligible,
+            })
+        })
     }
 
     /// A bound id as the picks compare it: text, cast to the id's type (see `cursor`).

@@ -12,7 +12,7 @@ impl Plan {
         let backend = self.backend;
         let n = Names::new(backend, &settings.schema, &self.children);
         let mut b = Binder::literals(backend, settings.cutoff);
-        let pick = n.pick(&self.formats, &mut b, false, false, false, true);
+        let pick = n.pick(&self.formats, &mut b, false, false, false, true, false);
         let recheck = if backend.has_row_locks() {
             n.recheck(&self.formats, &mut b).sql
         } else {

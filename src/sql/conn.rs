@@ -180,7 +180,7 @@ fn values_after(
     v: Values,
     after: Option<&str>,
 ) -> Vec<BindValue> {
-    values_between(backend, params, v, after, None)
+    values_between(backend, params, v, after, None, None)
 }
 
 /// The values of `params`; `after` is the previous page's last id (only the list's later pages
@@ -191,6 +191,7 @@ fn values_between(
     v: Values,
     after: Option<&str>,
     upto: Option<&str>,
+    ids: Option<&str>,
 ) -> Vec<BindValue> {
     params
         .iter()
@@ -204,6 +205,10 @@ fn values_between(
             ),
             Param::UpTo => BindValue::Text(
                 upto.expect("a bounded pick is run with its range's last id")
+                    .to_string(),
+            ),
+            Param::Ids => BindValue::Text(
+                ids.expect("a statement over listed users is run with their ids")
                     .to_string(),
             ),
         })
@@ -261,7 +266,10 @@ macro_rules! with_query {
         with_query!($self, $stmt, $v, $after, None, |$q, $c| $body)
     }};
     ($self:ident, $stmt:ident, $v:ident, $after:expr, $upto:expr, |$q:ident, $c:ident| $body:expr) => {{
-        let binds = values_between($self.backend(), &$stmt.params, $v, $after, $upto);
+        with_query!($self, $stmt, $v, $after, $upto, None, |$q, $c| $body)
+    }};
+    ($self:ident, $stmt:ident, $v:ident, $after:expr, $upto:expr, $ids:expr, |$q:ident, $c:ident| $body:expr) => {{
+        let binds = values_between($self.backend(), &$stmt.params, $v, $after, $upto, $ids);
         match $self {
             Conn::Pg($c) => {
                 let $q = bound!(Pg, $stmt.sql.as_str(), binds);
@@ -616,6 +624,20 @@ impl Conn {
         upto: Option<&str>,
     ) -> QueryResult<usize> {
         with_query!(self, stmt, v, after, upto, |q, c| q.execute(c))
+    }
+
+    /// Executes a statement over listed users (`ids`: a JSON array of their ids as text);
+    /// returns the number of rows it affected.
+    pub fn execute_in(&mut self, stmt: &Stmt, v: Values, ids: &str) -> QueryResult<usize> {
+        with_query!(self, stmt, v, None, None, Some(ids), |q, c| q.execute(c))
+    }
+
+    /// Runs a statement over listed users (`ids`, as in [`Conn::execute_in`]) selecting one
+    /// nullable text column `t`.
+    pub fn text_in(&mut self, stmt: &Stmt, v: Values, ids: &str) -> QueryResult<Option<String>> {
+        let row: TextRow =
+            with_query!(self, stmt, v, None, None, Some(ids), |q, c| q.get_result(c))?;
+        Ok(row.t)
     }
 
     /// Runs a `SELECT COUNT(*) AS n` statement.

@@ -295,6 +295,9 @@ pub enum Param {
     /// The last id of a worker's range, as text (`--workers`): a bounded pick takes no user
     /// after it.
     UpTo,
+    /// The ids of the users a batch may take, as one JSON array of text (a run whose count
+    /// listed its eligible users).
+    Ids,
 }
 
 /// Hands out placeholders (or literals, for the DBA script) while a statement is rendered.
@@ -368,6 +371,11 @@ impl Binder {
     /// The placeholder for the last id of a worker's range (`--workers`).
     pub fn upto(&mut self) -> String {
         self.placeholder(Param::UpTo)
+    }
+
+    /// The listed ids (a JSON array of text).
+    pub fn ids(&mut self) -> String {
+        self.placeholder(Param::Ids)
     }
 
     /// The parameters handed out so far, in placeholder order.

@@ -152,8 +152,43 @@ pub struct Pick<'a> {
     pub cursor: &'a str,
     /// `--workers`: the last id of a failed batch, typed like the cursor (empty: no bound).
     pub upto: &'a str,
+    /// A run that listed its users: the batch's users among the bound ids (empty: any user).
+    pub in_ids: &'a str,
     pub limit: &'a str,
     pub lock: &'a str,
+}
+
+/// The users of a bound JSON array of ids (`u.id IN (…)`).
+#[derive(Template)]
+#[template(path = "fragments/in_ids.sql", escape = "none")]
+pub struct InIds<'a> {
+    pub backend: &'a str,
+    /// The compared id column (`u.id`).
+    pub id: &'a str,
+    pub placeholder: &'a str,
+    /// One element `j.v`, in the id's type.
+    pub typed: &'a str,
+}
+
+/// A run's count that lists the eligible users' ids (at most `limit`).
+#[derive(Template)]
+#[template(path = "batch/candidates.sql", escape = "none")]
+pub struct Candidates<'a> {
+    pub id_text: &'a str,
+    pub users: &'a str,
+    pub eligible: &'a str,
+    pub limit: &'a str,
+}
+
+/// After the batches: the listed users still eligible.
+#[derive(Template)]
+#[template(path = "batch/count_listed.sql", escape = "none")]
+pub struct CountListed<'a> {
+    /// The backend's text type for the casts (`CHAR` on MySQL).
+    pub text: &'a str,
+    pub users: &'a str,
+    pub in_ids: &'a str,
+    pub eligible: &'a str,
 }
 
 #[derive(Template)]

@@ -8,6 +8,9 @@ WHERE {{ eligible }}
 {%- if !upto.is_empty() %}
   AND u.{{ user_id }} <= {{ upto }}
 {%- endif %}
+{%- if !in_ids.is_empty() %}
+  AND {{ in_ids }}
+{%- endif %}
 ORDER BY u.{{ user_id }}
 {%- if !limit.is_empty() %}
 LIMIT {{ limit }}

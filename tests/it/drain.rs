@@ -228,3 +228,80 @@ backend_test!(postgres_aims_batches_at_100_ms_by_default, |db: TestDb| {
     assert_eq!(user_ids(&db), survivors());
     assert_whole(&db, "after a default run");
 });
+
+// A run whose count listed its users (one worker, few enough eligible) takes those and no
+// others, and its summary is exact: a listed user deleted by someone else is gone before its
+// batch, one that became active is kept, and a user who became eligible while the run went is
+// left for the next run.
+backend_test!(a_run_takes_only_the_users_its_count_listed, |db: TestDb| {
+    setup(&db);
+    let mut a = spawn(&db, &slow_run(&["--format", "json"]), &[]);
+    a.wait_for_first_batch(&db);
+    let (old, recent) = (db.ts("2026-01-02 00:00:00"), db.ts("2026-11-20 00:00:00"));
+    db.exec(&format!(
+            "UPDATE sessions SET created_at = {old}, updated_at = {old} WHERE user_id = 'k0';
+             DELETE FROM sessions WHERE user_id = 'e0198'; DELETE FROM accounts WHERE user_id = 'e0198'; DELETE FROM users WHERE id = 'e0198';
+             UPDATE sessions SET updated_at = {recent} WHERE id = 'e0199-s1';"
+        ));
+    let r = a.finish();
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("(listed: the batches take these users, by id)"),
+        "{}",
+        r.stderr
+    );
+    let j = json(&r);
+    assert_eq!(j["users_listed"], true, "{j}");
+    assert_eq!(j["eligible"], ELIGIBLE as u64, "{j}");
+    assert_eq!(j["deleted_users"], (ELIGIBLE - 2) as u64, "{j}");
+    let a = &j["accounting"];
+    assert_eq!(a["gone_before_batch"], 1, "{j}");
+    assert_eq!(a["kept_changed"], 1, "{j}");
+    assert_eq!(j["kept_changed"], 1, "{j}");
+    assert_eq!(a["not_reached"], 0, "{j}");
+    assert_eq!(a["became_eligible"], 0, "{j}");
+    assert_adds_up(&j);
+    let mut left = survivors();
+    left.push("e0199".into());
+    left.sort();
+    assert_eq!(
+        user_ids(&db),
+        left,
+        "k0 became eligible during the run: kept for the next"
+    );
+    assert_whole(&db, "after the listed run");
+    // The next run takes k0, and only k0.
+    let r = db.run(&quick_run(&["--format", "json"]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(json(&r)["deleted_users"], 1, "{}", r.stdout);
+    left.retain(|id| id != "k0");
+    assert_eq!(user_ids(&db), left);
+});
+
+// More eligible users than a run lists: the run counts them and its batches walk the users
+// table in key order, with the same result.
+backend_test!(
+    more_eligible_than_a_run_lists_are_walked,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db);
+        let extra = 50_000;
+        let (t, old) = (db.bool(true), db.ts("2026-01-01 00:00:00"));
+        db.exec(&format!(
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {extra})
+             INSERT INTO users SELECT 'x' || i, {t}, {old} FROM c;"
+        ));
+        let r = db.run(&quick_run(&["--format", "json"]));
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(!r.stderr.contains("(listed:"), "{}", r.stderr);
+        let j = json(&r);
+        assert_eq!(j["users_listed"], false, "{j}");
+        assert_eq!(j["eligible"], (ELIGIBLE + extra) as u64, "{j}");
+        assert_eq!(j["deleted_users"], (ELIGIBLE + extra) as u64, "{j}");
+        assert_eq!(j["accounting"]["not_reached"], 0, "{j}");
+        assert_adds_up(&j);
+        assert_eq!(user_ids(&db), survivors());
+        assert_whole(&db, "after the walk");
+    }
+);

@@ -220,7 +220,12 @@ impl Population {
 /// `run --workers N` on the population: exactly the eligible users are gone with their rows,
 /// everyone else is kept, and the one summary counts it all.
 fn exactly_the_eligible_go(backend: Backend, ids: Ids) {
-    for workers in [2u64, 4] {
+    each_takes_exactly_the_eligible(backend, ids, &[2, 4]);
+}
+
+/// The same with `workers` (one worker: the batches take the users the count listed, by id).
+fn each_takes_exactly_the_eligible(backend: Backend, ids: Ids, workers: &[u64]) {
+    for &workers in workers {
         let db = TestDb::new(backend);
         let p = populate(&db, ids);
         let w = workers.to_string();
@@ -258,6 +263,7 @@ fn exactly_the_eligible_go(backend: Backend, ids: Ids) {
         assert_eq!(j["failed"].as_array().map(Vec::len), Some(0), "{what}: {j}");
         assert_eq!(j["accounting"]["not_reached"], 0, "{what}: {j}");
         assert_eq!(j["workers"], workers, "{what}: {j}");
+        assert_eq!(j["users_listed"], workers == 1, "{what}: {j}");
         // Every batch took 7 users from the shared cursor (the last one fewer): as many batches
         // as one worker needs.
         assert_eq!(j["batches"], eligible.div_ceil(7), "{what}: {j}");
@@ -275,6 +281,18 @@ backend_test!(
 backend_test!(random_text_ids, [postgres, mysql], |backend: Backend| {
     exactly_the_eligible_go(backend, Ids::Text)
 });
+
+// One worker: its count lists the eligible users and each batch takes its users from that
+// list by id, compared in the id's own type.
+backend_test!(
+    one_worker_takes_the_listed_users_by_id,
+    [sqlite, postgres, mysql],
+    |backend: Backend| {
+        for ids in [Ids::Sequential, Ids::Text, Ids::Uuid] {
+            each_takes_exactly_the_eligible(backend, ids, &[1]);
+        }
+    }
+);
 
 backend_test!(random_uuid_ids, [postgres, mysql], |backend: Backend| {
     exactly_the_eligible_go(backend, Ids::Uuid)
