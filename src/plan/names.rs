@@ -478,6 +478,7 @@ impl Names {
     /// The pick of the next users into the batch table: after the keyset cursor (`after_cursor`),
     /// up to the last id of a failed batch (`upto`, `--workers`), at most the limit (`limited`),
     /// their rows locked (`lock`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn pick(
         &self,
         f: &Formats,
