@@ -7,7 +7,7 @@ use crate::cli::args::DoctorArgs;
 use crate::config::settings::OutputFormat;
 use crate::error::exit;
 use crate::output::doctor;
-use crate::preflight::{self, children::Level};
+use crate::preflight::{self, children::Finding, children::Level};
 use crate::sql::conn::Conn;
 
 pub fn run_doctor_command(args: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<i32> {
@@ -23,7 +23,13 @@ pub fn run_doctor_command(args: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<i
         .clone()
         .expect("doctor requires a database");
     let mut conn = Conn::connect(&db)?;
-    let inspected = preflight::inspect(&mut conn, &settings)?;
+    let mut inspected = preflight::inspect(&mut conn, &settings)?;
+    // A setting `run` refuses before reading anything is reported here too.
+    if let Err(e) = crate::ops::run::refuse_sqlite_workers(&settings) {
+        inspected
+            .schema
+            .push(Finding::error(crate::error::one_line(&e), None));
+    }
     match settings.format {
         OutputFormat::Text => print!("{}", doctor::text(&inspected, &settings)),
         OutputFormat::Json => println!("{}", doctor::json(&inspected, &settings)),

@@ -602,7 +602,7 @@ fn audit_writable(path: &Path) -> anyhow::Result<()> {
 
 /// `--workers` above 1 on SQLite: refused before anything is done (exit 2), by `run`, its dry
 /// run and `plan` alike. SQLite takes one writer at a time: a second connection would only wait.
-fn refuse_sqlite_workers(s: &Settings) -> anyhow::Result<()> {
+pub fn refuse_sqlite_workers(s: &Settings) -> anyhow::Result<()> {
     if s.backend != Backend::Sqlite || s.workers <= 1 {
         return Ok(());
     }

@@ -101,6 +101,8 @@ impl Hooks {
             failed_users: 0,
             kept_changed: 0,
             batches: 0,
+            workers: s.workers.max(1),
+            deadlock_retries: 0,
             duration_seconds: elapsed,
             max_batch_seconds: 0.0,
             success: false,
@@ -117,6 +119,8 @@ impl Hooks {
                     m.failed_users = o.failed.len() as u64;
                     m.kept_changed = o.kept_changed;
                     m.batches = o.batches;
+                    m.workers = o.workers.max(1);
+                    m.deadlock_retries = o.deadlock_retries;
                     m.max_batch_seconds = o.max_batch_ms / 1000.0;
                 }
             }

@@ -38,6 +38,10 @@ pub struct RunMetrics {
     pub failed_users: u64,
     pub kept_changed: u64,
     pub batches: u64,
+    /// Connections that took batches (`--workers`).
+    pub workers: u64,
+    /// Batches rolled back by a deadlock or lock wait and run again as they were.
+    pub deadlock_retries: u64,
     pub duration_seconds: f64,
     pub max_batch_seconds: f64,
     /// The run finished without error and without failed users.
@@ -155,6 +159,18 @@ pub fn render(m: &RunMetrics, last_success: Option<DateTime<Utc>>) -> String {
         "anonsweep_batches",
         "Batch transactions committed by the last run",
         int(m.batches),
+    );
+    int_gauge(
+        &mut registry,
+        "anonsweep_workers",
+        "Connections that took batches in the last run (--workers)",
+        int(m.workers),
+    );
+    int_gauge(
+        &mut registry,
+        "anonsweep_deadlock_retries",
+        "Batches of the last run rolled back by a deadlock or lock wait and run again as they were",
+        int(m.deadlock_retries),
     );
     float_gauge(
         &mut registry,

@@ -926,3 +926,31 @@ backend_test!(
         );
     }
 );
+
+// More than one worker on SQLite, from the environment or the config file: doctor reports the
+// error `run` would stop with (exit 2), naming where the setting came from.
+backend_test!(
+    workers_above_one_on_sqlite_is_an_error,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db, default_ts(&db));
+        let dir = tempfile::tempdir().unwrap();
+        let r = doctor_in(
+            &db,
+            dir.path(),
+            &["--as-of", AS_OF],
+            &[("ANONSWEEP_WORKERS", "3")],
+        );
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.stdout.contains("--workers 3"), "{}", r.stdout);
+        assert!(r.stdout.contains("ANONSWEEP_WORKERS"), "{}", r.stdout);
+        assert!(r.stdout.contains("use --workers 1"), "{}", r.stdout);
+        let r = doctor_in(
+            &db,
+            dir.path(),
+            &["--as-of", AS_OF],
+            &[("ANONSWEEP_WORKERS", "1")],
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+);

@@ -24,6 +24,8 @@ const ALL_METRICS: &[&str] = &[
     "anonsweep_failed_users",
     "anonsweep_kept_changed_users",
     "anonsweep_batches",
+    "anonsweep_workers",
+    "anonsweep_deadlock_retries",
     "anonsweep_max_batch_seconds",
 ];
 
@@ -46,6 +48,8 @@ fn sample(success: bool, finished_at: DateTime<Utc>) -> RunMetrics {
         failed_users: if success { 0 } else { 3 },
         kept_changed: 2,
         batches: 15,
+        workers: 2,
+        deadlock_retries: 1,
         duration_seconds: 12.5,
         max_batch_seconds: 1.25,
         success,
@@ -71,6 +75,8 @@ fn check_values(samples: &[Sample], m: &RunMetrics, labels: &[(&str, &str)]) {
     assert_eq!(v("anonsweep_failed_users"), m.failed_users as f64);
     assert_eq!(v("anonsweep_kept_changed_users"), m.kept_changed as f64);
     assert_eq!(v("anonsweep_batches"), m.batches as f64);
+    assert_eq!(v("anonsweep_workers"), m.workers as f64);
+    assert_eq!(v("anonsweep_deadlock_retries"), m.deadlock_retries as f64);
     assert_eq!(v("anonsweep_max_batch_seconds"), m.max_batch_seconds);
     for (table, n) in &m.deleted_rows {
         let mut l = labels.to_vec();

@@ -102,6 +102,8 @@ fn check_metrics(samples: &[Sample], json: &Value, labels: &[(&str, &str)]) {
     assert_eq!(v("anonsweep_eligible_users"), n("eligible"));
     assert_eq!(v("anonsweep_batches"), n("batches"));
     assert_eq!(v("anonsweep_kept_changed_users"), n("kept_changed"));
+    assert_eq!(v("anonsweep_workers"), n("workers"));
+    assert_eq!(v("anonsweep_deadlock_retries"), n("deadlock_retries"));
     let failed = json["failed"].as_array().unwrap().len() as f64;
     assert_eq!(v("anonsweep_failed_users"), failed);
     assert_eq!(v("anonsweep_run_success"), 1.0);

@@ -933,3 +933,41 @@ backend_test!(
         assert_eq!(eligible_left(&db), ELIGIBLE);
     }
 );
+
+// The metrics say how many workers took batches, and how many batches a deadlock made run
+// again.
+backend_test!(metrics_count_the_workers, [postgres], |db: TestDb| {
+    let p = populate(&db, Ids::Sequential);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anonsweep.prom");
+    let f = file.to_str().unwrap();
+    let r = db.run(&[
+        "run",
+        "--as-of",
+        AS_OF,
+        "--workers",
+        "2",
+        "--batch-size",
+        "7",
+        "--metrics-file",
+        f,
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db.ids("users", "id"), p.kept("users"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+            .to_string()
+    };
+    assert_eq!(line("anonsweep_workers"), "anonsweep_workers 2");
+    let j = json(&r);
+    assert_eq!(
+        line("anonsweep_deadlock_retries"),
+        format!("anonsweep_deadlock_retries {}", j["deadlock_retries"])
+    );
+});
