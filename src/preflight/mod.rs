@@ -1,6 +1,7 @@
 //! One pass over the database's catalog before anything runs: storage formats, foreign keys,
 //! child tables, clock and indexes. `doctor` prints it all; `plan` and `run` stop on its errors.
 
+pub mod access;
 pub mod children;
 pub mod clock;
 pub mod fkgraph;
@@ -147,6 +148,11 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
     for n in index_checks::index_notes(conn, s, &formats, &out.children)? {
         out.indexes.push(Finding::warning(n));
     }
+    let mut formats = formats;
+    let chosen = access::choose(conn, s, &formats, s.cutoff)?;
+    formats.users_access = chosen.access;
+    out.indexes.extend(chosen.note.map(Finding::note));
+    out.reads.extend(chosen.reads);
     out.formats = Some(formats);
     Ok(out)
 }
