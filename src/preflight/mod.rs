@@ -46,6 +46,9 @@ pub struct Inspected {
     pub foreign_keys_error: Option<anyhow::Error>,
     pub clock: Option<ClockReport>,
     pub indexes: Vec<Finding>,
+    /// How the counts read the users table, when the pre-flight pass chose it (`plan` prints it
+    /// as a note).
+    pub access: Option<String>,
     /// The sections whose check could not run (`foreign_keys`, `indexes`, …), with why: an
     /// empty section there means "not checked", not "ok".
     pub not_checked: BTreeMap<&'static str, String>,
@@ -84,6 +87,7 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
         foreign_keys_error: None,
         clock: None,
         indexes: Vec::new(),
+        access: None,
         not_checked: BTreeMap::new(),
     };
     let formats = match introspect::inspect(conn, s) {
@@ -151,7 +155,7 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
     let mut formats = formats;
     let chosen = access::choose(conn, s, &formats, s.cutoff)?;
     formats.users_access = chosen.access;
-    out.indexes.extend(chosen.note.map(Finding::note));
+    out.access = chosen.note;
     out.reads.extend(chosen.reads);
     out.formats = Some(formats);
     Ok(out)
@@ -259,6 +263,7 @@ impl Inspected {
             }
         }
         notes.extend(self.indexes.iter().map(|f| f.message.clone()));
+        notes.extend(self.access.clone());
         let formats = self
             .formats
             .clone()
