@@ -129,7 +129,7 @@ pub fn index_name(table: &TableName, parts: &[&str]) -> String {
 /// The users index of the eligibility scan. None on SQLite: there a scan in rowid order beats
 /// the index's random lookups at every share of old anonymous users measured (BENCHMARKS.md,
 /// "Indexes"), and the batches walk the primary key in id order either way.
-fn users_spec(backend: Backend, s: &Schema, f: &Formats) -> Option<IndexSpec> {
+pub fn users_spec(backend: Backend, s: &Schema, f: &Formats) -> Option<IndexSpec> {
     if backend == Backend::Sqlite {
         return None;
     }

@@ -173,6 +173,8 @@ impl Plan {
         let f = &formats;
         let mut b = Binder::placeholders(backend);
         let id_text = backend.id_as_text(&format!("u.{}", n.user_id));
+        // The counts read every old anonymous user: how they reach them (MySQL index hint).
+        let hint = f.users_access.hint(backend);
 
         let count_anonymous = n.stmt(&mut b, |_| {
             render(&templates::CountAnonymous {
@@ -184,6 +186,7 @@ impl Plan {
             let e = n.eligible(f, b);
             render(&templates::CountEligible {
                 users: &n.users,
+                hint: &hint,
                 eligible: &e,
             })
         });
@@ -196,6 +199,7 @@ impl Plan {
                     let e = n.rule(f, b, "", false, false);
                     render(&templates::CountGuarded {
                         users: &n.users,
+                        hint: &hint,
                         eligible: &e,
                         guard: rows,
                     })
@@ -216,6 +220,7 @@ impl Plan {
             render(&templates::CountPlan {
                 text: backend.text_type(),
                 users: &n.users,
+                hint: &hint,
                 eligible: &e,
                 children: &children,
             })

@@ -349,6 +349,8 @@ pub fn inspect(
             activity,
             users_activity,
             anonymous_is_int,
+            // Chosen after the index checks (`access`).
+            users_access: Default::default(),
             assumed: false,
         },
         notes,

@@ -1,6 +1,7 @@
 //! One pass over the database's catalog before anything runs: storage formats, foreign keys,
 //! child tables, clock and indexes. `doctor` prints it all; `plan` and `run` stop on its errors.
 
+pub mod access;
 pub mod children;
 pub mod clock;
 pub mod fkgraph;
@@ -45,6 +46,9 @@ pub struct Inspected {
     pub foreign_keys_error: Option<anyhow::Error>,
     pub clock: Option<ClockReport>,
     pub indexes: Vec<Finding>,
+    /// How the counts read the users table, when the pre-flight pass chose it (`plan` prints it
+    /// as a note).
+    pub access: Option<String>,
     /// The sections whose check could not run (`foreign_keys`, `indexes`, …), with why: an
     /// empty section there means "not checked", not "ok".
     pub not_checked: BTreeMap<&'static str, String>,
@@ -83,6 +87,7 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
         foreign_keys_error: None,
         clock: None,
         indexes: Vec::new(),
+        access: None,
         not_checked: BTreeMap::new(),
     };
     let formats = match introspect::inspect(conn, s) {
@@ -147,6 +152,11 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
     for n in index_checks::index_notes(conn, s, &formats, &out.children)? {
         out.indexes.push(Finding::warning(n));
     }
+    let mut formats = formats;
+    let chosen = access::choose(conn, s, &formats, s.cutoff)?;
+    formats.users_access = chosen.access;
+    out.access = chosen.note;
+    out.reads.extend(chosen.reads);
     out.formats = Some(formats);
     Ok(out)
 }
@@ -253,6 +263,7 @@ impl Inspected {
             }
         }
         notes.extend(self.indexes.iter().map(|f| f.message.clone()));
+        notes.extend(self.access.clone());
         let formats = self
             .formats
             .clone()

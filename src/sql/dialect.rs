@@ -427,8 +427,38 @@ pub struct Formats {
     pub users_activity: Vec<TimeKind>,
     /// `is_anonymous` is an integer column (0/1) rather than a boolean.
     pub anonymous_is_int: bool,
+    /// How the eligibility counts read the users table (chosen by the pre-flight pass).
+    pub users_access: UsersAccess,
     /// True when nothing was read from a database.
     pub assumed: bool,
+}
+
+/// How the statements that evaluate the rule for every user (the counts) read the users table.
+/// MySQL/MariaDB: through the shipped `(is_anonymous, created_at)` index the rows come in
+/// creation order, so every per-user probe of sessions and accounts lands on a random page;
+/// in primary-key order the probes walk those indexes in order. Above a small share of old
+/// anonymous users the table scan is faster (BENCHMARKS.md, "MariaDB: the shipped indexes and
+/// the access path").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum UsersAccess {
+    /// As the database's optimizer chooses.
+    #[default]
+    Chosen,
+    /// Not through this index (its quoted name): MySQL `IGNORE INDEX`, what the optimizer
+    /// does without the shipped users index.
+    IgnoreIndex(String),
+}
+
+impl UsersAccess {
+    /// The index hint written after `FROM users AS u` (with its leading space), or nothing.
+    pub fn hint(&self, backend: Backend) -> String {
+        match (self, backend) {
+            (UsersAccess::IgnoreIndex(quoted), Backend::Mysql) => {
+                format!(" IGNORE INDEX ({quoted})")
+            }
+            _ => String::new(),
+        }
+    }
 }
 
 impl Formats {
@@ -452,6 +482,7 @@ impl Formats {
             activity: vec![kind; activity_columns],
             users_activity: vec![kind; users_activity_columns],
             anonymous_is_int: false,
+            users_access: UsersAccess::Chosen,
             assumed: true,
         }
     }

@@ -71,6 +71,8 @@ pub struct GuardRows<'a> {
 #[template(path = "stats/count_guarded.sql", escape = "none")]
 pub struct CountGuarded<'a> {
     pub users: &'a str,
+    /// The users index hint (`UsersAccess::hint`), or empty.
+    pub hint: &'a str,
     pub eligible: &'a str,
     pub guard: &'a str,
 }
@@ -256,6 +258,8 @@ pub struct CountAnonymous<'a> {
 #[template(path = "stats/count_eligible.sql", escape = "none")]
 pub struct CountEligible<'a> {
     pub users: &'a str,
+    /// The users index hint (`UsersAccess::hint`), or empty.
+    pub hint: &'a str,
     pub eligible: &'a str,
 }
 
@@ -271,8 +275,34 @@ pub struct CountedTable {
 pub struct CountPlan<'a> {
     pub text: &'a str,
     pub users: &'a str,
+    /// The users index hint (`UsersAccess::hint`), or empty.
+    pub hint: &'a str,
     pub eligible: &'a str,
     pub children: &'a [CountedTable],
+}
+
+/// The access-path estimate (MySQL): users in the shipped users index's range, at most `limit`.
+#[derive(Template)]
+#[template(path = "stats/users_in_range.sql", escape = "none")]
+pub struct UsersInRange<'a> {
+    pub users: &'a str,
+    /// The index's quoted name.
+    pub index: &'a str,
+    pub anonymous: &'a str,
+    pub created_expr: &'a str,
+    pub created_cutoff: &'a str,
+    pub created_earliest: &'a str,
+    pub limit: &'a str,
+}
+
+/// The optimizer's row estimate of one table (MySQL).
+#[derive(Template)]
+#[template(path = "stats/table_rows.sql", escape = "none")]
+pub struct TableRows<'a> {
+    /// `DATABASE()` or the schema as a string literal.
+    pub schema: &'a str,
+    /// The table name as a string literal.
+    pub table: &'a str,
 }
 
 #[derive(Template)]

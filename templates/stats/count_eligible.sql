@@ -1,2 +1,2 @@
-SELECT COUNT(*) AS n FROM {{ users }} AS u
+SELECT COUNT(*) AS n FROM {{ users }} AS u{{ hint }}
 WHERE {{ eligible }}

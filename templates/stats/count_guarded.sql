@@ -1,4 +1,4 @@
-SELECT COUNT(*) AS n FROM {{ users }} AS u
+SELECT COUNT(*) AS n FROM {{ users }} AS u{{ hint }}
 WHERE {{ eligible }}
   AND EXISTS (
     {{ guard }}

@@ -5,5 +5,5 @@ SELECT {% if text == "CHAR" %}CAST({% endif %}concat_ws('|', CAST(COUNT(*) AS {{
 {%- for c in children %},
   CAST(COALESCE(SUM((SELECT COUNT(*) FROM {{ c.table }} AS x WHERE {{ c.member }})), 0) AS {{ text }})
 {%- endfor %}){% if text == "CHAR" %} AS CHAR){% endif %} AS t
-FROM {{ users }} AS u
+FROM {{ users }} AS u{{ hint }}
 WHERE {{ eligible }}

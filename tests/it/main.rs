@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access_path;
 mod activity;
 mod app_tables;
 mod archive;
