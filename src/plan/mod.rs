@@ -315,7 +315,7 @@ impl Plan {
             skip_first: n.pick(f, &mut b, false, false, true, false, false),
             skip_next: n.pick(f, &mut b, true, false, true, false, false),
             listed: ListedStmts {
-                candidates: n.candidates(f, &mut b),
+                candidates: n.candidates(f, &mut b, &hint),
                 pick: n.pick(f, &mut b, false, false, true, true, true),
                 skip: n.pick(f, &mut b, false, false, true, false, true),
                 count: n.count_listed(f, &mut b),

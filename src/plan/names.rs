@@ -561,14 +561,16 @@ impl Names {
         })
     }
 
-    /// A run's count that lists the eligible users (at most the bound limit).
-    pub(super) fn candidates(&self, f: &Formats, b: &mut Binder) -> Stmt {
+    /// A run's count that lists the eligible users (at most the bound limit), reaching them
+    /// the way the counts do (`hint`).
+    pub(super) fn candidates(&self, f: &Formats, b: &mut Binder, hint: &str) -> Stmt {
         self.stmt(b, |b| {
             let eligible = self.eligible(f, b);
             let limit = b.limit();
             render(&templates::Candidates {
                 id_text: &self.backend.id_as_text(&format!("u.{}", self.user_id)),
                 users: &self.users,
+                hint,
                 eligible: &eligible,
                 limit: &limit,
             })

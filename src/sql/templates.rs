@@ -178,6 +178,8 @@ pub struct InIds<'a> {
 pub struct Candidates<'a> {
     pub id_text: &'a str,
     pub users: &'a str,
+    /// The users index hint (`UsersAccess::hint`), or empty.
+    pub hint: &'a str,
     pub eligible: &'a str,
     pub limit: &'a str,
 }
