@@ -306,7 +306,10 @@ fn in_batch<T>(
                             None
                         }
                         Some(_) => {
-                            let last = last_id(c)?;
+                            let last = last_id(c).inspect_err(|_| {
+                                // Nothing of this batch happened: its users stay listed.
+                                cur.pos = seen.pos;
+                            })?;
                             cur.cursor = Some(last.clone());
                             seen.claimed = Some(last.clone());
                             picked.map(|n| (n, last))
