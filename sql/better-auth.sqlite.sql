@@ -10,9 +10,15 @@
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true');
 -- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = 50001 (one more than a run lists)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = 50001 (one more than a run lists)
 SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -21,11 +27,18 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
-LIMIT ?2;
+  END
+LIMIT ?3;
 -- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -33,14 +46,21 @@ WHERE u."isAnonymous" IN (1, 'true')
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
-  );
+  )
+  END;
 -- [plan only] eligible users and the rows session, account would lose, in one pass
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
   CAST(COALESCE(SUM((SELECT COUNT(*) FROM "session" AS x WHERE x."userId" = u."id")), 0) AS TEXT),
   CAST(COALESCE(SUM((SELECT COUNT(*) FROM "account" AS x WHERE x."userId" = u."id")), 0) AS TEXT)) AS t
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -48,11 +68,18 @@ WHERE u."isAnonymous" IN (1, 'true')
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
-  );
+  )
+  END;
 -- [plan only (--sample)] a sample of eligible ids
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND +u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND +julianday(u."createdAt") < julianday(?1)
   AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -61,10 +88,11 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
+  END
 ORDER BY u."id"
-LIMIT ?2;
+LIMIT ?3;
 -- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size (users per page)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size (users per page)
 SELECT p.id, p.created_at,
   CASE
     WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
@@ -87,6 +115,12 @@ FROM (
     (SELECT COUNT(*) FROM "account" AS x WHERE x."userId" = u."id") AS n2
   FROM "user" AS u
   WHERE u."isAnonymous" IN (1, 'true')
+    AND +u."createdAt" < ?2
+    AND CASE WHEN EXISTS (
+      SELECT 1 FROM "session" AS s
+      WHERE s."userId" = u."id"
+        AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+    ) THEN 0 ELSE 1
     AND +julianday(u."createdAt") < julianday(?1)
     AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
     AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -95,12 +129,13 @@ FROM (
       WHERE s."userId" = u."id"
         AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
     )
+    END
   ORDER BY u."id"
-  LIMIT ?2
+  LIMIT ?3
 ) AS p
 ORDER BY p.k;
 -- [plan only (--list)] the eligible users for --list: each page after the first, until one comes back short
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the previous page's last id (as text), ?3 = the batch size (users per page)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the previous page's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size (users per page)
 SELECT p.id, p.created_at,
   CASE
     WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) THEN p.a1
@@ -123,6 +158,13 @@ FROM (
     (SELECT COUNT(*) FROM "account" AS x WHERE x."userId" = u."id") AS n2
   FROM "user" AS u
   WHERE u."isAnonymous" IN (1, 'true')
+    AND +u."createdAt" < ?3
+    AND CASE WHEN EXISTS (
+      SELECT 1 FROM "session" AS s
+      WHERE s."userId" = u."id"
+        AND s."userId" > ?2
+        AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
+    ) THEN 0 ELSE 1
     AND +julianday(u."createdAt") < julianday(?1)
     AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
     AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -132,9 +174,10 @@ FROM (
         AND s."userId" > ?2
         AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
     )
+    END
     AND u."id" > ?2
   ORDER BY u."id"
-  LIMIT ?3
+  LIMIT ?4
 ) AS p
 ORDER BY p.k;
 
@@ -147,11 +190,17 @@ PRAGMA busy_timeout = 5000;
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "user" AS u LIMIT 0;
 -- [first batch] pick and lock the first users (no cursor yet)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -160,14 +209,22 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
+  END
 ORDER BY u."id"
-LIMIT ?2;
+LIMIT ?3;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?3
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND s."userId" > ?2
+      AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -177,15 +234,22 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND s."userId" > ?2
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
+  END
   AND u."id" > ?2
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users, those still eligible
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -194,9 +258,10 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
-  AND u."id" IN (SELECT j.value FROM json_each(?2) AS j)
+  END
+  AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [every batch] the batch's last id: the keyset cursor the next batch binds
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [only with --audit-log] the batch's users, for the audit log
@@ -243,11 +308,17 @@ DROP TABLE temp.anonsweep_batch;
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "user" AS u LIMIT 0;
 -- [when the user fails in the first batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -256,14 +327,22 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
+  END
 ORDER BY u."id"
-LIMIT ?2;
+LIMIT ?3;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?3
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND s."userId" > ?2
+      AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -273,15 +352,22 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND s."userId" > ?2
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
+  END
   AND u."id" > ?2
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [when the run's count listed its users, instead of the two above] take the failing user: the next listed user still eligible (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
+  AND u."createdAt" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "session" AS s
+    WHERE s."userId" = u."id"
+      AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."createdAt") < julianday(?1)
   AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -290,9 +376,10 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
   )
-  AND u."id" IN (SELECT j.value FROM json_each(?2) AS j)
+  END
+  AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [every batch] its id: the keyset cursor, past it
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
@@ -305,9 +392,15 @@ DROP TABLE temp.anonsweep_batch;
 
 -- == After the batches
 -- [run, when its count listed its users] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = every listed user's id, as a JSON array of text
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = every listed user's id, as a JSON array of text
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
   CAST(COALESCE(SUM(CASE WHEN u."isAnonymous" IN (1, 'true')
+      AND u."createdAt" < ?2
+      AND CASE WHEN EXISTS (
+        SELECT 1 FROM "session" AS s
+        WHERE s."userId" = u."id"
+          AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
+      ) THEN 0 ELSE 1
       AND julianday(u."createdAt") < julianday(?1)
       AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
       AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
@@ -316,6 +409,7 @@ SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
         WHERE s."userId" = u."id"
           AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
       )
+      END
   THEN 1 ELSE 0 END), 0) AS TEXT)) AS t
 FROM "user" AS u
-WHERE u."id" IN (SELECT j.value FROM json_each(?2) AS j);
+WHERE u."id" IN (SELECT j.value FROM json_each(?3) AS j);

@@ -12,9 +12,15 @@
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true');
 -- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = 50001 (one more than a run lists)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = 50001 (one more than a run lists)
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -23,12 +29,19 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
-LIMIT ?2;
+LIMIT ?3;
 -- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -37,15 +50,22 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
 -- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
   CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."sessions" AS x WHERE x."user_id" = u."id")), 0) AS TEXT),
   CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."refresh_tokens" AS x WHERE x."user_id" = CAST(u."id" AS TEXT))), 0) AS TEXT),
   CAST(COALESCE(SUM((SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id")), 0) AS TEXT)) AS t
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -54,11 +74,18 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
 -- [plan only (--sample)] a sample of eligible ids
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the --sample count
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND +u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND +julianday(u."created_at") < julianday(?1)
   AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -67,11 +94,12 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
-LIMIT ?2;
+LIMIT ?3;
 -- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size (users per page)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size (users per page)
 SELECT p.id, p.created_at,
   CASE
     WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN p.a1
@@ -104,6 +132,12 @@ FROM (
     (SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id") AS n3
   FROM "auth"."users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
+    AND +u."created_at" < ?2
+    AND CASE WHEN EXISTS (
+      SELECT 1 FROM "auth"."sessions" AS s
+      WHERE s."user_id" = u."id"
+        AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+    ) THEN 0 ELSE 1
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -112,13 +146,14 @@ FROM (
       WHERE s."user_id" = u."id"
         AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
     )
+    END
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   ORDER BY u."id"
-  LIMIT ?2
+  LIMIT ?3
 ) AS p
 ORDER BY p.k;
 -- [plan only (--list)] the eligible users for --list: each page after the first, until one comes back short
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the previous page's last id (as text), ?3 = the batch size (users per page)
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the previous page's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size (users per page)
 SELECT p.id, p.created_at,
   CASE
     WHEN p.a1 IS NOT NULL AND (p.a2 IS NULL OR p.a1 >= p.a2) AND (p.a3 IS NULL OR p.a1 >= p.a3) AND (p.a4 IS NULL OR p.a1 >= p.a4) THEN p.a1
@@ -151,6 +186,13 @@ FROM (
     (SELECT COUNT(*) FROM "auth"."flow_state" AS x WHERE x."user_id" = u."id") AS n3
   FROM "auth"."users" AS u
   WHERE u."is_anonymous" IN (1, 'true')
+    AND +u."created_at" < ?3
+    AND CASE WHEN EXISTS (
+      SELECT 1 FROM "auth"."sessions" AS s
+      WHERE s."user_id" = u."id"
+        AND s."user_id" > ?2
+        AND (s."created_at" >= ?3 OR s."updated_at" >= ?3 OR s."refreshed_at" >= ?3)
+    ) THEN 0 ELSE 1
     AND +julianday(u."created_at") < julianday(?1)
     AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
     AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -160,10 +202,11 @@ FROM (
         AND s."user_id" > ?2
         AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
     )
+    END
     AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
     AND u."id" > ?2
   ORDER BY u."id"
-  LIMIT ?3
+  LIMIT ?4
 ) AS p
 ORDER BY p.k;
 
@@ -176,11 +219,17 @@ PRAGMA busy_timeout = 5000;
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
 -- [first batch] pick and lock the first users (no cursor yet)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -189,15 +238,23 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
-LIMIT ?2;
+LIMIT ?3;
 -- [batches after the first] pick and lock the next users after the cursor
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?3
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND s."user_id" > ?2
+      AND (s."created_at" >= ?3 OR s."updated_at" >= ?3 OR s."refreshed_at" >= ?3)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -207,16 +264,23 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > ?2
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users, those still eligible
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -225,10 +289,11 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
-  AND u."id" IN (SELECT j.value FROM json_each(?2) AS j)
+  AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [every batch] the batch's last id: the keyset cursor the next batch binds
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [only with --audit-log] the batch's users, for the audit log
@@ -287,11 +352,17 @@ DROP TABLE temp.anonsweep_batch;
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
 -- [when the user fails in the first batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -300,15 +371,23 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
 ORDER BY u."id"
-LIMIT ?2;
+LIMIT ?3;
 -- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?3
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND s."user_id" > ?2
+      AND (s."created_at" >= ?3 OR s."updated_at" >= ?3 OR s."refreshed_at" >= ?3)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -318,16 +397,23 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > ?2
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   AND u."id" > ?2
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [when the run's count listed its users, instead of the two above] take the failing user: the next listed user still eligible (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?3 = the batch size
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
 FROM "auth"."users" AS u
 WHERE u."is_anonymous" IN (1, 'true')
+  AND u."created_at" < ?2
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM "auth"."sessions" AS s
+    WHERE s."user_id" = u."id"
+      AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+  ) THEN 0 ELSE 1
   AND julianday(u."created_at") < julianday(?1)
   AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -336,10 +422,11 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
   )
+  END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
-  AND u."id" IN (SELECT j.value FROM json_each(?2) AS j)
+  AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
 ORDER BY u."id"
-LIMIT ?3;
+LIMIT ?4;
 -- [every batch] its id: the keyset cursor, past it
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
 -- [every batch] its id, for the report
@@ -352,9 +439,15 @@ DROP TABLE temp.anonsweep_batch;
 
 -- == After the batches
 -- [run, when its count listed its users] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = every listed user's id, as a JSON array of text
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = every listed user's id, as a JSON array of text
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
   CAST(COALESCE(SUM(CASE WHEN u."is_anonymous" IN (1, 'true')
+      AND u."created_at" < ?2
+      AND CASE WHEN EXISTS (
+        SELECT 1 FROM "auth"."sessions" AS s
+        WHERE s."user_id" = u."id"
+          AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
+      ) THEN 0 ELSE 1
       AND julianday(u."created_at") < julianday(?1)
       AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
       AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
@@ -363,7 +456,8 @@ SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
         WHERE s."user_id" = u."id"
           AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
       )
+      END
       AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
   THEN 1 ELSE 0 END), 0) AS TEXT)) AS t
 FROM "auth"."users" AS u
-WHERE u."id" IN (SELECT j.value FROM json_each(?2) AS j);
+WHERE u."id" IN (SELECT j.value FROM json_each(?3) AS j);

@@ -462,6 +462,9 @@ impl Plan {
                     Param::Cutoff(k) => {
                         format!("{ph} = cutoff (as-of minus retention, UTC) as {}", k.name())
                     }
+                    Param::TextBound => format!(
+                        "{ph} = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test"
+                    ),
                     Param::Limit => format!("{ph} = {limit}"),
                     Param::PageAfter
                         if std::ptr::eq(stmt, &self.pick_next)

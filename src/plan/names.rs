@@ -5,7 +5,7 @@ use crate::config::settings::{Guard, GuardValue, Link, Schema};
 use crate::preflight::children::{Child, Source};
 use crate::sql::dialect::{is_binary, Backend, Binder, Stmt};
 use crate::sql::ident::{quote, string_literal};
-use crate::sql::templates::{self, render, TimeCmp};
+use crate::sql::templates::{self, render, TextCmp, TimeCmp};
 
 /// A child table's quoted names.
 pub(super) struct ChildSql {
@@ -418,6 +418,11 @@ impl Names {
     ) -> String {
         let created_cutoff = b.cutoff(f.created_at);
         let created_col = format!("u.{}", self.created_at);
+        let plus = if created_unindexed { "+" } else { "" };
+        let created_quick = b.text_bound(f.created_at).map(|cutoff| TextCmp {
+            column: format!("{plus}{created_col}"),
+            cutoff,
+        });
         // Only what the template writes binds a value (MySQL's `?` are positional).
         let activity: Vec<TimeCmp> = self
             .activity
@@ -425,6 +430,18 @@ impl Names {
             .filter(|_| self.sessions_show_activity)
             .zip(&f.activity)
             .map(|(c, k)| TimeCmp::new(*k, self.backend, &format!("s.{c}"), b.cutoff(*k)))
+            .collect();
+        let quick: Vec<TextCmp> = self
+            .activity
+            .iter()
+            .filter(|_| self.sessions_show_activity)
+            .zip(&f.activity)
+            .filter_map(|(c, k)| {
+                b.text_bound(*k).map(|cutoff| TextCmp {
+                    column: format!("s.{c}"),
+                    cutoff,
+                })
+            })
             .collect();
         let users_activity: Vec<templates::UserActivity> = self
             .users_activity
@@ -445,8 +462,7 @@ impl Names {
         render(&templates::Eligible {
             anonymous: &self.anonymous(f),
             created_expr: &format!(
-                "{}{}",
-                if created_unindexed { "+" } else { "" },
+                "{plus}{}",
                 f.created_at
                     .column_expr(self.backend, &format!("u.{}", self.created_at))
             ),
@@ -464,6 +480,8 @@ impl Names {
             users_activity: &users_activity,
             guards: &guards,
             session_after,
+            created_quick,
+            quick: &quick,
         })
     }
 

@@ -197,6 +197,7 @@ fn values_between(
         .iter()
         .map(|p| match p {
             Param::Cutoff(k) => k.bind_value(backend, v.cutoff),
+            Param::TextBound => BindValue::Text(crate::sql::dialect::text_bound(v.cutoff)),
             Param::Limit => BindValue::Int(v.limit),
             Param::PageAfter => BindValue::Text(
                 after

@@ -273,6 +273,18 @@ pub fn iso_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// The largest zone offset SQLite's date parser reads (`+14:59`), rounded up.
+const MAX_ZONE_OFFSET_HOURS: i64 = 15;
+
+/// The cutoff plus the largest zone offset, as canonical text: a SQLite time text that sorts
+/// at or after it is after the cutoff, whatever its form or offset, or is not a time SQLite
+/// reads (text sorts by its date first, then by `T`, the hour, …; a form that sorts earlier,
+/// `2026-10-28 03:00` or a `+14:00` offset, sorts before it and is read in full). So the rule
+/// may decide on the text alone for such a value, exactly as on the parsed time.
+pub fn text_bound(cutoff: DateTime<Utc>) -> String {
+    iso_text(cutoff + chrono::Duration::hours(MAX_ZONE_OFFSET_HOURS))
+}
+
 /// A value bound to a statement parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BindValue {
@@ -295,6 +307,8 @@ pub enum Param {
     /// The last id of a worker's range, as text (`--workers`): a bounded pick takes no user
     /// after it.
     UpTo,
+    /// SQLite text columns: [`text_bound`] of the cutoff (the rule's quick text test).
+    TextBound,
     /// The ids of the users a batch may take, as one JSON array of text (a run whose count
     /// listed its eligible users).
     Ids,
@@ -356,6 +370,18 @@ impl Binder {
             }
             None => self.placeholder(Param::Cutoff(kind)),
         }
+    }
+
+    /// SQLite text columns: [`text_bound`] of the cutoff, for a plain text comparison with the
+    /// column, before any value is parsed. `None` for every other column.
+    pub fn text_bound(&mut self, kind: TimeKind) -> Option<String> {
+        if !TimeKind::sqlite_text(self.backend, kind) {
+            return None;
+        }
+        Some(match self.literal_cutoff {
+            Some(c) => format!("'{}'", text_bound(c)),
+            None => self.placeholder(Param::TextBound),
+        })
     }
 
     /// The batch size placeholder.

@@ -16,6 +16,13 @@ pub struct TimeCmp {
     pub unreadable: Option<String>,
 }
 
+/// SQLite text: a column compared as text with the cutoff's text bound, the rule's quick test
+/// (see [`Eligible::quick`]).
+pub struct TextCmp {
+    pub column: String,
+    pub cutoff: String,
+}
+
 impl TimeCmp {
     /// The comparison of column `col` (qualified, quoted), read as `kind`, with `cutoff`.
     pub fn new(
@@ -101,6 +108,15 @@ pub struct Eligible<'a> {
     /// Redundant keyset bound for the sessions probe (implied by the user's own bound), so a
     /// merge join starts at the cursor instead of the start of the sessions index.
     pub session_after: &'a str,
+    /// SQLite text: the created column (with its `+` when unindexed) compared as text with the
+    /// cutoff's text bound (`dialect::text_bound`): a user whose text sorts at or after it was
+    /// created after the cutoff, or at a time in doubt; kept either way.
+    pub created_quick: Option<TextCmp>,
+    /// SQLite text activity columns compared as text with the cutoff's text bound. A session
+    /// whose text sorts at or after it is activity, or in doubt, so it keeps the user before
+    /// any value is parsed; the full reading of the values (and of the created time) runs only
+    /// for the users this test leaves. The answer is the full rule's, only sooner.
+    pub quick: &'a [TextCmp],
 }
 
 /// The batch table, first in each batch transaction; it never outlives the transaction.

@@ -1,4 +1,17 @@
 {{ anonymous }}
+{%- match created_quick %}{% when Some with (q) %}
+  AND {{ q.column }} < {{ q.cutoff }}
+{%- when None %}{% endmatch %}
+{%- if sessions_show_activity && !quick.is_empty() %}
+  AND CASE WHEN EXISTS (
+    SELECT 1 FROM {{ sessions }} AS s
+    WHERE s.{{ session_user }} = u.{{ user_id }}
+{%- if !session_after.is_empty() %}
+      AND s.{{ session_user }} > {{ session_after }}
+{%- endif %}
+      AND ({% for q in quick %}{% if !loop.first %} OR {% endif %}{{ q.column }} >= {{ q.cutoff }}{% endfor %})
+  ) THEN 0 ELSE 1
+{%- endif %}
   AND {{ created_expr }} < {{ created_cutoff }}
   AND {{ created_expr }} >= {{ created_earliest }}
 {%- match created_text %}{% when Some with (col) %}
@@ -13,6 +26,9 @@
 {%- endif %}
       AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{% match a.unreadable %}{% when Some with (col) %}({{ col }} IS NOT NULL AND NOT IFNULL(typeof({{ col }}) = 'text' AND substr({{ col }}, 5, 1) = '-' AND {{ a.expr }} < {{ a.cutoff }}, 0)){% when None %}{{ a.expr }} >= {{ a.cutoff }}{% endmatch %}{% match a.earliest %}{% when Some with (e) %} OR {{ a.expr }} < {{ e }}{% when None %}{% endmatch %}{% endfor %})
   )
+{%- endif %}
+{%- if sessions_show_activity && !quick.is_empty() %}
+  END
 {%- endif %}
 {%- for a in users_activity %}
   AND (u.{{ a.column }} IS NULL OR ({{ a.expr }} < {{ a.cutoff }} AND {{ a.expr }} >= {{ a.earliest }}))

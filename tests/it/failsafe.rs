@@ -328,6 +328,30 @@ fn sqlite_text_values_in_doubt_after_the_sample_keep_their_users() {
             old_s(),
             q("2026-10-27T01:00:00+05:30"),
         ),
+        // The largest offset SQLite reads, +14:59: 2026-10-26T23:59Z, before the cutoff, though
+        // the text sorts 14 hours after the cutoff's (the rule's quick text test must leave it
+        // to the full reading).
+        user("u_tz_max_before_cutoff", old(), true).session(
+            "s_tz_max_before_cutoff",
+            old_s(),
+            q("2026-10-27T14:58:00+14:59"),
+        ),
+        user(
+            "u_created_tz_max_before_cutoff",
+            q("2026-10-27T14:58:00+14:59"),
+            true,
+        ),
+        // The cutoff itself, written with that offset: activity.
+        user("u_tz_max_at_cutoff", old(), false).session(
+            "s_tz_max_at_cutoff",
+            old_s(),
+            q("2026-10-27T14:59:00+14:59"),
+        ),
+        user(
+            "u_created_tz_max_at_cutoff",
+            q("2026-10-27T14:59:00+14:59"),
+            false,
+        ),
     ]);
     insert(&db, &users);
     assert_eq!(
