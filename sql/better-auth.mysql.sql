@@ -5,6 +5,12 @@
 --   session.createdAt: timestamp (UTC assumed)
 --   session.updatedAt: timestamp (UTC assumed)
 
+-- == When a connection opens, before any other statement on it
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+SET time_zone = '+00:00';
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
+
 -- == Before the first batch: counts, in one read-only snapshot
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM `user` AS u

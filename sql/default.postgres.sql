@@ -5,6 +5,14 @@
 --   sessions.created_at: timestamptz
 --   sessions.updated_at: timestamptz
 
+-- == When a connection opens, before any other statement on it
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+SET TIME ZONE 'UTC';
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+SET application_name = 'anonsweep';
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+SET jit = off;
+
 -- == Before the lock and anything else: is a transaction-mode connection pooler in between?
 -- [run and plan: up to 20 rounds, each on one connection, a second one, then the first again] the server process serving the connection: a pid that changes between transactions, or serves both connections, means a transaction-mode pooler
 SELECT CAST(pg_backend_pid() AS TEXT) AS t;

@@ -7,6 +7,12 @@
 --   auth.sessions.refreshed_at: timestamp (UTC assumed)
 --   auth.users.last_sign_in_at: timestamp (UTC assumed)
 
+-- == When a connection opens, before any other statement on it
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+SET time_zone = '+00:00';
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
+
 -- == Before the first batch: counts, in one read-only snapshot
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM `auth`.`users` AS u

@@ -7,6 +7,10 @@
 --   auth.sessions.refreshed_at: iso-text
 --   auth.users.last_sign_in_at: iso-text
 
+-- == When a connection opens, before any other statement on it
+-- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
+PRAGMA foreign_keys = ON;
+
 -- == Before the first batch: counts, in one read-only snapshot
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM "auth"."users" AS u

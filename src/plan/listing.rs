@@ -71,6 +71,7 @@ const AFTER: &str = "After the batches";
 const ROLLED_BACK: &str = "After a batch that was rolled back";
 const PROBE: &str =
     "Before the lock and anything else: is a transaction-mode connection pooler in between?";
+const CONNECT: &str = "When a connection opens, before any other statement on it";
 
 impl Plan {
     /// Every statement, in execution order.
@@ -88,6 +89,14 @@ impl Plan {
             });
         };
         let (run_and_plan, plan_only) = ("run and plan", "plan only");
+        for s in &self.connect {
+            add(
+                CONNECT,
+                "run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)",
+                "a setting of this connection only".into(),
+                s,
+            );
+        }
         let rounds = format!(
             "run and plan: up to {} rounds, each on one connection, a second one, then the first again",
             super::POOLER_PROBE_ROUNDS

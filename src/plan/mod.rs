@@ -54,6 +54,8 @@ pub struct Plan {
     /// Before the lock and anything else (PostgreSQL): the server process serving the
     /// connection, read on two connections to detect a transaction-mode pooler.
     pub pooler_probe: Vec<Stmt>,
+    /// When each connection opens, before anything else (`Backend::on_connect`).
+    pub connect: Vec<Stmt>,
     /// Once per run, before the first batch: how long a batch waits for a lock (SQLite, MySQL).
     pub session: Vec<Stmt>,
     /// First in each batch transaction (PostgreSQL, `SET LOCAL`): how long it waits for a row
@@ -274,6 +276,11 @@ impl Plan {
             sample,
             list,
             pooler_probe: pooler_probe(backend),
+            connect: backend
+                .on_connect()
+                .iter()
+                .map(|sql| plain(sql.to_string()))
+                .collect(),
             session: match backend {
                 Backend::Postgres => Vec::new(),
                 _ => vec![plain(render(&templates::SessionLockWait {

@@ -495,7 +495,9 @@ impl Conn {
                 if let Some(t) = crate::sql::trace::enabled() {
                     c.set_instrumentation(t);
                 }
-                diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut c)?;
+                for sql in Backend::Sqlite.on_connect() {
+                    diesel::sql_query(*sql).execute(&mut c)?;
+                }
                 Ok(Conn::Sqlite(c))
             }
             DbUrl::Postgres { .. } => {
@@ -516,8 +518,9 @@ impl Conn {
                 if let Some(t) = crate::sql::trace::enabled() {
                     c.set_instrumentation(t);
                 }
-                diesel::sql_query("SET TIME ZONE 'UTC'").execute(&mut c)?;
-                diesel::sql_query("SET application_name = 'anonsweep'").execute(&mut c)?;
+                for sql in Backend::Postgres.on_connect() {
+                    diesel::sql_query(*sql).execute(&mut c)?;
+                }
                 Ok(Conn::Pg(c))
             }
             DbUrl::Mysql { tls, .. } => {
@@ -529,10 +532,9 @@ impl Conn {
                     c.set_instrumentation(t);
                 }
                 use diesel::connection::SimpleConnection;
-                // UTC for DATETIME/TIMESTAMP comparisons; READ COMMITTED so a batch locks only
-                // the rows it matches (no gap locks) and each statement sees the latest commits.
-                c.batch_execute("SET time_zone = '+00:00'")?;
-                c.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
+                for sql in Backend::Mysql.on_connect() {
+                    c.batch_execute(sql)?;
+                }
                 Ok(Conn::Mysql(c))
             }
         }
