@@ -680,6 +680,21 @@ fn split_sql(sql: &str) -> Vec<String> {
 
 /// The statements `plan` prints, normalised: its output cut at blank lines (so the summary
 /// above the SQL, and any stray quote in it, stays apart) and then at `;`.
+/// The statements of the plan's "When a connection opens" section, normalised.
+fn connect_settings(stdout: &str) -> Vec<String> {
+    let mut lines = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("-- == When a connection opens"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-- =="));
+    let section: String = lines.by_ref().fold(String::new(), |mut acc, l| {
+        acc.push_str(l);
+        acc.push('\n');
+        acc
+    });
+    split_sql(&section).iter().map(|s| normalise(s)).collect()
+}
+
 pub(crate) fn plan_statements(stdout: &str) -> BTreeSet<String> {
     let mut blocks = vec![String::new()];
     for line in stdout.lines() {
@@ -1019,7 +1034,25 @@ fn check_statement_log(server: &mut dyn LoggedServer, variants: &[Variant]) {
         let mark = server.mark();
         let run = support::anonsweep_in(scratch.path(), &args, &[]);
         assert_eq!(run.code, 0, "{}: {}", v.name, run.all());
-        let run_log = touching(&server.statements_since(mark));
+        let run_all = server.statements_since(mark);
+        let run_log = touching(&run_all);
+
+        // Each connection's settings, listed first by the plan, are what the server saw.
+        let connect = connect_settings(&plan.stdout);
+        assert!(
+            !connect.is_empty(),
+            "{}: the plan lists no connection settings:\n{}",
+            v.name,
+            plan.stdout
+        );
+        let sent: BTreeSet<String> = run_all.iter().map(|s| normalise(s)).collect();
+        for c in &connect {
+            assert!(
+                sent.contains(c),
+                "{}: the plan's connection setting {c:?} is not in the server log",
+                v.name
+            );
+        }
 
         // Not vacuous: the run deleted exactly the eligible users, in a first and later batches.
         let summary: serde_json::Value = serde_json::from_str(&run.stdout)
