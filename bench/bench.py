@@ -722,6 +722,9 @@ def run_contender(be, master, label, fn, reference, expected_eligible, results):
     """Runs fn on a fresh copy of master, then compares what is left with reference (the first
     contender's result when reference has no state yet) and anonsweep's counts with the rule."""
     copy = be.clone(master)
+    # The copy's pages would otherwise still be on their way to disk while the contender runs,
+    # and whichever statement syncs the file first would pay for writing the whole copy.
+    os.sync()
     try:
         log(f"{be.name}: {label} ...")
         res = fn(copy)
@@ -880,6 +883,7 @@ def bench_plan(be, masters, out, reps=3):
             res["migrate_run_s"] = m.get("migrate_run_s")
         log(f"== {be.name}: plan timing, backlog, {ix} the shipped indexes ({reps} runs on one copy)")
         copy = be.clone(m["handle"])
+        os.sync()
         try:
             walls, rss, eligible = [], 0, None
             for _ in range(reps):

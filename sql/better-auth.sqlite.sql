@@ -23,13 +23,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
 LIMIT ?3;
@@ -43,13 +43,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END;
 -- [plan only] eligible users and the rows session, account would lose, in one pass
@@ -65,13 +65,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END;
 -- [plan only (--sample)] a sample of eligible ids
@@ -84,13 +84,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND +julianday(u."createdAt") < julianday(?1)
-  AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND +julianday(u."createdAt") < (SELECT julianday(?1))
+  AND +julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
 ORDER BY u."id"
@@ -125,13 +125,13 @@ FROM (
       WHERE s."userId" = u."id"
         AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
     ) THEN 0 ELSE 1
-    AND +julianday(u."createdAt") < julianday(?1)
-    AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+    AND +julianday(u."createdAt") < (SELECT julianday(?1))
+    AND +julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
     AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
-        AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+        AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
     )
     END
   ORDER BY u."id"
@@ -169,14 +169,14 @@ FROM (
         AND s."userId" > ?2
         AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
     ) THEN 0 ELSE 1
-    AND +julianday(u."createdAt") < julianday(?1)
-    AND +julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+    AND +julianday(u."createdAt") < (SELECT julianday(?1))
+    AND +julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
     AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "session" AS s
       WHERE s."userId" = u."id"
         AND s."userId" > ?2
-        AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+        AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
     )
     END
     AND u."id" > ?2
@@ -205,13 +205,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
 ORDER BY u."id"
@@ -229,14 +229,14 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND s."userId" > ?2
       AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" > ?2
@@ -254,13 +254,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
@@ -323,13 +323,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
 ORDER BY u."id"
@@ -347,14 +347,14 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND s."userId" > ?2
       AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
       AND s."userId" > ?2
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" > ?2
@@ -372,13 +372,13 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < julianday(?1)
-  AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."createdAt") < (SELECT julianday(?1))
+  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "session" AS s
     WHERE s."userId" = u."id"
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
@@ -405,13 +405,13 @@ SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
         WHERE s."userId" = u."id"
           AND (s."createdAt" >= ?2 OR s."updatedAt" >= ?2)
       ) THEN 0 ELSE 1
-      AND julianday(u."createdAt") < julianday(?1)
-      AND julianday(u."createdAt") >= julianday('1990-01-01T00:00:00.000Z')
+      AND julianday(u."createdAt") < (SELECT julianday(?1))
+      AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
       AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
       AND NOT EXISTS (
         SELECT 1 FROM "session" AS s
         WHERE s."userId" = u."id"
-          AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < julianday(?1), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < julianday(?1), 0)))
+          AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
       )
       END
   THEN 1 ELSE 0 END), 0) AS TEXT)) AS t

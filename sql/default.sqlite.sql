@@ -23,13 +23,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
 LIMIT ?3;
@@ -43,13 +43,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END;
 -- [plan only] eligible users and the rows sessions, accounts would lose, in one pass
@@ -65,13 +65,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END;
 -- [plan only (--sample)] a sample of eligible ids
@@ -84,13 +84,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND +julianday(u."created_at") < julianday(?1)
-  AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND +julianday(u."created_at") < (SELECT julianday(?1))
+  AND +julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
 ORDER BY u."id"
@@ -125,13 +125,13 @@ FROM (
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
     ) THEN 0 ELSE 1
-    AND +julianday(u."created_at") < julianday(?1)
-    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND +julianday(u."created_at") < (SELECT julianday(?1))
+    AND +julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
     AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
-        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
     )
     END
   ORDER BY u."id"
@@ -169,14 +169,14 @@ FROM (
         AND s."user_id" > ?2
         AND (s."created_at" >= ?3 OR s."updated_at" >= ?3)
     ) THEN 0 ELSE 1
-    AND +julianday(u."created_at") < julianday(?1)
-    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND +julianday(u."created_at") < (SELECT julianday(?1))
+    AND +julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
     AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
     )
     END
     AND u."id" > ?2
@@ -205,13 +205,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
 ORDER BY u."id"
@@ -229,14 +229,14 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > ?2
       AND (s."created_at" >= ?3 OR s."updated_at" >= ?3)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" > ?2
@@ -254,13 +254,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
@@ -323,13 +323,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
 ORDER BY u."id"
@@ -347,14 +347,14 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > ?2
       AND (s."created_at" >= ?3 OR s."updated_at" >= ?3)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" > ?2
@@ -372,13 +372,13 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
   )
   END
   AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
@@ -405,13 +405,13 @@ SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
         WHERE s."user_id" = u."id"
           AND (s."created_at" >= ?2 OR s."updated_at" >= ?2)
       ) THEN 0 ELSE 1
-      AND julianday(u."created_at") < julianday(?1)
-      AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+      AND julianday(u."created_at") < (SELECT julianday(?1))
+      AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
       AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
       AND NOT EXISTS (
         SELECT 1 FROM "sessions" AS s
         WHERE s."user_id" = u."id"
-          AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)))
+          AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)))
       )
       END
   THEN 1 ELSE 0 END), 0) AS TEXT)) AS t

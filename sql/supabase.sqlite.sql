@@ -25,16 +25,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
 LIMIT ?3;
 -- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
@@ -46,16 +46,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))));
 -- [plan only] eligible users and the rows auth.sessions, auth.refresh_tokens, auth.flow_state would lose, in one pass
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
@@ -70,16 +70,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')));
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))));
 -- [plan only (--sample)] a sample of eligible ids
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the --sample count
 SELECT CAST(u."id" AS TEXT) AS id FROM "auth"."users" AS u
@@ -90,16 +90,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND +julianday(u."created_at") < julianday(?1)
-  AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND +julianday(u."created_at") < (SELECT julianday(?1))
+  AND +julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
 ORDER BY u."id"
 LIMIT ?3;
 -- [plan only (--list)] the eligible users for --list, with their latest activity and rows per table: the first page
@@ -142,16 +142,16 @@ FROM (
       WHERE s."user_id" = u."id"
         AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
     ) THEN 0 ELSE 1
-    AND +julianday(u."created_at") < julianday(?1)
-    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND +julianday(u."created_at") < (SELECT julianday(?1))
+    AND +julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
     AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
-        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
     )
     END
-    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
   ORDER BY u."id"
   LIMIT ?3
 ) AS p
@@ -197,17 +197,17 @@ FROM (
         AND s."user_id" > ?2
         AND (s."created_at" >= ?3 OR s."updated_at" >= ?3 OR s."refreshed_at" >= ?3)
     ) THEN 0 ELSE 1
-    AND +julianday(u."created_at") < julianday(?1)
-    AND +julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+    AND +julianday(u."created_at") < (SELECT julianday(?1))
+    AND +julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
     AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
     AND NOT EXISTS (
       SELECT 1 FROM "auth"."sessions" AS s
       WHERE s."user_id" = u."id"
         AND s."user_id" > ?2
-        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+        AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
     )
     END
-    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+    AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
     AND u."id" > ?2
   ORDER BY u."id"
   LIMIT ?4
@@ -234,16 +234,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
 ORDER BY u."id"
 LIMIT ?3;
 -- [batches after the first] pick and lock the next users after the cursor
@@ -259,17 +259,17 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > ?2
       AND (s."created_at" >= ?3 OR s."updated_at" >= ?3 OR s."refreshed_at" >= ?3)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
   AND u."id" > ?2
 ORDER BY u."id"
 LIMIT ?4;
@@ -285,16 +285,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
   AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
 ORDER BY u."id"
 LIMIT ?4;
@@ -367,16 +367,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
 ORDER BY u."id"
 LIMIT ?3;
 -- [when the user fails in a later batch] take the failing user (no lock)
@@ -392,17 +392,17 @@ WHERE u."is_anonymous" IN (1, 'true')
       AND s."user_id" > ?2
       AND (s."created_at" >= ?3 OR s."updated_at" >= ?3 OR s."refreshed_at" >= ?3)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
       AND s."user_id" > ?2
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
   AND u."id" > ?2
 ORDER BY u."id"
 LIMIT ?4;
@@ -418,16 +418,16 @@ WHERE u."is_anonymous" IN (1, 'true')
     WHERE s."user_id" = u."id"
       AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
   ) THEN 0 ELSE 1
-  AND julianday(u."created_at") < julianday(?1)
-  AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+  AND julianday(u."created_at") < (SELECT julianday(?1))
+  AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
   AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
   AND NOT EXISTS (
     SELECT 1 FROM "auth"."sessions" AS s
     WHERE s."user_id" = u."id"
-      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+      AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+  AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
   AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
 ORDER BY u."id"
 LIMIT ?4;
@@ -452,16 +452,16 @@ SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
         WHERE s."user_id" = u."id"
           AND (s."created_at" >= ?2 OR s."updated_at" >= ?2 OR s."refreshed_at" >= ?2)
       ) THEN 0 ELSE 1
-      AND julianday(u."created_at") < julianday(?1)
-      AND julianday(u."created_at") >= julianday('1990-01-01T00:00:00.000Z')
+      AND julianday(u."created_at") < (SELECT julianday(?1))
+      AND julianday(u."created_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
       AND typeof(u."created_at") = 'text' AND substr(u."created_at", 5, 1) = '-'
       AND NOT EXISTS (
         SELECT 1 FROM "auth"."sessions" AS s
         WHERE s."user_id" = u."id"
-          AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < julianday(?1), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < julianday(?1), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < julianday(?1), 0)))
+          AND ((s."created_at" IS NOT NULL AND NOT IFNULL(typeof(s."created_at") = 'text' AND substr(s."created_at", 5, 1) = '-' AND julianday(s."created_at") < (SELECT julianday(?1)), 0)) OR (s."updated_at" IS NOT NULL AND NOT IFNULL(typeof(s."updated_at") = 'text' AND substr(s."updated_at", 5, 1) = '-' AND julianday(s."updated_at") < (SELECT julianday(?1)), 0)) OR (s."refreshed_at" IS NOT NULL AND NOT IFNULL(typeof(s."refreshed_at") = 'text' AND substr(s."refreshed_at", 5, 1) = '-' AND julianday(s."refreshed_at") < (SELECT julianday(?1)), 0)))
       )
       END
-      AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < julianday(?1) AND julianday(u."last_sign_in_at") >= julianday('1990-01-01T00:00:00.000Z')))
+      AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
   THEN 1 ELSE 0 END), 0) AS TEXT)) AS t
 FROM "auth"."users" AS u
 WHERE u."id" IN (SELECT j.value FROM json_each(?3) AS j);
