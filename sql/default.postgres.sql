@@ -338,7 +338,7 @@ WHERE u."id" = ANY(ARRAY(SELECT b.id FROM pg_temp.anonsweep_batch AS b))
 ORDER BY u."id";
 
 -- == After the batches
--- [run, when its count listed its users] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
+-- [run, when its count listed its users and its batches did not delete them all] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
 --   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = every listed user's id, as a JSON array of text
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
   CAST(COALESCE(SUM(CASE WHEN u."is_anonymous"

@@ -377,7 +377,7 @@ ORDER BY u.`id`;
 DROP TEMPORARY TABLE anonsweep_batch;
 
 -- == After the batches
--- [run, when its count listed its users] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
+-- [run, when its count listed its users and its batches did not delete them all] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#5 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#6 = every listed user's id, as a JSON array of text
 SELECT CAST(concat_ws('|', CAST(COUNT(*) AS CHAR),
   CAST(COALESCE(SUM(CASE WHEN u.`is_anonymous` = 1

@@ -230,6 +230,18 @@ pub fn account(
     listed: Option<&[String]>,
 ) -> anyhow::Result<Accounting> {
     if let Some(ids) = listed {
+        // The batches take listed users only: when they deleted every one, none is left to
+        // count, and the count would only confirm (0, 0).
+        if deleted == ids.len() as u64 {
+            return Ok(Accounting::listed(
+                eligible_at_start,
+                deleted,
+                kept_changed,
+                failed,
+                0,
+                0,
+            ));
+        }
         let t = conn
             .text_in(&plan.listed.count, values, &ids_json(ids))?
             .unwrap_or_default();

@@ -392,7 +392,7 @@ impl Plan {
         }
         add(
             AFTER,
-            "run, when its count listed its users",
+            "run, when its count listed its users and its batches did not delete them all",
             "how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch".into(),
             &self.listed.count,
         );
