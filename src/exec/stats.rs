@@ -216,8 +216,9 @@ pub fn ids_json(ids: &[String]) -> String {
 }
 
 /// Counts the users still eligible after the batches (the plan's own eligibility count, or,
-/// when the run listed its users, how many of those are still eligible) and balances the run's
-/// numbers against the count at the start.
+/// when the run listed its users, how many of those are still eligible; nothing when its
+/// batches deleted every listed user) and balances the run's numbers against the count at the
+/// start.
 #[allow(clippy::too_many_arguments)]
 pub fn account(
     conn: &mut Conn,
