@@ -9,13 +9,21 @@
 -- [run, plan and doctor: every connection (the run's, each worker's, the pooler probe's)] a setting of this connection only
 PRAGMA foreign_keys = ON;
 
--- == Before the first batch: counts, in one read-only snapshot
+-- == Before the first batch: counts, in one snapshot; a run (not --dry-run) writes in it its list of eligible users, a temporary table of its own connection, and nothing else
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true');
--- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = 50001 (one more than a run lists)
-SELECT CAST(u."id" AS TEXT) AS id FROM "user" AS u
+-- [run (not --dry-run)] the run's list of eligible users: a temporary table on its own connection (a list an earlier run on it left is dropped first)
+DROP TABLE IF EXISTS temp.anonsweep_listed;
+-- [run (not --dry-run)] the run's list of eligible users: a temporary table on its own connection (a list an earlier run on it left is dropped first)
+CREATE TEMPORARY TABLE anonsweep_listed AS
+SELECT u."id" AS id FROM "user" AS u LIMIT 0;
+-- [run (not --dry-run)] the run's list of eligible users: a temporary table on its own connection (a list an earlier run on it left is dropped first)
+CREATE UNIQUE INDEX temp.anonsweep_listed_id ON anonsweep_listed (id);
+-- [run (not --dry-run), instead of the count below] every eligible user's id into the list: the rows it inserts are the eligible count, and the batches take these users, by id, and no others
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
+INSERT INTO temp.anonsweep_listed (id)
+SELECT u."id" FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
   AND u."createdAt" < ?2
   AND CASE WHEN EXISTS (
@@ -31,9 +39,8 @@ WHERE u."isAnonymous" IN (1, 'true')
     WHERE s."userId" = u."id"
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
-  END
-LIMIT ?3;
--- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
+  END;
+-- [plan and run --dry-run (a run counts by listing them, above)] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT COUNT(*) AS n FROM "user" AS u
 WHERE u."isAnonymous" IN (1, 'true')
@@ -193,12 +200,13 @@ PRAGMA busy_timeout = 5000;
 -- [every batch] the batch table, for this transaction only (nothing stays in the session for the next batch)
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "user" AS u LIMIT 0;
--- [first batch] pick and lock the first users (no cursor yet)
+-- [first batch] pick the first listed users still eligible (no cursor yet)
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
-FROM "user" AS u
-WHERE u."isAnonymous" IN (1, 'true')
+FROM temp.anonsweep_listed AS l CROSS JOIN "user" AS u
+WHERE u."id" = l.id
+  AND u."isAnonymous" IN (1, 'true')
   AND u."createdAt" < ?2
   AND CASE WHEN EXISTS (
     SELECT 1 FROM "session" AS s
@@ -214,40 +222,16 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
-ORDER BY u."id"
+ORDER BY l.id
 LIMIT ?3;
--- [batches after the first] pick and lock the next users after the cursor
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size
+-- [batches after the first] pick the next listed users still eligible, after the cursor
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the keyset cursor: the previous batch's last id (as text), ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
-FROM "user" AS u
-WHERE u."isAnonymous" IN (1, 'true')
-  AND u."createdAt" < ?3
-  AND CASE WHEN EXISTS (
-    SELECT 1 FROM "session" AS s
-    WHERE s."userId" = u."id"
-      AND s."userId" > ?2
-      AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
-  ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < (SELECT julianday(?1))
-  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
-  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
-  AND NOT EXISTS (
-    SELECT 1 FROM "session" AS s
-    WHERE s."userId" = u."id"
-      AND s."userId" > ?2
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
-  )
-  END
-  AND u."id" > ?2
-ORDER BY u."id"
-LIMIT ?4;
--- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users, those still eligible
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?4 = the batch size
-INSERT INTO temp.anonsweep_batch (id)
-SELECT u."id"
-FROM "user" AS u
-WHERE u."isAnonymous" IN (1, 'true')
+FROM temp.anonsweep_listed AS l CROSS JOIN "user" AS u
+WHERE u."id" = l.id
+  AND l.id > ?3
+  AND u."isAnonymous" IN (1, 'true')
   AND u."createdAt" < ?2
   AND CASE WHEN EXISTS (
     SELECT 1 FROM "session" AS s
@@ -263,8 +247,7 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
-ORDER BY u."id"
+ORDER BY l.id
 LIMIT ?4;
 -- [every batch] the batch's last id: the keyset cursor the next batch binds
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
@@ -311,12 +294,13 @@ DROP TABLE temp.anonsweep_batch;
 -- [every batch] the batch table, for this transaction only
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "user" AS u LIMIT 0;
--- [when the user fails in the first batch] take the failing user (no lock)
+-- [when the user fails in the first batch] take the failing user: the next listed user still eligible
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
-FROM "user" AS u
-WHERE u."isAnonymous" IN (1, 'true')
+FROM temp.anonsweep_listed AS l CROSS JOIN "user" AS u
+WHERE u."id" = l.id
+  AND u."isAnonymous" IN (1, 'true')
   AND u."createdAt" < ?2
   AND CASE WHEN EXISTS (
     SELECT 1 FROM "session" AS s
@@ -332,40 +316,16 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
-ORDER BY u."id"
+ORDER BY l.id
 LIMIT ?3;
--- [when the user fails in a later batch] take the failing user (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = the keyset cursor: the previous batch's last id (as text), ?3 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?4 = the batch size
+-- [when the user fails in a later batch] take the failing user: the next listed user still eligible
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the keyset cursor: the previous batch's last id (as text), ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
-FROM "user" AS u
-WHERE u."isAnonymous" IN (1, 'true')
-  AND u."createdAt" < ?3
-  AND CASE WHEN EXISTS (
-    SELECT 1 FROM "session" AS s
-    WHERE s."userId" = u."id"
-      AND s."userId" > ?2
-      AND (s."createdAt" >= ?3 OR s."updatedAt" >= ?3)
-  ) THEN 0 ELSE 1
-  AND julianday(u."createdAt") < (SELECT julianday(?1))
-  AND julianday(u."createdAt") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))
-  AND typeof(u."createdAt") = 'text' AND substr(u."createdAt", 5, 1) = '-'
-  AND NOT EXISTS (
-    SELECT 1 FROM "session" AS s
-    WHERE s."userId" = u."id"
-      AND s."userId" > ?2
-      AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
-  )
-  END
-  AND u."id" > ?2
-ORDER BY u."id"
-LIMIT ?4;
--- [when the run's count listed its users, instead of the two above] take the failing user: the next listed user still eligible (no lock)
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?4 = the batch size
-INSERT INTO temp.anonsweep_batch (id)
-SELECT u."id"
-FROM "user" AS u
-WHERE u."isAnonymous" IN (1, 'true')
+FROM temp.anonsweep_listed AS l CROSS JOIN "user" AS u
+WHERE u."id" = l.id
+  AND l.id > ?3
+  AND u."isAnonymous" IN (1, 'true')
   AND u."createdAt" < ?2
   AND CASE WHEN EXISTS (
     SELECT 1 FROM "session" AS s
@@ -381,8 +341,7 @@ WHERE u."isAnonymous" IN (1, 'true')
       AND ((s."createdAt" IS NOT NULL AND NOT IFNULL(typeof(s."createdAt") = 'text' AND substr(s."createdAt", 5, 1) = '-' AND julianday(s."createdAt") < (SELECT julianday(?1)), 0)) OR (s."updatedAt" IS NOT NULL AND NOT IFNULL(typeof(s."updatedAt") = 'text' AND substr(s."updatedAt", 5, 1) = '-' AND julianday(s."updatedAt") < (SELECT julianday(?1)), 0)))
   )
   END
-  AND u."id" IN (SELECT j.value FROM json_each(?3) AS j)
-ORDER BY u."id"
+ORDER BY l.id
 LIMIT ?4;
 -- [every batch] its id: the keyset cursor, past it
 SELECT CAST(b.id AS TEXT) AS t FROM temp.anonsweep_batch AS b ORDER BY b.id DESC LIMIT 1;
@@ -395,8 +354,8 @@ ORDER BY u."id";
 DROP TABLE temp.anonsweep_batch;
 
 -- == After the batches
--- [run, when its count listed its users and its batches did not delete them all] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
---   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = every listed user's id, as a JSON array of text
+-- [run (not --dry-run), unless its batches deleted every listed user] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
+--   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
   CAST(COALESCE(SUM(CASE WHEN u."isAnonymous" IN (1, 'true')
       AND u."createdAt" < ?2
@@ -415,5 +374,7 @@ SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
       )
       END
   THEN 1 ELSE 0 END), 0) AS TEXT)) AS t
-FROM "user" AS u
-WHERE u."id" IN (SELECT j.value FROM json_each(?3) AS j);
+FROM temp.anonsweep_listed AS l CROSS JOIN "user" AS u
+WHERE u."id" = l.id;
+-- [run (not --dry-run), last] drop the run's list of eligible users
+DROP TABLE temp.anonsweep_listed;

@@ -115,7 +115,8 @@ pub struct RunOutcome {
     /// The connections that took batches (`--workers`).
     pub workers: u64,
     /// The batches took the users the run's count listed, by id (one worker, at most
-    /// [`LISTED_MAX`](crate::plan::LISTED_MAX) eligible); else they walked the users table.
+    /// [`LISTED_MAX`](crate::plan::LISTED_MAX) eligible; on SQLite always, from the list
+    /// table); else they walked the users table.
     pub users_listed: bool,
     pub max_batch_ms: f64,
     pub p99_batch_ms: f64,
@@ -364,11 +365,12 @@ fn pick_listed(
     let Some(listed) = &cur.listed else {
         return Ok(None);
     };
-    let stmt = if lock {
-        &plan.listed.pick
-    } else {
-        &plan.listed.skip
+    let Some(stmts) = &plan.listed else {
+        return Err(BatchError::Db(diesel::result::Error::QueryBuilderError(
+            "listed users without the plan's statements for them".into(),
+        )));
     };
+    let stmt = if lock { &stmts.pick } else { &stmts.skip };
     let size = (v.limit.max(1) as usize).min(listed.len().max(1));
     while cur.pos < listed.len() {
         let end = (cur.pos + size).min(listed.len());
@@ -1043,7 +1045,8 @@ pub fn run<'a>(
     });
     let stop = shared.stops.take();
     let mut out = merge(plan, parts, stop, workers, lag);
-    out.users_listed = workers == 1 && opts.listed.is_some();
+    // SQLite's picks always take the users of the run's list table.
+    out.users_listed = workers == 1 && (opts.listed.is_some() || plan.listed_table.is_some());
     Ok(out)
 }
 

@@ -18,10 +18,37 @@ pub struct PlanStats {
     /// Users each `[[keep_if]]` guard keeps (the dry run counts them).
     pub guarded: Vec<(String, u64)>,
     pub sample: Vec<String>,
-    /// A run's count that listed the eligible users ([`Counts::Listed`], at most
-    /// [`LISTED_MAX`](crate::plan::LISTED_MAX) of them): their ids, the users its batches take.
+    /// A run's count that listed the eligible users ([`Counts::Listed`]): the users its
+    /// batches take.
     #[serde(skip)]
-    pub listed: Option<Vec<String>>,
+    pub listed: Option<Listing>,
+}
+
+/// Where a run's count listed the eligible users.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// Their ids, in memory (PostgreSQL, MySQL: at most [`LISTED_MAX`](crate::plan::LISTED_MAX)).
+    Ids(Vec<String>),
+    /// In the plan's list table on the run's connection (SQLite, every eligible user): how many.
+    Table(u64),
+}
+
+impl Listing {
+    /// How many users were listed.
+    pub fn len(&self) -> u64 {
+        match self {
+            Listing::Ids(ids) => ids.len() as u64,
+            Listing::Table(n) => *n,
+        }
+    }
+
+    /// The ids, when they are held in memory.
+    pub fn ids(&self) -> Option<&[String]> {
+        match self {
+            Listing::Ids(ids) => Some(ids),
+            Listing::Table(_) => None,
+        }
+    }
 }
 
 /// How the eligible users are counted.
@@ -29,13 +56,17 @@ pub struct PlanStats {
 pub enum Counts {
     /// `plan`: with the rows each table would lose, in one pass.
     PerTable,
-    /// A run with one worker: their ids, when few enough (else the count).
+    /// A run with one worker: their ids, when few enough (else the count); on SQLite every
+    /// eligible user's id, into the plan's list table.
     Listed,
     /// The count alone.
     Total,
 }
 
 /// Reads the plan's counts, then runs `then` in the same read-only snapshot (`plan --list`).
+/// On SQLite a run's count writes its list table, and only that: the snapshot is not read-only
+/// then, and commits (the list table is the connection's own temporary storage; the database's
+/// write lock is never taken).
 pub fn collect_then<T>(
     conn: &mut Conn,
     plan: &Plan,
@@ -44,8 +75,10 @@ pub fn collect_then<T>(
     counts: Counts,
     then: impl FnOnce(&mut Conn, &PlanStats) -> anyhow::Result<T>,
 ) -> anyhow::Result<(PlanStats, T)> {
+    let fills_table = counts == Counts::Listed && plan.listed_table.is_some();
     let begin: &[&str] = match conn.backend() {
         Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
+        Backend::Sqlite if fills_table => &["BEGIN"],
         Backend::Sqlite => &["PRAGMA query_only = ON", "BEGIN"],
         // One consistent snapshot for every count (the session default is READ COMMITTED).
         Backend::Mysql => &[
@@ -58,8 +91,13 @@ pub fn collect_then<T>(
     }
     let result = read(conn, plan, values, sample, counts)
         .and_then(|stats| then(conn, &stats).map(|t| (stats, t)));
-    let _ = conn.batch_execute("ROLLBACK");
-    if conn.backend() == Backend::Sqlite {
+    if fills_table && result.is_ok() {
+        // Keeps the list table (nothing else was written).
+        conn.batch_execute("COMMIT")?;
+    } else {
+        let _ = conn.batch_execute("ROLLBACK");
+    }
+    if conn.backend() == Backend::Sqlite && !fills_table {
         let _ = conn.batch_execute("PRAGMA query_only = OFF");
     }
     result
@@ -88,16 +126,23 @@ fn read(
             rows.push((table.clone(), n));
         }
         eligible
-    } else if counts == Counts::Listed {
+    } else if let (Counts::Listed, Some(table)) = (counts, &plan.listed_table) {
+        for s in &table.setup {
+            conn.execute(s, values)?;
+        }
+        let n = conn.execute(&table.fill, values)? as u64;
+        listed = Some(Listing::Table(n));
+        n
+    } else if let (Counts::Listed, Some(stmts)) = (counts, &plan.listed) {
         let max = crate::plan::LISTED_MAX;
         let limit = Values {
             limit: (max + 1) as i64,
             ..values
         };
-        let ids = conn.ids(&plan.listed.candidates, limit)?;
+        let ids = conn.ids(&stmts.candidates, limit)?;
         if ids.len() as u64 <= max {
             let n = ids.len() as u64;
-            listed = Some(ids);
+            listed = Some(Listing::Ids(ids));
             n
         } else {
             conn.count(&plan.count_eligible, values)?
@@ -228,12 +273,12 @@ pub fn account(
     deleted: u64,
     kept_changed: u64,
     failed: u64,
-    listed: Option<&[String]>,
+    listed: Option<&Listing>,
 ) -> anyhow::Result<Accounting> {
-    if let Some(ids) = listed {
+    if let Some(listing) = listed {
         // The batches take listed users only: when they deleted every one, none is left to
         // count, and the count would only confirm (0, 0).
-        if deleted == ids.len() as u64 {
+        if deleted == listing.len() {
             return Ok(Accounting::listed(
                 eligible_at_start,
                 deleted,
@@ -243,9 +288,14 @@ pub fn account(
                 0,
             ));
         }
-        let t = conn
-            .text_in(&plan.listed.count, values, &ids_json(ids))?
-            .unwrap_or_default();
+        let t = match (listing, &plan.listed_table, &plan.listed) {
+            (Listing::Table(_), Some(table), _) => conn.text_of(&table.count, values)?,
+            (Listing::Ids(ids), _, Some(stmts)) => {
+                conn.text_in(&stmts.count, values, &ids_json(ids))?
+            }
+            _ => anyhow::bail!("the plan has no statements for the run's list of users"),
+        }
+        .unwrap_or_default();
         let mut f = t.split('|').map(|n| n.trim().parse::<u64>());
         let (Some(Ok(existing)), Some(Ok(at_end))) = (f.next(), f.next()) else {
             anyhow::bail!("the count of the listed users came back as {t:?}");

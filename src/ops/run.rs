@@ -240,10 +240,11 @@ impl Locked<'_> {
         };
         let sample = if dry { opts.sample } else { 0 };
         // `plan` counts each table's rows too; a run with one worker lists few eligible users
-        // (its batches then take exactly those); with workers the count alone.
+        // (its batches then take exactly those; on SQLite it lists them all, in a table, which
+        // the dry run does not write); with workers the count alone.
         let counts = if dry && opts.per_table_counts {
             stats::Counts::PerTable
-        } else if s.workers <= 1 {
+        } else if s.workers <= 1 && !(dry && plan.listed_table.is_some()) {
             stats::Counts::Listed
         } else {
             stats::Counts::Total
@@ -381,7 +382,11 @@ impl Locked<'_> {
             },
             max_per_run: opts.max_per_run,
             target_batch: opts.target_batch,
-            listed: before.listed.clone(),
+            listed: before
+                .listed
+                .as_ref()
+                .and_then(|l| l.ids())
+                .map(<[String]>::to_vec),
         };
         let mut archive = match &opts.archive {
             Some(ArchiveTo::Dir { dir, compress }) => {
@@ -441,7 +446,7 @@ impl Locked<'_> {
             outcome.deleted_users,
             outcome.kept_changed,
             outcome.failed.len() as u64,
-            before.listed.as_deref(),
+            before.listed.as_ref(),
         ) {
             Ok(a) => {
                 // Listed users that changed before their batch was picked are kept too.
@@ -458,6 +463,15 @@ impl Locked<'_> {
                 "cannot count the users still eligible after the run: {}",
                 crate::error::one_line(&e)
             ),
+        }
+        if let (Some(stats::Listing::Table(_)), Some(t)) = (&before.listed, &plan.listed_table) {
+            if let Err(e) = conn.execute(&t.drop, values) {
+                // It goes with the connection anyway.
+                warn!(
+                    "cannot drop the run's list of eligible users: {}",
+                    crate::error::one_line(&e.into())
+                );
+            }
         }
         outcome.pooler = self.pooler();
         if let Some(a) = archive {

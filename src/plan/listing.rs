@@ -18,6 +18,7 @@ pub struct Listed<'a> {
 const CHECKS: &str =
     "Pre-flight checks that read the data (to detect how times are stored), before anything else";
 const COUNTS: &str = "Before the first batch: counts, in one read-only snapshot";
+const LISTED_TABLE: &str = "Before the first batch: counts, in one snapshot; a run (not --dry-run) writes in it its list of eligible users, a temporary table of its own connection, and nothing else";
 const ONCE: &str = "Once per run, on the run's own connection, before the first batch";
 const ONCE_PER_WORKER: &str =
     "Once per connection, before its first batch: the run's own and each worker's (--workers)";
@@ -89,6 +90,10 @@ impl Plan {
             });
         };
         let (run_and_plan, plan_only) = ("run and plan", "plan only");
+        let counts = match self.listed_table {
+            Some(_) => LISTED_TABLE,
+            None => COUNTS,
+        };
         for s in &self.connect {
             add(
                 CONNECT,
@@ -118,35 +123,57 @@ impl Plan {
             );
         }
         add(
-            COUNTS,
+            counts,
             run_and_plan,
             "anonymous users".into(),
             &self.count_anonymous,
         );
         let max = super::LISTED_MAX;
+        if let Some(l) = &self.listed {
+            add(
+                counts,
+                "run with one worker, instead of the count below",
+                format!("the eligible users' ids, at most {} of them: when {max} or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others", max + 1),
+                &l.candidates,
+            );
+        }
+        let eligible_when = match &self.listed_table {
+            Some(_) => "plan and run --dry-run (a run counts by listing them, above)".to_string(),
+            None => format!("plan; run with --workers, or when more than {max} are eligible (then also after its batches)"),
+        };
+        if let Some(t) = &self.listed_table {
+            for s in &t.setup {
+                add(
+                    counts,
+                    "run (not --dry-run)",
+                    "the run's list of eligible users: a temporary table on its own connection (a list an earlier run on it left is dropped first)".into(),
+                    s,
+                );
+            }
+            add(
+                counts,
+                "run (not --dry-run), instead of the count below",
+                "every eligible user's id into the list: the rows it inserts are the eligible count, and the batches take these users, by id, and no others".into(),
+                &t.fill,
+            );
+        }
         add(
-            COUNTS,
-            "run with one worker, instead of the count below",
-            format!("the eligible users' ids, at most {} of them: when {max} or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others", max + 1),
-            &self.listed.candidates,
-        );
-        add(
-            COUNTS,
-            &format!("plan; run with --workers, or when more than {max} are eligible (then also after its batches)"),
+            counts,
+            &eligible_when,
             "eligible users: anonymous, created before the cutoff, no session activity at or after it"
                 .into(),
             &self.count_eligible,
         );
         for g in &self.count_guarded {
             add(
-                COUNTS,
+                counts,
                 plan_only,
                 format!("users kept by the guard on {}", g.table),
                 &g.stmt,
             );
         }
         add(
-            COUNTS,
+            counts,
             plan_only,
             format!(
                 "eligible users and the rows {} would lose, in one pass",
@@ -155,19 +182,19 @@ impl Plan {
             &self.count_plan,
         );
         add(
-            COUNTS,
+            counts,
             "plan only (--sample)",
             "a sample of eligible ids".into(),
             &self.sample,
         );
         add(
-            COUNTS,
+            counts,
             "plan only (--list)",
             "the eligible users for --list, with their latest activity and rows per table: the first page".into(),
             &self.list.first,
         );
         add(
-            COUNTS,
+            counts,
             "plan only (--list)",
             "the eligible users for --list: each page after the first, until one comes back short"
                 .into(),
@@ -206,24 +233,26 @@ impl Plan {
                 .into(),
             &self.create_batch,
         );
-        add(
-            batch,
-            "first batch",
-            "pick and lock the first users (no cursor yet)".into(),
-            &self.pick_first,
-        );
-        add(
-            batch,
-            later,
-            "pick and lock the next users after the cursor".into(),
-            &self.pick_next,
-        );
-        add(
-            batch,
-            "every batch of a run whose count listed its users, instead of the two picks above",
-            "pick and lock the next listed users, those still eligible".into(),
-            &self.listed.pick,
-        );
+        let (first, next) = match &self.listed_table {
+            Some(_) => (
+                "pick the first listed users still eligible (no cursor yet)",
+                "pick the next listed users still eligible, after the cursor",
+            ),
+            None => (
+                "pick and lock the first users (no cursor yet)",
+                "pick and lock the next users after the cursor",
+            ),
+        };
+        add(batch, "first batch", first.into(), &self.pick_first);
+        add(batch, later, next.into(), &self.pick_next);
+        if let Some(l) = &self.listed {
+            add(
+                batch,
+                "every batch of a run whose count listed its users, instead of the two picks above",
+                "pick and lock the next listed users, those still eligible".into(),
+                &l.pick,
+            );
+        }
         if let Some(w) = &self.workers {
             add(
                 batch,
@@ -338,16 +367,20 @@ impl Plan {
             "the batch table, for this transaction only".into(),
             &self.create_batch,
         );
+        let take = match &self.listed_table {
+            Some(_) => "take the failing user: the next listed user still eligible",
+            None => "take the failing user (no lock)",
+        };
         add(
             FAILED,
             "when the user fails in the first batch",
-            "take the failing user (no lock)".into(),
+            take.into(),
             &self.skip_first,
         );
         add(
             FAILED,
             "when the user fails in a later batch",
-            "take the failing user (no lock)".into(),
+            take.into(),
             &self.skip_next,
         );
         if let Some(w) = &self.workers {
@@ -364,12 +397,14 @@ impl Plan {
                 &w.skip_next,
             );
         }
-        add(
-            FAILED,
-            "when the run's count listed its users, instead of the two above",
-            "take the failing user: the next listed user still eligible (no lock)".into(),
-            &self.listed.skip,
-        );
+        if let Some(l) = &self.listed {
+            add(
+                FAILED,
+                "when the run's count listed its users, instead of the two above",
+                "take the failing user: the next listed user still eligible (no lock)".into(),
+                &l.skip,
+            );
+        }
         add(
             FAILED,
             every,
@@ -390,12 +425,29 @@ impl Plan {
                 s,
             );
         }
-        add(
-            AFTER,
-            "run, when its count listed its users and its batches did not delete them all",
-            "how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch".into(),
-            &self.listed.count,
-        );
+        let still = "how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch";
+        if let Some(l) = &self.listed {
+            add(
+                AFTER,
+                "run, when its count listed its users and its batches did not delete them all",
+                still.into(),
+                &l.count,
+            );
+        }
+        if let Some(t) = &self.listed_table {
+            add(
+                AFTER,
+                "run (not --dry-run), unless its batches deleted every listed user",
+                still.into(),
+                &t.count,
+            );
+            add(
+                AFTER,
+                "run (not --dry-run), last",
+                "drop the run's list of eligible users".into(),
+                &t.drop,
+            );
+        }
         let r = &self.replicas;
         if let Some(s) = &r.from_primary {
             add(
@@ -453,7 +505,11 @@ impl Plan {
             "the --sample count"
         } else if std::ptr::eq(stmt, &self.list.first) || std::ptr::eq(stmt, &self.list.next) {
             "the batch size (users per page)"
-        } else if std::ptr::eq(stmt, &self.listed.candidates) {
+        } else if self
+            .listed
+            .as_ref()
+            .is_some_and(|l| std::ptr::eq(stmt, &l.candidates))
+        {
             listed_limit.as_str()
         } else {
             "the batch size"
@@ -486,7 +542,12 @@ impl Plan {
                     ),
                     Param::PageAfter => format!("{ph} = the previous page's last id (as text)"),
                     Param::UpTo => format!("{ph} = the failed batch's last id (as text)"),
-                    Param::Ids if std::ptr::eq(stmt, &self.listed.count) => {
+                    Param::Ids
+                        if self
+                            .listed
+                            .as_ref()
+                            .is_some_and(|l| std::ptr::eq(stmt, &l.count)) =>
+                    {
                         format!("{ph} = every listed user's id, as a JSON array of text")
                     }
                     Param::Ids => format!(

@@ -79,8 +79,12 @@ pub struct Plan {
     pub skip_first: Stmt,
     pub skip_next: Stmt,
     /// A run with one worker whose count listed the eligible users (at most [`LISTED_MAX`]):
-    /// the batches take those users, by id, and no others.
-    pub listed: ListedStmts,
+    /// the batches take those users, by id, and no others. `None` on SQLite, whose run lists
+    /// them in a table (`listed_table`).
+    pub listed: Option<ListedStmts>,
+    /// SQLite: a run's count lists every eligible user in a temporary table, and its picks
+    /// (`pick_first`, `pick_next`, the skips) take the next of those still eligible.
+    pub listed_table: Option<ListedTable>,
     /// Right after the pick: the batch's last id, the cursor the client keeps for the next pick.
     pub last_id: Stmt,
     /// Last in the transaction (MySQL, SQLite): drop the batch table.
@@ -127,6 +131,23 @@ pub struct ListedStmts {
     pub skip: Stmt,
     /// After the batches: the listed users still eligible.
     pub count: Stmt,
+}
+
+/// SQLite: the statements of the run's list of eligible users, a temporary table on the run's
+/// connection (the database's own temporary storage holds it, not the process).
+#[derive(Clone, Debug)]
+pub struct ListedTable {
+    /// Before the count: a list an earlier run on this connection left dropped, the table, its
+    /// index.
+    pub setup: Vec<Stmt>,
+    /// The run's count: every eligible user's id into the list (the rows it inserts are the
+    /// eligible count).
+    pub fill: Stmt,
+    /// After the batches, unless they deleted every listed user: the listed users still there,
+    /// and those still eligible.
+    pub count: Stmt,
+    /// Last: the list dropped.
+    pub drop: Stmt,
 }
 
 /// The statements only a run with `--workers` above 1 sends: the picks bounded by a key range's
@@ -264,6 +285,8 @@ impl Plan {
             })
             .collect();
         let temp = n.temp;
+        // SQLite's runs list their eligible users in a table, which the picks read.
+        let sqlite = backend == Backend::Sqlite;
         Plan {
             backend,
             preset: settings.preset.clone(),
@@ -310,8 +333,14 @@ impl Plan {
                 _ => vec![n.drop_batch(true)],
             },
             create_batch: n.create_batch(),
-            pick_first: n.pick(f, &mut b, false, false, true, true, false),
-            pick_next: n.pick(f, &mut b, true, false, true, true, false),
+            pick_first: match sqlite {
+                true => n.pick_listed(f, &mut b, false),
+                false => n.pick(f, &mut b, false, false, true, true, false),
+            },
+            pick_next: match sqlite {
+                true => n.pick_listed(f, &mut b, true),
+                false => n.pick(f, &mut b, true, false, true, true, false),
+            },
             workers: (settings.workers > 1 && backend.has_row_locks()).then(|| WorkerStmts {
                 workers: settings.workers,
                 pick_first: n.pick(f, &mut b, false, true, true, true, false),
@@ -319,14 +348,26 @@ impl Plan {
                 skip_first: n.pick(f, &mut b, false, true, true, false, false),
                 skip_next: n.pick(f, &mut b, true, true, true, false, false),
             }),
-            skip_first: n.pick(f, &mut b, false, false, true, false, false),
-            skip_next: n.pick(f, &mut b, true, false, true, false, false),
-            listed: ListedStmts {
+            skip_first: match sqlite {
+                true => n.pick_listed(f, &mut b, false),
+                false => n.pick(f, &mut b, false, false, true, false, false),
+            },
+            skip_next: match sqlite {
+                true => n.pick_listed(f, &mut b, true),
+                false => n.pick(f, &mut b, true, false, true, false, false),
+            },
+            listed: (!sqlite).then(|| ListedStmts {
                 candidates: n.candidates(f, &mut b, &hint),
                 pick: n.pick(f, &mut b, false, false, true, true, true),
                 skip: n.pick(f, &mut b, false, false, true, false, true),
-                count: n.count_listed(f, &mut b),
-            },
+                count: n.count_listed(f, &mut b, false),
+            }),
+            listed_table: sqlite.then(|| ListedTable {
+                setup: n.listed_setup(),
+                fill: n.listed_fill(f, &mut b, &hint),
+                count: n.count_listed(f, &mut b, true),
+                drop: plain(render(&templates::ListedDrop { if_exists: false })),
+            }),
             last_id: n.last_id(),
             drop_batch: match backend {
                 Backend::Postgres => Vec::new(),

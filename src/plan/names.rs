@@ -595,19 +595,74 @@ impl Names {
         })
     }
 
-    /// After the batches: how many of the listed users are still eligible.
-    pub(super) fn count_listed(&self, f: &Formats, b: &mut Binder) -> Stmt {
+    /// After the batches: how many of the listed users are still eligible (`listed_table`:
+    /// those of SQLite's list table, else those of the bound ids).
+    pub(super) fn count_listed(&self, f: &Formats, b: &mut Binder, listed_table: bool) -> Stmt {
         self.stmt(b, |b| {
             // In the order they stand (MySQL binds positionally).
             let eligible = indent(&self.eligible(f, b), "    ");
-            let in_ids = self.in_ids(b);
+            let in_ids = if listed_table {
+                String::new()
+            } else {
+                self.in_ids(b)
+            };
             render(&templates::CountListed {
                 text: self.backend.text_type(),
                 users: &self.users,
+                user_id: &self.user_id,
+                listed_table,
                 in_ids: &in_ids,
                 eligible: &eligible,
             })
         })
+    }
+
+    /// SQLite: the run's count, which lists every eligible user's id in the list table.
+    pub(super) fn listed_fill(&self, f: &Formats, b: &mut Binder, hint: &str) -> Stmt {
+        self.stmt(b, |b| {
+            let eligible = self.eligible(f, b);
+            render(&templates::ListedFill {
+                user_id: &self.user_id,
+                users: &self.users,
+                hint,
+                eligible: &eligible,
+            })
+        })
+    }
+
+    /// SQLite: the pick of the next listed users still eligible, after the cursor
+    /// (`after_cursor`), at most the limit.
+    pub(super) fn pick_listed(&self, f: &Formats, b: &mut Binder, after_cursor: bool) -> Stmt {
+        self.stmt(b, |b| {
+            let eligible = self.eligible(f, b);
+            let cursor = if after_cursor {
+                self.cursor(b)
+            } else {
+                String::new()
+            };
+            let limit = b.limit();
+            render(&templates::PickListed {
+                user_id: &self.user_id,
+                users: &self.users,
+                eligible: &eligible,
+                after_cursor,
+                cursor: &cursor,
+                limit: &limit,
+            })
+        })
+    }
+
+    /// SQLite: the list table's statements before the count fills it: a list an earlier run on
+    /// this connection left, if any, dropped; the table, empty; its index.
+    pub(super) fn listed_setup(&self) -> Vec<Stmt> {
+        vec![
+            plain(render(&templates::ListedDrop { if_exists: true })),
+            plain(render(&templates::ListedCreate {
+                user_id: &self.user_id,
+                users: &self.users,
+            })),
+            plain(render(&templates::ListedIndex)),
+        ]
     }
 
     /// A bound id as the picks compare it: text, cast to the id's type (see `cursor`).

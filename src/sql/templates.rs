@@ -207,8 +207,54 @@ pub struct CountListed<'a> {
     /// The backend's text type for the casts (`CHAR` on MySQL).
     pub text: &'a str,
     pub users: &'a str,
+    pub user_id: &'a str,
+    /// SQLite: the users of the list table (else those of the bound ids, `in_ids`).
+    pub listed_table: bool,
     pub in_ids: &'a str,
     pub eligible: &'a str,
+}
+
+/// SQLite: the run's list of eligible users, a temporary table, created empty.
+#[derive(Template)]
+#[template(path = "batch/listed_create.sql", escape = "none")]
+pub struct ListedCreate<'a> {
+    pub user_id: &'a str,
+    pub users: &'a str,
+}
+
+/// The list table's index on the ids, for the picks' keyset order.
+#[derive(Template)]
+#[template(path = "batch/listed_index.sql", escape = "none")]
+pub struct ListedIndex;
+
+/// The run's count on SQLite: the eligible users' ids, into the list table.
+#[derive(Template)]
+#[template(path = "batch/listed_fill.sql", escape = "none")]
+pub struct ListedFill<'a> {
+    pub user_id: &'a str,
+    pub users: &'a str,
+    /// The users index hint (`UsersAccess::hint`), or empty.
+    pub hint: &'a str,
+    pub eligible: &'a str,
+}
+
+/// Drops the list table (`if_exists`: before it is created).
+#[derive(Template)]
+#[template(path = "batch/listed_drop.sql", escape = "none")]
+pub struct ListedDrop {
+    pub if_exists: bool,
+}
+
+/// SQLite: the pick of the next listed users still eligible, after the cursor.
+#[derive(Template)]
+#[template(path = "batch/pick_listed.sql", escape = "none")]
+pub struct PickListed<'a> {
+    pub user_id: &'a str,
+    pub users: &'a str,
+    pub eligible: &'a str,
+    pub after_cursor: bool,
+    pub cursor: &'a str,
+    pub limit: &'a str,
 }
 
 #[derive(Template)]
