@@ -43,6 +43,8 @@ WHERE u."is_anonymous" IN (1, 'true')
   )
   END
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))));
+-- [run (not --dry-run)] the database's change counter in the count's snapshot (it changes when another connection commits, never for the run's own commits)
+SELECT data_version AS n FROM pragma_data_version();
 -- [plan and run --dry-run (a run counts by listing them, above)] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test
 SELECT COUNT(*) AS n FROM "auth"."users" AS u
@@ -229,7 +231,26 @@ PRAGMA busy_timeout = 5000;
 -- [every batch] the batch table, for this transaction only (nothing stays in the session for the next batch)
 CREATE TEMPORARY TABLE anonsweep_batch AS
 SELECT u."id" AS id FROM "auth"."users" AS u LIMIT 0;
--- [first batch] pick the first listed users still eligible (no cursor yet)
+-- [every batch] the database's change counter, inside the batch's write lock: the count's value means nobody else has written since the users were listed
+SELECT data_version AS n FROM pragma_data_version();
+-- [first batch, when the counter is the count's] pick the first listed users still there (no cursor yet): nothing has changed since the count found them eligible, so the rule is not read again
+--   binds: ?1 = the batch size
+INSERT INTO temp.anonsweep_batch (id)
+SELECT u."id"
+FROM temp.anonsweep_listed AS l CROSS JOIN "auth"."users" AS u
+WHERE u."id" = l.id
+ORDER BY l.id
+LIMIT ?1;
+-- [batches after the first, when the counter is the count's] pick the next listed users still there, after the cursor: nothing has changed since the count found them eligible, so the rule is not read again
+--   binds: ?1 = the keyset cursor: the previous batch's last id (as text), ?2 = the batch size
+INSERT INTO temp.anonsweep_batch (id)
+SELECT u."id"
+FROM temp.anonsweep_listed AS l CROSS JOIN "auth"."users" AS u
+WHERE u."id" = l.id
+  AND l.id > ?1
+ORDER BY l.id
+LIMIT ?2;
+-- [first batch, when the counter moved] pick the first listed users still eligible (no cursor yet)
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"
@@ -254,7 +275,7 @@ WHERE u."id" = l.id
   AND (u."last_sign_in_at" IS NULL OR (julianday(u."last_sign_in_at") < (SELECT julianday(?1)) AND julianday(u."last_sign_in_at") >= (SELECT julianday('1990-01-01T00:00:00.000Z'))))
 ORDER BY l.id
 LIMIT ?3;
--- [batches after the first] pick the next listed users still eligible, after the cursor
+-- [batches after the first, when the counter moved] pick the next listed users still eligible, after the cursor
 --   binds: ?1 = cutoff (as-of minus retention, UTC) as iso-text, ?2 = cutoff plus 15 hours (the largest zone offset) as iso-text, for the quick text test, ?3 = the keyset cursor: the previous batch's last id (as text), ?4 = the batch size
 INSERT INTO temp.anonsweep_batch (id)
 SELECT u."id"

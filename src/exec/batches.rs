@@ -90,6 +90,9 @@ pub struct BatchOptions {
     /// The eligible users the run's count listed (one worker, at most
     /// [`LISTED_MAX`](crate::plan::LISTED_MAX)): the batches take these, by id, and no others.
     pub listed: Option<Vec<String>>,
+    /// SQLite: the database's change counter when the run's count filled its list table. A
+    /// batch that reads the same value takes the next listed users without re-checking them.
+    pub listed_version: Option<u64>,
 }
 
 /// A user that could not be deleted, with the database's own message.
@@ -318,7 +321,10 @@ fn in_batch<T>(
                     }
                 } else {
                     let after = cur.cursor.as_deref();
-                    let pick = pick_for(plan, after, None, lock)?;
+                    let pick = match unchanged_pick(c, plan, v, lock, cur.version, after)? {
+                        Some(pick) => pick,
+                        None => pick_for(plan, after, None, lock)?,
+                    };
                     match c.execute_after(pick, v, after)? as u64 {
                         0 => {
                             cur.done = true;
@@ -382,6 +388,31 @@ fn pick_listed(
         }
     }
     Ok(None)
+}
+
+/// SQLite, a batch's locking pick in a run whose count filled the list table: when the
+/// database's change counter (read inside this transaction, which holds the write lock) is
+/// still the count's, nobody else has written since the list was filled, and the pick that
+/// takes the next listed users without reading the rule again. `None`: the re-checking pick
+/// (the counter moved, or this is the skip, or another backend).
+fn unchanged_pick<'p>(
+    c: &mut Conn,
+    plan: &'p Plan,
+    v: Values,
+    lock: bool,
+    listed_version: Option<u64>,
+    after: Option<&str>,
+) -> Result<Option<&'p crate::plan::Stmt>, BatchError> {
+    let (Some(table), Some(listed), true) = (&plan.listed_table, listed_version, lock) else {
+        return Ok(None);
+    };
+    if c.count(&table.version, v)? != listed {
+        return Ok(None);
+    }
+    Ok(Some(match after {
+        None => &table.unchanged_first,
+        Some(_) => &table.unchanged_next,
+    }))
 }
 
 /// The pick for a batch after `after` (if any), up to `upto` (if any); `lock`: the locking pick,
@@ -992,11 +1023,14 @@ pub fn run<'a>(
             lag_waited_seconds: lag.then_some(0.0),
             ..Default::default()
         }),
-        claims: Claims::listing(if workers == 1 {
-            opts.listed.clone()
-        } else {
-            None
-        }),
+        claims: Claims::listing(
+            if workers == 1 {
+                opts.listed.clone()
+            } else {
+                None
+            },
+            opts.listed_version.filter(|_| workers == 1),
+        ),
         budget: Budget::new(opts.max_deletions, opts.max_per_run),
         stops: Stops::default(),
         failures: AtomicU64::new(0),

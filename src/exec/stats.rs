@@ -29,8 +29,9 @@ pub struct PlanStats {
 pub enum Listing {
     /// Their ids, in memory (PostgreSQL, MySQL: at most [`LISTED_MAX`](crate::plan::LISTED_MAX)).
     Ids(Vec<String>),
-    /// In the plan's list table on the run's connection (SQLite, every eligible user): how many.
-    Table(u64),
+    /// In the plan's list table on the run's connection (SQLite, every eligible user): how many,
+    /// and the database's change counter in the count's snapshot.
+    Table { listed: u64, version: u64 },
 }
 
 impl Listing {
@@ -38,7 +39,7 @@ impl Listing {
     pub fn len(&self) -> u64 {
         match self {
             Listing::Ids(ids) => ids.len() as u64,
-            Listing::Table(n) => *n,
+            Listing::Table { listed, .. } => *listed,
         }
     }
 
@@ -46,7 +47,7 @@ impl Listing {
     pub fn ids(&self) -> Option<&[String]> {
         match self {
             Listing::Ids(ids) => Some(ids),
-            Listing::Table(_) => None,
+            Listing::Table { .. } => None,
         }
     }
 }
@@ -131,7 +132,8 @@ fn read(
             conn.execute(s, values)?;
         }
         let n = conn.execute(&table.fill, values)? as u64;
-        listed = Some(Listing::Table(n));
+        let version = conn.count(&table.version, values)?;
+        listed = Some(Listing::Table { listed: n, version });
         n
     } else if let (Counts::Listed, Some(stmts)) = (counts, &plan.listed) {
         let max = crate::plan::LISTED_MAX;
@@ -289,7 +291,7 @@ pub fn account(
             ));
         }
         let t = match (listing, &plan.listed_table, &plan.listed) {
-            (Listing::Table(_), Some(table), _) => conn.text_of(&table.count, values)?,
+            (Listing::Table { .. }, Some(table), _) => conn.text_of(&table.count, values)?,
             (Listing::Ids(ids), _, Some(stmts)) => {
                 conn.text_in(&stmts.count, values, &ids_json(ids))?
             }

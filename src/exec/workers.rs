@@ -32,6 +32,8 @@ pub(super) struct Claimed {
     /// id, instead of walking the table; `pos` is the first not yet picked.
     pub(super) listed: Option<Vec<String>>,
     pub(super) pos: usize,
+    /// SQLite: the database's change counter when the run's count filled its list table.
+    pub(super) version: Option<u64>,
 }
 
 impl Claims {
@@ -48,10 +50,12 @@ impl Claims {
         c.done = false;
     }
 
-    /// The picks take the users of `listed`, in its order.
-    pub(super) fn listing(listed: Option<Vec<String>>) -> Claims {
+    /// The picks take the users of `listed`, in its order; `version`: SQLite's change counter
+    /// when the run's list table was filled.
+    pub(super) fn listing(listed: Option<Vec<String>>, version: Option<u64>) -> Claims {
         Claims(Mutex::new(Claimed {
             listed,
+            version,
             ..Claimed::default()
         }))
     }

@@ -387,6 +387,10 @@ impl Locked<'_> {
                 .as_ref()
                 .and_then(|l| l.ids())
                 .map(<[String]>::to_vec),
+            listed_version: match &before.listed {
+                Some(stats::Listing::Table { version, .. }) => Some(*version),
+                _ => None,
+            },
         };
         let mut archive = match &opts.archive {
             Some(ArchiveTo::Dir { dir, compress }) => {
@@ -464,7 +468,8 @@ impl Locked<'_> {
                 crate::error::one_line(&e)
             ),
         }
-        if let (Some(stats::Listing::Table(_)), Some(t)) = (&before.listed, &plan.listed_table) {
+        if let (Some(stats::Listing::Table { .. }), Some(t)) = (&before.listed, &plan.listed_table)
+        {
             if let Err(e) = conn.execute(&t.drop, values) {
                 // It goes with the connection anyway.
                 warn!(

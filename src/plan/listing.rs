@@ -156,6 +156,12 @@ impl Plan {
                 "every eligible user's id into the list: the rows it inserts are the eligible count, and the batches take these users, by id, and no others".into(),
                 &t.fill,
             );
+            add(
+                counts,
+                "run (not --dry-run)",
+                "the database's change counter in the count's snapshot (it changes when another connection commits, never for the run's own commits)".into(),
+                &t.version,
+            );
         }
         add(
             counts,
@@ -243,8 +249,35 @@ impl Plan {
                 "pick and lock the next users after the cursor",
             ),
         };
-        add(batch, "first batch", first.into(), &self.pick_first);
-        add(batch, later, next.into(), &self.pick_next);
+        if let Some(t) = &self.listed_table {
+            add(
+                batch,
+                every,
+                "the database's change counter, inside the batch's write lock: the count's value means nobody else has written since the users were listed".into(),
+                &t.version,
+            );
+            add(
+                batch,
+                "first batch, when the counter is the count's",
+                "pick the first listed users still there (no cursor yet): nothing has changed since the count found them eligible, so the rule is not read again".into(),
+                &t.unchanged_first,
+            );
+            add(
+                batch,
+                "batches after the first, when the counter is the count's",
+                "pick the next listed users still there, after the cursor: nothing has changed since the count found them eligible, so the rule is not read again".into(),
+                &t.unchanged_next,
+            );
+        }
+        let (pick_when, next_when) = match &self.listed_table {
+            Some(_) => (
+                "first batch, when the counter moved",
+                "batches after the first, when the counter moved",
+            ),
+            None => ("first batch", later),
+        };
+        add(batch, pick_when, first.into(), &self.pick_first);
+        add(batch, next_when, next.into(), &self.pick_next);
         if let Some(l) = &self.listed {
             add(
                 batch,
@@ -533,7 +566,11 @@ impl Plan {
                     Param::Limit => format!("{ph} = {limit}"),
                     Param::PageAfter
                         if std::ptr::eq(stmt, &self.pick_next)
-                            || std::ptr::eq(stmt, &self.skip_next) =>
+                            || std::ptr::eq(stmt, &self.skip_next)
+                            || self
+                                .listed_table
+                                .as_ref()
+                                .is_some_and(|t| std::ptr::eq(stmt, &t.unchanged_next)) =>
                     {
                         format!("{ph} = the keyset cursor: the previous batch's last id (as text)")
                     }

@@ -143,6 +143,14 @@ pub struct ListedTable {
     /// The run's count: every eligible user's id into the list (the rows it inserts are the
     /// eligible count).
     pub fill: Stmt,
+    /// The database's change counter: read with the count, then first in each batch (after
+    /// `BEGIN IMMEDIATE`, which holds the write lock until the commit).
+    pub version: Stmt,
+    /// The picks of a batch whose change counter is the count's: nobody else has written since
+    /// the list was filled, so every listed user not yet taken is as eligible as the count
+    /// found it, and these take the next listed users without reading the rule again.
+    pub unchanged_first: Stmt,
+    pub unchanged_next: Stmt,
     /// After the batches, unless they deleted every listed user: the listed users still there,
     /// and those still eligible.
     pub count: Stmt,
@@ -334,11 +342,11 @@ impl Plan {
             },
             create_batch: n.create_batch(),
             pick_first: match sqlite {
-                true => n.pick_listed(f, &mut b, false),
+                true => n.pick_listed(f, &mut b, false, true),
                 false => n.pick(f, &mut b, false, false, true, true, false),
             },
             pick_next: match sqlite {
-                true => n.pick_listed(f, &mut b, true),
+                true => n.pick_listed(f, &mut b, true, true),
                 false => n.pick(f, &mut b, true, false, true, true, false),
             },
             workers: (settings.workers > 1 && backend.has_row_locks()).then(|| WorkerStmts {
@@ -349,11 +357,11 @@ impl Plan {
                 skip_next: n.pick(f, &mut b, true, true, true, false, false),
             }),
             skip_first: match sqlite {
-                true => n.pick_listed(f, &mut b, false),
+                true => n.pick_listed(f, &mut b, false, true),
                 false => n.pick(f, &mut b, false, false, true, false, false),
             },
             skip_next: match sqlite {
-                true => n.pick_listed(f, &mut b, true),
+                true => n.pick_listed(f, &mut b, true, true),
                 false => n.pick(f, &mut b, true, false, true, false, false),
             },
             listed: (!sqlite).then(|| ListedStmts {
@@ -365,6 +373,9 @@ impl Plan {
             listed_table: sqlite.then(|| ListedTable {
                 setup: n.listed_setup(),
                 fill: n.listed_fill(f, &mut b, &hint),
+                version: plain(render(&templates::DataVersion)),
+                unchanged_first: n.pick_listed(f, &mut b, false, false),
+                unchanged_next: n.pick_listed(f, &mut b, true, false),
                 count: n.count_listed(f, &mut b, true),
                 drop: plain(render(&templates::ListedDrop { if_exists: false })),
             }),

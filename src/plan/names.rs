@@ -630,11 +630,21 @@ impl Names {
         })
     }
 
-    /// SQLite: the pick of the next listed users still eligible, after the cursor
-    /// (`after_cursor`), at most the limit.
-    pub(super) fn pick_listed(&self, f: &Formats, b: &mut Binder, after_cursor: bool) -> Stmt {
+    /// SQLite: the pick of the next listed users, after the cursor (`after_cursor`), at most
+    /// the limit: those still eligible (`recheck`), else those still there.
+    pub(super) fn pick_listed(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        after_cursor: bool,
+        recheck: bool,
+    ) -> Stmt {
         self.stmt(b, |b| {
-            let eligible = self.eligible(f, b);
+            let eligible = if recheck {
+                self.eligible(f, b)
+            } else {
+                String::new()
+            };
             let cursor = if after_cursor {
                 self.cursor(b)
             } else {
@@ -644,6 +654,7 @@ impl Names {
             render(&templates::PickListed {
                 user_id: &self.user_id,
                 users: &self.users,
+                recheck,
                 eligible: &eligible,
                 after_cursor,
                 cursor: &cursor,

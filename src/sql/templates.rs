@@ -222,6 +222,11 @@ pub struct ListedCreate<'a> {
     pub users: &'a str,
 }
 
+/// SQLite: the database's change counter (`PRAGMA data_version`) as this connection sees it.
+#[derive(Template)]
+#[template(path = "batch/data_version.sql", escape = "none")]
+pub struct DataVersion;
+
 /// The list table's index on the ids, for the picks' keyset order.
 #[derive(Template)]
 #[template(path = "batch/listed_index.sql", escape = "none")]
@@ -251,6 +256,8 @@ pub struct ListedDrop {
 pub struct PickListed<'a> {
     pub user_id: &'a str,
     pub users: &'a str,
+    /// Re-check the rule (else: nobody else has written since the list was filled).
+    pub recheck: bool,
     pub eligible: &'a str,
     pub after_cursor: bool,
     pub cursor: &'a str,

@@ -313,3 +313,58 @@ backend_test!(
         assert_whole(&db, "after the run");
     }
 );
+
+// SQLite: while nobody else writes, a batch's pick takes the next listed users without reading
+// the rule again (the database's change counter is the count's); once another connection has
+// committed, every later pick re-checks the rule, and a listed user who became active is kept.
+backend_test!(
+    sqlite_picks_read_the_rule_again_once_another_connection_wrote,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db);
+        let mut a = spawn(
+            &db,
+            &slow_run(&["--format", "json"]),
+            &[("ANONSWEEP_LOG", "trace")],
+        );
+        a.wait_for_first_batch(&db);
+        let recent = db.ts("2026-11-20 00:00:00");
+        db.exec(&format!(
+            "UPDATE sessions SET updated_at = {recent} WHERE id = 'e0199-s1';"
+        ));
+        let r = a.finish();
+        assert_eq!(r.code, 0, "{}", r.all());
+        let picks: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains("sql") && l.contains("INSERT INTO temp.anonsweep_batch"))
+            .collect();
+        let rechecks = |l: &&str| l.contains("is_anonymous");
+        assert!(picks.len() > 2, "{}", r.stderr);
+        assert!(
+            !rechecks(&picks[0]),
+            "the first pick re-read the rule: {}",
+            picks[0]
+        );
+        assert!(
+            rechecks(picks.last().unwrap()),
+            "a pick after another connection's commit did not re-check: {}",
+            picks.last().unwrap()
+        );
+        let first_recheck = picks.iter().position(rechecks).unwrap();
+        assert!(
+            picks[first_recheck..].iter().all(rechecks),
+            "once the counter moved, every pick re-checks:\n{}",
+            picks.join("\n")
+        );
+        let j = json(&r);
+        assert_eq!(j["deleted_users"], (ELIGIBLE - 1) as u64, "{j}");
+        assert_eq!(j["kept_changed"], 1, "{j}");
+        assert_adds_up(&j);
+        let mut left = survivors();
+        left.push("e0199".into());
+        left.sort();
+        assert_eq!(user_ids(&db), left, "e0199 became active: kept");
+        assert_whole(&db, "after the run");
+    }
+);
