@@ -406,12 +406,15 @@ fn unchanged_pick<'p>(
     let (Some(table), Some(listed), true) = (&plan.listed_table, listed_version, lock) else {
         return Ok(None);
     };
+    let Some(picks) = &table.unchanged else {
+        return Ok(None);
+    };
     if c.count(&table.version, v)? != listed {
         return Ok(None);
     }
     Ok(Some(match after {
-        None => &table.unchanged_first,
-        Some(_) => &table.unchanged_next,
+        None => &picks.first,
+        Some(_) => &picks.next,
     }))
 }
 

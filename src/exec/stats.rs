@@ -36,7 +36,7 @@ pub enum Listing {
 
 impl Listing {
     /// How many users were listed.
-    pub fn len(&self) -> u64 {
+    pub fn count(&self) -> u64 {
         match self {
             Listing::Ids(ids) => ids.len() as u64,
             Listing::Table { listed, .. } => *listed,
@@ -280,7 +280,7 @@ pub fn account(
     if let Some(listing) = listed {
         // The batches take listed users only: when they deleted every one, none is left to
         // count, and the count would only confirm (0, 0).
-        if deleted == listing.len() {
+        if deleted == listing.count() {
             return Ok(Accounting::listed(
                 eligible_at_start,
                 deleted,

@@ -249,7 +249,11 @@ impl Plan {
                 "pick and lock the next users after the cursor",
             ),
         };
-        if let Some(t) = &self.listed_table {
+        if let Some((t, u)) = self
+            .listed_table
+            .as_ref()
+            .and_then(|t| t.unchanged.as_ref().map(|u| (t, u)))
+        {
             add(
                 batch,
                 every,
@@ -260,21 +264,21 @@ impl Plan {
                 batch,
                 "first batch, when the counter is the count's",
                 "pick the first listed users still there (no cursor yet): nothing has changed since the count found them eligible, so the rule is not read again".into(),
-                &t.unchanged_first,
+                &u.first,
             );
             add(
                 batch,
                 "batches after the first, when the counter is the count's",
                 "pick the next listed users still there, after the cursor: nothing has changed since the count found them eligible, so the rule is not read again".into(),
-                &t.unchanged_next,
+                &u.next,
             );
         }
-        let (pick_when, next_when) = match &self.listed_table {
-            Some(_) => (
+        let (pick_when, next_when) = match self.listed_table.as_ref().map(|t| &t.unchanged) {
+            Some(Some(_)) => (
                 "first batch, when the counter moved",
                 "batches after the first, when the counter moved",
             ),
-            None => ("first batch", later),
+            _ => ("first batch", later),
         };
         add(batch, pick_when, first.into(), &self.pick_first);
         add(batch, next_when, next.into(), &self.pick_next);
@@ -570,7 +574,8 @@ impl Plan {
                             || self
                                 .listed_table
                                 .as_ref()
-                                .is_some_and(|t| std::ptr::eq(stmt, &t.unchanged_next)) =>
+                                .and_then(|t| t.unchanged.as_ref())
+                                .is_some_and(|u| std::ptr::eq(stmt, &u.next)) =>
                     {
                         format!("{ph} = the keyset cursor: the previous batch's last id (as text)")
                     }

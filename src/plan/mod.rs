@@ -148,14 +148,23 @@ pub struct ListedTable {
     pub version: Stmt,
     /// The picks of a batch whose change counter is the count's: nobody else has written since
     /// the list was filled, so every listed user not yet taken is as eligible as the count
-    /// found it, and these take the next listed users without reading the rule again.
-    pub unchanged_first: Stmt,
-    pub unchanged_next: Stmt,
+    /// found it, and these take the next listed users without reading the rule again. `None`
+    /// when the database has triggers (the run's own deletes could write what the rule reads):
+    /// every pick evaluates the rule.
+    pub unchanged: Option<UnchangedPicks>,
     /// After the batches, unless they deleted every listed user: the listed users still there,
     /// and those still eligible.
     pub count: Stmt,
     /// Last: the list dropped.
     pub drop: Stmt,
+}
+
+/// SQLite: the picks that take the next listed users still there, without the rule (the first,
+/// then after the cursor).
+#[derive(Clone, Debug)]
+pub struct UnchangedPicks {
+    pub first: Stmt,
+    pub next: Stmt,
 }
 
 /// The statements only a run with `--workers` above 1 sends: the picks bounded by a key range's
@@ -374,8 +383,10 @@ impl Plan {
                 setup: n.listed_setup(),
                 fill: n.listed_fill(f, &mut b, &hint),
                 version: plain(render(&templates::DataVersion)),
-                unchanged_first: n.pick_listed(f, &mut b, false, false),
-                unchanged_next: n.pick_listed(f, &mut b, true, false),
+                unchanged: (!f.triggers).then(|| UnchangedPicks {
+                    first: n.pick_listed(f, &mut b, false, false),
+                    next: n.pick_listed(f, &mut b, true, false),
+                }),
                 count: n.count_listed(f, &mut b, true),
                 drop: plain(render(&templates::ListedDrop { if_exists: false })),
             }),

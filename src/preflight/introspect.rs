@@ -351,6 +351,8 @@ pub fn inspect(
             anonymous_is_int,
             // Chosen after the index checks (`access`).
             users_access: Default::default(),
+            // Read after the index checks too.
+            triggers: false,
             assumed: false,
         },
         notes,

@@ -21,7 +21,7 @@ use clock::ClockReport;
 use crate::config::settings::Settings;
 use crate::error::usage;
 use crate::sql::conn::Conn;
-use crate::sql::dialect::{Formats, Stmt};
+use crate::sql::dialect::{Backend, Formats, Stmt};
 
 /// Everything the checks found about one database.
 pub struct Inspected {
@@ -155,6 +155,9 @@ pub fn inspect(conn: &mut Conn, s: &Settings) -> anyhow::Result<Inspected> {
     let mut formats = formats;
     let chosen = access::choose(conn, s, &formats, s.cutoff)?;
     formats.users_access = chosen.access;
+    if conn.backend() == Backend::Sqlite {
+        formats.triggers = crate::sql::catalog::sqlite_has_triggers(conn)?;
+    }
     out.access = chosen.note;
     out.reads.extend(chosen.reads);
     out.formats = Some(formats);

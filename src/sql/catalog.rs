@@ -180,6 +180,16 @@ pub fn column_types(
     })
 }
 
+/// SQLite: whether the database has a trigger. A batch's deletes could then write rows the rule
+/// reads (a trigger's writes are the run's own, and leave the change counter as it was).
+pub fn sqlite_has_triggers(conn: &mut Conn) -> anyhow::Result<bool> {
+    let rows = conn.texts(
+        "SELECT name AS t FROM sqlite_master WHERE type = 'trigger' LIMIT 1",
+        &[],
+    )?;
+    Ok(!rows.is_empty())
+}
+
 /// The application's tables (PostgreSQL: outside the system schemas; MySQL: the current
 /// database; SQLite: the main database), ordered by schema and name.
 pub fn tables(conn: &mut Conn) -> anyhow::Result<Vec<TableRow>> {

@@ -483,6 +483,9 @@ pub struct Formats {
     pub anonymous_is_int: bool,
     /// How the eligibility counts read the users table (chosen by the pre-flight pass).
     pub users_access: UsersAccess,
+    /// SQLite: the database has triggers, so a batch's own deletes may write what the rule
+    /// reads; every pick then evaluates the rule (no change-counter picks).
+    pub triggers: bool,
     /// True when nothing was read from a database.
     pub assumed: bool,
 }
@@ -537,6 +540,7 @@ impl Formats {
             users_activity: vec![kind; users_activity_columns],
             anonymous_is_int: false,
             users_access: UsersAccess::Chosen,
+            triggers: false,
             assumed: true,
         }
     }

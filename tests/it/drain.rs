@@ -368,3 +368,44 @@ backend_test!(
         assert_whole(&db, "after the run");
     }
 );
+
+// SQLite with a trigger: a batch's own deletes may write what the rule reads, without moving the
+// change counter, so every pick evaluates the rule. Here deleting e0000 gives e0199, a listed
+// user, a recent session: e0199 is kept.
+backend_test!(
+    sqlite_with_a_trigger_every_pick_reads_the_rule,
+    [sqlite],
+    |db: TestDb| {
+        setup(&db);
+        let recent = db.ts("2026-11-20 00:00:00");
+        db.exec(&format!(
+            "CREATE TRIGGER revive AFTER DELETE ON users WHEN old.id = 'e0000' BEGIN
+               INSERT INTO sessions (id, user_id, created_at, updated_at)
+               VALUES ('e0199-revived', 'e0199', {recent}, {recent});
+             END;"
+        ));
+        let r = db.run_env(
+            &quick_run(&["--batch-size", "5", "--format", "json"]),
+            &[("ANONSWEEP_LOG", "trace")],
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        let picks: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains("sql") && l.contains("INSERT INTO temp.anonsweep_batch"))
+            .collect();
+        assert!(picks.len() > 2, "{}", r.stderr);
+        assert!(
+            picks.iter().all(|l| l.contains("is_anonymous")),
+            "a pick without the rule in a database with triggers:\n{}",
+            picks.join("\n")
+        );
+        let j = json(&r);
+        assert_eq!(j["deleted_users"], (ELIGIBLE - 1) as u64, "{j}");
+        assert_adds_up(&j);
+        let mut left = survivors();
+        left.push("e0199".into());
+        left.sort();
+        assert_eq!(user_ids(&db), left, "e0199 became active in the run: kept");
+    }
+);
