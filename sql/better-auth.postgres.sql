@@ -14,7 +14,7 @@ SET application_name = 'anonsweep';
 SET jit = off;
 
 -- == Before the lock and anything else: is a transaction-mode connection pooler in between?
--- [run and plan: up to 20 rounds, each on one connection, a second one, then the first again] the server process serving the connection: a pid that changes between transactions, or serves both connections, means a transaction-mode pooler
+-- [run and plan: up to 20 rounds, each twice on one connection and once on a second one (between the two or after them, in turn)] the server process serving the connection: a pid that changes between transactions, or serves both connections, means a transaction-mode pooler
 SELECT CAST(pg_backend_pid() AS TEXT) AS t;
 
 -- == Before the first batch: counts, in one read-only snapshot

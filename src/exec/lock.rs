@@ -116,12 +116,14 @@ impl Guard {
 /// Whether `db` is reached through a transaction-mode connection pooler (PgBouncer with
 /// `pool_mode = transaction`, and the like), which hands the server session to other clients
 /// between transactions. `probe` is the plan's statement reading the server process's pid
-/// (`Plan::pooler_probe`; none on other backends). Each round reads it on one connection, then on
-/// a second, then on the first again, each read its own transaction: directly connected, the
-/// first connection keeps its pid and the second has another; a transaction-mode pooler moves
-/// the first between server sessions, or hands the one it released to the second. A
-/// session-mode pooler keeps a session per client, like a direct connection (and is fine).
-/// `Some(evidence)` when one was seen.
+/// (`Plan::pooler_probe`; none on other backends). Each round reads it twice on one connection
+/// and once on a second, each read its own transaction: directly connected, the first
+/// connection keeps its pid and the second has another; a transaction-mode pooler moves the
+/// first between server sessions, or hands the one it released to the second. The second's read
+/// comes between the first's two reads in odd rounds and after them in even ones, with uneven
+/// pauses: a pool whose other clients free its sessions in a steady rhythm can otherwise hand
+/// each connection the same session round after round. A session-mode pooler keeps a session
+/// per client, like a direct connection (and is fine). `Some(evidence)` when one was seen.
 pub fn detect_pooler(db: &DbUrl, probe: &[Stmt]) -> anyhow::Result<Option<String>> {
     let (Some(stmt), DbUrl::Postgres { .. }) = (probe.first(), db) else {
         return Ok(None);
@@ -130,14 +132,34 @@ pub fn detect_pooler(db: &DbUrl, probe: &[Stmt]) -> anyhow::Result<Option<String
     let mut second = Conn::connect(db)?;
     let pid =
         |c: &mut Conn| -> anyhow::Result<String> { Ok(c.text(&stmt.sql)?.unwrap_or_default()) };
+    // Uneven pauses (a small linear congruential sequence, seeded by the clock): a steady
+    // rhythm of the pool's other clients cannot line up with them.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(1);
+    let mut pause = |most_us: u32| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        std::thread::sleep(std::time::Duration::from_micros(u64::from(
+            (seed >> 8) % most_us.max(1),
+        )));
+    };
     for round in 0..crate::plan::POOLER_PROBE_ROUNDS {
         if round > 0 {
             // A pause lets the other clients' pattern move on between rounds.
-            std::thread::sleep(std::time::Duration::from_millis(round.min(10) as u64));
+            pause(1000 * round.min(10) as u32);
         }
         let a = pid(&mut first)?;
-        let b = pid(&mut second)?;
-        let a2 = pid(&mut first)?;
+        pause(2000);
+        let (b, a2) = if round % 2 == 1 {
+            let b = pid(&mut second)?;
+            pause(2000);
+            (b, pid(&mut first)?)
+        } else {
+            let a2 = pid(&mut first)?;
+            pause(2000);
+            (pid(&mut second)?, a2)
+        };
         if a != a2 {
             return Ok(Some(format!(
                 "one connection was served by backend pid {a}, then by {a2}"

@@ -103,7 +103,7 @@ impl Plan {
             );
         }
         let rounds = format!(
-            "run and plan: up to {} rounds, each on one connection, a second one, then the first again",
+            "run and plan: up to {} rounds, each twice on one connection and once on a second one (between the two or after them, in turn)",
             super::POOLER_PROBE_ROUNDS
         );
         for s in &self.pooler_probe {
