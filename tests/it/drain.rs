@@ -314,6 +314,14 @@ backend_test!(
     }
 );
 
+/// The picks a run traced (`ANONSWEEP_LOG=trace`), in order: one line each.
+fn traced_picks(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("sql") && l.contains("INSERT INTO temp.anonsweep_batch"))
+        .collect()
+}
+
 // SQLite: while nobody else writes, a batch's pick takes the next listed users without reading
 // the rule again (the database's change counter is the count's); once another connection has
 // committed, every later pick re-checks the rule, and a listed user who became active is kept.
@@ -334,11 +342,7 @@ backend_test!(
         ));
         let r = a.finish();
         assert_eq!(r.code, 0, "{}", r.all());
-        let picks: Vec<&str> = r
-            .stderr
-            .lines()
-            .filter(|l| l.contains("sql") && l.contains("INSERT INTO temp.anonsweep_batch"))
-            .collect();
+        let picks = traced_picks(&r.stderr);
         let rechecks = |l: &&str| l.contains("is_anonymous");
         assert!(picks.len() > 2, "{}", r.stderr);
         assert!(
@@ -389,11 +393,7 @@ backend_test!(
             &[("ANONSWEEP_LOG", "trace")],
         );
         assert_eq!(r.code, 0, "{}", r.all());
-        let picks: Vec<&str> = r
-            .stderr
-            .lines()
-            .filter(|l| l.contains("sql") && l.contains("INSERT INTO temp.anonsweep_batch"))
-            .collect();
+        let picks = traced_picks(&r.stderr);
         assert!(picks.len() > 2, "{}", r.stderr);
         assert!(
             picks.iter().all(|l| l.contains("is_anonymous")),
