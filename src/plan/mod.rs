@@ -350,14 +350,8 @@ impl Plan {
                 _ => vec![n.drop_batch(true)],
             },
             create_batch: n.create_batch(),
-            pick_first: match sqlite {
-                true => n.pick_listed(f, &mut b, false, true),
-                false => n.pick(f, &mut b, false, false, true, true, false),
-            },
-            pick_next: match sqlite {
-                true => n.pick_listed(f, &mut b, true, true),
-                false => n.pick(f, &mut b, true, false, true, true, false),
-            },
+            pick_first: n.run_pick(f, &mut b, false, true),
+            pick_next: n.run_pick(f, &mut b, true, true),
             workers: (settings.workers > 1 && backend.has_row_locks()).then(|| WorkerStmts {
                 workers: settings.workers,
                 pick_first: n.pick(f, &mut b, false, true, true, true, false),
@@ -365,14 +359,8 @@ impl Plan {
                 skip_first: n.pick(f, &mut b, false, true, true, false, false),
                 skip_next: n.pick(f, &mut b, true, true, true, false, false),
             }),
-            skip_first: match sqlite {
-                true => n.pick_listed(f, &mut b, false, true),
-                false => n.pick(f, &mut b, false, false, true, false, false),
-            },
-            skip_next: match sqlite {
-                true => n.pick_listed(f, &mut b, true, true),
-                false => n.pick(f, &mut b, true, false, true, false, false),
-            },
+            skip_first: n.run_pick(f, &mut b, false, false),
+            skip_next: n.run_pick(f, &mut b, true, false),
             listed: (!sqlite).then(|| ListedStmts {
                 candidates: n.candidates(f, &mut b, &hint),
                 pick: n.pick(f, &mut b, false, false, true, true, true),

@@ -493,6 +493,22 @@ impl Names {
         }
     }
 
+    /// A run's own pick (one key range, no upper bound), locking (`lock`) or the skip's: on
+    /// SQLite the next listed users still eligible, from the list table (no row locks there);
+    /// elsewhere the walk over the users table.
+    pub(super) fn run_pick(
+        &self,
+        f: &Formats,
+        b: &mut Binder,
+        after_cursor: bool,
+        lock: bool,
+    ) -> Stmt {
+        match self.backend {
+            Backend::Sqlite => self.pick_listed(f, b, after_cursor, true),
+            _ => self.pick(f, b, after_cursor, false, true, lock, false),
+        }
+    }
+
     /// The pick of the next users into the batch table: after the keyset cursor (`after_cursor`),
     /// up to the last id of a failed batch (`upto`, `--workers`), at most the limit (`limited`),
     /// their rows locked (`lock`).
