@@ -15,8 +15,8 @@ SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
 -- [run and plan] anonymous users
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1;
--- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = 50001 (one more than a run lists)
+-- [run with one worker, instead of the count below] every eligible user's id, streamed into the run's list (in memory up to 50000, then a temporary file of the run's): the batches take these users, by id, and no others
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT CAST(u.`id` AS CHAR) AS id FROM `user` AS u
 WHERE u.`isAnonymous` = 1
   AND u.`createdAt` < ?
@@ -25,9 +25,8 @@ WHERE u.`isAnonymous` = 1
     SELECT 1 FROM `session` AS s
     WHERE s.`userId` = u.`id`
       AND (s.`createdAt` >= ? OR s.`createdAt` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updatedAt` >= ? OR s.`updatedAt` < TIMESTAMP '1990-01-01 00:00:00')
-  )
-LIMIT ?;
--- [plan; run with --workers, or when more than 50000 are eligible (then also after its batches)] eligible users: anonymous, created before the cutoff, no session activity at or after it
+  );
+-- [plan; run with --workers] eligible users: anonymous, created before the cutoff, no session activity at or after it
 --   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed)
 SELECT COUNT(*) AS n FROM `user` AS u
 WHERE u.`isAnonymous` = 1
@@ -180,20 +179,12 @@ WHERE u.`isAnonymous` = 1
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
--- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users, those still eligible
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?#5 = the batch size
+-- [every batch of a run whose count listed its users, instead of the two picks above] pick and lock the next listed users still there; the re-check below, after their sessions are locked, keeps those no longer eligible
+--   binds: ?#1 = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text, ?#2 = the batch size
 INSERT INTO anonsweep_batch (id)
 SELECT u.`id`
 FROM `user` AS u
-WHERE u.`isAnonymous` = 1
-  AND u.`createdAt` < ?
-  AND u.`createdAt` >= TIMESTAMP '1990-01-01 00:00:00'
-  AND NOT EXISTS (
-    SELECT 1 FROM `session` AS s
-    WHERE s.`userId` = u.`id`
-      AND (s.`createdAt` >= ? OR s.`createdAt` < TIMESTAMP '1990-01-01 00:00:00' OR s.`updatedAt` >= ? OR s.`updatedAt` < TIMESTAMP '1990-01-01 00:00:00')
-  )
-  AND u.`id` IN (SELECT CAST(j.v AS BINARY) FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j)
+WHERE u.`id` IN (SELECT CAST(j.v AS BINARY) FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j)
 ORDER BY u.`id`
 LIMIT ?
 FOR UPDATE;
@@ -329,7 +320,7 @@ DROP TEMPORARY TABLE anonsweep_batch;
 
 -- == After the batches
 -- [run, when its count listed its users and its batches did not delete them all] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
---   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = every listed user's id, as a JSON array of text
+--   binds: ?#1 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#2 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#3 = cutoff (as-of minus retention, UTC) as timestamp (UTC assumed), ?#4 = the listed users' ids, as a JSON array of text, 10000 at a time (the counts are added up)
 SELECT CAST(concat_ws('|', CAST(COUNT(*) AS CHAR),
   CAST(COALESCE(SUM(CASE WHEN u.`isAnonymous` = 1
       AND u.`createdAt` < ?

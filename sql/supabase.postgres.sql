@@ -388,7 +388,7 @@ ORDER BY u."id";
 
 -- == After the batches
 -- [run, when its count listed its users and its batches did not delete them all] how many of the listed users are still there, and how many of those still eligible: the summary's kept, failed, not reached and gone before their batch
---   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = every listed user's id, as a JSON array of text
+--   binds: $1 = cutoff (as-of minus retention, UTC) as timestamptz, $2 = the listed users' ids, as a JSON array of text, 10000 at a time (the counts are added up)
 SELECT concat_ws('|', CAST(COUNT(*) AS TEXT),
   CAST(COALESCE(SUM(CASE WHEN u."is_anonymous"
       AND u."created_at" < $1

@@ -89,7 +89,7 @@ pub struct BatchOptions {
     pub run_id: String,
     /// The eligible users the run's count listed (one worker, at most
     /// [`LISTED_MAX`](crate::plan::LISTED_MAX)): the batches take these, by id, and no others.
-    pub listed: Option<Vec<String>>,
+    pub listed: Option<std::sync::Arc<crate::exec::idlist::IdList>>,
     /// SQLite: the database's change counter when the run's count filled its list table. A
     /// batch that reads the same value takes the next listed users without re-checking them.
     pub listed_version: Option<u64>,
@@ -376,11 +376,22 @@ fn pick_listed(
             "listed users without the plan's statements for them".into(),
         )));
     };
+    if stmts.all && (plan.recheck.is_none() || plan.lock_counts_active()) {
+        // MySQL's listed pick leaves the rule to the re-check: never without it.
+        return Err(BatchError::Db(diesel::result::Error::QueryBuilderError(
+            "listed picks without the rule need the re-check in every batch".into(),
+        )));
+    }
     let stmt = if lock { &stmts.pick } else { &stmts.skip };
     let size = (v.limit.max(1) as usize).min(listed.len().max(1));
     while cur.pos < listed.len() {
         let end = (cur.pos + size).min(listed.len());
-        let ids = super::stats::ids_json(&listed[cur.pos..end]);
+        let slice = listed.slice(cur.pos, end).map_err(|e| {
+            BatchError::Db(diesel::result::Error::QueryBuilderError(
+                format!("the run's list of eligible users could not be read: {e}").into(),
+            ))
+        })?;
+        let ids = super::stats::ids_json(&slice);
         let n = c.execute_in(stmt, v, &ids)? as u64;
         cur.pos = end;
         if n > 0 {

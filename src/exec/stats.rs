@@ -1,8 +1,11 @@
 //! The dry run: counts, a sample and the server clock (and `plan --list`), read in one
 //! read-only snapshot.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
+use crate::exec::idlist::IdList;
 use crate::plan::Plan;
 use crate::sql::conn::{Conn, Values};
 use crate::sql::dialect::Backend;
@@ -25,10 +28,11 @@ pub struct PlanStats {
 }
 
 /// Where a run's count listed the eligible users.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Listing {
-    /// Their ids, in memory (PostgreSQL, MySQL: at most [`LISTED_MAX`](crate::plan::LISTED_MAX)).
-    Ids(Vec<String>),
+    /// Their ids, on the client: PostgreSQL at most [`LISTED_MAX`](crate::plan::LISTED_MAX), in
+    /// memory; MySQL every one, in a temporary file past [`LISTED_IN_MEMORY`](crate::plan::LISTED_IN_MEMORY).
+    Ids(Arc<IdList>),
     /// In the plan's list table on the run's connection (SQLite, every eligible user): how many,
     /// and the database's change counter in the count's snapshot.
     Table { listed: u64, version: u64 },
@@ -43,8 +47,8 @@ impl Listing {
         }
     }
 
-    /// The ids, when they are held in memory.
-    pub fn ids(&self) -> Option<&[String]> {
+    /// The ids, when the client holds them.
+    pub fn ids(&self) -> Option<&Arc<IdList>> {
         match self {
             Listing::Ids(ids) => Some(ids),
             Listing::Table { .. } => None,
@@ -141,10 +145,16 @@ fn read(
             limit: (max + 1) as i64,
             ..values
         };
-        let ids = conn.ids(&stmts.candidates, limit)?;
-        if ids.len() as u64 <= max {
+        let mut ids = if stmts.all {
+            IdList::default()
+        } else {
+            IdList::with_memory(usize::MAX)
+        };
+        conn.for_each_id(&stmts.candidates, limit, |id| ids.push(id))?;
+        ids.finish()?;
+        if stmts.all || ids.len() as u64 <= max {
             let n = ids.len() as u64;
-            listed = Some(Listing::Ids(ids));
+            listed = Some(Listing::Ids(Arc::new(ids)));
             n
         } else {
             conn.count(&plan.count_eligible, values)?
@@ -290,17 +300,29 @@ pub fn account(
                 0,
             ));
         }
-        let t = match (listing, &plan.listed_table, &plan.listed) {
-            (Listing::Table { .. }, Some(table), _) => conn.text_of(&table.count, values)?,
+        let parse = |t: Option<String>| -> anyhow::Result<(u64, u64)> {
+            let t = t.unwrap_or_default();
+            let mut f = t.split('|').map(|n| n.trim().parse::<u64>());
+            match (f.next(), f.next()) {
+                (Some(Ok(existing)), Some(Ok(at_end))) => Ok((existing, at_end)),
+                _ => anyhow::bail!("the count of the listed users came back as {t:?}"),
+            }
+        };
+        let (existing, at_end) = match (listing, &plan.listed_table, &plan.listed) {
+            (Listing::Table { .. }, Some(table), _) => parse(conn.text_of(&table.count, values)?)?,
             (Listing::Ids(ids), _, Some(stmts)) => {
-                conn.text_in(&stmts.count, values, &ids_json(ids))?
+                let (mut existing, mut at_end) = (0, 0);
+                let mut start = 0;
+                while start < ids.len() {
+                    let chunk = ids.slice(start, start + crate::plan::LISTED_COUNT_CHUNK)?;
+                    let (e, a) = parse(conn.text_in(&stmts.count, values, &ids_json(&chunk))?)?;
+                    existing += e;
+                    at_end += a;
+                    start += crate::plan::LISTED_COUNT_CHUNK;
+                }
+                (existing, at_end)
             }
             _ => anyhow::bail!("the plan has no statements for the run's list of users"),
-        }
-        .unwrap_or_default();
-        let mut f = t.split('|').map(|n| n.trim().parse::<u64>());
-        let (Some(Ok(existing)), Some(Ok(at_end))) = (f.next(), f.next()) else {
-            anyhow::bail!("the count of the listed users came back as {t:?}");
         };
         return Ok(Accounting::listed(
             eligible_at_start,

@@ -30,7 +30,7 @@ pub(super) struct Claimed {
     pub(super) done: bool,
     /// The users the run's count listed (one worker): the picks take them in this order, by
     /// id, instead of walking the table; `pos` is the first not yet picked.
-    pub(super) listed: Option<Vec<String>>,
+    pub(super) listed: Option<std::sync::Arc<crate::exec::idlist::IdList>>,
     pub(super) pos: usize,
     /// SQLite: the database's change counter when the run's count filled its list table.
     pub(super) version: Option<u64>,
@@ -52,7 +52,10 @@ impl Claims {
 
     /// The picks take the users of `listed`, in its order; `version`: SQLite's change counter
     /// when the run's list table was filled.
-    pub(super) fn listing(listed: Option<Vec<String>>, version: Option<u64>) -> Claims {
+    pub(super) fn listing(
+        listed: Option<std::sync::Arc<crate::exec::idlist::IdList>>,
+        version: Option<u64>,
+    ) -> Claims {
         Claims(Mutex::new(Claimed {
             listed,
             version,

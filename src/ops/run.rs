@@ -382,11 +382,7 @@ impl Locked<'_> {
             },
             max_per_run: opts.max_per_run,
             target_batch: opts.target_batch,
-            listed: before
-                .listed
-                .as_ref()
-                .and_then(|l| l.ids())
-                .map(<[String]>::to_vec),
+            listed: before.listed.as_ref().and_then(|l| l.ids()).cloned(),
             listed_version: match &before.listed {
                 Some(stats::Listing::Table { version, .. }) => Some(*version),
                 _ => None,

@@ -130,16 +130,22 @@ impl Plan {
         );
         let max = super::LISTED_MAX;
         if let Some(l) = &self.listed {
+            let what = if l.all {
+                format!("every eligible user's id, streamed into the run's list (in memory up to {}, then a temporary file of the run's): the batches take these users, by id, and no others", super::LISTED_IN_MEMORY)
+            } else {
+                format!("the eligible users' ids, at most {} of them: when {max} or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others", max + 1)
+            };
             add(
                 counts,
                 "run with one worker, instead of the count below",
-                format!("the eligible users' ids, at most {} of them: when {max} or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others", max + 1),
+                what,
                 &l.candidates,
             );
         }
-        let eligible_when = match &self.listed_table {
-            Some(_) => "plan and run --dry-run (a run counts by listing them, above)".to_string(),
-            None => format!("plan; run with --workers, or when more than {max} are eligible (then also after its batches)"),
+        let eligible_when = match (&self.listed_table, &self.listed) {
+            (Some(_), _) => "plan and run --dry-run (a run counts by listing them, above)".to_string(),
+            (None, Some(l)) if l.all => "plan; run with --workers".to_string(),
+            (None, _) => format!("plan; run with --workers, or when more than {max} are eligible (then also after its batches)"),
         };
         if let Some(t) = &self.listed_table {
             for s in &t.setup {
@@ -286,7 +292,11 @@ impl Plan {
             add(
                 batch,
                 "every batch of a run whose count listed its users, instead of the two picks above",
-                "pick and lock the next listed users, those still eligible".into(),
+                if l.all {
+                    "pick and lock the next listed users still there; the re-check below, after their sessions are locked, keeps those no longer eligible".into()
+                } else {
+                    "pick and lock the next listed users, those still eligible".into()
+                },
                 &l.pick,
             );
         }
@@ -590,7 +600,7 @@ impl Plan {
                             .as_ref()
                             .is_some_and(|l| std::ptr::eq(stmt, &l.count)) =>
                     {
-                        format!("{ph} = every listed user's id, as a JSON array of text")
+                        format!("{ph} = the listed users' ids, as a JSON array of text, {} at a time (the counts are added up)", super::LISTED_COUNT_CHUNK)
                     }
                     Param::Ids => format!(
                         "{ph} = the next listed users' ids after the previous batch's, at most the batch size, as a JSON array of text"

@@ -119,6 +119,13 @@ pub struct Plan {
 /// the run counts them and its batches walk the table in key order.
 pub const LISTED_MAX: u64 = 50_000;
 
+/// MySQL lists every eligible user: this many ids stay in memory, the rest go to a temporary
+/// file of the run's.
+pub const LISTED_IN_MEMORY: usize = 50_000;
+
+/// How many listed users the count after the batches binds at once (the counts are added up).
+pub const LISTED_COUNT_CHUNK: usize = 10_000;
+
 /// The statements of a run whose count listed the eligible users' ids ([`LISTED_MAX`]).
 #[derive(Clone, Debug)]
 pub struct ListedStmts {
@@ -126,9 +133,13 @@ pub struct ListedStmts {
     /// [`LISTED_MAX`] (more: the run counts them, and walks the table).
     pub candidates: Stmt,
     /// The pick: the next listed users (a JSON array of their ids) still eligible, locked.
+    /// MySQL: those still there, without the rule; the re-check, which runs in every MySQL
+    /// batch after the sessions' lock, drops those no longer eligible.
     pub pick: Stmt,
     /// Like the pick, without row locks: takes a listed user that cannot be deleted.
     pub skip: Stmt,
+    /// The count lists every eligible user (MySQL), not at most one more than [`LISTED_MAX`].
+    pub all: bool,
     /// After the batches: the listed users still eligible.
     pub count: Stmt,
 }
@@ -363,8 +374,13 @@ impl Plan {
             skip_next: n.run_pick(f, &mut b, true, false),
             listed: (!sqlite).then(|| ListedStmts {
                 candidates: n.candidates(f, &mut b, &hint),
-                pick: n.pick(f, &mut b, false, false, true, true, true),
+                pick: if n.lists_all() {
+                    n.pick_listed_unchecked(&mut b)
+                } else {
+                    n.pick(f, &mut b, false, false, true, true, true)
+                },
                 skip: n.pick(f, &mut b, false, false, true, false, true),
+                all: n.lists_all(),
                 count: n.count_listed(f, &mut b, false),
             }),
             listed_table: sqlite.then(|| ListedTable {

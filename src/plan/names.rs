@@ -597,16 +597,49 @@ impl Names {
 
     /// A run's count that lists the eligible users (at most the bound limit), reaching them
     /// the way the counts do (`hint`).
+    /// MySQL: every eligible user's id, without a limit (the run streams them into its list).
     pub(super) fn candidates(&self, f: &Formats, b: &mut Binder, hint: &str) -> Stmt {
         self.stmt(b, |b| {
             let eligible = self.eligible(f, b);
-            let limit = b.limit();
+            let limit = if self.lists_all() {
+                String::new()
+            } else {
+                b.limit()
+            };
             render(&templates::Candidates {
                 id_text: &self.backend.id_as_text(&format!("u.{}", self.user_id)),
                 users: &self.users,
                 hint,
                 eligible: &eligible,
                 limit: &limit,
+            })
+        })
+    }
+
+    /// Whether a run's count lists every eligible user (MySQL: the ids stream into the run's
+    /// list, which moves to a temporary file past a few thousand), not just a daily run's few.
+    pub(super) fn lists_all(&self) -> bool {
+        self.backend == Backend::Mysql
+    }
+
+    /// MySQL: the pick and lock of the next listed users (a JSON array of their ids) that still
+    /// exist, without the rule: in every MySQL batch the re-check evaluates the whole rule
+    /// after the sessions are locked, and drops those no longer eligible (kept, changed).
+    pub(super) fn pick_listed_unchecked(&self, b: &mut Binder) -> Stmt {
+        self.stmt(b, |b| {
+            let in_ids = self.in_ids(b);
+            let limit = b.limit();
+            render(&templates::Pick {
+                temp: self.temp,
+                user_id: &self.user_id,
+                users: &self.users,
+                eligible: "",
+                after_cursor: false,
+                cursor: "",
+                upto: "",
+                in_ids: &in_ids,
+                limit: &limit,
+                lock: &self.backend.lock_clause("u"),
             })
         })
     }

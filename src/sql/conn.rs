@@ -661,6 +661,22 @@ impl Conn {
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
+    /// Runs a statement selecting `id` as text and hands each id to `each` as its row arrives
+    /// (MySQL streams them; libpq reads the whole result first).
+    pub fn for_each_id(
+        &mut self,
+        stmt: &Stmt,
+        v: Values,
+        mut each: impl FnMut(String) -> std::io::Result<()>,
+    ) -> anyhow::Result<()> {
+        with_query!(self, stmt, v, |q, c| {
+            for row in q.load_iter::<IdRow, diesel::connection::DefaultLoadingMode>(c)? {
+                each(row?.id)?;
+            }
+        });
+        Ok(())
+    }
+
     /// Runs a statement selecting `id` and `n`.
     pub fn id_counts(&mut self, stmt: &Stmt, v: Values) -> QueryResult<Vec<(String, u64)>> {
         let rows: Vec<IdCountRow> = with_query!(self, stmt, v, |q, c| q.load(c))?;

@@ -1,14 +1,14 @@
 INSERT INTO {{ temp }}anonsweep_batch (id)
 SELECT u.{{ user_id }}
 FROM {{ users }} AS u
-WHERE {{ eligible }}
+WHERE {% if eligible.is_empty() %}{{ in_ids }}{% else %}{{ eligible }}{% endif %}
 {%- if after_cursor %}
   AND u.{{ user_id }} > {{ cursor }}
 {%- endif %}
 {%- if !upto.is_empty() %}
   AND u.{{ user_id }} <= {{ upto }}
 {%- endif %}
-{%- if !in_ids.is_empty() %}
+{%- if !in_ids.is_empty() && !eligible.is_empty() %}
   AND {{ in_ids }}
 {%- endif %}
 ORDER BY u.{{ user_id }}
