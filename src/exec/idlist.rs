@@ -147,7 +147,7 @@ impl IdList {
 
 impl Spill {
     fn write(&mut self, index: usize, id: &str) -> io::Result<()> {
-        if index % MARK_EVERY == 0 {
+        if index.is_multiple_of(MARK_EVERY) {
             self.marks.push(self.bytes);
         }
         let len = u32::try_from(id.len()).map_err(io::Error::other)?;
