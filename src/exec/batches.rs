@@ -87,8 +87,9 @@ pub struct BatchOptions {
     pub target_batch: Option<Duration>,
     pub control: Control,
     pub run_id: String,
-    /// The eligible users the run's count listed (one worker, at most
-    /// [`LISTED_MAX`](crate::plan::LISTED_MAX)): the batches take these, by id, and no others.
+    /// The eligible users the run's count listed (one worker; PostgreSQL at most
+    /// [`LISTED_MAX`](crate::plan::LISTED_MAX), MySQL all): the batches take these, by id, and
+    /// no others.
     pub listed: Option<std::sync::Arc<crate::exec::idlist::IdList>>,
     /// SQLite: the database's change counter when the run's count filled its list table. A
     /// batch that reads the same value takes the next listed users without re-checking them.
@@ -117,9 +118,9 @@ pub struct RunOutcome {
     pub deadlock_retries: u64,
     /// The connections that took batches (`--workers`).
     pub workers: u64,
-    /// The batches took the users the run's count listed, by id (one worker, at most
-    /// [`LISTED_MAX`](crate::plan::LISTED_MAX) eligible; on SQLite always, from the list
-    /// table); else they walked the users table.
+    /// The batches took the users the run's count listed, by id (one worker; PostgreSQL at
+    /// most [`LISTED_MAX`](crate::plan::LISTED_MAX) eligible; on SQLite always, from the list
+    /// table; on MySQL always, from the run's list); else they walked the users table.
     pub users_listed: bool,
     pub max_batch_ms: f64,
     pub p99_batch_ms: f64,
