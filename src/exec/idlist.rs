@@ -47,15 +47,6 @@ impl Default for IdList {
     }
 }
 
-impl From<Vec<String>> for IdList {
-    fn from(ids: Vec<String>) -> Self {
-        let mut l = IdList::with_memory(usize::MAX);
-        l.len = ids.len();
-        l.mem = ids;
-        l
-    }
-}
-
 impl IdList {
     /// A list that keeps at most `in_memory` ids in memory, and every id in a file beyond.
     pub fn with_memory(in_memory: usize) -> IdList {
@@ -170,14 +161,20 @@ mod tests {
         (0..n).map(|i| format!("user-{i:07}-é")).collect()
     }
 
-    #[test]
-    fn a_list_past_its_memory_reads_back_from_its_file() {
-        let all = ids(5000);
-        let mut l = IdList::with_memory(100);
-        for id in &all {
+    /// A finished list of `all`, at most `in_memory` of them in memory.
+    fn filled(all: &[String], in_memory: usize) -> IdList {
+        let mut l = IdList::with_memory(in_memory);
+        for id in all {
             l.push(id.clone()).unwrap();
         }
         l.finish().unwrap();
+        l
+    }
+
+    #[test]
+    fn a_list_past_its_memory_reads_back_from_its_file() {
+        let all = ids(5000);
+        let l = filled(&all, 100);
         assert!(l.in_file());
         assert_eq!(l.len(), 5000);
         // Forward, across marks, backwards (a failed batch gives its users back), the tail.
@@ -194,11 +191,7 @@ mod tests {
     #[test]
     fn a_short_list_stays_in_memory() {
         let all = ids(10);
-        let mut l = IdList::with_memory(100);
-        for id in &all {
-            l.push(id.clone()).unwrap();
-        }
-        l.finish().unwrap();
+        let l = filled(&all, 100);
         assert!(!l.in_file());
         assert_eq!(l.slice(3, 8).unwrap(), all[3..8].to_vec());
     }

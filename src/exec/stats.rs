@@ -61,8 +61,8 @@ impl Listing {
 pub enum Counts {
     /// `plan`: with the rows each table would lose, in one pass.
     PerTable,
-    /// A run with one worker: their ids, when few enough (else the count); on SQLite every
-    /// eligible user's id, into the plan's list table.
+    /// A run with one worker: their ids, when few enough (else the count); on MySQL every
+    /// eligible user's id, into the run's list; on SQLite every one, into the plan's list table.
     Listed,
     /// The count alone.
     Total,

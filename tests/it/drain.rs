@@ -6,7 +6,7 @@
 use crate::support;
 
 use support::population::*;
-use support::{backend_test, Run};
+use support::{backend_test, Run, TestDb};
 
 fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.all()))
@@ -329,8 +329,39 @@ backend_test!(
 fn traced_picks(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
-        .filter(|l| l.contains("sql") && l.contains("INSERT INTO temp.anonsweep_batch"))
+        .filter(|l| l.contains("sql") && l.contains("anonsweep_batch (id)"))
         .collect()
+}
+
+/// A slow traced run during which another connection gives e0199, a listed user, a recent
+/// session once the first batch is done.
+fn run_while_e0199_becomes_active(db: &TestDb) -> Run {
+    let mut a = spawn(
+        db,
+        &slow_run(&["--format", "json"]),
+        &[("ANONSWEEP_LOG", "trace")],
+    );
+    a.wait_for_first_batch(db);
+    let recent = db.ts("2026-11-20 00:00:00");
+    db.exec(&format!(
+        "UPDATE sessions SET updated_at = {recent} WHERE id = 'e0199-s1';"
+    ));
+    let r = a.finish();
+    assert_eq!(r.code, 0, "{}", r.all());
+    r
+}
+
+/// After [`run_while_e0199_becomes_active`]: e0199 was kept (changed), every other eligible
+/// user was deleted.
+fn assert_e0199_kept(db: &TestDb, j: &serde_json::Value) {
+    assert_eq!(j["deleted_users"], (ELIGIBLE - 1) as u64, "{j}");
+    assert_eq!(j["kept_changed"], 1, "{j}");
+    assert_adds_up(j);
+    let mut left = survivors();
+    left.push("e0199".into());
+    left.sort();
+    assert_eq!(user_ids(db), left, "e0199 became active: kept");
+    assert_whole(db, "after the run");
 }
 
 // SQLite: while nobody else writes, a batch's pick takes the next listed users without reading
@@ -341,18 +372,7 @@ backend_test!(
     [sqlite],
     |db: TestDb| {
         setup(&db);
-        let mut a = spawn(
-            &db,
-            &slow_run(&["--format", "json"]),
-            &[("ANONSWEEP_LOG", "trace")],
-        );
-        a.wait_for_first_batch(&db);
-        let recent = db.ts("2026-11-20 00:00:00");
-        db.exec(&format!(
-            "UPDATE sessions SET updated_at = {recent} WHERE id = 'e0199-s1';"
-        ));
-        let r = a.finish();
-        assert_eq!(r.code, 0, "{}", r.all());
+        let r = run_while_e0199_becomes_active(&db);
         let picks = traced_picks(&r.stderr);
         let rechecks = |l: &&str| l.contains("is_anonymous");
         assert!(picks.len() > 2, "{}", r.stderr);
@@ -372,15 +392,7 @@ backend_test!(
             "once the counter moved, every pick re-checks:\n{}",
             picks.join("\n")
         );
-        let j = json(&r);
-        assert_eq!(j["deleted_users"], (ELIGIBLE - 1) as u64, "{j}");
-        assert_eq!(j["kept_changed"], 1, "{j}");
-        assert_adds_up(&j);
-        let mut left = survivors();
-        left.push("e0199".into());
-        left.sort();
-        assert_eq!(user_ids(&db), left, "e0199 became active: kept");
-        assert_whole(&db, "after the run");
+        assert_e0199_kept(&db, &json(&r));
     }
 );
 
@@ -392,23 +404,8 @@ backend_test!(
     [mysql],
     |db: TestDb| {
         setup(&db);
-        let mut a = spawn(
-            &db,
-            &slow_run(&["--format", "json"]),
-            &[("ANONSWEEP_LOG", "trace")],
-        );
-        a.wait_for_first_batch(&db);
-        let recent = db.ts("2026-11-20 00:00:00");
-        db.exec(&format!(
-            "UPDATE sessions SET updated_at = {recent} WHERE id = 'e0199-s1';"
-        ));
-        let r = a.finish();
-        assert_eq!(r.code, 0, "{}", r.all());
-        let picks: Vec<&str> = r
-            .stderr
-            .lines()
-            .filter(|l| l.contains("sql") && l.contains("INSERT INTO anonsweep_batch"))
-            .collect();
+        let r = run_while_e0199_becomes_active(&db);
+        let picks = traced_picks(&r.stderr);
         assert!(picks.len() > 2, "{}", r.stderr);
         assert!(
             picks
@@ -419,14 +416,7 @@ backend_test!(
         );
         let j = json(&r);
         assert_eq!(j["users_listed"], true, "{j}");
-        assert_eq!(j["deleted_users"], (ELIGIBLE - 1) as u64, "{j}");
-        assert_eq!(j["kept_changed"], 1, "{j}");
-        assert_adds_up(&j);
-        let mut left = survivors();
-        left.push("e0199".into());
-        left.sort();
-        assert_eq!(user_ids(&db), left, "e0199 became active: kept");
-        assert_whole(&db, "after the run");
+        assert_e0199_kept(&db, &j);
     }
 );
 
