@@ -19,6 +19,7 @@ Scenarios:
     python3 bench/bench.py                     # 1,000,000 users, all backends: backlog + plan + daily
     python3 bench/bench.py --quick             # 100k users, 1 repeat, the same parts (~2.5 minutes)
     python3 bench/bench.py --daily --users 1000000            # with and without the shipped indexes
+    python3 bench/bench.py --daily --backends sqlite --indexes with --repeat 8 --daily-run '--batch-size 6000'
     python3 bench/bench.py --backlog --indexes with,without   # the first cleanup, both index variants
     python3 bench/bench.py --workers-sweep 1,2,4 --users 1000000
     python3 bench/bench.py --users 1000000 --repeat 3 --backends postgres,sqlite
@@ -700,7 +701,8 @@ def anonsweep_run(url, batch_size=None, extra=()):
     argv += list(extra)
     r = run_measured(argv, env={"ANONSWEEP_LOG": "info"})
     summary = json.loads(r["stdout"].strip().splitlines()[-1])
-    batches_start = parse_log_epoch(r["stderr"], " eligible of ")
+    # run's "run <id>: N eligible …, cutoff …, batches of …" line: the counts are done
+    batches_start = parse_log_epoch(r["stderr"], ", batches of ")
     counting = (batches_start - r["start_epoch"]) if batches_start else None
     return dict(wall=r["wall"], rss_kib=r["rss_kib"], deleted_users=summary["deleted_users"],
                 eligible=summary["eligible"], batches=summary["batches"],
@@ -801,7 +803,7 @@ def summarize(be, contenders, per_rep, base_label):
             s["counting_s"] = median([r["counting_s"] for r in rs])
             s["deleted_users"] = rs[0]["deleted_users"]
             s["command"] = rs[0].get("argv")
-        if label.startswith("anonsweep") or label == "plan" or label == "run":
+        if label.startswith(("anonsweep", "run")) or label == "plan":
             s["rss_mib"] = max(r["rss_kib"] for r in rs) / 1024
         summary.append(s)
     return summary
@@ -912,7 +914,9 @@ def bench_plan(be, masters, out, reps=3):
 # Scenario: the daily run (backlog gone, one more day eligible)
 # ---------------------------------------------------------------------------------------------
 
-def bench_daily(be, masters, indexes, repeat, out):
+def bench_daily(be, masters, indexes, repeat, out, variants=()):
+    """plan, run and the set-based SQL on the daily master; with variants (argument lists) also
+    `run ARGS` for each, in the same repeats (their ratios are taken against the same baseline)."""
     m = masters.get("daily", indexes)
     expected = m["eligible"]
     master = m["handle"]
@@ -926,6 +930,9 @@ def bench_daily(be, masters, indexes, repeat, out):
         ("run", lambda c: anonsweep_run(be.url(c)), reference),
         (BASE_LABEL, be.baseline, reference),
     ]
+    for args in variants:
+        contenders.append(("run " + shlex.join(args),
+                           lambda c, args=args: anonsweep_run(be.url(c), extra=args), reference))
     per_rep = []
     for rep in range(repeat):
         row = {}
@@ -944,7 +951,8 @@ def bench_daily(be, masters, indexes, repeat, out):
         backend=be.name, indexes=indexes, users=m["users"], anonymous=m["anonymous"], eligible=expected,
         eligible_pct=100.0 * expected / max(1, m["users"]),
         backlog_removed_users=masters.get("daily", "without").get("backlog_removed_users"),
-        migrate_run_s=m.get("migrate_run_s"), runs=strip_runs(runs), summary=summary))
+        migrate_run_s=m.get("migrate_run_s"), runs=strip_runs(runs), summary=summary,
+        variants=[shlex.join(a) for a in variants]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1152,7 +1160,7 @@ def markdown(out):
         lines.append(prov + "\n")
         lines.append("Medians of n repeats, each contender on its own fresh copy; the ratios are taken within each "
                      "repeat (per-repeat values in parentheses). `run` and `plan` with their defaults; \"before 1st "
-                     "batch\" is from spawn to run's `… eligible of …` log line (connect, checks, the count).\n")
+                     "batch\" is from spawn to run's `run …: N eligible …, batches of …` log line (connect, checks, the count).\n")
         lines.append("| backend | indexes | users | eligible (% of users) | n | plan (s) | run (s) | set-based SQL (s) | "
                      "run ÷ set-based | plan ÷ set-based | run: before 1st batch (s) | run batches | "
                      "run p99 / max batch (ms) | run peak RSS (MiB) |")
@@ -1166,6 +1174,27 @@ def markdown(out):
                 f"{fmt(r.get('wall_median'))} | {fmt(b.get('wall_median'))} | {ratio_cell(r)} | {ratio_cell(p)} | "
                 f"{fmt(r.get('counting_s'))} | {fmt(r.get('batches'), '.0f')} | {fmt(r.get('p99_batch_ms'), '.0f')} / {fmt(r.get('max_batch_ms'), '.0f')} | "
                 f"{fmt(r.get('rss_mib'), '.1f')} |")
+    swept = [d for d in out.get("daily", []) if d.get("variants")]
+    if swept:
+        lines.append("\n### Daily run: `anonsweep run` with other arguments, in the same repeats\n")
+        lines.append(prov + "\n")
+        lines.append("Each `run` on its own fresh copy, in the daily table's repeats; ratios to that repeat's "
+                     "set-based SQL. The longest batch is how long one transaction holds its locks (on SQLite "
+                     "the database's write lock).\n")
+        lines.append("| backend | indexes | eligible | `run` arguments | n | wall median (s) | walls (s) | "
+                     "ratio vs set-based (per repeat) | batches | p99 / max batch (ms) | peak RSS (MiB) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for d in swept:
+            s = {x["contender"]: x for x in d["summary"]}
+            for label, bs in [("run", "(defaults)")] + [("run " + v, f"`{v}`") for v in d["variants"]]:
+                r = s.get(label)
+                if not r:
+                    continue
+                lines.append(
+                    f"| {titles[d['backend']]} | {d['indexes']} | {d['eligible']:,} | {bs} | {r['n']} | "
+                    f"{fmt(r['wall_median'])} | {', '.join(map(str, r['walls']))} | {ratio_cell(r)} | "
+                    f"{fmt(r.get('batches'), '.0f')} | {fmt(r.get('p99_batch_ms'), '.0f')} / "
+                    f"{fmt(r.get('max_batch_ms'), '.0f')} | {fmt(r.get('rss_mib'), '.1f')} |")
     if out.get("workers"):
         lines.append("\n### Worker sweep: backlog, `anonsweep run --workers W` (no flag for W = 1)\n")
         lines.append(prov + "\n")
@@ -1261,6 +1290,9 @@ def main():
     ap.add_argument("--batch-sizes", default=None,
                     help="batch-size sweep with fixed batches on the first backend's backlog (default "
                          "1000,2000,3000,5000,10000; none with --quick; '' to skip)")
+    ap.add_argument("--daily-run", action="append", default=[], metavar="ARGS",
+                    help="in the daily run, also `anonsweep run ARGS` (e.g. '--batch-size 6000'), in the same "
+                         "repeats as plan, run and the set-based SQL; repeat the flag for more variants")
     ap.add_argument("--best-batch", type=int, default=None,
                     help="batch size for the second anonsweep contender when no sweep runs")
     ap.add_argument("--no-plan", action="store_true", help="skip the backlog's `anonsweep plan` timing")
@@ -1319,6 +1351,9 @@ def main():
             best = a.best_batch
             batch_sizes = a.batch_sizes if a.batch_sizes is not None else ("" if a.quick else "1000,2000,3000,5000,10000")
             sweep = parse_list(batch_sizes, "--batch-sizes", conv=int)
+            daily_variants = [shlex.split(v) for v in a.daily_run]
+            if any(not v for v in daily_variants):
+                sys.exit("--daily-run takes the arguments of one `anonsweep run`, e.g. --daily-run '--batch-size 6000'")
             plan_reps = a.plan_repeat or (1 if a.quick else 3)
             has_workers = binary_has_workers() if workers else False
             if workers and not has_workers:
@@ -1337,7 +1372,7 @@ def main():
                             timed(name, "plan", lambda: bench_plan(be, masters, out, plan_reps))
                     if do_daily:
                         for ix in ix_daily:
-                            timed(name, f"daily ({ix} indexes)", lambda: bench_daily(be, masters, ix, repeat, out))
+                            timed(name, f"daily ({ix} indexes)", lambda: bench_daily(be, masters, ix, repeat, out, daily_variants))
                     if workers and name in ("postgres", "mysql"):
                         for ix in ix_backlog:
                             timed(name, f"workers ({ix} indexes)",

@@ -12,7 +12,7 @@ SET time_zone = '+00:00';
 SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
 
 -- == Before the first batch: counts, in one read-only snapshot
--- [run and plan] anonymous users
+-- [plan and run --dry-run; run when max_fraction is set] anonymous users (the max_fraction cap divides by them)
 SELECT COUNT(*) AS n FROM `users` AS u
 WHERE u.`is_anonymous` = 1;
 -- [run with one worker, instead of the count below] every eligible user's id, streamed into the run's list (in memory up to 50000, then a temporary file of the run's): the batches take these users, by id, and no others

@@ -18,7 +18,7 @@ SET jit = off;
 SELECT CAST(pg_backend_pid() AS TEXT) AS t;
 
 -- == Before the first batch: counts, in one read-only snapshot
--- [run and plan] anonymous users
+-- [plan and run --dry-run; run when max_fraction is set] anonymous users (the max_fraction cap divides by them)
 SELECT COUNT(*) AS n FROM "users" AS u
 WHERE u."is_anonymous";
 -- [run with one worker, instead of the count below] the eligible users' ids, at most 50001 of them: when 50000 or fewer are eligible, the run keeps this list and its batches take these users, by id, and no others

@@ -10,7 +10,7 @@
 PRAGMA foreign_keys = ON;
 
 -- == Before the first batch: counts, in one snapshot; a run (not --dry-run) writes in it its list of eligible users, a temporary table of its own connection, and nothing else
--- [run and plan] anonymous users
+-- [plan and run --dry-run; run when max_fraction is set] anonymous users (the max_fraction cap divides by them)
 SELECT COUNT(*) AS n FROM "users" AS u
 WHERE u."is_anonymous" IN (1, 'true');
 -- [run (not --dry-run)] the run's list of eligible users: a temporary table on its own connection (a list an earlier run on it left is dropped first)

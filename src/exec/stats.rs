@@ -14,7 +14,8 @@ use crate::sql::dialect::Backend;
 #[derive(Clone, Debug, Serialize)]
 pub struct PlanStats {
     pub server_clock: Option<String>,
-    pub total_anonymous: u64,
+    /// `None` when not counted: a run counts them only for its `max_fraction` cap.
+    pub total_anonymous: Option<u64>,
     pub eligible: u64,
     /// Rows that would go from each table, in delete order (users last).
     pub rows: Vec<(String, u64)>,
@@ -68,7 +69,8 @@ pub enum Counts {
     Total,
 }
 
-/// Reads the plan's counts, then runs `then` in the same read-only snapshot (`plan --list`).
+/// Reads the plan's counts (the anonymous users too when `anonymous`), then runs `then` in the
+/// same read-only snapshot (`plan --list`).
 /// On SQLite a run's count writes its list table, and only that: the snapshot is not read-only
 /// then, and commits (the list table is the connection's own temporary storage; the database's
 /// write lock is never taken).
@@ -78,6 +80,7 @@ pub fn collect_then<T>(
     values: Values,
     sample: usize,
     counts: Counts,
+    anonymous: bool,
     then: impl FnOnce(&mut Conn, &PlanStats) -> anyhow::Result<T>,
 ) -> anyhow::Result<(PlanStats, T)> {
     let fills_table = counts == Counts::Listed && plan.listed_table.is_some();
@@ -94,7 +97,7 @@ pub fn collect_then<T>(
     for b in begin {
         conn.batch_execute(b)?;
     }
-    let result = read(conn, plan, values, sample, counts)
+    let result = read(conn, plan, values, sample, counts, anonymous)
         .and_then(|stats| then(conn, &stats).map(|t| (stats, t)));
     if fills_table && result.is_ok() {
         // Keeps the list table (nothing else was written).
@@ -116,11 +119,16 @@ fn read(
     values: Values,
     sample: usize,
     counts: Counts,
+    anonymous: bool,
 ) -> anyhow::Result<PlanStats> {
     let per_table = counts == Counts::PerTable;
     let mut listed = None;
     let server_clock = conn.server_clock()?;
-    let total_anonymous = conn.count(&plan.count_anonymous, values)?;
+    let total_anonymous = if anonymous {
+        Some(conn.count(&plan.count_anonymous, values)?)
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     let eligible = if per_table {
         // One pass: the eligible users, then each table's rows.

@@ -251,11 +251,21 @@ impl Locked<'_> {
         };
         // The dry run's list, in the same snapshot as its counts (never written by `run`).
         let list = opts.list.as_ref().filter(|_| dry);
-        let (before, listed) =
-            stats::collect_then(&mut conn, &plan, values, sample, counts, |conn, _| {
+        // The anonymous users are a full count of their own (a scan of every user on SQLite):
+        // the dry run shows them; a run needs them only for its `max_fraction` cap.
+        let anonymous = dry || s.max_fraction.is_some();
+        let (before, listed) = stats::collect_then(
+            &mut conn,
+            &plan,
+            values,
+            sample,
+            counts,
+            anonymous,
+            |conn, _| {
                 list.map(|t| crate::exec::list::write(conn, &plan, values, t))
                     .transpose()
-            })?;
+            },
+        )?;
         intent.list = listed;
         if let Err(e) = check_caps(s, before.eligible, before.total_anonymous) {
             refusals.refuse(e)?;
@@ -323,9 +333,12 @@ impl Locked<'_> {
             ));
         }
         info!(
-            "run {run_id}: {} eligible of {} anonymous users{}, cutoff {}, batches of {}",
+            "run {run_id}: {} eligible{}{}, cutoff {}, batches of {}",
             before.eligible,
-            before.total_anonymous,
+            match before.total_anonymous {
+                Some(n) => format!(" of {n} anonymous users"),
+                None => " users (the anonymous users are counted only for max_fraction)".into(),
+            },
             if before.listed.is_some() {
                 " (listed: the batches take these users, by id)"
             } else {
@@ -634,7 +647,7 @@ pub fn refuse_sqlite_workers(s: &Settings) -> anyhow::Result<()> {
 }
 
 /// The safety caps: refuse (exit 4, nothing deleted) when the plan goes beyond them.
-fn check_caps(s: &Settings, eligible: u64, anonymous: u64) -> anyhow::Result<()> {
+fn check_caps(s: &Settings, eligible: u64, anonymous: Option<u64>) -> anyhow::Result<()> {
     let origin = |name: &str| {
         s.effective
             .iter()
@@ -651,6 +664,14 @@ fn check_caps(s: &Settings, eligible: u64, anonymous: u64) -> anyhow::Result<()>
         }
     }
     if let Some(max) = s.max_fraction {
+        // Counted whenever the cap is set; a missing count deletes nothing.
+        let anonymous = anonymous.ok_or_else(|| {
+            capped(
+                "max_fraction is set but the anonymous users were not counted: nothing deleted"
+                    .to_string(),
+                Some(eligible),
+            )
+        })?;
         let share = if anonymous == 0 {
             0.0
         } else {

@@ -57,6 +57,15 @@ fn rule_line(s: &Settings, out: &mut String) {
     }
 }
 
+/// The anonymous users as the text summaries show them (a run counts them only for its
+/// `max_fraction` cap).
+fn anonymous(stats: &PlanStats) -> String {
+    stats.total_anonymous.map_or_else(
+        || "not counted (only max_fraction needs them; `anonsweep plan` shows them)".into(),
+        |n| n.to_string(),
+    )
+}
+
 /// Text summary of a dry run.
 pub fn plan_text(s: &Settings, stats: &PlanStats, notes: &[String], elapsed: f64) -> String {
     let mut out = String::new();
@@ -66,7 +75,7 @@ pub fn plan_text(s: &Settings, stats: &PlanStats, notes: &[String], elapsed: f64
         "  database clock       {}",
         stats.server_clock.as_deref().unwrap_or("unknown")
     );
-    let _ = writeln!(out, "  anonymous users      {}", stats.total_anonymous);
+    let _ = writeln!(out, "  anonymous users      {}", anonymous(stats));
     let _ = writeln!(out, "  eligible             {}", stats.eligible);
     let _ = writeln!(out, "  would delete rows:");
     for (t, n) in &stats.rows {
@@ -125,7 +134,7 @@ pub fn run_text(
     let mut out = String::new();
     header(s, "run", &mut out);
     let _ = writeln!(out, "  run id               {run_id}");
-    let _ = writeln!(out, "  anonymous users      {}", before.total_anonymous);
+    let _ = writeln!(out, "  anonymous users      {}", anonymous(before));
     let _ = writeln!(out, "  eligible             {}", before.eligible);
     let _ = writeln!(out, "  deleted users        {}", o.deleted_users);
     let _ = writeln!(out, "  deleted rows:");

@@ -89,7 +89,7 @@ impl Plan {
                 stmt,
             });
         };
-        let (run_and_plan, plan_only) = ("run and plan", "plan only");
+        let plan_only = "plan only";
         let counts = match self.listed_table {
             Some(_) => LISTED_TABLE,
             None => COUNTS,
@@ -124,8 +124,8 @@ impl Plan {
         }
         add(
             counts,
-            run_and_plan,
-            "anonymous users".into(),
+            "plan and run --dry-run; run when max_fraction is set",
+            "anonymous users (the max_fraction cap divides by them)".into(),
             &self.count_anonymous,
         );
         let max = super::LISTED_MAX;

@@ -140,33 +140,39 @@ fn sqlite_time_kind(
 ) -> anyhow::Result<TimeKind> {
     let q = quote(Backend::Sqlite, col);
     let t = templates::sample(&table.quoted(Backend::Sqlite));
-    let kinds: Vec<String> = data_read(
+    let row = data_read(
         conn,
         reads,
-        render(&templates::ValueTypes {
+        render(&templates::ValueKinds {
             column: &q,
             table: &t,
         }),
     )?
     .into_iter()
-    .filter(|k| k != "null")
-    .collect();
+    .next()
+    .unwrap_or_default();
+    // integer|real|text|blob|not-ISO text; anything else is refused, never read as "no values".
+    let counts: Vec<u64> = row
+        .split('|')
+        .map(|f| f.parse::<u64>())
+        .collect::<Result<_, _>>()
+        .ok()
+        .filter(|c: &Vec<u64>| c.len() == 5)
+        .ok_or_else(|| {
+            anyhow!("reading the value types of {table}.{col} returned {row:?}, not five counts")
+        })?;
+    let kinds: Vec<&str> = ["integer", "real", "text", "blob"]
+        .into_iter()
+        .zip(&counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, _)| k)
+        .collect();
     match kinds.as_slice() {
         [] => Ok(if declared.contains("int") { TimeKind::EpochMs } else { TimeKind::IsoText }),
-        [k] if k == "integer" => epoch_unit(conn, reads, table, col),
-        [k] if k == "text" => {
-            let bad = data_read(
-                conn,
-                reads,
-                render(&templates::BadIsoText {
-                    column: &q,
-                    table: &t,
-                }),
-            )?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-            if bad != "0" {
+        ["integer"] => epoch_unit(conn, reads, table, col),
+        ["text"] => {
+            let bad = counts[4];
+            if bad != 0 {
                 return Err(usage(format!(
                     "{bad} values in {table}.{col} (of its first {} rows) are text but not ISO-8601 timestamps: fix those rows, or set timestamp_format if the column holds something else",
                     templates::SAMPLE_ROWS

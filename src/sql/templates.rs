@@ -553,18 +553,11 @@ pub struct MaxValue<'a> {
     pub table: &'a str,
 }
 
-/// Pre-flight (SQLite): which value types a time column holds.
+/// Pre-flight (SQLite): how many values of a time column each storage type holds, and how many
+/// of its text values are not ISO-8601 (`integer|real|text|blob|not-iso`), in one read.
 #[derive(Template)]
-#[template(path = "preflight/value_types.sql", escape = "none")]
-pub struct ValueTypes<'a> {
-    pub column: &'a str,
-    pub table: &'a str,
-}
-
-/// Pre-flight (SQLite): how many text values of a time column are not ISO-8601.
-#[derive(Template)]
-#[template(path = "preflight/bad_iso_text.sql", escape = "none")]
-pub struct BadIsoText<'a> {
+#[template(path = "preflight/value_kinds.sql", escape = "none")]
+pub struct ValueKinds<'a> {
     pub column: &'a str,
     pub table: &'a str,
 }

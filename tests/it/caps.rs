@@ -247,6 +247,58 @@ backend_test!(
     }
 );
 
+// The anonymous users are a count of their own: `plan` always shows them, `run` counts them only
+// for its max_fraction cap. Without the cap the run deletes the same users and says so.
+backend_test!(
+    a_run_counts_the_anonymous_users_only_for_max_fraction,
+    |db: TestDb| {
+        let what = backend_name(&db);
+        setup(&db);
+        let plan = db.run(&["plan", "--as-of", AS_OF, "--format", "json"]);
+        assert_eq!(plan.code, 0, "{what}: {}", plan.all());
+        let j: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+        assert_eq!(j["total_anonymous"], 12, "{what}: plan counts them");
+        assert_eq!(j["eligible"], 10, "{what}");
+
+        let copy = db.copy();
+        let r = copy.run(&["run", "--as-of", AS_OF, "--format", "json"]);
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert!(j["total_anonymous"].is_null(), "{what}: {}", r.stdout);
+        assert_eq!(j["deleted_users"], 10, "{what}: {}", r.stdout);
+        assert_eq!(copy.ids("users", "id"), KEPT, "{what}: without the cap");
+
+        let copy = db.copy();
+        let r = copy.run(&["run", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        assert!(
+            r.stdout
+                .contains("anonymous users      not counted (only max_fraction needs them"),
+            "{what}: the text summary says why:\n{}",
+            r.stdout
+        );
+        assert_eq!(copy.ids("users", "id"), KEPT, "{what}: text summary");
+
+        let r = db.run(&[
+            "run",
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+            "--max-fraction",
+            "0.9",
+        ]);
+        assert_eq!(r.code, 0, "{what}: {}", r.all());
+        let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(
+            j["total_anonymous"], 12,
+            "{what}: counted for the cap: {}",
+            r.stdout
+        );
+        assert_eq!(db.ids("users", "id"), KEPT, "{what}: with the cap");
+    }
+);
+
 // A cap that is reached but not exceeded: ten users eligible and `--max-deletions 10`, or
 // nobody eligible and `--max-deletions 0`. Neither is "more than max_deletions", so the run
 // deletes every eligible user and succeeds (exit 0) without claiming it stopped early.

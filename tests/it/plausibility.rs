@@ -509,3 +509,46 @@ fn a_directory_as_the_sqlite_path_is_named_a_directory() {
         "nothing created"
     );
 }
+
+// SQLite's time columns are recognised by one read of their first rows: the storage types
+// present and, for text, how many values are not ISO-8601. A column mixing integers and text,
+// or holding a text value that is no timestamp, is refused with its name and the types or the
+// count (exit 2, nothing changed); integer epochs alone are recognised, and the run deletes
+// exactly the eligible users. (TIMESTAMP columns: numeric affinity keeps integers integers.)
+backend_test!(
+    sqlite_time_columns_are_recognised_from_their_stored_types,
+    [sqlite],
+    |db: TestDb| {
+        db.exec(&support::default_schema(&db, "TIMESTAMP", "TEXT", true));
+        let mut sql =
+            String::from("INSERT INTO users VALUES ('reg', 0, '2026-01-01T00:00:00.000Z')");
+        for i in 0..100 {
+            sql += &format!(", ('e{i:03}', 1, '2026-01-01T00:00:00.000Z')");
+        }
+        db.exec(&sql);
+        db.exec("UPDATE users SET created_at = 1767225600000 WHERE id = 'e050'");
+        refused_everywhere(
+            &db,
+            &[],
+            2,
+            &[
+                "users.created_at mixes value types (integer, text",
+                "convert the column",
+            ],
+        );
+        db.exec("UPDATE users SET created_at = 'last week' WHERE id = 'e050'");
+        refused_everywhere(
+            &db,
+            &[],
+            2,
+            &["1 values in users.created_at", "not ISO-8601 timestamps"],
+        );
+        // Epoch milliseconds throughout: recognised; e000's session is recent (same format).
+        db.exec("UPDATE users SET created_at = 1767225600000");
+        db.exec("INSERT INTO sessions VALUES ('s1', 'e000', 1767312000000, 1795651200000)");
+        let r = db.run(&["run", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db.ids("users", "id"), ["e000", "reg"]);
+        assert_eq!(db.ids("sessions", "id"), ["s1"]);
+    }
+);

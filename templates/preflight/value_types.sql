@@ -1,1 +1,0 @@
-SELECT DISTINCT typeof({{ column }}) AS t FROM {{ table }}
