@@ -694,8 +694,8 @@ def fixed_batch_args(name, batch_size):
     return ["--batch-size", str(batch_size)] + (["--target-batch-ms", "0"] if name == "postgres" else [])
 
 
-def anonsweep_run(url, batch_size=None, extra=()):
-    argv = [BIN, "run", "--as-of", AS_OF, "--format", "json", "--database-url", url]
+def anonsweep_run(url, batch_size=None, extra=(), binary=None):
+    argv = [binary or BIN, "run", "--as-of", AS_OF, "--format", "json", "--database-url", url]
     if batch_size:
         argv += ["--batch-size", str(batch_size)]
     argv += list(extra)
@@ -814,6 +814,7 @@ def summarize(be, contenders, per_rep, base_label):
 # ---------------------------------------------------------------------------------------------
 
 BASE_LABEL = "set-based SQL baseline"
+OTHER_LABEL = "run (--other-binary)"
 
 
 def bench_backlog(be, masters, indexes, repeat, batch_sizes, best_batch, out):
@@ -914,9 +915,10 @@ def bench_plan(be, masters, out, reps=3):
 # Scenario: the daily run (backlog gone, one more day eligible)
 # ---------------------------------------------------------------------------------------------
 
-def bench_daily(be, masters, indexes, repeat, out, variants=()):
+def bench_daily(be, masters, indexes, repeat, out, variants=(), other=None):
     """plan, run and the set-based SQL on the daily master; with variants (argument lists) also
-    `run ARGS` for each, in the same repeats (their ratios are taken against the same baseline)."""
+    `run ARGS` for each, and with other (a path) that binary's `run`, in the same repeats (their
+    ratios are taken against the same baseline)."""
     m = masters.get("daily", indexes)
     expected = m["eligible"]
     master = m["handle"]
@@ -933,6 +935,8 @@ def bench_daily(be, masters, indexes, repeat, out, variants=()):
     for args in variants:
         contenders.append(("run " + shlex.join(args),
                            lambda c, args=args: anonsweep_run(be.url(c), extra=args), reference))
+    if other:
+        contenders.append((OTHER_LABEL, lambda c: anonsweep_run(be.url(c), binary=other), reference))
     per_rep = []
     for rep in range(repeat):
         row = {}
@@ -952,7 +956,8 @@ def bench_daily(be, masters, indexes, repeat, out, variants=()):
         eligible_pct=100.0 * expected / max(1, m["users"]),
         backlog_removed_users=masters.get("daily", "without").get("backlog_removed_users"),
         migrate_run_s=m.get("migrate_run_s"), runs=strip_runs(runs), summary=summary,
-        variants=[shlex.join(a) for a in variants]))
+        variants=[shlex.join(a) for a in variants] + ([OTHER_LABEL] if other else []),
+        other=sh([other, "--version"]).strip() if other else None))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1186,7 +1191,9 @@ def markdown(out):
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for d in swept:
             s = {x["contender"]: x for x in d["summary"]}
-            for label, bs in [("run", "(defaults)")] + [("run " + v, f"`{v}`") for v in d["variants"]]:
+            for label, bs in [("run", "(defaults)")] + [
+                    (v, f"(defaults), {d.get('other')}") if v == OTHER_LABEL else ("run " + v, f"`{v}`")
+                    for v in d["variants"]]:
                 r = s.get(label)
                 if not r:
                     continue
@@ -1293,6 +1300,9 @@ def main():
     ap.add_argument("--daily-run", action="append", default=[], metavar="ARGS",
                     help="in the daily run, also `anonsweep run ARGS` (e.g. '--batch-size 6000'), in the same "
                          "repeats as plan, run and the set-based SQL; repeat the flag for more variants")
+    ap.add_argument("--other-binary", default=None, metavar="PATH",
+                    help="in the daily run, also that anonsweep binary's `run` (e.g. an earlier build), in the "
+                         "same repeats")
     ap.add_argument("--best-batch", type=int, default=None,
                     help="batch size for the second anonsweep contender when no sweep runs")
     ap.add_argument("--no-plan", action="store_true", help="skip the backlog's `anonsweep plan` timing")
@@ -1351,6 +1361,9 @@ def main():
             best = a.best_batch
             batch_sizes = a.batch_sizes if a.batch_sizes is not None else ("" if a.quick else "1000,2000,3000,5000,10000")
             sweep = parse_list(batch_sizes, "--batch-sizes", conv=int)
+            if a.other_binary and not os.access(a.other_binary, os.X_OK):
+                sys.exit(f"--other-binary {a.other_binary}: not an executable file; give the path of an anonsweep binary")
+            other_binary = os.path.abspath(a.other_binary) if a.other_binary else None
             daily_variants = [shlex.split(v) for v in a.daily_run]
             if any(not v for v in daily_variants):
                 sys.exit("--daily-run takes the arguments of one `anonsweep run`, e.g. --daily-run '--batch-size 6000'")
@@ -1372,7 +1385,8 @@ def main():
                             timed(name, "plan", lambda: bench_plan(be, masters, out, plan_reps))
                     if do_daily:
                         for ix in ix_daily:
-                            timed(name, f"daily ({ix} indexes)", lambda: bench_daily(be, masters, ix, repeat, out, daily_variants))
+                            timed(name, f"daily ({ix} indexes)", lambda: bench_daily(be, masters, ix, repeat, out, daily_variants,
+                                                             other_binary))
                     if workers and name in ("postgres", "mysql"):
                         for ix in ix_backlog:
                             timed(name, f"workers ({ix} indexes)",
