@@ -817,7 +817,7 @@ BASE_LABEL = "set-based SQL baseline"
 OTHER_LABEL = "run (--other-binary)"
 
 
-def bench_backlog(be, masters, indexes, repeat, batch_sizes, best_batch, out):
+def bench_backlog(be, masters, indexes, repeat, batch_sizes, best_batch, out, other=None):
     m = masters.get("backlog", indexes)
     expected = m["eligible"]
     master = m["handle"]
@@ -842,6 +842,8 @@ def bench_backlog(be, masters, indexes, repeat, batch_sizes, best_batch, out):
     if best_batch and (best_batch != default or be.name == "postgres"):
         contenders.append((f"anonsweep (fixed batch {best_batch})",
                            lambda c: anonsweep_run(be.url(c), extra=fixed_batch_args(be.name, best_batch))))
+    if other:
+        contenders.append((OTHER_LABEL, lambda c: anonsweep_run(be.url(c), binary=other)))
     contenders.append((BASE_LABEL, be.baseline))
     if be.name == "mysql":
         contenders.append(("pt-archiver", be.pt_archiver))
@@ -867,7 +869,7 @@ def bench_backlog(be, masters, indexes, repeat, batch_sizes, best_batch, out):
         sweep={str(k): dict(wall=v["wall"], p99_batch_ms=v["p99_batch_ms"], max_batch_ms=v["max_batch_ms"],
                             rss_mib=v["rss_kib"] / 1024, counting_s=v["counting_s"], batches=v["batches"])
                for k, v in sweep.items()},
-        best_batch=best_batch))
+        best_batch=best_batch, other=sh([other, "--version"]).strip() if other else None))
     return best_batch
 
 
@@ -1128,6 +1130,8 @@ def markdown(out):
                 f"{ratio_cell(s)} | {fmt(s.get('pt_archiver_over_this'), '.2f', '×')} | "
                 f"{fmt(s.get('p99_batch_ms'), '.0f')} | {fmt(s.get('max_batch_ms'), '.0f')} | "
                 f"{fmt(s.get('batches'), '.0f')} | {fmt(s.get('counting_s'))} | {fmt(s.get('rss_mib'), '.1f')} |")
+        if b.get("other"):
+            lines.append(f"\n`{OTHER_LABEL}`: {b['other']}, with its defaults.")
         if b.get("sweep"):
             lines.append(f"\nBatch-size sweep ({titles[name]}, fixed batches, one run each):\n")
             lines.append(prov + "\n")
@@ -1301,8 +1305,8 @@ def main():
                     help="in the daily run, also `anonsweep run ARGS` (e.g. '--batch-size 6000'), in the same "
                          "repeats as plan, run and the set-based SQL; repeat the flag for more variants")
     ap.add_argument("--other-binary", default=None, metavar="PATH",
-                    help="in the daily run, also that anonsweep binary's `run` (e.g. an earlier build), in the "
-                         "same repeats")
+                    help="in the backlog and the daily run, also that anonsweep binary's `run` with its defaults "
+                         "(e.g. an earlier build), in the same repeats")
     ap.add_argument("--best-batch", type=int, default=None,
                     help="batch size for the second anonsweep contender when no sweep runs")
     ap.add_argument("--no-plan", action="store_true", help="skip the backlog's `anonsweep plan` timing")
@@ -1380,7 +1384,8 @@ def main():
                             # the sweep runs once: on the first backend (PostgreSQL when selected)
                             do_sweep = sweep if (name == order[0] and i == 0 and a.best_batch is None) else []
                             best = timed(name, f"backlog ({ix} indexes)",
-                                         lambda: bench_backlog(be, masters, ix, repeat, do_sweep, best, out)) or best
+                                         lambda: bench_backlog(be, masters, ix, repeat, do_sweep, best, out,
+                                                               other_binary)) or best
                         if not a.no_plan:
                             timed(name, "plan", lambda: bench_plan(be, masters, out, plan_reps))
                     if do_daily:
