@@ -131,47 +131,36 @@ fn epoch_unit(
     })
 }
 
+/// SQLite: the format of `col`, recognised from how its first rows are stored (the range
+/// read of its table's compared `columns`, which the plausibility check then reuses).
 fn sqlite_time_kind(
     conn: &mut Conn,
     reads: &mut Vec<String>,
-    table: &TableName,
+    answers: &mut plausible::Answers,
+    (table, columns): (&TableName, &[&str]),
     col: &str,
     declared: &str,
 ) -> anyhow::Result<TimeKind> {
-    let q = quote(Backend::Sqlite, col);
-    let t = templates::sample(&table.quoted(Backend::Sqlite));
-    let row = data_read(
-        conn,
-        reads,
-        render(&templates::ValueKinds {
-            column: &q,
-            table: &t,
-        }),
-    )?
+    let st = plausible::sqlite_stored(conn, table, columns, col, reads, answers)?;
+    let kinds: Vec<&str> = [
+        ("integer", st.integer),
+        ("real", st.real),
+        ("text", st.text),
+        ("blob", st.blob),
+    ]
     .into_iter()
-    .next()
-    .unwrap_or_default();
-    // integer|real|text|blob|not-ISO text; anything else is refused, never read as "no values".
-    let counts: Vec<u64> = row
-        .split('|')
-        .map(|f| f.parse::<u64>())
-        .collect::<Result<_, _>>()
-        .ok()
-        .filter(|c: &Vec<u64>| c.len() == 5)
-        .ok_or_else(|| {
-            anyhow!("reading the value types of {table}.{col} returned {row:?}, not five counts")
-        })?;
-    let kinds: Vec<&str> = ["integer", "real", "text", "blob"]
-        .into_iter()
-        .zip(&counts)
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, _)| k)
-        .collect();
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, _)| k)
+    .collect();
     match kinds.as_slice() {
         [] => Ok(if declared.contains("int") { TimeKind::EpochMs } else { TimeKind::IsoText }),
-        ["integer"] => epoch_unit(conn, reads, table, col),
+        // 1e11 seconds is the year 5138; 1e11 milliseconds is 1973.
+        ["integer"] => Ok(match st.max_number.trim().parse::<f64>() {
+            Ok(max) if max >= 1e11 => TimeKind::EpochMs,
+            _ => TimeKind::EpochS,
+        }),
         ["text"] => {
-            let bad = counts[4];
+            let bad = st.not_iso;
             if bad != 0 {
                 return Err(usage(format!(
                     "{bad} values in {table}.{col} (of its first {} rows) are text but not ISO-8601 timestamps: fix those rows, or set timestamp_format if the column holds something else",
@@ -298,6 +287,13 @@ pub fn inspect(
     };
 
     let mut reads = Vec::new();
+    let mut answers = plausible::Answers::new();
+    // Each table's compared columns, in the plausibility check's order (its range read of a
+    // table is the one SQLite's detection reads first).
+    let users_compared: Vec<&str> = std::iter::once(s.users_created_at.as_str())
+        .chain(s.users_activity.iter().map(String::as_str))
+        .collect();
+    let sessions_compared: Vec<&str> = s.sessions_activity.iter().map(String::as_str).collect();
     let mut kind_of =
         |conn: &mut Conn, table: &TableName, col: &str, ty: &str| -> anyhow::Result<TimeKind> {
             let k = match settings.timestamp_format {
@@ -307,7 +303,14 @@ pub fn inspect(
                 }
                 TimestampFormat::Auto => match backend {
                     Backend::Postgres => pg_time_kind(conn, &mut reads, table, col, ty),
-                    Backend::Sqlite => sqlite_time_kind(conn, &mut reads, table, col, ty),
+                    Backend::Sqlite => {
+                        let compared = if *table == s.users {
+                            &users_compared
+                        } else {
+                            &sessions_compared
+                        };
+                        sqlite_time_kind(conn, &mut reads, &mut answers, (table, compared), col, ty)
+                    }
                     Backend::Mysql => mysql_time_kind(conn, &mut reads, table, col, ty),
                 }?,
             };
@@ -348,7 +351,7 @@ pub fn inspect(
             kind,
         })
         .collect();
-    plausible::check(conn, settings, &compared, &mut reads)?;
+    plausible::check(conn, settings, &compared, &mut reads, &answers)?;
     Ok((
         Formats {
             created_at,

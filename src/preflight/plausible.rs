@@ -158,7 +158,7 @@ fn shape(backend: Backend, kind: TimeKind) -> &'static str {
 /// The fields the range query returns for a column of `shape`.
 fn width(shape: &str) -> usize {
     match shape {
-        "sqlite" => 8,
+        "sqlite" => 9,
         _ => 2,
     }
 }
@@ -337,15 +337,103 @@ fn judge(s: &Settings, c: &TimeColumn, seen: &Seen, now: DateTime<Utc>) -> anyho
     )))
 }
 
+/// The range query of one table's compared columns, in their order.
+fn range_sql(backend: Backend, table: &TableName, range: &[RangeColumn]) -> String {
+    render(&templates::TimeRange {
+        backend: backend.name(),
+        table: &templates::sample(&table.quoted(backend)),
+        columns: range,
+        iso_pattern: PG_ISO_PATTERN,
+    })
+}
+
+/// Range reads already made, by their SQL text, with their answer: SQLite's format detection
+/// reads each table's range query first ([`sqlite_stored`]), and [`check`] reuses the answer.
+pub type Answers = std::collections::HashMap<String, String>;
+
+/// How one SQLite column's first rows are stored, for format detection.
+#[derive(Debug)]
+pub struct Stored {
+    pub integer: u64,
+    pub real: u64,
+    pub text: u64,
+    pub blob: u64,
+    /// Text values that are not ISO-8601 timestamps.
+    pub not_iso: u64,
+    /// The greatest number, as stored.
+    pub max_number: String,
+}
+
+/// SQLite: how `column` of `table` is stored over the table's first rows, from the range query
+/// of the table's compared `columns` (in [`check`]'s order; read once, kept in `answers` for
+/// [`check`]). A malformed answer is an error, never "no values".
+pub fn sqlite_stored(
+    conn: &mut Conn,
+    table: &TableName,
+    columns: &[&str],
+    column: &str,
+    reads: &mut Vec<String>,
+    answers: &mut Answers,
+) -> anyhow::Result<Stored> {
+    let range: Vec<RangeColumn> = columns
+        .iter()
+        .map(|c| RangeColumn {
+            column: quote(Backend::Sqlite, c),
+            shape: "sqlite",
+        })
+        .collect();
+    let sql = range_sql(Backend::Sqlite, table, &range);
+    let text = match answers.get(&sql) {
+        Some(t) => t.clone(),
+        None => {
+            let t = super::reads::data_read(conn, reads, sql.clone())?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            answers.insert(sql, t.clone());
+            t
+        }
+    };
+    let fields: Vec<&str> = text.split('|').collect();
+    let n = width("sqlite");
+    let at = columns.iter().position(|c| *c == column).map(|i| i * n);
+    let f = at
+        .and_then(|at| fields.get(at..at + n))
+        .filter(|_| fields.len() == n * columns.len())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "reading the value types of {table}.{column}: unexpected answer {text:?}"
+            )
+        })?;
+    let num = |i: usize| {
+        f[i].trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!(
+                "reading the value types of {table}.{column}: unexpected answer {text:?}"
+            )
+        })
+    };
+    let (numbers, real) = (num(0)?, num(8)?);
+    Ok(Stored {
+        integer: numbers.saturating_sub(real),
+        real,
+        text: num(3)?,
+        blob: num(7)?,
+        not_iso: num(4)?,
+        max_number: f[2].to_string(),
+    })
+}
+
 /// Reads the range of every column in `columns` over the table's first rows (one query per
-/// table, recorded in `reads`) and refuses (exit 2) the first whose values its format cannot
-/// read or whose times lie before 1990-01-01 or more than a day after the as-of. Empty columns
-/// and NULLs pass. Rows past the sample are read fail-safe by the rule itself.
+/// table, recorded in `reads`, or its answer from `answers`) and refuses (exit 2) the first
+/// whose values its format cannot read or whose times lie before 1990-01-01 or more than a day
+/// after the as-of. Empty columns and NULLs pass. Rows past the sample are read fail-safe by
+/// the rule itself.
 pub fn check(
     conn: &mut Conn,
     s: &Settings,
     columns: &[TimeColumn],
     reads: &mut Vec<String>,
+    answers: &Answers,
 ) -> anyhow::Result<()> {
     let backend = conn.backend();
     let now = Utc::now();
@@ -362,15 +450,9 @@ pub fn check(
             .map(|c| RangeColumn {
                 column: quote(backend, &c.column),
                 shape: shape(backend, c.kind),
-                validate: matches!(s.timestamp_format, TimestampFormat::Fixed(_)),
             })
             .collect();
-        let sql = render(&templates::TimeRange {
-            backend: backend.name(),
-            table: &templates::sample(&table.quoted(backend)),
-            columns: &range,
-            iso_pattern: PG_ISO_PATTERN,
-        });
+        let sql = range_sql(backend, table, &range);
         let names: Vec<String> = cols
             .iter()
             .map(|c| format!("{table}.{}", c.column))
@@ -402,7 +484,12 @@ pub fn check(
                 }
             }
         }
-        let row = super::reads::data_read(conn, reads, sql).map_err(|e| {
+        let known = answers.get(&sql).cloned();
+        let row = match known {
+            Some(text) => Ok(vec![text]),
+            None => super::reads::data_read(conn, reads, sql),
+        }
+        .map_err(|e| {
             let why = crate::error::one_line(&e);
             if range.iter().any(|r| r.shape == "text") {
                 // A text value shaped like a timestamp that PostgreSQL still cannot read.

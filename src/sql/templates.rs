@@ -553,15 +553,6 @@ pub struct MaxValue<'a> {
     pub table: &'a str,
 }
 
-/// Pre-flight (SQLite): how many values of a time column each storage type holds, and how many
-/// of its text values are not ISO-8601 (`integer|real|text|blob|not-iso`), in one read.
-#[derive(Template)]
-#[template(path = "preflight/value_kinds.sql", escape = "none")]
-pub struct ValueKinds<'a> {
-    pub column: &'a str,
-    pub table: &'a str,
-}
-
 /// Pre-flight: is there a row of `table` (with any of the columns at or after the cutoff)?
 #[derive(Template)]
 #[template(path = "preflight/any_row.sql", escape = "none")]
@@ -603,9 +594,6 @@ pub fn render(t: &impl Template) -> String {
 pub struct RangeColumn<'a> {
     pub column: String,
     pub shape: &'a str,
-    /// SQLite: count the text values that are not ISO-8601 (a forced format; detection has
-    /// already refused them).
-    pub validate: bool,
 }
 
 /// Pre-flight: the range of each compared time column of one table, as its format reads it, in
