@@ -394,24 +394,17 @@ pub fn sqlite_stored(
             t
         }
     };
+    let unexpected = || {
+        anyhow::anyhow!("reading the value types of {table}.{column}: unexpected answer {text:?}")
+    };
     let fields: Vec<&str> = text.split('|').collect();
     let n = width("sqlite");
     let at = columns.iter().position(|c| *c == column).map(|i| i * n);
     let f = at
         .and_then(|at| fields.get(at..at + n))
         .filter(|_| fields.len() == n * columns.len())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "reading the value types of {table}.{column}: unexpected answer {text:?}"
-            )
-        })?;
-    let num = |i: usize| {
-        f[i].trim().parse::<u64>().map_err(|_| {
-            anyhow::anyhow!(
-                "reading the value types of {table}.{column}: unexpected answer {text:?}"
-            )
-        })
-    };
+        .ok_or_else(unexpected)?;
+    let num = |i: usize| f[i].trim().parse::<u64>().map_err(|_| unexpected());
     let (numbers, real) = (num(0)?, num(8)?);
     Ok(Stored {
         integer: numbers.saturating_sub(real),
