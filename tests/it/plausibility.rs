@@ -550,5 +550,14 @@ backend_test!(
         assert_eq!(r.code, 0, "{}", r.all());
         assert_eq!(db.ids("users", "id"), ["e000", "reg"]);
         assert_eq!(db.ids("sessions", "id"), ["s1"]);
+        // Detection and the range check share one read of each table's first rows.
+        let plan = db.run(&["plan", "--as-of", AS_OF, "--format", "json"]);
+        assert_eq!(plan.code, 0, "{}", plan.all());
+        let j: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+        let sql = j["sql"].as_str().unwrap();
+        for table in ["users", "sessions"] {
+            let read = format!("FROM (SELECT * FROM \"{table}\" LIMIT 10000) AS sampled");
+            assert_eq!(sql.matches(&read).count(), 1, "{table}: {sql}");
+        }
     }
 );
