@@ -8,23 +8,76 @@ use chrono::{DateTime, Utc};
 
 use super::children::Finding;
 use crate::config::settings::Schema;
+use crate::sql::catalog;
 use crate::sql::conn::{Conn, Values};
 use crate::sql::dialect::{Backend, Binder, Formats, Stmt};
-use crate::sql::ident::quote;
-use crate::sql::templates::{self, render, TimeCmp};
+use crate::sql::ident::{quote, TableName};
+use crate::sql::templates::{self, render, Newest, TimeCmp};
+
+/// Rows the quick first look reads: a table's newest ones.
+pub const NEWEST_ROWS: u64 = 1000;
 
 /// `SELECT COUNT(*) … LIMIT 1`: 1 when `table` has a row (with any of `at_or_after` at or after
-/// the cutoff); its placeholders come from `b`.
-fn any_row(b: &mut Binder, table: &str, alias: &str, at_or_after: &[TimeCmp]) -> Stmt {
+/// the cutoff), among its newest rows only with `newest`; its placeholders come from `b`.
+fn any_row(
+    b: &mut Binder,
+    table: &str,
+    alias: &str,
+    at_or_after: &[TimeCmp],
+    newest: Option<&Newest>,
+) -> Stmt {
     let sql = render(&templates::AnyRow {
         table,
         alias,
         at_or_after,
+        newest,
     });
     Stmt {
         sql,
         params: b.take(),
     }
+}
+
+/// The newest rows of `table`, reading only `columns`: in a live application a recent row is
+/// most likely there, wherever the table keeps its old rows. A table that stores its rows in
+/// creation order (most do) has its recent rows at the end, where a scan from the start comes
+/// last.
+fn newest(
+    conn: &mut Conn,
+    table: &TableName,
+    key: &str,
+    columns: &[&String],
+) -> anyhow::Result<Newest> {
+    let backend = conn.backend();
+    let has_rowid = backend == Backend::Sqlite && catalog::sqlite_has_rowid(conn, table)?;
+    Ok(Newest {
+        columns: columns
+            .iter()
+            .map(|c| quote(backend, c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        order: backend.newest_first(&quote(backend, key), has_rowid),
+        rows: NEWEST_ROWS,
+    })
+}
+
+/// Asks `stmt`, recording it among the statements that ran.
+fn ask(conn: &mut Conn, stmt: Stmt, v: Values, ran: &mut Vec<Stmt>) -> anyhow::Result<bool> {
+    let n = conn.count(&stmt, v)?;
+    ran.push(stmt);
+    Ok(n > 0)
+}
+
+/// Whether a row has any of the columns at or after the cutoff: the newest rows first, then,
+/// only when none of them has, the whole table (so the answer is the whole table's).
+fn any_recent(
+    conn: &mut Conn,
+    look: [Stmt; 2],
+    v: Values,
+    ran: &mut Vec<Stmt>,
+) -> anyhow::Result<bool> {
+    let [newest, whole] = look;
+    Ok(ask(conn, newest, v, ran)? || ask(conn, whole, v, ran)?)
 }
 
 /// Runs the check; returns the findings and the statements it ran (for `plan`'s listing).
@@ -43,32 +96,34 @@ pub fn check(
     let mut b = Binder::placeholders(backend);
     let sessions = s.sessions.quoted(backend);
     let users = s.users.quoted(backend);
-    let any_session = any_row(&mut b, &sessions, "s", &[]);
-    let recent_users = {
+    let any_session = any_row(&mut b, &sessions, "s", &[], None);
+    let users_newest = newest(conn, &s.users, &s.users_id, &[&s.users_created_at])?;
+    let sessions_newest = newest(
+        conn,
+        &s.sessions,
+        &s.sessions_user_id,
+        &s.sessions_activity.iter().collect::<Vec<_>>(),
+    )?;
+    let recent_users = [Some(&users_newest), None].map(|newest| {
         let created = TimeCmp::new(
             f.created_at,
             backend,
             &format!("u.{}", q(&s.users_created_at)),
             b.cutoff(f.created_at),
         );
-        any_row(&mut b, &users, "u", &[created])
-    };
-    let recent_sessions = {
+        any_row(&mut b, &users, "u", &[created], newest)
+    });
+    let recent_sessions = [Some(&sessions_newest), None].map(|newest| {
         let active: Vec<TimeCmp> = s
             .sessions_activity
             .iter()
             .zip(&f.activity)
             .map(|(c, k)| TimeCmp::new(*k, backend, &format!("s.{}", q(c)), b.cutoff(*k)))
             .collect();
-        any_row(&mut b, &sessions, "s", &active)
-    };
+        any_row(&mut b, &sessions, "s", &active, newest)
+    });
     let v = Values { cutoff, limit: 0 };
     let mut ran = Vec::new();
-    let mut ask = |conn: &mut Conn, stmt: Stmt| -> anyhow::Result<bool> {
-        let n = conn.count(&stmt, v)?;
-        ran.push(stmt);
-        Ok(n > 0)
-    };
     let mut findings = Vec::new();
     let fix = String::from(
         "if the sessions live elsewhere (better-auth's secondaryStorage keeps them in Redis), take activity from a users column your app updates: [users] activity = [\"last_seen_at\"] and [sessions] source = \"none\"; or set age_only = true to accept deleting guests by age alone",
@@ -76,8 +131,10 @@ pub fn check(
     // Users created after the cutoff say the application is in use: then some session must show
     // activity after it too, or the sessions are not where liveness is recorded. (A dormant
     // application, with no recent users, may well have no recent sessions.)
-    if ask(conn, recent_users)? {
-        let what = if ask(conn, any_session)? {
+    if any_recent(conn, recent_users, v, &mut ran)?
+        && !any_recent(conn, recent_sessions, v, &mut ran)?
+    {
+        let what = if ask(conn, any_session, v, &mut ran)? {
             format!(
                 "no row of {} shows activity at or after the cutoff although users were created after it: the sessions table looks stale",
                 s.sessions
@@ -88,12 +145,10 @@ pub fn check(
                 s.sessions
             )
         };
-        if !ask(conn, recent_sessions)? {
-            findings.push(Finding::error(
-                format!("{what}, so every old guest would look inactive and be deleted"),
-                Some(fix),
-            ));
-        }
+        findings.push(Finding::error(
+            format!("{what}, so every old guest would look inactive and be deleted"),
+            Some(fix),
+        ));
     }
     Ok((findings, ran))
 }

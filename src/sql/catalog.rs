@@ -190,6 +190,17 @@ pub fn sqlite_has_triggers(conn: &mut Conn) -> anyhow::Result<bool> {
     Ok(!rows.is_empty())
 }
 
+/// SQLite: whether `table` has a rowid (is not `WITHOUT ROWID`), the order its rows were
+/// inserted in.
+pub fn sqlite_has_rowid(conn: &mut Conn, table: &TableName) -> anyhow::Result<bool> {
+    let schema = table.schema.clone().unwrap_or_else(|| "main".into());
+    let rows = conn.texts(
+        "SELECT CAST(wr AS TEXT) AS t FROM pragma_table_list WHERE schema = ?1 AND name = ?2",
+        &[&schema, &table.name],
+    )?;
+    Ok(matches!(rows.first(), Some(Some(wr)) if wr == "0"))
+}
+
 /// The application's tables (PostgreSQL: outside the system schemas; MySQL: the current
 /// database; SQLite: the main database), ordered by schema and name.
 pub fn tables(conn: &mut Conn) -> anyhow::Result<Vec<TableRow>> {

@@ -53,6 +53,17 @@ impl Backend {
         }
     }
 
+    /// The order that puts a table's newest rows first (descending), as far as its storage
+    /// tells: SQLite's rowid, the order the rows were inserted in, when the table has one; else
+    /// `key` (quoted), an indexed column: a user id, which applications often make grow with
+    /// time, or a random one, whose last rows are then a sample of the table.
+    pub fn newest_first(self, key: &str, has_rowid: bool) -> String {
+        match self {
+            Backend::Sqlite if has_rowid => "rowid".to_string(),
+            _ => key.to_string(),
+        }
+    }
+
     /// Prefix that makes a name refer to the connection's temporary schema only.
     pub fn temp_schema(self) -> &'static str {
         match self {

@@ -366,6 +366,25 @@ pub struct UsersInRange<'a> {
     pub limit: &'a str,
 }
 
+/// The access-path estimate (MySQL): whether the users in the shipped users index's range come
+/// in id order (1) or not (0), from the last `sample` of them.
+#[derive(Template)]
+#[template(path = "stats/users_in_order.sql", escape = "none")]
+pub struct UsersInOrder<'a> {
+    pub users: &'a str,
+    /// The index's quoted name.
+    pub index: &'a str,
+    /// The users id column, quoted.
+    pub id: &'a str,
+    /// The created-at column, quoted.
+    pub created: &'a str,
+    pub anonymous: &'a str,
+    pub created_expr: &'a str,
+    pub created_cutoff: &'a str,
+    pub created_earliest: &'a str,
+    pub sample: u64,
+}
+
 /// The optimizer's row estimate of one table (MySQL).
 #[derive(Template)]
 #[template(path = "stats/table_rows.sql", escape = "none")]
@@ -560,6 +579,17 @@ pub struct AnyRow<'a> {
     pub table: &'a str,
     pub alias: &'a str,
     pub at_or_after: &'a [TimeCmp],
+    pub newest: Option<&'a Newest>,
+}
+
+/// The newest rows of a table, as far as its storage tells (see [`Backend::newest_first`]): the
+/// last `rows` in `order` (descending), with only `columns` read.
+///
+/// [`Backend::newest_first`]: crate::sql::dialect::Backend::newest_first
+pub struct Newest {
+    pub columns: String,
+    pub order: String,
+    pub rows: u64,
 }
 
 /// `--max-replica-lag` on PostgreSQL without `--replica`: the primary's WAL position and each

@@ -1,6 +1,7 @@
 //! MySQL/MariaDB: the counts read the users through the shipped `(is_anonymous, created_at)`
 //! index only while few users are in its range, else in primary-key order (`IGNORE INDEX`).
-//! The choice is shown in `plan`'s listing, sent as listed by `run`, and never changes who is
+//! Above that share, ids that grow with creation time keep the index (the users then come in
+//! id order either way). The choice is shown in `plan`'s listing, sent as listed by `run`, and never changes who is
 //! deleted: the same users are deleted and kept with and without the shipped indexes.
 
 use crate::support::{default_schema, Run, TestDb};
@@ -19,15 +20,19 @@ fn ok(r: Run) -> Run {
 /// `USERS` users, the first `old_anon` of them anonymous and created before the cutoff (a third
 /// of those with a recent session, so kept; a third with an old one; the rest with none), the
 /// others registered or recent. Ids are scrambled so the primary-key order is not the creation
-/// order. Returns the ids the rule keeps, sorted.
-fn populate(db: &TestDb, old_anon: usize) -> Vec<String> {
+/// order, or with `ordered` they grow with it. Returns the ids the rule keeps, sorted.
+fn populate(db: &TestDb, old_anon: usize, ordered: bool) -> Vec<String> {
     db.exec(&default_schema(db, "TIMESTAMPTZ", "TEXT", false));
     let mut users = Vec::new();
     let mut sessions = Vec::new();
     let mut accounts = Vec::new();
     let mut kept = Vec::new();
     for i in 0..USERS {
-        let id = format!("{:08x}-{i}", (i as u32).wrapping_mul(2_654_435_761));
+        let id = if ordered {
+            format!("u{i:08}")
+        } else {
+            format!("{:08x}-{i}", (i as u32).wrapping_mul(2_654_435_761))
+        };
         let minute = i % 1440;
         let (anon, created) = if i < old_anon {
             (
@@ -71,9 +76,9 @@ fn analyze(db: &TestDb) {
 
 /// Fills a database with `old_anon` old anonymous users and copies it; the copy gets the shipped
 /// indexes. Both analyzed, as the optimizer's statistics would be.
-fn pair(old_anon: usize) -> (TestDb, TestDb, Vec<String>) {
+fn pair(old_anon: usize, ordered: bool) -> (TestDb, TestDb, Vec<String>) {
     let without = TestDb::mysql();
-    let kept = populate(&without, old_anon);
+    let kept = populate(&without, old_anon, ordered);
     let with = without.copy();
     ok(with.run(&["migrate", "run"]));
     analyze(&without);
@@ -110,7 +115,7 @@ fn same_outcome(without: &TestDb, with: &TestDb, kept: &[String]) {
 #[test]
 fn a_high_share_scans_users_and_deletes_the_same_users() {
     // Half the users are old anonymous ones: far above 3 % of the rows.
-    let (without, with, kept) = pair(USERS / 2);
+    let (without, with, kept) = pair(USERS / 2, false);
 
     let listed = plan(&with);
     assert!(
@@ -151,7 +156,7 @@ fn a_high_share_scans_users_and_deletes_the_same_users() {
 #[test]
 fn a_low_share_reads_users_through_the_index_and_deletes_the_same_users() {
     // 6 of 400 users (1.5 %) are old anonymous ones: under 3 % of the rows.
-    let (without, with, kept) = pair(6);
+    let (without, with, kept) = pair(6, false);
 
     let listed = plan(&with);
     assert!(
@@ -165,6 +170,35 @@ fn a_low_share_reads_users_through_the_index_and_deletes_the_same_users() {
     assert!(
         listed.contains("access path: 6 of the about"),
         "the note says how many are in the range:\n{listed}"
+    );
+
+    let log = run(&with);
+    assert_eq!(hinted_sent(&log), 0, "{log}");
+    run(&without);
+    same_outcome(&without, &with, &kept);
+}
+
+#[test]
+fn a_high_share_with_ids_in_creation_order_reads_users_through_the_index() {
+    // Half the users are old anonymous ones, and their ids grow with their creation times.
+    let (without, with, kept) = pair(USERS / 2, true);
+
+    let listed = plan(&with);
+    assert!(
+        listed.contains(ESTIMATE),
+        "the estimate is listed:\n{listed}"
+    );
+    assert!(
+        listed.contains("LAG(r.id) OVER"),
+        "so is the read of the ids' order:\n{listed}"
+    );
+    assert!(
+        !listed.contains(HINT),
+        "the counts use the index:\n{listed}"
+    );
+    assert!(
+        listed.contains("but their ids grow with their creation times"),
+        "the note says why:\n{listed}"
     );
 
     let log = run(&with);

@@ -380,3 +380,96 @@ backend_test!(guard_values_with_quotes_and_backslashes, |db: &TestDb| {
         assert_eq!(db.ids("users", "id"), vec!["buyer", "reg"]);
     }
 });
+
+/// 1500 old guests with only old sessions, and one guest created yesterday with a session active
+/// yesterday. `newest_last`: the recent user and session are inserted last, with the largest
+/// ids; else first, with the smallest, where the liveness check's first look (a table's newest
+/// 1000 rows: SQLite's last rowids, elsewhere the largest user ids) does not reach them.
+fn recent_rows_setup(db: &TestDb, newest_last: bool) {
+    db.exec(&support::default_schema(db, ts_type(db), "TEXT", false));
+    let t = db.bool(true);
+    let old = db.ts("2026-01-01 00:00:00");
+    let yesterday = db.ts("2026-11-25 00:00:00");
+    let recent_user = format!("('{}', {t}, {yesterday})", recent_id(newest_last));
+    let recent_session = format!(
+        "('s-recent', '{}', {yesterday}, {yesterday})",
+        recent_id(newest_last)
+    );
+    let old_users: Vec<String> = (0..1500)
+        .map(|i| format!("('o{i:04}', {t}, {old})"))
+        .collect();
+    let old_sessions: Vec<String> = (0..1500)
+        .map(|i| format!("('s{i:04}', 'o{i:04}', {old}, {old})"))
+        .collect();
+    let (users, sessions) = if newest_last {
+        (
+            [old_users, vec![recent_user]].concat(),
+            [old_sessions, vec![recent_session]].concat(),
+        )
+    } else {
+        (
+            [vec![recent_user], old_users].concat(),
+            [vec![recent_session], old_sessions].concat(),
+        )
+    };
+    db.exec(&format!(
+        "INSERT INTO users (id, is_anonymous, created_at) VALUES {};\nINSERT INTO sessions VALUES {};",
+        users.join(", "),
+        sessions.join(", ")
+    ));
+}
+
+fn recent_id(newest_last: bool) -> &'static str {
+    if newest_last {
+        "z-recent"
+    } else {
+        "a-recent"
+    }
+}
+
+/// The liveness check's reads `plan` lists: (first looks at the newest rows, reads of the
+/// whole table), counting users and sessions.
+fn liveness_reads(listing: &str) -> (usize, usize) {
+    let reads = |pat: &dyn Fn(&str) -> bool| listing.lines().filter(|l| pat(l)).count();
+    let newest = reads(&|l| l.contains("DESC LIMIT 1000) AS "));
+    let whole = reads(&|l| {
+        l.starts_with("SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM ")
+            && (l.contains("users") && l.contains(" AS u WHERE ")
+                || l.contains("sessions") && l.contains(" AS s WHERE "))
+            && !l.contains("FORCE INDEX")
+            && !l.contains("DESC LIMIT 1000)")
+    });
+    (newest, whole)
+}
+
+// The check looks at each table's newest rows first; when a recent row is elsewhere (here first
+// in storage and id order), it reads the whole table, so where a table keeps its rows never
+// decides whether the run is refused. Either way the run deletes the 1500 old guests and keeps
+// the recent one and its session.
+backend_test!(
+    the_liveness_check_reads_the_whole_table_when_the_newest_rows_show_nothing,
+    |db: &TestDb| {
+        for newest_last in [true, false] {
+            recent_rows_setup(db, newest_last);
+            let plan = db.run(&["plan", "--as-of", AS_OF]);
+            assert_eq!(plan.code, 0, "not refused:\n{}", plan.all());
+            let (newest, whole) = liveness_reads(&plan.stdout);
+            assert_eq!(
+                newest, 2,
+                "a first look at users and sessions:\n{}",
+                plan.stdout
+            );
+            let expect_whole = if newest_last { 0 } else { 2 };
+            assert_eq!(
+                whole, expect_whole,
+                "the whole tables read only when the newest rows show nothing (newest last: {newest_last}):\n{}",
+                plan.stdout
+            );
+            let r = db.run(&["run", "--as-of", AS_OF]);
+            assert_eq!(r.code, 0, "{}", r.all());
+            assert_eq!(db.ids("users", "id"), vec![recent_id(newest_last)]);
+            assert_eq!(db.ids("sessions", "id"), vec!["s-recent"]);
+            db.exec("DROP TABLE accounts; DROP TABLE sessions; DROP TABLE users;");
+        }
+    }
+);
