@@ -201,6 +201,79 @@ def state_tuple(ids_text, counts):
 # fill() makes a master from the demo fill, clone() an identical copy of any database.
 # ---------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------
+# --dataset ordered: a second population, with other shapes than the demo's
+# ---------------------------------------------------------------------------------------------
+
+DATASET = "demo"            # --dataset
+ORDERED_DAYS = 200
+ORDERED_SOURCE = {}         # users -> {"db": SQLite file, "csv": {(flavour, table): path}}
+
+ORDERED_DDL = """CREATE TABLE users (id {id} PRIMARY KEY, name TEXT NOT NULL, email TEXT, is_anonymous {boolean},
+  created_at {ts} NOT NULL, updated_at {ts} NOT NULL);
+CREATE TABLE sessions (id {id} PRIMARY KEY, user_id {id} NOT NULL, token TEXT NOT NULL, created_at {ts} NOT NULL,
+  updated_at {ts} NOT NULL, expires_at {ts} NOT NULL, FOREIGN KEY (user_id) REFERENCES users (id));
+CREATE INDEX sessions_user_id_idx ON sessions (user_id);
+CREATE TABLE accounts (id {id} PRIMARY KEY, user_id {id} NOT NULL, provider_id TEXT NOT NULL,
+  created_at {ts} NOT NULL, FOREIGN KEY (user_id) REFERENCES users (id));
+CREATE INDEX accounts_user_id_idx ON accounts (user_id);
+"""
+
+
+def ordered_sql(users):
+    """The `ordered` population, as a sqlite3 script: `users` users created one after another
+    over ORDERED_DAYS days before AS_OF, ids (u000000001, ...) and rows in creation order, 80 %
+    anonymous. 70 % of the guests come once: one session, active for under an hour. The other
+    users have three sessions, the last one active up to 90 days after sign-up. Registered users
+    and one guest in 20 have an account. About 62 % of the users are eligible on the first
+    cleanup (the demo: 20 %), and the tables keep their recent rows last."""
+    step = ORDERED_DAYS * 86400 / users
+    iso = "strftime('%Y-%m-%dT%H:%M:%fZ', {}, 'unixepoch')"
+    last = "min(c + ((i * 7919) % 90) * 86400 * k / 2, unixepoch('{as_of}'))".format(as_of=AS_OF[:10])
+    return f"""PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+{ORDERED_DDL.format(id="TEXT", boolean="INTEGER", ts="TEXT")}
+CREATE TEMP TABLE g AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {users})
+SELECT i, printf('u%09d', i) AS id, i % 5 != 0 AS anon, (i * 2654435761) % 100 < 70 AS oneshot,
+  CAST(unixepoch('{AS_OF[:10]}') - ({users} - i) * {step!r} - 3600 AS INTEGER) AS c FROM n;
+INSERT INTO users SELECT id, CASE WHEN anon THEN 'Anonymous' ELSE 'User ' || i END,
+  CASE WHEN anon THEN NULL ELSE 'user' || i || '@example.com' END,
+  CASE WHEN anon THEN 1 WHEN i % 50 = 0 THEN NULL ELSE 0 END, {iso.format('c')}, {iso.format('c')} FROM g;
+INSERT INTO sessions SELECT 's' || id || '_0', id, 't' || i, {iso.format('c')}, {iso.format('c + i % 3600')},
+  {iso.format('c + i % 3600 + 604800')} FROM g;
+INSERT INTO sessions SELECT 's' || id || '_' || k, id, 't' || i || 'x' || k, {iso.format('c + k * 3600')},
+  {iso.format(last)}, {iso.format(last + ' + 604800')}
+  FROM g, (SELECT 1 AS k UNION ALL SELECT 2) WHERE NOT (anon AND oneshot);
+INSERT INTO accounts SELECT 'a' || id, id, CASE WHEN anon THEN 'anonymous' ELSE 'credential' END, {iso.format('c')}
+  FROM g WHERE NOT anon OR i % 20 = 1;
+"""
+
+
+def ordered_source(users):
+    """The `ordered` population as a SQLite file, and as CSV files for PostgreSQL (ISO-8601 text)
+    and MariaDB (DATETIME text), built once per size."""
+    if users in ORDERED_SOURCE:
+        return ORDERED_SOURCE[users]
+    db = os.path.join(WORKDIR, f"ordered-{users}.db")
+    log(f"  ordered population: {users:,} users (sqlite3)")
+    run_measured(["sqlite3", "-batch", db], stdin_path=write_script("ordered.sql", ordered_sql(users)))
+    plain = "replace(replace({},'T',' '),'Z','')"
+    cols = {
+        "users": ["id", "name", "email", "is_anonymous", "created_at", "updated_at"],
+        "sessions": ["id", "user_id", "token", "created_at", "updated_at", "expires_at"],
+        "accounts": ["id", "user_id", "provider_id", "created_at"],
+    }
+    csv = {}
+    for table, names in cols.items():
+        for flavour in ("iso", "plain"):
+            sel = ", ".join(plain.format(c) if flavour == "plain" and c.endswith("_at") else c for c in names)
+            path = os.path.join(WORKDIR, f"ordered-{users}-{table}-{flavour}.csv")
+            with open(path, "w") as f:
+                subprocess.run(["sqlite3", "-batch", "-csv", db, f"SELECT {sel} FROM {table};"], stdout=f, check=True)
+            csv[(flavour, table)] = path
+    ORDERED_SOURCE[users] = dict(db=db, csv=csv)
+    return ORDERED_SOURCE[users]
+
+
 class Sqlite:
     name = "sqlite"
     title = "SQLite"
@@ -213,6 +286,9 @@ class Sqlite:
     def fill(self, users, tag):
         path = os.path.join(WORKDIR, f"master-{tag}.db")
         self.drop(path)
+        if DATASET == "ordered":
+            shutil.copyfile(ordered_source(users)["db"], path)
+            return path
         run_measured([BIN, "demo", "--fill-only", "--users", str(users), "--as-of", AS_OF,
                       "--database-url", f"sqlite://{path}"])
         return path
@@ -293,6 +369,12 @@ class Postgres:
     def fill(self, users, tag):
         name = f"{PREFIX}_m_{tag}"
         self.create_empty(name)
+        if DATASET == "ordered":
+            csv = ordered_source(users)["csv"]
+            script = ORDERED_DDL.format(id="TEXT", boolean="BOOLEAN", ts="TIMESTAMPTZ") + "".join(
+                f"\\copy {t} FROM '{csv[('iso', t)]}' CSV\n" for t in ("users", "sessions", "accounts"))
+            sh(PSQL + ["-d", name, "-f", write_script("ordered-postgres.sql", script)])
+            return name
         run_measured([BIN, "demo", "--fill-only", "--users", str(users), "--as-of", AS_OF,
                       "--database-url", f"{PG_ADMIN}/{name}"])
         return name
@@ -381,6 +463,17 @@ class Mysql:
     def fill(self, users, tag):
         name = f"{PREFIX}_m_{tag}"
         self.create_empty(name)
+        if DATASET == "ordered":
+            csv = ordered_source(users)["csv"]
+            load = "LOAD DATA LOCAL INFILE '{}' INTO TABLE {} FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"'"
+            script = (ORDERED_DDL.format(id="VARCHAR(36)", boolean="BOOLEAN", ts="DATETIME(3)")
+                      + "SET foreign_key_checks = 0;\n"
+                      + load.format(csv[("plain", "users")], "users")
+                      + " (id, name, @e, @a, created_at, updated_at) SET email = NULLIF(@e, ''), is_anonymous = NULLIF(@a, '');\n"
+                      + "".join(load.format(csv[("plain", t)], t) + ";\n" for t in ("sessions", "accounts"))
+                      + "ANALYZE TABLE users, sessions, accounts;\n")
+            run_measured(MARIADB + ["--local-infile=1", name], stdin_path=write_script("ordered-mysql.sql", script))
+            return name
         r = run_measured([BIN, "demo", "--fill-only", "--users", str(users), "--as-of", AS_OF,
                           "--database-url", f"{MY_ADMIN}/{name}"])
         log(f"  mysql fill {users} users: {r['wall']:.1f}s")
@@ -1236,7 +1329,7 @@ def markdown(out):
         lines.append("|---|---|---|---|---|---|---|---|")
         for m in out["masters"]:
             if m["dataset"] == "backlog" and m["indexes"] == "without":
-                how = "demo --fill-only"
+                how = "demo --fill-only" if out.get("dataset", "demo") == "demo" else f"{out['dataset']} population (bench.py)"
             elif m["indexes"] == "with":
                 how = f"copy + `migrate run` ({fmt(m.get('migrate_run_s'))} s)"
             else:
@@ -1281,7 +1374,11 @@ def parse_list(text, what, allowed=None, conv=str):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--users", type=int, default=None, help="users in the demo dataset (default 1,000,000)")
+    ap.add_argument("--users", type=int, default=None, help="users in the dataset (default 1,000,000)")
+    ap.add_argument("--dataset", choices=("demo", "ordered"), default="demo",
+                    help="demo: `anonsweep demo --fill-only` (ids not in creation order, 20 %% eligible on the "
+                         "first cleanup); ordered: ids and rows in creation order, mostly one-visit guests "
+                         "(62 %% eligible on the first cleanup), see ordered_sql()")
     ap.add_argument("--repeat", type=int, default=None, help="repeats per contender (default 3)")
     ap.add_argument("--backends", default="postgres,mysql,sqlite")
     ap.add_argument("--quick", action="store_true",
@@ -1328,6 +1425,8 @@ def main():
         sys.exit("--workers-sweep takes worker counts of at least 1, e.g. 1,2,4")
     indexes = parse_list(a.indexes, "--indexes", INDEX_VARIANTS) if a.indexes else None
     Mysql.copy_mode = a.mysql_copy
+    global DATASET
+    DATASET = a.dataset
     full = not (a.backlog or a.daily or workers)
     do_backlog = full or a.backlog
     do_daily = full or a.daily
@@ -1344,7 +1443,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
     version = sh([BIN, "--version"]).strip()
     command = "python3 bench/bench.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
-    out = dict(command=command, version=version, users=users, repeat=repeat, as_of=AS_OF,
+    out = dict(command=command, version=version, dataset=DATASET, users=users, repeat=repeat, as_of=AS_OF,
                cutoff=CUTOFF_DT.isoformat(), daily_prior_cutoff=DAILY_PRIOR_DT.isoformat(),
                cores=os.cpu_count(), started=datetime.now(timezone.utc).isoformat(), timings=[])
     t_start = time.perf_counter()

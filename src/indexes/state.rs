@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::indexes::IndexSpec;
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Backend;
+use crate::sql::ident::TableName;
 
 /// The state of one wanted index.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -18,6 +19,22 @@ pub struct IndexState {
 
 fn first(rows: Vec<Option<String>>) -> Option<String> {
     rows.into_iter().flatten().next()
+}
+
+/// Whether `table` has a valid, whole-table index led by `column` (any name).
+pub fn led_by(conn: &mut Conn, table: &TableName, column: &str) -> anyhow::Result<bool> {
+    let probe = IndexSpec {
+        seq: 0,
+        slug: "probe".into(),
+        name: String::new(),
+        table: table.clone(),
+        columns: String::new(),
+        first_column: column.to_string(),
+        predicate: String::new(),
+        purpose: String::new(),
+        optional_if_equivalent: true,
+    };
+    Ok(state(conn, &probe)?.equivalent.is_some())
 }
 
 /// Reads the state of `spec`'s index.

@@ -4,7 +4,6 @@
 use crate::config::settings::Settings;
 use crate::indexes::state;
 use crate::indexes::status::inspect_with;
-use crate::indexes::IndexSpec;
 use crate::preflight::children::{Child, Source as ChildSource};
 use crate::sql::conn::Conn;
 use crate::sql::dialect::Formats;
@@ -22,18 +21,7 @@ pub fn index_notes(
     // without an index led by the link column, every batch scans the whole table.
     for c in children.iter().filter(|c| c.source == ChildSource::Cascade) {
         let col = c.link.column().to_string();
-        let probe = IndexSpec {
-            seq: 0,
-            slug: "probe".into(),
-            name: String::new(),
-            table: c.table.clone(),
-            columns: String::new(),
-            first_column: col.clone(),
-            predicate: String::new(),
-            purpose: String::new(),
-            optional_if_equivalent: true,
-        };
-        if state::state(conn, &probe)?.equivalent.is_none() {
+        if !state::led_by(conn, &c.table, &col)? {
             let b = conn.backend();
             notes.push(format!(
                 "{}.{col} has no index led by it: every batch scans {} to delete its rows; create one, e.g. CREATE INDEX {} ON {} ({})",

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::children::Finding;
 use crate::config::settings::Schema;
+use crate::indexes::state;
 use crate::sql::catalog;
 use crate::sql::conn::{Conn, Values};
 use crate::sql::dialect::{Backend, Binder, Formats, Stmt};
@@ -41,16 +42,20 @@ fn any_row(
 /// The newest rows of `table`, reading only `columns`: in a live application a recent row is
 /// most likely there, wherever the table keeps its old rows. A table that stores its rows in
 /// creation order (most do) has its recent rows at the end, where a scan from the start comes
-/// last.
+/// last. `None` where no index gives that order cheaply (a first look that sorted the table
+/// would cost more than the scan it saves).
 fn newest(
     conn: &mut Conn,
     table: &TableName,
     key: &str,
     columns: &[&String],
-) -> anyhow::Result<Newest> {
+) -> anyhow::Result<Option<Newest>> {
     let backend = conn.backend();
     let has_rowid = backend == Backend::Sqlite && catalog::sqlite_has_rowid(conn, table)?;
-    Ok(Newest {
+    if !has_rowid && !state::led_by(conn, table, key)? {
+        return Ok(None);
+    }
+    Ok(Some(Newest {
         columns: columns
             .iter()
             .map(|c| quote(backend, c))
@@ -58,7 +63,7 @@ fn newest(
             .join(", "),
         order: backend.newest_first(&quote(backend, key), has_rowid),
         rows: NEWEST_ROWS,
-    })
+    }))
 }
 
 /// Asks `stmt`, recording it among the statements that ran.
@@ -68,16 +73,21 @@ fn ask(conn: &mut Conn, stmt: Stmt, v: Values, ran: &mut Vec<Stmt>) -> anyhow::R
     Ok(n > 0)
 }
 
-/// Whether a row has any of the columns at or after the cutoff: the newest rows first, then,
-/// only when none of them has, the whole table (so the answer is the whole table's).
+/// Whether a row has any of the columns at or after the cutoff: the newest rows first (when
+/// there is a first look), then, only when none of them has, the whole table (so the answer is
+/// the whole table's).
 fn any_recent(
     conn: &mut Conn,
-    look: [Stmt; 2],
+    look: [Option<Stmt>; 2],
     v: Values,
     ran: &mut Vec<Stmt>,
 ) -> anyhow::Result<bool> {
-    let [newest, whole] = look;
-    Ok(ask(conn, newest, v, ran)? || ask(conn, whole, v, ran)?)
+    for stmt in look.into_iter().flatten() {
+        if ask(conn, stmt, v, ran)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Runs the check; returns the findings and the statements it ran (for `plan`'s listing).
@@ -104,23 +114,26 @@ pub fn check(
         &s.sessions_user_id,
         &s.sessions_activity.iter().collect::<Vec<_>>(),
     )?;
-    let recent_users = [Some(&users_newest), None].map(|newest| {
+    // The first look (when there is one), then the whole table (`Some(None)`).
+    let recent_users = [users_newest.as_ref().map(Some), Some(None)].map(|look| {
+        let newest = look?;
         let created = TimeCmp::new(
             f.created_at,
             backend,
             &format!("u.{}", q(&s.users_created_at)),
             b.cutoff(f.created_at),
         );
-        any_row(&mut b, &users, "u", &[created], newest)
+        Some(any_row(&mut b, &users, "u", &[created], newest))
     });
-    let recent_sessions = [Some(&sessions_newest), None].map(|newest| {
+    let recent_sessions = [sessions_newest.as_ref().map(Some), Some(None)].map(|look| {
+        let newest = look?;
         let active: Vec<TimeCmp> = s
             .sessions_activity
             .iter()
             .zip(&f.activity)
             .map(|(c, k)| TimeCmp::new(*k, backend, &format!("s.{}", q(c)), b.cutoff(*k)))
             .collect();
-        any_row(&mut b, &sessions, "s", &active, newest)
+        Some(any_row(&mut b, &sessions, "s", &active, newest))
     });
     let v = Values { cutoff, limit: 0 };
     let mut ran = Vec::new();

@@ -473,3 +473,27 @@ backend_test!(
         }
     }
 );
+
+// Without an index led by sessions.user_id (PostgreSQL does not make one for a foreign key),
+// a first look at the newest sessions would sort the whole table: the check reads the whole
+// table at once, and the outcome is the same.
+backend_test!(
+    without_a_sessions_user_index_the_liveness_check_reads_the_whole_sessions_table,
+    [postgres],
+    |db: &TestDb| {
+        recent_rows_setup(db, true);
+        db.exec("DROP INDEX sessions_user_idx");
+        let plan = db.run(&["plan", "--as-of", AS_OF]);
+        assert_eq!(plan.code, 0, "not refused:\n{}", plan.all());
+        assert_eq!(
+            liveness_reads(&plan.stdout),
+            (1, 1),
+            "a first look at users only, then the whole sessions table:\n{}",
+            plan.stdout
+        );
+        let r = db.run(&["run", "--as-of", AS_OF]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(db.ids("users", "id"), vec!["z-recent"]);
+        assert_eq!(db.ids("sessions", "id"), vec!["s-recent"]);
+    }
+);
