@@ -1179,15 +1179,20 @@ const FIRST_TARGETED_BATCH: u64 = 100;
 
 /// The next batch's size when batches aim at `target`: the users the last batch's time per user
 /// fits into the target, moving at most ×2 (or ÷2) per batch so one odd batch does not swing
-/// it, and never more than `max` (`--batch-size`) nor fewer than 1.
+/// it, and never more than `max` (`--batch-size`) nor fewer than [`FIRST_TARGETED_BATCH`] (or
+/// `max` when smaller). Below that a batch's time is mostly what every batch costs whatever
+/// its size (the pick's way to its first user, the commit), so smaller batches would not hold
+/// the locks for less, only multiply that cost: on a backlog whose pick cost 80 ms at any
+/// size, halving toward a 100 ms target left batches of one user.
 fn toward_target(target: Duration, took: Duration, picked: u64, size: u64, max: u64) -> u64 {
+    let floor = FIRST_TARGETED_BATCH.min(max).max(1);
     if picked == 0 || took.is_zero() {
-        return (size * 2).clamp(1, max);
+        return (size * 2).clamp(floor, max.max(floor));
     }
     let per_user = took.as_secs_f64() / picked as f64;
     let fits = (target.as_secs_f64() / per_user).floor() as u64;
-    fits.clamp((size / 2).max(1), size.saturating_mul(2))
-        .clamp(1, max)
+    fits.clamp((size / 2).max(floor), size.saturating_mul(2).max(floor))
+        .clamp(floor, max.max(floor))
 }
 
 fn write_audit(
@@ -1232,7 +1237,12 @@ mod tests {
         // Fast: at most doubled, never above --batch-size.
         assert_eq!(toward_target(ms(100), ms(10), 1000, 1000, 5000), 2000);
         assert_eq!(toward_target(ms(100), ms(10), 1000, 4000, 5000), 5000);
-        // Never below one user.
-        assert_eq!(toward_target(ms(1), ms(1000), 1, 1, 5000), 1);
+        // Never below the first batch's 100 users, where the time is the batch's fixed cost.
+        assert_eq!(toward_target(ms(100), ms(150), 100, 100, 5000), 100);
+        assert_eq!(toward_target(ms(1), ms(1000), 400, 400, 5000), 200);
+        assert_eq!(toward_target(ms(1), ms(1000), 200, 200, 5000), 100);
+        // Or --batch-size, when that is smaller.
+        assert_eq!(toward_target(ms(1), ms(1000), 10, 10, 10), 10);
+        assert_eq!(toward_target(ms(1), ms(1000), 1, 1, 1), 1);
     }
 }

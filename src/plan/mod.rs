@@ -247,7 +247,7 @@ impl Plan {
             .map(|(label, rows)| Labeled {
                 table: label.clone(),
                 stmt: n.stmt(&mut b, |b| {
-                    let e = n.rule(f, b, "", false, false);
+                    let e = n.rule(f, b, "", false, false, false);
                     render(&templates::CountGuarded {
                         users: &n.users,
                         hint: &hint,

@@ -3,7 +3,7 @@
 use super::{Formats, Labeled};
 use crate::config::settings::{Guard, GuardValue, Link, Schema};
 use crate::preflight::children::{Child, Source};
-use crate::sql::dialect::{is_binary, Backend, Binder, Stmt};
+use crate::sql::dialect::{is_binary, Backend, Binder, Stmt, UsersAccess};
 use crate::sql::ident::{quote, string_literal};
 use crate::sql::templates::{self, render, TextCmp, TimeCmp};
 
@@ -382,16 +382,7 @@ impl Names {
     }
 
     pub(super) fn eligible(&self, f: &Formats, b: &mut Binder) -> String {
-        self.eligible_after(f, b, "")
-    }
-
-    pub(super) fn eligible_after(
-        &self,
-        f: &Formats,
-        b: &mut Binder,
-        session_after: &str,
-    ) -> String {
-        self.eligible_with(f, b, session_after, false)
+        self.eligible_with(f, b, "", false)
     }
 
     /// The rule; `created_unindexed` writes the created-at comparison as `+expr`, which SQLite
@@ -403,7 +394,7 @@ impl Names {
         session_after: &str,
         created_unindexed: bool,
     ) -> String {
-        self.rule(f, b, session_after, created_unindexed, true)
+        self.rule(f, b, session_after, created_unindexed, true, false)
     }
 
     /// The rule, with or without its `[[keep_if]]` guards (without: what each guard's count
@@ -415,6 +406,7 @@ impl Names {
         session_after: &str,
         created_unindexed: bool,
         with_guards: bool,
+        probe_each: bool,
     ) -> String {
         let created_cutoff = b.cutoff(f.created_at);
         let created_col = format!("u.{}", self.created_at);
@@ -482,6 +474,7 @@ impl Names {
             session_after,
             created_quick,
             quick: &quick,
+            probe_each,
         })
     }
 
@@ -533,7 +526,14 @@ impl Names {
                 b.cutoff(f.created_at);
                 cursor = self.cursor(b);
             }
-            let eligible = self.eligible_after(f, b, if bound { &cursor } else { "" });
+            let eligible = self.rule(
+                f,
+                b,
+                if bound { &cursor } else { "" },
+                false,
+                true,
+                f.users_access == UsersAccess::ProbeEach,
+            );
             if after_cursor && !bound {
                 cursor = self.cursor(b);
             }

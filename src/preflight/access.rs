@@ -55,8 +55,7 @@ fn table_rows(settings: &Settings) -> Stmt {
 
 /// The rule's terms on the users index's range (anonymous, created before the cutoff), with
 /// the cutoff's placeholder from `b`: `(anonymous, created_expr, cutoff, earliest)`.
-fn range_terms(settings: &Settings, f: &Formats, b: &mut Binder) -> [String; 4] {
-    let backend = Backend::Mysql;
+fn range_terms(backend: Backend, settings: &Settings, f: &Formats, b: &mut Binder) -> [String; 4] {
     let s = &settings.schema;
     let created = f.created_at.column_expr(
         backend,
@@ -75,7 +74,7 @@ fn range_terms(settings: &Settings, f: &Formats, b: &mut Binder) -> [String; 4] 
 fn in_range(settings: &Settings, f: &Formats, index: &str) -> Stmt {
     let mut b = Binder::placeholders(Backend::Mysql);
     let [anonymous, created_expr, created_cutoff, created_earliest] =
-        range_terms(settings, f, &mut b);
+        range_terms(Backend::Mysql, settings, f, &mut b);
     let limit = b.limit();
     let sql = render(&templates::UsersInRange {
         users: &settings.schema.users.quoted(Backend::Mysql),
@@ -93,16 +92,16 @@ fn in_range(settings: &Settings, f: &Formats, index: &str) -> Stmt {
 }
 
 /// Whether the users in the index's range come in id order (1) or not (0), from the last
-/// [`ORDER_SAMPLE`] of them.
-fn in_order(settings: &Settings, f: &Formats, index: &str) -> Stmt {
-    let backend = Backend::Mysql;
+/// [`ORDER_SAMPLE`] of them; `hint` makes MySQL read them from the index (PostgreSQL's partial
+/// index is the way to them there).
+fn in_order(backend: Backend, settings: &Settings, f: &Formats, hint: &str) -> Stmt {
     let s = &settings.schema;
     let mut b = Binder::placeholders(backend);
     let [anonymous, created_expr, created_cutoff, created_earliest] =
-        range_terms(settings, f, &mut b);
+        range_terms(backend, settings, f, &mut b);
     let sql = render(&templates::UsersInOrder {
         users: &s.users.quoted(backend),
-        index,
+        hint,
         id: &quote(backend, &s.users_id),
         created: &quote(backend, &s.users_created_at),
         anonymous: &anonymous,
@@ -115,6 +114,46 @@ fn in_order(settings: &Settings, f: &Formats, index: &str) -> Stmt {
         sql,
         params: b.take(),
     }
+}
+
+/// PostgreSQL: the picks probe each user's sessions when the ids grow with creation time (see
+/// [`UsersAccess::ProbeEach`]); else the planner's merge join from the cursor, faster by about a
+/// third where recent sessions are spread over the ids (the demo: 20 against 33–60 ms for 5000
+/// users), and many times slower where they all come last (10–197 against 15–31 ms).
+fn choose_pg(
+    conn: &mut Conn,
+    settings: &Settings,
+    f: &Formats,
+    cutoff: DateTime<Utc>,
+) -> anyhow::Result<Chosen> {
+    let none = Chosen {
+        access: UsersAccess::Chosen,
+        note: None,
+        reads: Vec::new(),
+    };
+    let Some(spec) = indexes::users_spec(Backend::Postgres, &settings.schema, f) else {
+        return Ok(none);
+    };
+    if !state::state(conn, &spec)?.exists {
+        return Ok(none);
+    }
+    let order_stmt = in_order(Backend::Postgres, settings, f, "");
+    let ordered = conn.count(&order_stmt, Values { cutoff, limit: 0 })? == 1;
+    let users = &settings.schema.users;
+    let note = if ordered {
+        format!("access path: the ids of {users} grow with their creation times: each batch's pick reads its users' sessions one user at a time, through the index")
+    } else {
+        format!("access path: the ids of {users} do not follow their creation times: each batch's pick reads the sessions after its cursor in one merge, as the planner chooses")
+    };
+    Ok(Chosen {
+        access: if ordered {
+            UsersAccess::ProbeEach
+        } else {
+            UsersAccess::Chosen
+        },
+        note: Some(note),
+        reads: vec![order_stmt],
+    })
 }
 
 /// The bound of the range count: one more than the share allows of `rows`.
@@ -135,8 +174,10 @@ pub fn choose(
         note: None,
         reads: Vec::new(),
     };
-    if conn.backend() != Backend::Mysql {
-        return Ok(none);
+    match conn.backend() {
+        Backend::Mysql => {}
+        Backend::Postgres => return choose_pg(conn, settings, f, cutoff),
+        Backend::Sqlite => return Ok(none),
     }
     let Some(spec) = indexes::users_spec(Backend::Mysql, &settings.schema, f) else {
         return Ok(none);
@@ -167,7 +208,12 @@ pub fn choose(
             ),
         )
     } else {
-        let order_stmt = in_order(settings, f, &index);
+        let order_stmt = in_order(
+            Backend::Mysql,
+            settings,
+            f,
+            &format!(" FORCE INDEX ({index})"),
+        );
         let ordered = conn.count(&order_stmt, Values { cutoff, limit: 0 })? == 1;
         reads.push(order_stmt);
         if ordered {

@@ -515,6 +515,9 @@ pub enum UsersAccess {
     /// Not through this index (its quoted name): MySQL `IGNORE INDEX`, what the optimizer
     /// does without the shipped users index.
     IgnoreIndex(String),
+    /// PostgreSQL, ids that grow with creation time: the picks probe each user's sessions
+    /// (`Eligible::probe_each`); the counts as the optimizer chooses.
+    ProbeEach,
 }
 
 impl UsersAccess {

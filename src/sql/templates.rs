@@ -117,6 +117,11 @@ pub struct Eligible<'a> {
     /// any value is parsed; the full reading of the values (and of the created time) runs only
     /// for the users this test leaves. The answer is the full rule's, only sooner.
     pub quick: &'a [TextCmp],
+    /// PostgreSQL picks when the ids grow with creation time (`UsersAccess::ProbeEach`): the
+    /// sessions probe fenced with `OFFSET 0` (no change to its answer), so each picked user's
+    /// sessions are read through the index instead of a merge join that walks the sessions
+    /// after the cursor up to the next recent one, which such tables keep at their end.
+    pub probe_each: bool,
 }
 
 /// The batch table, first in each batch transaction; it never outlives the transaction.
@@ -366,14 +371,14 @@ pub struct UsersInRange<'a> {
     pub limit: &'a str,
 }
 
-/// The access-path estimate (MySQL): whether the users in the shipped users index's range come
-/// in id order (1) or not (0), from the last `sample` of them.
+/// The access-path estimate (MySQL, PostgreSQL): whether the users in the shipped users index's
+/// range come in id order (1) or not (0), from the last `sample` of them.
 #[derive(Template)]
 #[template(path = "stats/users_in_order.sql", escape = "none")]
 pub struct UsersInOrder<'a> {
     pub users: &'a str,
-    /// The index's quoted name.
-    pub index: &'a str,
+    /// MySQL: ` FORCE INDEX (…)`, the shipped users index; else empty.
+    pub hint: &'a str,
     /// The users id column, quoted.
     pub id: &'a str,
     /// The created-at column, quoted.

@@ -30,6 +30,9 @@
       AND s.{{ session_user }} > {{ session_after }}
 {%- endif %}
       AND ({% for a in activity %}{% if !loop.first %} OR {% endif %}{% match a.unreadable %}{% when Some with (col) %}({{ col }} IS NOT NULL AND NOT IFNULL(typeof({{ col }}) = 'text' AND substr({{ col }}, 5, 1) = '-' AND {{ a.expr }} < {{ a.cutoff }}, 0)){% when None %}{{ a.expr }} >= {{ a.cutoff }}{% endmatch %}{% match a.earliest %}{% when Some with (e) %} OR {{ a.expr }} < {{ e }}{% when None %}{% endmatch %}{% endfor %})
+{%- if probe_each %}
+    OFFSET 0
+{%- endif %}
   )
 {%- endif %}
 {%- if !quick.is_empty() %}

@@ -1,5 +1,7 @@
 //! MySQL/MariaDB: the counts read the users through the shipped `(is_anonymous, created_at)`
 //! index only while few users are in its range, else in primary-key order (`IGNORE INDEX`).
+//! PostgreSQL: with ids that grow with creation time the picks probe each user's sessions
+//! (`OFFSET 0` fences the probe) instead of a merge join from the cursor.
 //! Above that share, ids that grow with creation time keep the index (the users then come in
 //! id order either way). The choice is shown in `plan`'s listing, sent as listed by `run`, and never changes who is
 //! deleted: the same users are deleted and kept with and without the shipped indexes.
@@ -44,7 +46,7 @@ fn populate(db: &TestDb, old_anon: usize, ordered: bool) -> Vec<String> {
         } else {
             (1, "2026-11-01 00:00:00".to_string())
         };
-        users.push(format!("('{id}', {anon}, '{created}')"));
+        users.push(format!("('{id}', {}, '{created}')", db.bool(anon == 1)));
         let eligible = i < old_anon && i % 3 != 0;
         if i < old_anon && i % 3 == 0 {
             sessions.push(format!(
@@ -71,13 +73,20 @@ fn populate(db: &TestDb, old_anon: usize, ordered: bool) -> Vec<String> {
 }
 
 fn analyze(db: &TestDb) {
-    db.exec("ANALYZE TABLE users, sessions, accounts");
+    db.exec(if db.is_pg() {
+        "ANALYZE users; ANALYZE sessions; ANALYZE accounts"
+    } else {
+        "ANALYZE TABLE users, sessions, accounts"
+    });
 }
 
 /// Fills a database with `old_anon` old anonymous users and copies it; the copy gets the shipped
 /// indexes. Both analyzed, as the optimizer's statistics would be.
 fn pair(old_anon: usize, ordered: bool) -> (TestDb, TestDb, Vec<String>) {
-    let without = TestDb::mysql();
+    pair_on(TestDb::mysql(), old_anon, ordered)
+}
+
+fn pair_on(without: TestDb, old_anon: usize, ordered: bool) -> (TestDb, TestDb, Vec<String>) {
     let kept = populate(&without, old_anon, ordered);
     let with = without.copy();
     ok(with.run(&["migrate", "run"]));
@@ -205,4 +214,35 @@ fn a_high_share_with_ids_in_creation_order_reads_users_through_the_index() {
     assert_eq!(hinted_sent(&log), 0, "{log}");
     run(&without);
     same_outcome(&without, &with, &kept);
+}
+
+#[test]
+fn postgres_picks_probe_each_user_when_ids_grow_with_creation_time() {
+    for ordered in [true, false] {
+        let (without, with, kept) = pair_on(TestDb::pg(), USERS / 2, ordered);
+        let listed = plan(&with);
+        let note = if ordered {
+            "grow with their creation times"
+        } else {
+            "do not follow their creation times"
+        };
+        assert!(listed.contains(note), "ordered {ordered}:\n{listed}");
+        assert!(
+            listed.contains("LAG(r.id) OVER"),
+            "the read of the ids' order is listed:\n{listed}"
+        );
+        assert_eq!(
+            listed.contains("OFFSET 0"),
+            ordered,
+            "the picks fence the sessions probe only when ordered:\n{listed}"
+        );
+        run(&with);
+        run(&without);
+        same_outcome(&without, &with, &kept);
+        let listed_without = plan(&without);
+        assert!(
+            !listed_without.contains("OFFSET 0") && !listed_without.contains("access path"),
+            "nothing chosen without the shipped index:\n{listed_without}"
+        );
+    }
 }
