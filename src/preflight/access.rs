@@ -6,8 +6,8 @@
 //! in the range, `plan`'s count took 44.8 s through the index and 10.1 s scanning (BENCHMARKS.md,
 //! "MariaDB: the shipped indexes and the access path"). When the ids grow with creation time
 //! (a sample of the range says so), the index gives the primary-key order too, and reads only
-//! the users in the range: then the counts go through it at any share. Its reads are listed by
-//! `plan`.
+//! the users in the range: then the counts go through it at any share. On PostgreSQL the same
+//! sample decides how the picks read sessions (`choose_pg`). Its reads are listed by `plan`.
 
 use chrono::{DateTime, Utc};
 
@@ -116,41 +116,33 @@ fn in_order(backend: Backend, settings: &Settings, f: &Formats, hint: &str) -> S
     }
 }
 
-/// PostgreSQL: the picks probe each user's sessions when the ids grow with creation time (see
-/// [`UsersAccess::ProbeEach`]); else the planner's merge join from the cursor, faster by about a
-/// third where recent sessions are spread over the ids (the demo: 20 against 33–60 ms for 5000
-/// users), and many times slower where they all come last (10–197 against 15–31 ms).
+/// PostgreSQL, with the shipped users index: the picks probe each user's sessions when the ids
+/// grow with creation time (see [`UsersAccess::ProbeEach`]); else the planner's merge join from
+/// the cursor, faster by about a third where recent sessions are spread over the ids (the demo:
+/// 20 against 33–60 ms for 5000 users), and many times slower where they all come last (10–197
+/// against 15–31 ms).
 fn choose_pg(
     conn: &mut Conn,
     settings: &Settings,
     f: &Formats,
     cutoff: DateTime<Utc>,
 ) -> anyhow::Result<Chosen> {
-    let none = Chosen {
-        access: UsersAccess::Chosen,
-        note: None,
-        reads: Vec::new(),
-    };
-    let Some(spec) = indexes::users_spec(Backend::Postgres, &settings.schema, f) else {
-        return Ok(none);
-    };
-    if !state::state(conn, &spec)?.exists {
-        return Ok(none);
-    }
     let order_stmt = in_order(Backend::Postgres, settings, f, "");
     let ordered = conn.count(&order_stmt, Values { cutoff, limit: 0 })? == 1;
     let users = &settings.schema.users;
-    let note = if ordered {
-        format!("access path: the ids of {users} grow with their creation times: each batch's pick reads its users' sessions one user at a time, through the index")
+    let (access, note) = if ordered {
+        (
+            UsersAccess::ProbeEach,
+            format!("access path: the ids of {users} grow with their creation times: each batch's pick reads its users' sessions one user at a time, through the index"),
+        )
     } else {
-        format!("access path: the ids of {users} do not follow their creation times: each batch's pick reads the sessions after its cursor in one merge, as the planner chooses")
+        (
+            UsersAccess::Chosen,
+            format!("access path: the ids of {users} do not follow their creation times: each batch's pick reads the sessions after its cursor in one merge, as the planner chooses"),
+        )
     };
     Ok(Chosen {
-        access: if ordered {
-            UsersAccess::ProbeEach
-        } else {
-            UsersAccess::Chosen
-        },
+        access,
         note: Some(note),
         reads: vec![order_stmt],
     })
@@ -161,29 +153,32 @@ pub fn bound(rows: u64) -> u64 {
     rows.saturating_mul(MAX_INDEX_SHARE_PERCENT) / 100 + 1
 }
 
-/// Chooses the access path. Elsewhere than MySQL, or without the shipped users index, the
-/// optimizer chooses and nothing is read.
+/// Chooses the access path (MySQL: how the counts read users; PostgreSQL: how the picks read
+/// sessions). On SQLite, or without the shipped users index, the optimizer chooses and nothing
+/// is read.
 pub fn choose(
     conn: &mut Conn,
     settings: &Settings,
     f: &Formats,
     cutoff: DateTime<Utc>,
 ) -> anyhow::Result<Chosen> {
+    let backend = conn.backend();
     let none = Chosen {
         access: UsersAccess::Chosen,
         note: None,
         reads: Vec::new(),
     };
-    match conn.backend() {
-        Backend::Mysql => {}
-        Backend::Postgres => return choose_pg(conn, settings, f, cutoff),
-        Backend::Sqlite => return Ok(none),
+    if backend == Backend::Sqlite {
+        return Ok(none);
     }
-    let Some(spec) = indexes::users_spec(Backend::Mysql, &settings.schema, f) else {
+    let Some(spec) = indexes::users_spec(backend, &settings.schema, f) else {
         return Ok(none);
     };
     if !state::state(conn, &spec)?.exists {
         return Ok(none);
+    }
+    if backend == Backend::Postgres {
+        return choose_pg(conn, settings, f, cutoff);
     }
     let index = quote(Backend::Mysql, &spec.name);
     let rows_stmt = table_rows(settings);
