@@ -53,36 +53,35 @@ fn table_rows(settings: &Settings) -> Stmt {
     }
 }
 
-/// The rule's terms on the users index's range (anonymous, created before the cutoff), with
-/// the cutoff's placeholder from `b`: `(anonymous, created_expr, cutoff, earliest)`.
-fn range_terms(backend: Backend, settings: &Settings, f: &Formats, b: &mut Binder) -> [String; 4] {
+/// The users index's range (anonymous, created before the cutoff), with the cutoff's
+/// placeholder from `b`.
+fn range(backend: Backend, settings: &Settings, f: &Formats, b: &mut Binder) -> String {
     let s = &settings.schema;
     let created = f.created_at.column_expr(
         backend,
         &format!("u.{}", quote(backend, &s.users_created_at)),
     );
-    let cutoff = b.cutoff(f.created_at);
-    let anonymous = render(&templates::Anonymous {
-        backend: backend.name(),
-        column: &format!("u.{}", quote(backend, &s.users_is_anonymous)),
-        is_int: f.anonymous_is_int,
-    });
-    [anonymous, created, cutoff, f.created_at.earliest(backend)]
+    render(&templates::UsersRange {
+        anonymous: &render(&templates::Anonymous {
+            backend: backend.name(),
+            column: &format!("u.{}", quote(backend, &s.users_is_anonymous)),
+            is_int: f.anonymous_is_int,
+        }),
+        created_expr: &created,
+        created_cutoff: &b.cutoff(f.created_at),
+        created_earliest: &f.created_at.earliest(backend),
+    })
 }
 
 /// Users in the index's range, from the index alone, at most the bound value.
 fn in_range(settings: &Settings, f: &Formats, index: &str) -> Stmt {
     let mut b = Binder::placeholders(Backend::Mysql);
-    let [anonymous, created_expr, created_cutoff, created_earliest] =
-        range_terms(Backend::Mysql, settings, f, &mut b);
+    let range = range(Backend::Mysql, settings, f, &mut b);
     let limit = b.limit();
     let sql = render(&templates::UsersInRange {
         users: &settings.schema.users.quoted(Backend::Mysql),
         index,
-        anonymous: &anonymous,
-        created_expr: &created_expr,
-        created_cutoff: &created_cutoff,
-        created_earliest: &created_earliest,
+        range: &range,
         limit: &limit,
     });
     Stmt {
@@ -97,17 +96,13 @@ fn in_range(settings: &Settings, f: &Formats, index: &str) -> Stmt {
 fn in_order(backend: Backend, settings: &Settings, f: &Formats, hint: &str) -> Stmt {
     let s = &settings.schema;
     let mut b = Binder::placeholders(backend);
-    let [anonymous, created_expr, created_cutoff, created_earliest] =
-        range_terms(backend, settings, f, &mut b);
+    let range = range(backend, settings, f, &mut b);
     let sql = render(&templates::UsersInOrder {
         users: &s.users.quoted(backend),
         hint,
         id: &quote(backend, &s.users_id),
         created: &quote(backend, &s.users_created_at),
-        anonymous: &anonymous,
-        created_expr: &created_expr,
-        created_cutoff: &created_cutoff,
-        created_earliest: &created_earliest,
+        range: &range,
         sample: ORDER_SAMPLE,
     });
     Stmt {

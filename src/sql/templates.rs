@@ -364,11 +364,20 @@ pub struct UsersInRange<'a> {
     pub users: &'a str,
     /// The index's quoted name.
     pub index: &'a str,
+    /// The index's range ([`UsersRange`]).
+    pub range: &'a str,
+    pub limit: &'a str,
+}
+
+/// The shipped users index's range (anonymous, created before the cutoff), for the
+/// access-path reads.
+#[derive(Template)]
+#[template(path = "fragments/users_range.sql", escape = "none")]
+pub struct UsersRange<'a> {
     pub anonymous: &'a str,
     pub created_expr: &'a str,
     pub created_cutoff: &'a str,
     pub created_earliest: &'a str,
-    pub limit: &'a str,
 }
 
 /// The access-path estimate (MySQL, PostgreSQL): whether the users in the shipped users index's
@@ -383,10 +392,8 @@ pub struct UsersInOrder<'a> {
     pub id: &'a str,
     /// The created-at column, quoted.
     pub created: &'a str,
-    pub anonymous: &'a str,
-    pub created_expr: &'a str,
-    pub created_cutoff: &'a str,
-    pub created_earliest: &'a str,
+    /// The index's range ([`UsersRange`]).
+    pub range: &'a str,
     pub sample: u64,
 }
 

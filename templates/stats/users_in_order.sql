@@ -6,9 +6,7 @@
 SELECT COUNT(*) AS n FROM (SELECT 1 AS one
 FROM (SELECT r.id, LAG(r.id) OVER (ORDER BY r.created, r.id) AS prev
   FROM (SELECT u.{{ id }} AS id, u.{{ created }} AS created FROM {{ users }} AS u{{ hint }}
-    WHERE {{ anonymous }}
-      AND {{ created_expr }} < {{ created_cutoff }}
-      AND {{ created_expr }} >= {{ created_earliest }}
+    WHERE {{ range }}
     ORDER BY u.{{ created }} DESC
     LIMIT {{ sample }}) AS r) AS w
 WHERE w.prev IS NOT NULL

@@ -1,7 +1,5 @@
 {#- The access-path estimate (MySQL): the users in the shipped users index's range (anonymous,
     created before the cutoff), read from that index alone, at most `limit` of them. -#}
 SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {{ users }} AS u FORCE INDEX ({{ index }})
-WHERE {{ anonymous }}
-  AND {{ created_expr }} < {{ created_cutoff }}
-  AND {{ created_expr }} >= {{ created_earliest }}
+WHERE {{ range }}
 LIMIT {{ limit }}) AS x
